@@ -1,0 +1,3 @@
+from smsconsole.cli import main
+
+raise SystemExit(main())

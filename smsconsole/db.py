@@ -1,0 +1,183 @@
+"""Database URLs, engines and the schema's migration state."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+class DatabaseError(Exception):
+    """The database cannot be used; the message is one line for the user."""
+
+
+def normalize_url(url: str) -> str:
+    """Accept URLs as users write them: sqlite:///… and postgresql://… get async drivers."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseError(f"database URL {url!r} is not a valid URL (e.g. sqlite:///path/file.db or postgresql://user@host/db)") from None
+    backend = parsed.get_backend_name()
+    driver = parsed.get_driver_name()
+    if backend == "sqlite":
+        if driver not in ("pysqlite", "aiosqlite"):
+            raise DatabaseError(f"unsupported SQLite driver {driver!r}; use sqlite:///path/file.db")
+        if not parsed.database or parsed.database == ":memory:":
+            raise DatabaseError("an in-memory SQLite database cannot be shared by the engine and consoles; give a file path")
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    elif backend in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    else:
+        raise DatabaseError(f"unsupported database {backend!r}; use SQLite (sqlite:///…) or PostgreSQL (postgresql://…)")
+    return parsed.render_as_string(hide_password=False)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).get_backend_name() == "sqlite"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
+    """An async engine for a user URL; SQLite gets WAL, a busy timeout and foreign keys."""
+    async_url = normalize_url(url)
+    if is_sqlite(async_url):
+        path = make_url(async_url).database
+        if path:
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(async_url, connect_args={"timeout": 10}, **kwargs)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    else:
+        kwargs.setdefault("pool_pre_ping", True)
+        engine = create_async_engine(async_url, **kwargs)
+    return engine
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def describe_connect_error(url: str, exc: BaseException) -> str:
+    """One line telling why the database at `url` could not be reached."""
+    from smsconsole.secrets import mask_url
+
+    reason = getattr(exc, "orig", None) or exc
+    text = str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason).__name__
+    return f"cannot open database {mask_url(url)}: {text}"
+
+
+# --- migrations -------------------------------------------------------------------------------
+
+
+def _alembic_config(url: str) -> Any:
+    from alembic.config import Config as AlembicConfig
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
+    return cfg
+
+
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_alembic_config("sqlite:///unused.db")).get_current_head() or ""
+
+
+def known_revisions() -> set[str]:
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_alembic_config("sqlite:///unused.db"))
+    return {rev.revision for rev in script.walk_revisions()}
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    current: str | None
+    head: str
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+
+async def schema_state(engine: AsyncEngine) -> SchemaState:
+    """Where the database's schema is. Raises DatabaseError if a newer smsconsole wrote it."""
+    from alembic.runtime.migration import MigrationContext
+
+    def read(sync_conn: Any) -> str | None:
+        return MigrationContext.configure(sync_conn).get_current_revision()
+
+    async with engine.connect() as conn:
+        current = await conn.run_sync(read)
+    if current is not None and current not in known_revisions():
+        raise DatabaseError(
+            f"the database is at schema revision {current}, written by a newer smsconsole; "
+            "upgrade smsconsole to use it"
+        )
+    return SchemaState(current=current, head=head_revision())
+
+
+async def upgrade(engine: AsyncEngine) -> SchemaState:
+    """Create or upgrade the schema to head (idempotent)."""
+    from alembic import command
+
+    state = await schema_state(engine)
+    if state.up_to_date:
+        return state
+    cfg = _alembic_config(engine.url.render_as_string(hide_password=False))
+
+    def run(sync_conn: Any) -> None:
+        cfg.attributes["connection"] = sync_conn
+        command.upgrade(cfg, "head")
+
+    async with engine.begin() as conn:
+        await conn.run_sync(run)
+    return await schema_state(engine)
+
+
+async def open_database(url: str, *, migrate: bool = True) -> AsyncEngine:
+    """Open, check and (by default) upgrade the database. Raises DatabaseError in one line."""
+    engine = create_engine(url)
+    try:
+        if migrate:
+            await asyncio.wait_for(upgrade(engine), timeout=60)
+        else:
+            await asyncio.wait_for(schema_state(engine), timeout=15)
+    except DatabaseError:
+        await engine.dispose()
+        raise
+    except (OperationalError, DBAPIError, OSError, asyncio.TimeoutError, ConnectionError) as exc:
+        await engine.dispose()
+        raise DatabaseError(describe_connect_error(url, exc)) from None
+    except Exception as exc:  # asyncpg raises its own hierarchy for auth/db-missing errors
+        await engine.dispose()
+        if type(exc).__module__.startswith(("asyncpg", "sqlite3", "aiosqlite", "socket")):
+            raise DatabaseError(describe_connect_error(url, exc)) from None
+        raise
+    return engine
+
+
+@asynccontextmanager
+async def session_scope(factory: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A session whose transaction commits on success and rolls back on error."""
+    async with factory() as session:
+        async with session.begin():
+            yield session
