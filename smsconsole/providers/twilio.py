@@ -1,8 +1,353 @@
-"""Placeholder, replaced by the full adapter."""
+"""Twilio Programmable Messaging (API 2010-04-01): one form-encoded POST per message with HTTP
+Basic auth by Account SID or API key, Twilio's JSON error codes mapped onto the error family, and
+the X-Twilio-Signature scheme that status and inbound webhooks are checked with."""
 
-from smsconsole.providers.base import Provider
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+from urllib.parse import SplitResult, parse_qs, urlsplit
+
+import httpx
+
+from smsconsole.providers.base import (
+    Capabilities,
+    ConfigField,
+    ConfigurationError,
+    ConnectionCheck,
+    OutboundMessage,
+    OutcomeUnknownError,
+    PermanentError,
+    Provider,
+    ProviderError,
+    SendOutcome,
+    TransientError,
+    parse_retry_after,
+    pattern,
+    snippet,
+)
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "2010-04-01"
+
+# Twilio message status → our message state. Receipts never move a message backwards, so the
+# early statuses all read as "sent" (Twilio holds the message).
+STATUS_MAP: dict[str, str] = {
+    "queued": "sent",
+    "accepted": "sent",
+    "scheduled": "sent",
+    "sending": "sent",
+    "sent": "sent",
+    "delivered": "delivered",
+    "read": "delivered",
+    "undelivered": "undelivered",
+    "partially_delivered": "undelivered",
+    "failed": "failed",
+    "canceled": "failed",
+}
+
+# Twilio error code → (error class, what it means for us). 2xxxx codes come back synchronously
+# in the error body of a send; 30xxx codes arrive later as `ErrorCode` of a status callback.
+ERROR_CODES: dict[int, tuple[type[ProviderError], str]] = {
+    20003: (ConfigurationError, "Twilio refused the credentials (Account SID, API key or auth token)"),
+    20005: (ConfigurationError, "the Twilio account is not active"),
+    20404: (ConfigurationError, "Twilio does not know this resource (check the Account SID)"),
+    20429: (TransientError, "too many concurrent requests to Twilio; not processed, safe to retry"),
+    21211: (PermanentError, "the recipient number is not valid"),
+    # Geo permissions are an account setting, but they block only recipients in that region.
+    21408: (PermanentError, "sending to this region is not enabled in the account's geo permissions"),
+    21602: (PermanentError, "the message body is empty"),
+    21604: (PermanentError, "the recipient number is missing"),
+    21608: (PermanentError, "a trial account can only send to verified numbers"),
+    21610: (PermanentError, "the recipient unsubscribed (replied STOP); nothing is sent until they text START"),
+    21612: (PermanentError, "Twilio cannot route to this recipient from this sender"),
+    21614: (PermanentError, "the recipient number cannot receive SMS"),
+    21617: (PermanentError, "the message body exceeds 1,600 characters"),
+    21635: (PermanentError, "the recipient is a landline"),
+    21212: (ConfigurationError, "the sender (From) is not a valid number"),
+    21603: (ConfigurationError, "no sender: set From or a Messaging Service SID"),
+    21606: (ConfigurationError, "the sender (From) is not an SMS-capable number of this account"),
+    21659: (ConfigurationError, "the sender (From) is not a Twilio number or short code"),
+    21660: (ConfigurationError, "the sender (From) does not belong to this account"),
+    30001: (TransientError, "Twilio's queue for the sender overflowed"),
+    30003: (TransientError, "the handset was unreachable"),
+    30004: (PermanentError, "the message was blocked by the recipient or the carrier"),
+    30005: (PermanentError, "the recipient number is unknown or no longer exists"),
+    30006: (PermanentError, "the recipient is a landline or its carrier is unreachable"),
+    30007: (PermanentError, "the carrier filtered the message"),
+    30008: (TransientError, "delivery failed for an unknown reason"),
+    30032: (ConfigurationError, "the toll-free sender is not verified"),
+    30034: (ConfigurationError, "the sender is not registered for US A2P 10DLC"),
+    30036: (TransientError, "the validity period expired before the message could be sent"),
+}
+
+_E164 = re.compile(r"\+[1-9]\d{4,14}")
+_SHORT_CODE = re.compile(r"\d{5,6}")
+_ALPHANUMERIC = re.compile(r"[A-Za-z0-9 \-+_&]{1,11}")
+
+
+def _sender(value: str) -> str | None:
+    if _E164.fullmatch(value) or _SHORT_CODE.fullmatch(value):
+        return None
+    if _ALPHANUMERIC.fullmatch(value) and not value.isdigit():
+        return None
+    return ("must be a Twilio number in E.164 (+14155552671), a short code (5–6 digits) or an "
+            "alphanumeric sender ID (up to 11 of A–Z a–z 0–9 space - + _ &, not only digits)")
+
+
+def _validity_period(value: str) -> str | None:
+    return None if 1 <= int(value) <= 36000 else "must be from 1 to 36000 seconds"
 
 
 class TwilioProvider(Provider):
     kind = "twilio"
     display_name = "Twilio"
+    description = "Twilio Programmable Messaging: numbers, alphanumeric senders, short codes, Messaging Services."
+    default_base_url = "https://api.twilio.com"
+    config_fields = (
+        ConfigField(
+            "account_sid", "Account SID", required=True,
+            validator=pattern(r"AC[0-9a-fA-F]{32}", "an Account SID: AC followed by 32 hex digits"),
+            placeholder="AC…", help="From the Twilio Console; every request goes to this account",
+        ),
+        ConfigField(
+            "api_key_sid", "API key SID",
+            validator=pattern(r"SK[0-9a-fA-F]{32}", "an API key SID: SK followed by 32 hex digits"),
+            placeholder="SK…", help="Optional; when set, the auth token field holds this key's secret",
+        ),
+        ConfigField(
+            "auth_token", "Auth token", required=True, secret=True, placeholder="env:TWILIO_AUTH_TOKEN",
+            help="The account's auth token, or the API key secret; env:NAME reads it from the environment",
+        ),
+        ConfigField(
+            "sender", "From", validator=_sender, placeholder="+14155552671",
+            help="A Twilio number in E.164, an alphanumeric sender ID or a short code",
+        ),
+        ConfigField(
+            "messaging_service_sid", "Messaging Service SID",
+            validator=pattern(r"MG[0-9a-fA-F]{32}", "a Messaging Service SID: MG followed by 32 hex digits"),
+            placeholder="MG…", help="Optional; Twilio picks the sender from the service's pool (replaces From)",
+        ),
+        ConfigField(
+            "validity_period", "Validity period (s)", kind="int", validator=_validity_period,
+            placeholder="36000", help="Seconds a message may wait in Twilio's queue, 1–36000",
+        ),
+        ConfigField(
+            "smart_encoding", "Smart encoding", kind="bool", default="false",
+            help="Let Twilio replace Unicode look-alikes (curly quotes, dashes) with GSM-7 characters",
+        ),
+    )
+    capabilities = Capabilities(
+        max_batch=1, max_body_chars=1600, status_webhook=True, status_polling=True,
+        inbound_webhook=True, inbound_polling=True, signature=True,
+    )
+
+    @classmethod
+    def check_config(cls, values: Mapping[str, str]) -> list[tuple[str, str]]:
+        if not (values.get("sender") or "").strip() and not (values.get("messaging_service_sid") or "").strip():
+            return [("sender", "set either From (a sender) or a Messaging Service SID")]
+        return []
+
+    # Sending ----------------------------------------------------------------------------------
+
+    async def send(self, messages: Sequence[OutboundMessage]) -> list[SendOutcome]:
+        return [await self._send_one(message) for message in messages]
+
+    async def _send_one(self, message: OutboundMessage) -> SendOutcome:
+        try:
+            response = await self.request(
+                "POST", self._account_url("/Messages.json"), data=self._form(message), auth=self._auth(),
+            )
+        except ProviderError as error:
+            logger.debug("twilio: message %s not sent: %s", message.ref, error)
+            return SendOutcome(ref=message.ref, error=error)
+        status = response.status_code
+        if response.is_success:
+            resource = _json_object(response)
+            sid = resource.get("sid") if resource else None
+            if not isinstance(sid, str) or not sid:
+                error = OutcomeUnknownError(
+                    f"Twilio answered HTTP {status} but its answer has no message SID: "
+                    f"{snippet(response.text) or '(empty body)'}",
+                    http_status=status,
+                )
+                logger.debug("twilio: message %s outcome unknown: %s", message.ref, error)
+                return SendOutcome(ref=message.ref, error=error, http_status=status)
+            provider_status = resource.get("status") if resource else None
+            logger.debug("twilio: message %s accepted as %s (%s)", message.ref, sid, provider_status)
+            return SendOutcome(
+                ref=message.ref, provider_message_id=sid,
+                provider_status=provider_status if isinstance(provider_status, str) else None,
+                http_status=status,
+            )
+        error = twilio_error(response)
+        logger.debug("twilio: message %s rejected: %s", message.ref, error)
+        return SendOutcome(ref=message.ref, error=error, http_status=status)
+
+    def _form(self, message: OutboundMessage) -> dict[str, str]:
+        """The CreateMessage parameters. A Messaging Service wins over From, which is then left out."""
+        form = {"To": message.to}
+        service_sid = self.setting("messaging_service_sid").strip()
+        if service_sid:
+            form["MessagingServiceSid"] = service_sid
+        else:
+            form["From"] = (message.sender or self.setting("sender")).strip()
+        form["Body"] = message.body
+        if message.status_callback_url:
+            form["StatusCallback"] = message.status_callback_url
+        if validity_period := self.setting("validity_period").strip():
+            form["ValidityPeriod"] = validity_period
+        if self.flag("smart_encoding"):
+            form["SmartEncoded"] = "true"
+        return form
+
+    # Connection check -------------------------------------------------------------------------
+
+    async def check_connection(self) -> ConnectionCheck:
+        try:
+            response = await self.request("GET", self._account_url(".json"), auth=self._auth())
+        except ProviderError as error:
+            return ConnectionCheck(ok=False, detail=f"Twilio is unreachable: {error}")
+        if response.status_code == 401:
+            return ConnectionCheck(
+                ok=False,
+                detail="Twilio refused the credentials (HTTP 401): check the Account SID, API key SID and auth token",
+            )
+        if not response.is_success:
+            return ConnectionCheck(ok=False, detail=f"Twilio account check failed: {twilio_error(response)}")
+        account = _json_object(response)
+        if account is None:
+            return ConnectionCheck(
+                ok=False, detail=f"Twilio answered HTTP {response.status_code} with an unreadable body: "
+                                 f"{snippet(response.text) or '(empty body)'}",
+            )
+        name = account.get("friendly_name") or self.setting("account_sid")
+        state = account.get("status") or "unknown"
+        if state != "active":
+            return ConnectionCheck(ok=False, detail=f"Account '{name}' is {state}, not active")
+        detail = f"Account '{name}' ({account.get('type') or 'unknown type'}), active"
+        if balance := await self._balance():
+            detail += f", balance {balance}"
+        return ConnectionCheck(ok=True, detail=detail)
+
+    async def _balance(self) -> str | None:
+        """'12.34 USD', or None when Twilio gives no balance (subaccounts) or the call fails."""
+        try:
+            response = await self.request("GET", self._account_url("/Balance.json"), auth=self._auth())
+        except ProviderError:
+            return None
+        payload = _json_object(response) if response.is_success else None
+        if not payload or payload.get("balance") in (None, ""):
+            return None
+        return f"{payload['balance']} {payload.get('currency') or ''}".strip()
+
+    # Helpers ----------------------------------------------------------------------------------
+
+    def _account_url(self, suffix: str) -> str:
+        return f"{self.base_url}/{API_VERSION}/Accounts/{self.setting('account_sid').strip()}{suffix}"
+
+    def _auth(self) -> httpx.BasicAuth:
+        username = self.setting("api_key_sid").strip() or self.setting("account_sid").strip()
+        return httpx.BasicAuth(username, self.setting("auth_token"))
+
+
+def twilio_error(response: httpx.Response) -> ProviderError:
+    """Classify an error answer: by Twilio's code when the table knows it, else by HTTP status."""
+    payload = _json_object(response)
+    if payload is None or ("code" not in payload and "message" not in payload):
+        body = snippet(response.text)
+        message = f"HTTP {response.status_code} from Twilio: {body}" if body else ""
+        return Provider.classify_http(response, message)
+    raw_code = payload.get("code")
+    code = str(raw_code) if raw_code not in (None, "") else None
+    twilio_message = str(payload.get("message") or "").strip()
+    known = ERROR_CODES.get(int(code)) if code and code.isdigit() else None
+    if known is None:
+        return Provider.classify_http(response, twilio_message, code=code)
+    error_class, meaning = known
+    retry_after = parse_retry_after(response.headers.get("Retry-After")) if error_class is TransientError else None
+    text = f"{meaning} (Twilio: {twilio_message})" if twilio_message else meaning
+    return error_class(text, code=code, http_status=response.status_code, retry_after=retry_after)
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        payload = response.json()
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+# --- webhook signatures -----------------------------------------------------------------------
+
+Params = Mapping[str, str] | Mapping[str, Sequence[str]]
+
+
+def compute_signature(url: str, params: Params | None, auth_token: str) -> str:
+    """X-Twilio-Signature for `url` and form `params`: the URL, then each name in sorted order
+    followed by each of its distinct values in sorted order, HMAC-SHA1 with the auth token, base64.
+    Multi-valued params may be given as sequences or as a multi-dict with `getlist`."""
+    data = url
+    for name in sorted(set(params or {})):
+        for value in sorted(set(_values(params or {}, name))):
+            data += name + value
+    digest = hmac.new(auth_token.encode("utf-8"), data.encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def verify_signature(
+    url: str, params: Params | None, signature: str, auth_token: str, *, body: str | bytes | None = None,
+) -> bool:
+    """Whether `signature` is Twilio's for this request. `url` is the public URL Twilio called,
+    query string included; it is tried with and without an explicit port because Twilio signs
+    either form. For JSON webhooks pass the raw `body`: the URL's bodySHA256 must match it and the
+    signature then covers the URL alone."""
+    if not signature or not auth_token:
+        return False
+    parts = urlsplit(url)
+    body_hash = parse_qs(parts.query).get("bodySHA256")
+    if body_hash and body is not None:
+        raw = body.encode("utf-8") if isinstance(body, str) else body
+        if not _same(hashlib.sha256(raw).hexdigest(), body_hash[0]):
+            return False
+        params = {}
+    candidates = dict.fromkeys((url, _without_port(parts), _with_port(parts)))
+    return any(_same(compute_signature(candidate, params, auth_token), signature) for candidate in candidates)
+
+
+def _values(params: Params, name: str) -> Iterable[str]:
+    getlist = getattr(params, "getlist", None)
+    if callable(getlist):
+        return [str(value) for value in getlist(name)]
+    value = params[name]
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _port(parts: SplitResult) -> int | None:
+    try:
+        return parts.port
+    except ValueError:
+        return None
+
+
+def _without_port(parts: SplitResult) -> str:
+    if _port(parts) is None:
+        return parts.geturl()
+    return parts._replace(netloc=parts.netloc.rsplit(":", 1)[0]).geturl()
+
+
+def _with_port(parts: SplitResult) -> str:
+    if _port(parts) is not None:
+        return parts.geturl()
+    default = 443 if parts.scheme == "https" else 80
+    return parts._replace(netloc=f"{parts.netloc}:{default}").geturl()
+
+
+def _same(left: str, right: str) -> bool:
+    return hmac.compare_digest(left.encode("utf-8"), right.encode("utf-8"))

@@ -1,0 +1,402 @@
+"""The command line: `smsconsole` starts the console; subcommands work headless.
+
+Every error a user can cause prints one line and exits non-zero (2 for bad input or setup,
+1 when the requested operation itself failed)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from typing import Any, NoReturn
+
+from smsconsole import __version__
+from smsconsole.config import Config, ConfigError, load_config
+from smsconsole.db import DatabaseError
+from smsconsole.secrets import SecretError
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+ACTOR = "cli"
+
+
+class UsageError(Exception):
+    """Bad command-line input; printed as one line, exit 2."""
+
+
+class OperationFailed(Exception):
+    """The operation ran and failed (send failed, connection test failed); exit 1."""
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="smsconsole", description="Terminal console for SMS campaigns through your own providers.")
+    parser.add_argument("--version", action="version", version=f"smsconsole {__version__}")
+    parser.add_argument("--database-url", help="database URL (default: SQLite file in the user data dir); "
+                        "also SMSCONSOLE_DATABASE_URL")
+    parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+
+    commands.add_parser("serve", help="run the engine headless (logs to stderr and the log file)")
+    cfg = commands.add_parser("config", help="print the effective configuration (secrets masked)")
+    cfg.add_argument("--json", action="store_true")
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True, parser_class=Parser)
+    db_commands.add_parser("upgrade", help="create or upgrade the schema")
+    db_commands.add_parser("current", help="print the schema revision")
+
+    providers = commands.add_parser("providers", help="connect and manage providers")
+    p_commands = providers.add_subparsers(dest="providers_command", metavar="ACTION", required=True,
+                                          parser_class=Parser)
+    kinds = p_commands.add_parser("kinds", help="the provider kinds and their config fields")
+    kinds.add_argument("--json", action="store_true")
+    add = p_commands.add_parser(
+        "add", help="add a provider: providers add KIND --name NAME [--base-url URL] [--FIELD VALUE ...]",
+        description="Add a provider. FIELD flags are the kind's config fields (see 'providers kinds'). "
+        "A secret may be given as env:NAME (read from the environment at use) or '-' (read from stdin).",
+        add_help=True,
+    )
+    add.add_argument("kind")
+    add.add_argument("fields", nargs=argparse.REMAINDER, help="--name NAME and the kind's --FIELD VALUE flags")
+    lst = p_commands.add_parser("list", help="list providers")
+    lst.add_argument("--json", action="store_true")
+    for action, text in (("show", "show one provider (secrets masked)"),
+                         ("test", "test a provider's connection (sends nothing)")):
+        sub = p_commands.add_parser(action, help=text)
+        sub.add_argument("name")
+        sub.add_argument("--json", action="store_true")
+    rm = p_commands.add_parser("remove", help="remove a provider")
+    rm.add_argument("name")
+
+    send = commands.add_parser("send-test", help="send a test SMS through the outbox and the engine")
+    send.add_argument("--provider", required=True, help="provider name")
+    send.add_argument("--to", required=True, help="recipient, E.164 or national form (default region setting)")
+    send.add_argument("--body", required=True, help="message text")
+    send.add_argument("--smart-encoding", action="store_true", help="replace look-alike characters by GSM-7 ones")
+    send.add_argument("--wait", action="store_true", help="wait for the outcome even when another process runs the engine")
+    send.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the outcome (default 60)")
+    send.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        config = load_config({"database_url": args.database_url, "log_level": args.log_level})
+        if args.command is None:
+            return _run_console(config)
+        handler = HANDLERS.get(args.command)
+        assert handler is not None
+        return asyncio.run(handler(config, args))
+    except UsageError as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except (ConfigError, DatabaseError, SecretError) as exc:
+        return _fail(str(exc), EXIT_USAGE)
+    except OperationFailed as exc:
+        return _fail(str(exc), EXIT_FAILED)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        from smsconsole.services.errors import ServiceError, ValidationError
+
+        if isinstance(exc, ValidationError):
+            return _fail(_describe_problems(exc.problems), EXIT_USAGE)
+        if isinstance(exc, ServiceError):
+            return _fail(str(exc), EXIT_USAGE)
+        raise
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"smsconsole: error: {message}", file=sys.stderr)
+    return code
+
+
+def _describe_problems(problems: list[tuple[str, str]]) -> str:
+    return "; ".join(f"--{field.replace('_', '-')}: {reason}" for field, reason in problems)
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(_plain(value), indent=2, ensure_ascii=False))
+
+
+def _plain(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return _plain(asdict(value))
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+def _run_console(config: Config) -> int:
+    from smsconsole.app import SmsConsoleApp
+
+    async def check() -> None:  # fail in one line before the screen takes over the terminal
+        from smsconsole.runtime import Runtime
+
+        runtime = await Runtime.open(config)
+        await runtime.close()
+
+    asyncio.run(check())
+    SmsConsoleApp(config).run()
+    return 0
+
+
+async def _with_runtime(config: Config, work: Callable[[Any], Awaitable[int]], *, migrate: bool = True) -> int:
+    from smsconsole.runtime import Runtime
+
+    runtime = await Runtime.open(config, migrate=migrate)
+    try:
+        return await work(runtime)
+    finally:
+        await runtime.close()
+
+
+async def cmd_config(config: Config, args: argparse.Namespace) -> int:
+    shown = config.masked()
+    if args.json:
+        _print_json(shown)
+    else:
+        width = max(len(k) for k in shown)
+        for key, value in shown.items():
+            print(f"{key:<{width}}  {value}")
+    return 0
+
+
+async def cmd_db(config: Config, args: argparse.Namespace) -> int:
+    from smsconsole.db import open_database, schema_state
+    from smsconsole.secrets import mask_url
+
+    url = config.effective_database_url
+    engine = await open_database(url, migrate=args.db_command == "upgrade")
+    try:
+        state = await schema_state(engine)
+    finally:
+        await engine.dispose()
+    where = mask_url(url)
+    if args.db_command == "upgrade":
+        print(f"{where}: schema at revision {state.current} (head)")
+    elif state.current is None:
+        print(f"{where}: not initialized (run 'smsconsole db upgrade'; head is {state.head})")
+    else:
+        suffix = " (head)" if state.up_to_date else f" (head is {state.head}; run 'smsconsole db upgrade')"
+        print(f"{where}: schema at revision {state.current}{suffix}")
+    return 0
+
+
+async def cmd_serve(config: Config, args: argparse.Namespace) -> int:
+    import logging
+
+    from smsconsole.engine.runner import Engine
+    from smsconsole.logs import setup_logging
+
+    setup_logging(config.effective_log_file, config.log_level, to_stderr=True)
+    log = logging.getLogger("smsconsole.serve")
+
+    async def work(runtime: Any) -> int:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        engine = Engine(runtime.factory, runtime.box, config)
+        log.info("smsconsole %s serving %s (pid holder %s)", __version__,
+                 _masked_url(config), engine.holder.id)
+        await engine.run(stop)
+        log.info("shut down cleanly")
+        return 0
+
+    return await _with_runtime(config, work)
+
+
+def _masked_url(config: Config) -> str:
+    from smsconsole.secrets import mask_url
+
+    return mask_url(config.effective_database_url)
+
+
+async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
+    from smsconsole.services import providers as svc
+
+    action = args.providers_command
+    if action == "kinds":
+        kinds = svc.provider_kinds()
+        if args.json:
+            _print_json(kinds)
+            return 0
+        for kind in kinds:
+            print(f"{kind.kind}: {kind.display_name}" + (f" — {kind.description}" if kind.description else ""))
+            for f in kind.fields:
+                flags = ", ".join(x for x in ("required" if f.required else "", "secret" if f.secret else "") if x)
+                choice = f" [{'|'.join(f.choices)}]" if f.choices else ""
+                print(f"  {f.flag:<26}{f.label}{choice}" + (f" ({flags})" if flags else "")
+                      + (f": {f.help}" if f.help else ""))
+            print(f"  {'--base-url':<26}override {kind.default_base_url or 'the endpoint'}")
+        return 0
+
+    async def work(runtime: Any) -> int:
+        factory, box = runtime.factory, runtime.box
+        if action == "add":
+            kind = svc.kind_view(args.kind)
+            name, base_url, values = _parse_fields(kind, args.fields)
+            async with factory() as session, session.begin():
+                view = await svc.create_provider(session, box, kind=kind.kind, name=name, values=values,
+                                                 base_url=base_url, actor=ACTOR)
+            print(f"added provider {view.name} ({view.display_name}); test it with: smsconsole providers test {view.name}")
+            return 0
+        if action == "list":
+            async with factory() as session:
+                views = await svc.list_providers(session)
+            if args.json:
+                _print_json(views)
+            elif not views:
+                print("no providers yet; add one with: smsconsole providers add sandbox --name sandbox")
+            else:
+                print(f"{'NAME':<20} {'KIND':<10} {'ENABLED':<8} HEALTH")
+                for v in views:
+                    print(f"{v.name:<20} {v.kind:<10} {'yes' if v.enabled else 'no':<8} {v.health}"
+                          + (f" — {v.health_detail}" if v.health_detail else ""))
+            return 0
+        if action == "show":
+            async with factory() as session:
+                view = await svc.get_provider(session, args.name)
+            if args.json:
+                _print_json(view)
+            else:
+                print(f"{view.name} ({view.display_name})")
+                print(f"  base url: {view.base_url or svc.kind_view(view.kind).default_base_url or '-'}")
+                print(f"  enabled:  {'yes' if view.enabled else 'no'}")
+                print(f"  health:   {view.health}" + (f" — {view.health_detail}" if view.health_detail else ""))
+                for key, value in view.settings.items():
+                    print(f"  {key}: {value}")
+            return 0
+        if action == "test":
+            import httpx
+
+            async with httpx.AsyncClient(timeout=config.send_timeout_seconds) as client:
+                check = await svc.test_provider(factory, box, args.name, client, ACTOR)
+            if args.json:
+                _print_json(check)
+            else:
+                print(f"{'ok' if check.ok else 'failed'}: {check.detail}")
+            return 0 if check.ok else EXIT_FAILED
+        if action == "remove":
+            async with factory() as session, session.begin():
+                await svc.remove_provider(session, args.name, ACTOR)
+            print(f"removed provider {args.name}")
+            return 0
+        raise UsageError(f"unknown providers action {action!r}")
+
+    return await _with_runtime(config, work)
+
+
+def _parse_fields(kind: Any, tokens: list[str]) -> tuple[str, str | None, dict[str, str]]:
+    """Parse --name, --base-url and the kind's --FIELD VALUE flags."""
+    parser = Parser(prog=f"smsconsole providers add {kind.kind}", add_help=False)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--base-url")
+    for f in kind.fields:
+        parser.add_argument(f.flag, dest=f.name)
+    known = ", ".join(["--name", "--base-url", *(f.flag for f in kind.fields)])
+    parsed, unknown = parser.parse_known_args(tokens)
+    if unknown:
+        raise UsageError(f"unknown option {unknown[0]!r} for kind {kind.kind}; its options: {known}")
+    values: dict[str, str] = {}
+    for f in kind.fields:
+        value = getattr(parsed, f.name)
+        if value is None:
+            continue
+        if value == "-" and f.secret:
+            value = sys.stdin.readline().rstrip("\n")
+        values[f.name] = value.replace("\\n", "\n") if f.kind == "multiline" else value
+    return parsed.name, parsed.base_url, values
+
+
+async def cmd_send_test(config: Config, args: argparse.Namespace) -> int:
+    from smsconsole.engine import lease
+    from smsconsole.engine.runner import Engine
+    from smsconsole.logs import setup_logging
+    from smsconsole.services import messages, settings
+
+    setup_logging(config.effective_log_file, config.log_level)
+
+    async def work(runtime: Any) -> int:
+        factory = runtime.factory
+        async with factory() as session, session.begin():
+            region = (await settings.get_settings(session))["default_region"]
+            queued = await messages.queue_test_message(
+                session, provider_name=args.provider, to=args.to, body=args.body, default_region=region,
+                actor=ACTOR, smart_encoding=args.smart_encoding,
+            )
+        async with factory() as session:
+            holder = await lease.current(session)
+        engine_task = None
+        stop = asyncio.Event()
+        if holder is None or not holder.alive:
+            engine = Engine(runtime.factory, runtime.box, config)
+            engine_task = asyncio.create_task(engine.run(stop))
+        elif not args.wait:
+            if args.json:
+                _print_json(queued)
+            else:
+                print(f"queued: message {queued.id} to {queued.to_number}; the engine on {holder.host} "
+                      f"(pid {holder.pid}) will send it")
+            return 0
+        try:
+            final = await _wait_settled(factory, queued.id, args.timeout)
+        finally:
+            stop.set()
+            if engine_task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(engine_task, timeout=10)
+        if args.json:
+            _print_json(final)
+        if not final.settled:
+            raise OperationFailed(f"message {final.id} is still {final.state} after {args.timeout:g}s")
+        if final.state == "sent" or final.state == "delivered":
+            if not args.json:
+                print(f"{final.state}: message {final.id} to {final.to_number} via {final.provider_name}; "
+                      f"provider id {final.provider_message_id or '-'}; {final.segments} segment(s), {final.encoding}")
+            return 0
+        detail = f"[{final.error_code}] " if final.error_code else ""
+        raise OperationFailed(f"{final.state}: message {final.id} to {final.to_number}: {detail}{final.reason or ''}".rstrip(": "))
+
+    return await _with_runtime(config, work)
+
+
+async def _wait_settled(factory: Any, message_id: int, timeout: float) -> Any:
+    from smsconsole.services import messages
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        async with factory() as session:
+            view = await messages.get_message(session, message_id)
+        if view.settled or asyncio.get_running_loop().time() >= deadline:
+            return view
+        await asyncio.sleep(0.2)
+
+
+HANDLERS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
+    "config": cmd_config,
+    "db": cmd_db,
+    "serve": cmd_serve,
+    "providers": cmd_providers,
+    "send-test": cmd_send_test,
+}

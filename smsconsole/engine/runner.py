@@ -1,0 +1,148 @@
+"""Runs the engine when this process holds the lease, and stands by (ready to take over after
+expiry) when another process does. The console and `smsconsole serve` both run this."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from enum import StrEnum
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smsconsole.config import Config
+from smsconsole.engine import lease
+from smsconsole.engine.dispatcher import DispatchSettings, Dispatcher
+from smsconsole.secrets import SecretBox
+
+log = logging.getLogger("smsconsole.engine")
+
+
+class EngineState(StrEnum):
+    STARTING = "starting"
+    RUNNING = "running"
+    STANDBY = "standby"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class EngineStatus:
+    state: EngineState
+    holder: lease.LeaseInfo | None  # who runs the engine when it is not us
+
+    def describe(self) -> str:
+        if self.state is EngineState.RUNNING:
+            return "engine: running in this process"
+        if self.state is EngineState.STANDBY and self.holder is not None:
+            return f"engine: on {self.holder.host} pid {self.holder.pid}"
+        return f"engine: {self.state.value}"
+
+
+class Engine:
+    def __init__(
+        self,
+        factory: async_sessionmaker[AsyncSession],
+        box: SecretBox,
+        config: Config,
+        client: httpx.AsyncClient | None = None,
+        holder: lease.Holder | None = None,
+    ) -> None:
+        self.factory = factory
+        self.box = box
+        self.config = config
+        self.holder = holder or lease.Holder.for_this_process()
+        self._client = client
+        self._wake = asyncio.Event()
+        self._lost = asyncio.Event()
+        self.state = EngineState.STARTING
+        self.other_holder: lease.LeaseInfo | None = None
+
+    @property
+    def status(self) -> EngineStatus:
+        return EngineStatus(self.state, self.other_holder)
+
+    def poke(self) -> None:
+        """Something was queued: dispatch now instead of at the next interval."""
+        self._wake.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        client = self._client or httpx.AsyncClient(timeout=self.config.send_timeout_seconds)
+        try:
+            while not stop.is_set():
+                try:
+                    held = await lease.acquire(self.factory, self.holder, self.config.lease_ttl_seconds)
+                except Exception as exc:  # the database is unreachable for now: keep trying
+                    log.error("cannot reach the database for the engine lease: %s", exc)
+                    held = False
+                if held:
+                    log.info("engine lease acquired by %s", self.holder.id)
+                    self.other_holder = None
+                    await self._run_holding(stop, client)
+                    continue
+                self.state = EngineState.STANDBY
+                with contextlib.suppress(Exception):
+                    async with self.factory() as session:
+                        self.other_holder = await lease.current(session)
+                await _wait(stop, self.config.heartbeat_seconds)
+        finally:
+            self.state = EngineState.STOPPED
+            if self._client is None:
+                await client.aclose()
+
+    async def _run_holding(self, stop: asyncio.Event, client: httpx.AsyncClient) -> None:
+        self.state = EngineState.RUNNING
+        self._lost.clear()
+        dispatcher = Dispatcher(
+            self.factory, self.box, client,
+            DispatchSettings(batch_size=self.config.dispatch_batch_size,
+                             max_attempts=self.config.max_send_attempts),
+        )
+        scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
+        scheduler.add_job(self._heartbeat, "interval", seconds=self.config.heartbeat_seconds,
+                          id="lease-heartbeat", misfire_grace_time=None)
+        scheduler.start()
+        try:
+            await dispatcher.recover()
+            while not stop.is_set() and not self._lost.is_set():
+                try:
+                    handled = await dispatcher.run_once()
+                except Exception:
+                    log.exception("dispatch failed; retrying shortly")
+                    handled = 0
+                    await _wait(stop, 1.0)
+                if handled == 0:
+                    self._wake.clear()
+                    await _wait_any(stop, self._wake, self._lost, self.config.dispatch_interval_seconds)
+        finally:
+            scheduler.shutdown(wait=False)
+            if self._lost.is_set():
+                log.warning("engine lease lost; standing by")
+            else:
+                with contextlib.suppress(Exception):
+                    await lease.release(self.factory, self.holder)
+                log.info("engine stopped, lease released")
+            self.state = EngineState.STANDBY if not stop.is_set() else EngineState.STOPPED
+
+    async def _heartbeat(self) -> None:
+        try:
+            if not await lease.renew(self.factory, self.holder, self.config.lease_ttl_seconds):
+                self._lost.set()
+        except Exception as exc:
+            log.error("lease heartbeat failed: %s", exc)
+
+
+async def _wait(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
+
+
+async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, lost: asyncio.Event, seconds: float) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in (stop, wake, lost)]
+    try:
+        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -1,0 +1,190 @@
+"""Phone numbers as support staff type them: parsed with `phonenumbers`, explained in plain words.
+
+Pure: no database, no Textual. A number is `valid` when phonenumbers' metadata says it is a
+real number of its region; every invalid result carries a `reason` fit to show beside the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
+from phonenumbers.geodata.locale import LOCALE_DATA
+
+NON_GEOGRAPHIC = "001"  # phonenumbers' region for +800, +808, +870, +881, ... numbers
+
+NUMBER_TYPE_NAMES: dict[int, str] = {
+    PhoneNumberType.FIXED_LINE: "fixed line",
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed line or mobile",
+    PhoneNumberType.TOLL_FREE: "toll free",
+    PhoneNumberType.PREMIUM_RATE: "premium rate",
+    PhoneNumberType.SHARED_COST: "shared cost",
+    PhoneNumberType.VOIP: "VoIP",
+    PhoneNumberType.PERSONAL_NUMBER: "personal number",
+    PhoneNumberType.PAGER: "pager",
+    PhoneNumberType.UAN: "UAN",
+    PhoneNumberType.VOICEMAIL: "voicemail",
+    PhoneNumberType.UNKNOWN: "unknown",
+}
+
+# A heuristic from the numbering plan, not a carrier lookup: these ranges are usually able to
+# receive SMS. NANP (+1) numbers are all "fixed line or mobile", so they count; fixed-line,
+# toll-free, premium, shared-cost, UAN and voicemail ranges do not. Ported numbers and
+# SMS-enabled landlines are not detected.
+SMS_CAPABLE_TYPES: frozenset[int] = frozenset(
+    {
+        PhoneNumberType.MOBILE,
+        PhoneNumberType.FIXED_LINE_OR_MOBILE,
+        PhoneNumberType.VOIP,
+        PhoneNumberType.PERSONAL_NUMBER,
+        PhoneNumberType.PAGER,
+    }
+)
+
+# Regions phonenumbers supports but has no English name for.
+_MISSING_REGION_NAMES = {"AC": "Ascension Island", "TA": "Tristan da Cunha", "XK": "Kosovo"}
+
+
+@dataclass(frozen=True, slots=True)
+class NumberInfo:
+    """The outcome of parsing one typed number. When `valid`, `e164`, `country` and
+    `number_type` are set (`region` is None only for non-geographic numbers such as +800);
+    when not, `reason` says why in a sentence and the other fields are None or False."""
+
+    input: str
+    valid: bool
+    e164: str | None = None
+    region: str | None = None
+    country: str | None = None
+    number_type: str | None = None
+    reason: str | None = None
+    sms_capable: bool = False
+
+
+def region_name(code: str) -> str:
+    """The English name phonenumbers ships for a region code, or the code itself."""
+    names = LOCALE_DATA.get(code, {})
+    name = names.get("en", "")
+    if name.startswith("*"):  # "*xx": the name is held under language xx
+        name = names.get(name[1:], "")
+    return name or _MISSING_REGION_NAMES.get(code, code)
+
+
+def normalize_region(code: str | None) -> str | None:
+    """An ISO 3166 alpha-2 code that phonenumbers knows, upper-cased; None when not one."""
+    if not code:
+        return None
+    candidate = code.strip().upper()
+    return candidate if candidate in phonenumbers.SUPPORTED_REGIONS else None
+
+
+# (code, country name) for a region picker, in alphabetical order of the name.
+REGION_CHOICES: list[tuple[str, str]] = sorted(
+    ((code, region_name(code)) for code in phonenumbers.SUPPORTED_REGIONS),
+    key=lambda choice: (choice[1].casefold(), choice[0]),
+)
+
+
+_MISSING_COUNTRY_CODE = (
+    "The number has no country code: enter it in international form, e.g. +44 7911 123456, "
+    "or set a default region."
+)
+
+
+def parse_number(text: str, default_region: str | None) -> NumberInfo:
+    """Parse a number typed in international form (+44..., 0044...) or, with a default region,
+    in national form (07400 123456). Spaces, dashes, dots and parentheses are ignored."""
+    stripped = text.strip()
+    if not stripped:
+        return NumberInfo(input=text, valid=False, reason="Enter a phone number.")
+    region = normalize_region(default_region)
+
+    try:
+        number: phonenumbers.PhoneNumber | None = phonenumbers.parse(stripped, region)
+        error: NumberParseException | None = None
+    except NumberParseException as exc:
+        number, error = None, exc
+
+    # "00" is the international prefix almost everywhere; honour it when the default region
+    # uses another one (US 011) or there is no default region at all.
+    if stripped.startswith("00") and (number is None or not phonenumbers.is_valid_number(number)):
+        try:
+            alternative = phonenumbers.parse("+" + stripped[2:], None)
+        except NumberParseException as exc:
+            if number is None:
+                error = exc
+        else:
+            if number is None or phonenumbers.is_valid_number(alternative):
+                number, error = alternative, None
+
+    if number is None:
+        assert error is not None
+        reason = _parse_error_reason(error, stripped, region)
+        return NumberInfo(input=text, valid=False, reason=reason)
+    return _describe(text, number)
+
+
+def _parse_error_reason(error: NumberParseException, text: str, region: str | None) -> str:
+    match error.error_type:
+        case NumberParseException.INVALID_COUNTRY_CODE:
+            if not text.startswith(("+", "00")) and region is None:
+                return _MISSING_COUNTRY_CODE
+            return "The country code is not valid."
+        case NumberParseException.TOO_SHORT_AFTER_IDD | NumberParseException.TOO_SHORT_NSN:
+            return "The number is too short."
+        case NumberParseException.TOO_LONG:
+            return "The number is too long."
+        case _:
+            # NOT_A_NUMBER: phonenumbers wants at least three digits before it tries
+            if any(ch.isdigit() for ch in text) and not any(ch.isalpha() for ch in text):
+                return "The number is too short."
+            return "This is not a phone number."
+
+
+def _describe(text: str, number: phonenumbers.PhoneNumber) -> NumberInfo:
+    if number.extension:
+        return NumberInfo(
+            input=text, valid=False, reason="An extension cannot receive SMS: remove it."
+        )
+    if not phonenumbers.is_valid_number(number):
+        return NumberInfo(input=text, valid=False, reason=_invalid_reason(number, text.strip()))
+
+    region_code = phonenumbers.region_code_for_number(number)
+    kind = phonenumbers.number_type(number)
+    if region_code == NON_GEOGRAPHIC:
+        region, country = None, "International (non-geographic)"
+    else:
+        region, country = region_code, region_name(region_code)
+    return NumberInfo(
+        input=text,
+        valid=True,
+        e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+        region=region,
+        country=country,
+        number_type=NUMBER_TYPE_NAMES.get(kind, "unknown"),
+        sms_capable=kind in SMS_CAPABLE_TYPES,
+    )
+
+
+def _invalid_reason(number: phonenumbers.PhoneNumber, typed: str) -> str:
+    home = phonenumbers.region_code_for_country_code(number.country_code)
+    if home == phonenumbers.UNKNOWN_REGION:
+        return "The country code is not valid."
+    where = "non-geographic numbers" if home == NON_GEOGRAPHIC else region_name(home)
+    match phonenumbers.is_possible_number_with_reason(number):
+        case ValidationResult.INVALID_COUNTRY_CODE:
+            return "The country code is not valid."
+        case ValidationResult.TOO_SHORT:
+            return f"The number is too short for {where}."
+        case ValidationResult.TOO_LONG:
+            return f"The number is too long for {where}."
+        case ValidationResult.INVALID_LENGTH:
+            return f"The number has the wrong number of digits for {where}."
+        case ValidationResult.IS_POSSIBLE_LOCAL_ONLY if not typed.startswith(("+", "0")):
+            return "This looks like a local number: include the area code."
+        case ValidationResult.IS_POSSIBLE_LOCAL_ONLY:  # typed with a prefix, so just incomplete
+            return f"The number is too short for {where}."
+        case _:
+            return f"This is not a valid number for {where}."

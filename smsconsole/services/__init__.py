@@ -1,0 +1,1 @@
+"""The business: validation, rules, SQL and transactions. Never imports Textual."""

@@ -1,0 +1,273 @@
+"""Providers an operator connects: create, edit, list, remove, test; secrets sealed at rest."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smsconsole import clock
+from smsconsole.models import Message, Provider as ProviderRow
+from smsconsole.providers import REGISTRY
+from smsconsole.providers.base import ConfigField, ConnectionCheck, Provider, http_url
+from smsconsole.secrets import REDACTOR, SecretBox, SecretError, mask, resolve
+from smsconsole.services import audit
+from smsconsole.services.errors import Conflict, NotFound, ValidationError
+
+NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+@dataclass(frozen=True)
+class FieldView:
+    name: str
+    label: str
+    required: bool
+    secret: bool
+    kind: str
+    choices: tuple[str, ...]
+    default: str
+    help: str
+    placeholder: str
+    flag: str
+
+
+@dataclass(frozen=True)
+class KindView:
+    kind: str
+    display_name: str
+    description: str
+    default_base_url: str
+    max_batch: int
+    fields: tuple[FieldView, ...]
+
+
+@dataclass(frozen=True)
+class ProviderView:
+    id: int
+    name: str
+    kind: str
+    display_name: str
+    base_url: str | None
+    enabled: bool
+    health: str
+    health_detail: str | None
+    health_checked_at: datetime | None
+    settings: dict[str, str]  # display values: secrets masked
+    created_at: datetime
+    updated_at: datetime
+
+
+def _field_view(f: ConfigField) -> FieldView:
+    return FieldView(f.name, f.label, f.required, f.secret, f.kind, f.choices, f.default, f.help,
+                     f.placeholder, f.flag)
+
+
+def provider_kinds() -> list[KindView]:
+    return [
+        KindView(cls.kind, cls.display_name, cls.description, cls.default_base_url,
+                 cls.capabilities.max_batch, tuple(_field_view(f) for f in cls.config_fields))
+        for cls in REGISTRY.values()
+    ]
+
+
+def kind_view(kind: str) -> KindView:
+    for view in provider_kinds():
+        if view.kind == kind:
+            return view
+    raise ValidationError([("kind", f"unknown kind {kind!r}; known kinds: {', '.join(REGISTRY)}")])
+
+
+def _view(row: ProviderRow) -> ProviderView:
+    cls = REGISTRY.get(row.kind)
+    display: dict[str, str] = {}
+    secret_names = {f.name for f in cls.config_fields if f.secret} if cls else set()
+    for name, value in (row.config or {}).items():
+        display[name] = value
+    for name, sealed in (row.secrets or {}).items():
+        display[name] = mask(sealed if str(sealed).startswith("env:") else "x")
+    for name in secret_names - display.keys():
+        display[name] = ""
+    return ProviderView(
+        id=row.id, name=row.name, kind=row.kind, display_name=cls.display_name if cls else row.kind,
+        base_url=row.base_url, enabled=row.enabled, health=row.health, health_detail=row.health_detail,
+        health_checked_at=row.health_checked_at, settings=display, created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _validate(kind: str, name: str, values: Mapping[str, str], base_url: str | None) -> type[Provider]:
+    problems: list[tuple[str, str]] = []
+    cls = REGISTRY.get(kind)
+    if cls is None:
+        raise ValidationError([("kind", f"unknown kind {kind!r}; known kinds: {', '.join(REGISTRY)}")])
+    if not name:
+        problems.append(("name", "is required"))
+    elif not NAME_RULE.fullmatch(name):
+        problems.append(("name", "must be 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit"))
+    if base_url and (reason := http_url(base_url)):
+        problems.append(("base_url", reason))
+    problems.extend(cls.validate_config(values))
+    if problems:
+        raise ValidationError(problems)
+    return cls
+
+
+def _split(cls: type[Provider], values: Mapping[str, str], box: SecretBox) -> tuple[dict[str, str], dict[str, str]]:
+    secret_names = {f.name for f in cls.config_fields if f.secret}
+    plain = {k: v.strip() for k, v in values.items() if k not in secret_names and v.strip()}
+    sealed = {k: box.seal(v.strip()) for k, v in values.items() if k in secret_names and v.strip()}
+    return plain, sealed
+
+
+async def _row(session: AsyncSession, name: str) -> ProviderRow:
+    row = await session.scalar(select(ProviderRow).where(ProviderRow.name == name))
+    if row is None:
+        raise NotFound(f"no provider named {name!r}")
+    return row
+
+
+async def create_provider(
+    session: AsyncSession, box: SecretBox, *, kind: str, name: str, values: Mapping[str, str],
+    base_url: str | None = None, actor: str,
+) -> ProviderView:
+    name = name.strip()
+    cls = _validate(kind, name, values, base_url)
+    if await session.scalar(select(ProviderRow.id).where(ProviderRow.name == name)) is not None:
+        raise ValidationError([("name", f"a provider named {name!r} already exists")])
+    plain, sealed = _split(cls, values, box)
+    now = clock.now()
+    row = ProviderRow(name=name, kind=kind, base_url=base_url or None, config=plain, secrets=sealed,
+                      enabled=True, health="unknown", created_at=now, updated_at=now)
+    session.add(row)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise ValidationError([("name", f"a provider named {name!r} already exists")]) from None
+    await audit.record(session, actor, "provider.create", name, kind=kind, fields=sorted(values))
+    return _view(row)
+
+
+async def update_provider(
+    session: AsyncSession, box: SecretBox, name: str, *, values: Mapping[str, str],
+    base_url: str | None = None, new_name: str | None = None, enabled: bool | None = None, actor: str,
+) -> ProviderView:
+    """Replace a provider's settings. A secret left empty keeps its stored value."""
+    row = await _row(session, name)
+    cls = REGISTRY[row.kind]
+    secret_names = {f.name for f in cls.config_fields if f.secret}
+    merged = dict(values)
+    for secret in secret_names:
+        if not (merged.get(secret) or "").strip() and secret in (row.secrets or {}):
+            merged[secret] = box.open(row.secrets[secret])
+    target_name = (new_name or name).strip()
+    _validate(row.kind, target_name, merged, base_url)
+    if target_name != row.name and await session.scalar(
+        select(ProviderRow.id).where(ProviderRow.name == target_name)
+    ) is not None:
+        raise ValidationError([("name", f"a provider named {target_name!r} already exists")])
+    plain, sealed = _split(cls, merged, box)
+    row.name, row.config, row.secrets, row.base_url = target_name, plain, sealed, base_url or None
+    if enabled is not None:
+        row.enabled = enabled
+    row.health, row.health_detail, row.updated_at = "unknown", None, clock.now()
+    await audit.record(session, actor, "provider.update", target_name, fields=sorted(values))
+    return _view(row)
+
+
+async def list_providers(session: AsyncSession) -> list[ProviderView]:
+    rows = await session.scalars(select(ProviderRow).order_by(ProviderRow.name))
+    return [_view(row) for row in rows]
+
+
+async def get_provider(session: AsyncSession, name: str) -> ProviderView:
+    return _view(await _row(session, name))
+
+
+async def provider_values(session: AsyncSession, box: SecretBox, name: str) -> dict[str, str]:
+    """The stored settings for an edit form: secrets as stored references, or empty (kept)."""
+    row = await _row(session, name)
+    values = dict(row.config or {})
+    for secret, sealed in (row.secrets or {}).items():
+        opened = box.open(sealed)
+        values[secret] = opened if opened.startswith("env:") else ""
+    return values
+
+
+async def remove_provider(session: AsyncSession, name: str, actor: str) -> None:
+    row = await _row(session, name)
+    pending = await session.scalar(
+        select(func.count()).select_from(Message)
+        .where(Message.provider_id == row.id, Message.state.in_(("queued", "sending")))
+    )
+    if pending:
+        raise Conflict(f"provider {name!r} has {pending} message(s) queued or sending; wait for them or cancel them first")
+    await session.delete(row)
+    await audit.record(session, actor, "provider.remove", name, kind=row.kind)
+
+
+@dataclass(frozen=True)
+class AdapterSpec:
+    """What the engine needs to build an adapter, secrets opened (not yet resolved)."""
+
+    id: int
+    name: str
+    kind: str
+    base_url: str | None
+    enabled: bool
+    values: dict[str, str]
+    updated_at: datetime
+
+
+def adapter_spec(row: ProviderRow, box: SecretBox) -> AdapterSpec:
+    values = dict(row.config or {})
+    for secret, sealed in (row.secrets or {}).items():
+        values[secret] = box.open(sealed)
+    return AdapterSpec(row.id, row.name, row.kind, row.base_url, row.enabled, values, row.updated_at)
+
+
+def build_adapter(spec: AdapterSpec, client: httpx.AsyncClient) -> Provider:
+    """An adapter with env references resolved. Raises SecretError when one is unset."""
+    cls = REGISTRY[spec.kind]
+    secret_names = {f.name for f in cls.config_fields if f.secret}
+    resolved = {}
+    for key, value in spec.values.items():
+        resolved[key] = resolve(value) if key in secret_names else value
+        if key in secret_names:
+            REDACTOR.register(resolved[key])
+    return cls(resolved, client=client, base_url=spec.base_url)
+
+
+async def load_spec(session: AsyncSession, box: SecretBox, name: str) -> AdapterSpec:
+    return adapter_spec(await _row(session, name), box)
+
+
+async def record_health(session: AsyncSession, provider_id: int, ok: bool, detail: str) -> None:
+    row = await session.get(ProviderRow, provider_id)
+    if row is not None:
+        row.health = "healthy" if ok else "unhealthy"
+        row.health_detail = detail
+        row.health_checked_at = clock.now()
+
+
+async def test_provider(
+    factory: async_sessionmaker[AsyncSession], box: SecretBox, name: str, client: httpx.AsyncClient,
+    actor: str,
+) -> ConnectionCheck:
+    """Test a provider's connection (nothing is sent) and record its health."""
+    async with factory() as session:
+        spec = await load_spec(session, box, name)
+    try:
+        adapter = build_adapter(spec, client)
+        check = await adapter.check_connection()
+    except SecretError as exc:
+        check = ConnectionCheck(ok=False, detail=str(exc))
+    async with factory() as session, session.begin():
+        await record_health(session, spec.id, check.ok, check.detail)
+        await audit.record(session, actor, "provider.test", name, ok=check.ok)
+    return check
