@@ -101,29 +101,29 @@ def parse_number(text: str, default_region: str | None) -> NumberInfo:
         return NumberInfo(input=text, valid=False, reason="Enter a phone number.")
     region = normalize_region(default_region)
 
-    try:
-        number: phonenumbers.PhoneNumber | None = phonenumbers.parse(stripped, region)
-        error: NumberParseException | None = None
-    except NumberParseException as exc:
-        number, error = None, exc
-
+    parsed = _parse(stripped, region)
     # "00" is the international prefix almost everywhere; honour it when the default region
     # uses another one (US 011) or there is no default region at all.
-    if stripped.startswith("00") and (number is None or not phonenumbers.is_valid_number(number)):
-        try:
-            alternative = phonenumbers.parse("+" + stripped[2:], None)
-        except NumberParseException as exc:
-            if number is None:
-                error = exc
-        else:
-            if number is None or phonenumbers.is_valid_number(alternative):
-                number, error = alternative, None
+    if stripped.startswith("00") and not _is_valid(parsed):
+        alternative = _parse("+" + stripped[2:], None)
+        if isinstance(parsed, NumberParseException) or _is_valid(alternative):
+            parsed = alternative
 
-    if number is None:
-        assert error is not None
-        reason = _parse_error_reason(error, stripped, region)
+    if isinstance(parsed, NumberParseException):
+        reason = _parse_error_reason(parsed, stripped, region)
         return NumberInfo(input=text, valid=False, reason=reason)
-    return _describe(text, number)
+    return _describe(text, parsed)
+
+
+def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | NumberParseException:
+    try:
+        return phonenumbers.parse(text, region)
+    except NumberParseException as exc:
+        return exc
+
+
+def _is_valid(parsed: phonenumbers.PhoneNumber | NumberParseException) -> bool:
+    return isinstance(parsed, phonenumbers.PhoneNumber) and phonenumbers.is_valid_number(parsed)
 
 
 def _parse_error_reason(error: NumberParseException, text: str, region: str | None) -> str:
@@ -153,7 +153,7 @@ def _describe(text: str, number: phonenumbers.PhoneNumber) -> NumberInfo:
 
     region_code = phonenumbers.region_code_for_number(number)
     kind = phonenumbers.number_type(number)
-    if region_code == NON_GEOGRAPHIC:
+    if region_code is None or region_code == NON_GEOGRAPHIC:
         region, country = None, "International (non-geographic)"
     else:
         region, country = region_code, region_name(region_code)
@@ -169,7 +169,7 @@ def _describe(text: str, number: phonenumbers.PhoneNumber) -> NumberInfo:
 
 
 def _invalid_reason(number: phonenumbers.PhoneNumber, typed: str) -> str:
-    home = phonenumbers.region_code_for_country_code(number.country_code)
+    home = phonenumbers.region_code_for_country_code(number.country_code or 0)
     if home == phonenumbers.UNKNOWN_REGION:
         return "The country code is not valid."
     where = "non-geographic numbers" if home == NON_GEOGRAPHIC else region_name(home)

@@ -1,0 +1,275 @@
+"""A loopback fake of the Twilio REST API (2010-04-01) and a validator of requests against
+Twilio's own OpenAPI spec.
+
+The fake serves Messages.json, the account and its balance the way Twilio does (Basic auth,
+201 with a message resource, JSON error bodies), records every request it receives, and can be
+told to answer the next requests with any status, body, headers or delay."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import functools
+import itertools
+import json
+import re
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+import yaml
+from openapi_core import Config, OpenAPI
+from openapi_core.datatypes import RequestParameters
+from openapi_core.exceptions import OpenAPIError
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from werkzeug.datastructures import Headers, ImmutableMultiDict
+
+ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
+AUTH_TOKEN = "f00dfacef00dfacef00dfacef00dface"
+API_KEY_SID = "SK" + "fedcba9876543210" * 2
+API_KEY_SECRET = "keysecret-0123456789-abcdefghijkl"
+SERVICE_SID = "MG" + "00112233445566778899aabbccddeeff"
+
+SPEC_PATH = Path("/work/shared/reference/specs/twilio_api_v2010.yaml")
+SPEC_HOST = "https://api.twilio.com"
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]  # names lower-cased
+    body: bytes
+
+    @property
+    def form(self) -> dict[str, str]:
+        return dict(self.form_pairs)
+
+    @property
+    def form_pairs(self) -> list[tuple[str, str]]:
+        return parse_qsl(self.body.decode("utf-8"), keep_blank_values=True)
+
+    @property
+    def basic_auth(self) -> tuple[str, str] | None:
+        scheme, _, encoded = self.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "basic":
+            return None
+        try:
+            username, _, password = base64.b64decode(encoded).decode("utf-8").partition(":")
+        except ValueError:
+            return None
+        return username, password
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A scripted answer: a dict body is sent as JSON, text and bytes as they are."""
+
+    status: int = 200
+    body: dict[str, Any] | str | bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0
+
+
+def twilio_error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Reply:
+    """An error answer in Twilio's shape."""
+    body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
+    return Reply(status, body, headers or {})
+
+
+class FakeTwilio:
+    def __init__(
+        self,
+        account_sid: str = ACCOUNT_SID,
+        credentials: dict[str, str] | None = None,
+    ) -> None:
+        self.account_sid = account_sid
+        self.base_url = ""  # set by whoever serves the app
+        self.credentials = credentials if credentials is not None else {ACCOUNT_SID: AUTH_TOKEN, API_KEY_SID: API_KEY_SECRET}
+        self.requests: list[RecordedRequest] = []
+        self.issued_sids: list[str] = []
+        self.account = {"friendly_name": "Acme Ltd", "status": "active", "type": "Full"}
+        self.balance: Reply | None = None  # None: the usual 200 answer
+        self._replies: deque[Reply] = deque()
+        self._sid_numbers = itertools.count(1)
+        self._closing = False
+        prefix = "/2010-04-01/Accounts/{account_sid}"
+        self.app = Starlette(routes=[
+            Route(prefix + "/Messages.json", self._create_message, methods=["POST"]),
+            Route(prefix + "/Balance.json", self._fetch_balance, methods=["GET"]),
+            Route(prefix + ".json", self._fetch_account, methods=["GET"]),
+        ])
+
+    def answer_next(self, *replies: Reply) -> None:
+        """Answer the next requests, whatever they are, with `replies` in order."""
+        self._replies.extend(replies)
+
+    def close(self) -> None:
+        """Cut short any delayed answer so the server can stop."""
+        self._closing = True
+
+    # Routes -----------------------------------------------------------------------------------
+
+    async def _create_message(self, request: Request) -> Response:
+        recorded, early = await self._receive(request)
+        if early is not None:
+            return early
+        form = recorded.form
+        if not form.get("To"):
+            return _reply(twilio_error(400, 21604, "A 'To' phone number is required."))
+        if not form.get("From") and not form.get("MessagingServiceSid"):
+            return _reply(twilio_error(400, 21603, "A 'From' phone number is required."))
+        if not form.get("Body"):
+            return _reply(twilio_error(400, 21602, "Message body is required."))
+        if len(form["Body"]) > 1600:
+            return _reply(twilio_error(400, 21617, "The concatenated message body exceeds the 1600 character limit."))
+        sid = f"SM{next(self._sid_numbers):032x}"
+        self.issued_sids.append(sid)
+        picked_by_service = "MessagingServiceSid" in form and "From" not in form
+        resource = {
+            "sid": sid,
+            "account_sid": self.account_sid,
+            "to": form["To"],
+            "from": None if picked_by_service else form["From"],
+            "messaging_service_sid": form.get("MessagingServiceSid"),
+            "body": form["Body"],
+            "status": "accepted" if picked_by_service else "queued",
+            "num_segments": "0" if picked_by_service else "1",
+            "direction": "outbound-api",
+            "api_version": "2010-04-01",
+            "error_code": None,
+            "error_message": None,
+            "price": None,
+            "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
+        }
+        return JSONResponse(resource, status_code=201)
+
+    async def _fetch_account(self, request: Request) -> Response:
+        _, early = await self._receive(request)
+        if early is not None:
+            return early
+        return JSONResponse({"sid": self.account_sid, **self.account})
+
+    async def _fetch_balance(self, request: Request) -> Response:
+        _, early = await self._receive(request)
+        if early is not None:
+            return early
+        if self.balance is not None:
+            return _reply(self.balance)
+        return JSONResponse({"account_sid": self.account_sid, "balance": "12.34", "currency": "USD"})
+
+    async def _receive(self, request: Request) -> tuple[RecordedRequest, Response | None]:
+        """Record the request, then answer early with a scripted reply or an auth/account error."""
+        recorded = RecordedRequest(
+            method=request.method,
+            path=request.url.path,
+            query=request.url.query,
+            headers={name.lower(): value for name, value in request.headers.items()},
+            body=await request.body(),
+        )
+        self.requests.append(recorded)
+        if self._replies:
+            reply = self._replies.popleft()
+            await self._wait(reply.delay)
+            return recorded, _reply(reply)
+        auth = recorded.basic_auth
+        if auth is None or self.credentials.get(auth[0]) != auth[1]:
+            error = twilio_error(401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+            return recorded, _reply(error)
+        if request.path_params["account_sid"] != self.account_sid:
+            return recorded, _reply(twilio_error(404, 20404, f"The requested resource {recorded.path} was not found"))
+        return recorded, None
+
+    async def _wait(self, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while not self._closing and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+
+
+def _reply(reply: Reply) -> Response:
+    if isinstance(reply.body, dict):
+        return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
+    return Response(reply.body, status_code=reply.status, headers=reply.headers)
+
+
+# --- validation against the OpenAPI spec -------------------------------------------------------
+
+
+class _SpecRequest:
+    """openapi-core's Request protocol over a recorded request, placed on Twilio's real host."""
+
+    def __init__(self, recorded: RecordedRequest) -> None:
+        self.host_url = SPEC_HOST
+        self.path = recorded.path
+        self.method = recorded.method.lower()
+        self.body = recorded.body or None
+        self.content_type = recorded.headers.get("content-type", "application/octet-stream")
+        self.parameters = RequestParameters(
+            query=ImmutableMultiDict(parse_qsl(recorded.query, keep_blank_values=True)),
+            header=Headers(recorded.headers),
+            cookie=ImmutableMultiDict(),
+        )
+
+
+@functools.cache
+def _spec() -> dict[str, Any]:
+    with SPEC_PATH.open(encoding="utf-8") as handle:
+        spec: dict[str, Any] = yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    return spec
+
+
+@functools.cache
+def _openapi() -> OpenAPI:
+    return OpenAPI.from_dict(_spec(), config=Config(spec_validator_cls=None))
+
+
+def _operation(method: str, path: str) -> dict[str, Any]:
+    for template, path_item in _spec()["paths"].items():
+        regex = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+        if re.fullmatch(regex, path) and method.lower() in path_item:
+            operation: dict[str, Any] = path_item[method.lower()]
+            return operation
+    return {}
+
+
+def _pascal(snake: str) -> str:
+    return "".join(part.capitalize() for part in snake.split("_"))
+
+
+def spec_problems(recorded: RecordedRequest) -> list[str]:
+    """Why `recorded` is not a valid request to Twilio's API: empty when it is.
+
+    openapi-core checks the path, parameters, security and the form body against the schema.
+    Two rules are checked here: openapi-core reads only the declared properties of a form body, so
+    an undeclared parameter (which Twilio would silently ignore) would pass unseen; and the spec's
+    `x-twilio.conditional` groups (one of From / MessagingServiceSid, one of Body / MediaUrl /
+    ContentSid) are an extension no schema keyword encodes."""
+    problems: list[str] = []
+    try:
+        _openapi().validate_request(_SpecRequest(recorded))
+    except OpenAPIError as error:
+        details = [
+            getattr(schema_error, "message", str(schema_error))
+            for schema_error in getattr(error.__cause__, "schema_errors", ()) or getattr(error, "schema_errors", ())
+        ]
+        problems.append(f"{type(error).__name__}: {error}" + (f" ({'; '.join(details)})" if details else ""))
+    operation = _operation(recorded.method, recorded.path)
+    form_schema = (
+        operation.get("requestBody", {}).get("content", {}).get("application/x-www-form-urlencoded", {}).get("schema")
+    )
+    if form_schema:
+        declared = form_schema.get("properties", {})
+        problems += [f"undeclared parameter {name}" for name, _ in recorded.form_pairs if name not in declared]
+        present = {name for name, value in recorded.form_pairs if value}
+        for group in operation.get("x-twilio", {}).get("conditional", []):
+            names = [_pascal(name) for name in group]
+            if not present.intersection(names):
+                problems.append(f"one of {', '.join(names)} is required")
+    return problems
