@@ -1,0 +1,184 @@
+"""The CLI as an operator uses it headless: one line and a non-zero exit for every bad input."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from smsconsole.cli import main
+
+
+@pytest.fixture
+def cli(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SMSCONSOLE_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("SMSCONSOLE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("SMSCONSOLE_DATABASE_URL", database_url)
+    monkeypatch.delenv("SMSCONSOLE_SECRET_KEY", raising=False)
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        code = main(list(argv))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+def _one_line_error(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("smsconsole: error: ") and "Traceback" not in err
+    return lines[0]
+
+
+def test_db_current_and_upgrade(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("db", "current")
+    assert code == 0 and "not initialized" in out
+    code, out, _ = cli("db", "upgrade")
+    assert code == 0 and "(head)" in out
+    code, out, _ = cli("db", "current")
+    assert code == 0 and "(head)" in out
+
+
+def test_provider_lifecycle_and_test_send(cli) -> None:  # type: ignore[no-untyped-def]
+    assert cli("providers", "add", "sandbox", "--name", "sbx")[0] == 0
+    code, out, _ = cli("providers", "list", "--json")
+    assert code == 0 and [p["name"] for p in json.loads(out)] == ["sbx"]
+    code, out, _ = cli("providers", "test", "sbx")
+    assert code == 0 and out.startswith("ok:")
+    code, out, _ = cli("send-test", "--provider", "sbx", "--to", "+1 415 555 0123", "--body", "Hi “there” 😀", "--json")
+    sent = json.loads(out)
+    assert code == 0 and sent["state"] == "sent" and sent["to_number"] == "+14155550123"
+    assert sent["encoding"] == "UCS-2" and sent["provider_message_id"]
+    code, out, _ = cli("send-test", "--provider", "sbx", "--to", "+14155550123", "--body", "Hi “there”",
+                       "--smart-encoding")
+    assert code == 0 and "GSM-7" in out
+    code, out, _ = cli("providers", "show", "sbx")
+    assert code == 0 and "healthy" in out
+    assert cli("providers", "remove", "sbx")[0] == 0
+    assert json.loads(cli("providers", "list", "--json")[1]) == []
+
+
+def test_failed_send_exits_1_with_code_and_reason(cli) -> None:  # type: ignore[no-untyped-def]
+    cli("providers", "add", "sandbox", "--name", "sbx", "--fail-pattern", r"^\+44")
+    code, _, err = cli("send-test", "--provider", "sbx", "--to", "+447400123456", "--body", "x")
+    line = _one_line_error(err)
+    assert code == 1 and "failed" in line and "SANDBOX-REJECTED" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (("send-test", "--provider", "sbx", "--to", "12", "--body", "hi"), "--to"),
+        (("send-test", "--provider", "sbx", "--to", "hello", "--body", "hi"), "--to"),
+        (("send-test", "--provider", "sbx", "--to", "+14155550123", "--body", "   "), "--body: is required"),
+        (("send-test", "--provider", "sbx", "--to", "+14155550123", "--body", "x" * 1601), "at most 1,600"),
+        (("send-test", "--provider", "ghost", "--to", "+14155550123", "--body", "hi"), "no provider named 'ghost'"),
+        (("providers", "add", "sandbox", "--name", "x", "--bogus", "1"), "unknown option '--bogus'"),
+        (("providers", "add", "sandbox"), "--name"),
+        (("providers", "add", "nokind", "--name", "x"), "unknown kind 'nokind'"),
+        (("providers", "add", "twilio", "--name", "tw", "--account-sid", "AC1"), "--account-sid"),
+        (("providers", "show", "ghost"), "no provider named 'ghost'"),
+        (("providers", "remove", "ghost"), "no provider named 'ghost'"),
+        (("frobnicate",), "invalid choice"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(cli, argv: tuple[str, ...], expected: str) -> None:  # type: ignore[no-untyped-def]
+    cli("providers", "add", "sandbox", "--name", "sbx")
+    code, _, err = cli(*argv)
+    assert code == 2
+    assert expected in _one_line_error(err)
+
+
+def test_nothing_half_written_by_a_rejected_send(cli, tmp_path: Path, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    if not database_url.startswith("sqlite"):
+        pytest.skip("reads the SQLite file directly")
+    cli("providers", "add", "sandbox", "--name", "sbx")
+    cli("send-test", "--provider", "sbx", "--to", "12", "--body", "")
+    path = database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("select count(*) from messages").fetchone()[0] == 0
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgresql://nobody@127.0.0.1:1/nothing", "mysql://root@localhost/x", "not a url", "sqlite://"],
+)
+def test_unusable_database_url(cli, url: str) -> None:  # type: ignore[no-untyped-def]
+    code, _, err = cli("--database-url", url, "providers", "list")
+    assert code == 2
+    _one_line_error(err)
+
+
+def test_database_written_by_a_newer_version(cli, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    cli("db", "upgrade")
+    import asyncio
+
+    from sqlalchemy import text
+
+    from smsconsole.db import create_engine
+
+    async def bump() -> None:
+        engine = create_engine(database_url)
+        async with engine.begin() as conn:
+            await conn.execute(text("update alembic_version set version_num = '9999_future'"))
+        await engine.dispose()
+
+    asyncio.run(bump())
+    code, _, err = cli("providers", "list")
+    assert code == 2 and "newer smsconsole" in _one_line_error(err)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('database_url = "sqlite:///x\n', "line 1"),
+        ("log_level = 'LOUD'\n", "line 1: log_level must be one of"),
+        ("\n\nbogus_key = 1\n", "line 3: unknown key 'bogus_key'"),
+        ("heartbeat_seconds = 'fast'\n", "heartbeat_seconds must be a float"),
+    ],
+)
+def test_malformed_config_file(cli, tmp_path: Path, content: str, expected: str) -> None:  # type: ignore[no-untyped-def]
+    config_file = tmp_path / "config" / "config.toml"
+    config_file.parent.mkdir(parents=True, exist_ok=True)
+    config_file.write_text(content)
+    code, _, err = cli("config")
+    line = _one_line_error(err)
+    assert code == 2 and str(config_file) in line and expected in line
+
+
+def test_config_masks_secrets(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("SMSCONSOLE_DATABASE_URL", "postgresql://ops:hunter22@db.internal:5432/sms")
+    monkeypatch.setenv("SMSCONSOLE_SECRET_KEY", "a" * 43 + "=")
+    code, out, _ = cli("config", "--json")
+    shown = json.loads(out)
+    assert code == 0 and "hunter22" not in out and "aaaa" not in out
+    assert shown["database_url"] == "postgresql://ops:••••••@db.internal:5432/sms"
+
+
+def test_send_test_when_another_engine_runs(cli, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+    from datetime import timedelta
+
+    from smsconsole import clock
+    from smsconsole.db import create_engine, session_factory
+    from smsconsole.models import EngineLease
+
+    cli("providers", "add", "sandbox", "--name", "sbx")
+
+    async def hold() -> None:
+        engine = create_engine(database_url)
+        async with session_factory(engine)() as session, session.begin():
+            now = clock.now()
+            session.add(EngineLease(name="engine", holder="elsewhere:4242:x", host="elsewhere", pid=4242,
+                                    acquired_at=now, heartbeat_at=now, expires_at=now + timedelta(minutes=5)))
+        await engine.dispose()
+
+    asyncio.run(hold())
+    code, out, _ = cli("send-test", "--provider", "sbx", "--to", "+14155550123", "--body", "hi")
+    assert code == 0 and "queued" in out and "elsewhere" in out and "4242" in out
+    code, _, err = cli("send-test", "--provider", "sbx", "--to", "+14155550123", "--body", "hi", "--wait",
+                       "--timeout", "0.5")
+    assert code == 1 and "still queued" in _one_line_error(err)
