@@ -1,0 +1,37 @@
+"""The import directions of DESIGN.md, checked by import-linter contracts in pyproject.toml:
+services and providers never import Textual; providers import no database code and no services."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_import_contracts_hold() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    assert "Contracts: 3 kept, 0 broken." in result.stdout
+
+
+def test_every_provider_module_is_registered() -> None:
+    import pkgutil
+
+    import smsconsole.providers as package
+    from smsconsole.providers import REGISTRY
+
+    support = {"base", "curl"}
+    modules = {m.name for m in pkgutil.iter_modules(package.__path__)} - support
+    registered = {cls.__module__.rsplit(".", 1)[-1] for cls in REGISTRY.values()}
+    assert modules == registered, f"modules not in the registry: {modules - registered}"
+
+
+def test_stylesheet_ships_with_the_package() -> None:
+    import smsconsole
+
+    assert (Path(smsconsole.__file__).parent / "smsconsole.tcss").is_file()
