@@ -90,12 +90,13 @@ ERROR_CODES: dict[int, tuple[type[ProviderError], str]] = {
 _E164 = re.compile(r"\+[1-9]\d{4,14}")
 _SHORT_CODE = re.compile(r"\d{5,6}")
 _ALPHANUMERIC = re.compile(r"[A-Za-z0-9 \-+_&]{1,11}")
+_NUMBER_LIKE = re.compile(r"[0-9 \-+]+")  # not an alphanumeric sender: a mistyped number
 
 
 def _sender(value: str) -> str | None:
     if _E164.fullmatch(value) or _SHORT_CODE.fullmatch(value):
         return None
-    if _ALPHANUMERIC.fullmatch(value) and not value.isdigit():
+    if _ALPHANUMERIC.fullmatch(value) and not _NUMBER_LIKE.fullmatch(value):
         return None
     return ("must be a Twilio number in E.164 (+14155552671), a short code (5–6 digits) or an "
             "alphanumeric sender ID (up to 11 of A–Z a–z 0–9 space - + _ &, not only digits)")
@@ -164,31 +165,31 @@ class TwilioProvider(Provider):
             response = await self.request(
                 "POST", self._account_url("/Messages.json"), data=self._form(message), auth=self._auth(),
             )
-        except ProviderError as error:
-            logger.debug("twilio: message %s not sent: %s", message.ref, error)
-            return SendOutcome(ref=message.ref, error=error)
+        except ProviderError as transport_error:
+            logger.debug("twilio: message %s not sent: %s", message.ref, transport_error)
+            return SendOutcome(ref=message.ref, error=transport_error)
         status = response.status_code
-        if response.is_success:
-            resource = _json_object(response)
-            sid = resource.get("sid") if resource else None
-            if not isinstance(sid, str) or not sid:
-                error = OutcomeUnknownError(
-                    f"Twilio answered HTTP {status} but its answer has no message SID: "
-                    f"{snippet(response.text) or '(empty body)'}",
-                    http_status=status,
-                )
-                logger.debug("twilio: message %s outcome unknown: %s", message.ref, error)
-                return SendOutcome(ref=message.ref, error=error, http_status=status)
-            provider_status = resource.get("status") if resource else None
-            logger.debug("twilio: message %s accepted as %s (%s)", message.ref, sid, provider_status)
-            return SendOutcome(
-                ref=message.ref, provider_message_id=sid,
-                provider_status=provider_status if isinstance(provider_status, str) else None,
+        if not response.is_success:
+            rejection = error_from_response(response)
+            logger.debug("twilio: message %s rejected: %s", message.ref, rejection)
+            return SendOutcome(ref=message.ref, error=rejection, http_status=status)
+        resource = _json_object(response) or {}
+        sid = resource.get("sid")
+        if not isinstance(sid, str) or not sid:
+            unknown = OutcomeUnknownError(
+                f"Twilio answered HTTP {status} but its answer has no message SID: "
+                f"{snippet(response.text) or '(empty body)'}",
                 http_status=status,
             )
-        error = twilio_error(response)
-        logger.debug("twilio: message %s rejected: %s", message.ref, error)
-        return SendOutcome(ref=message.ref, error=error, http_status=status)
+            logger.debug("twilio: message %s outcome unknown: %s", message.ref, unknown)
+            return SendOutcome(ref=message.ref, error=unknown, http_status=status)
+        provider_status = resource.get("status")
+        logger.debug("twilio: message %s accepted as %s (%s)", message.ref, sid, provider_status)
+        return SendOutcome(
+            ref=message.ref, provider_message_id=sid,
+            provider_status=provider_status if isinstance(provider_status, str) else None,
+            http_status=status,
+        )
 
     def _form(self, message: OutboundMessage) -> dict[str, str]:
         """The CreateMessage parameters. A Messaging Service wins over From, which is then left out."""
@@ -213,14 +214,14 @@ class TwilioProvider(Provider):
         try:
             response = await self.request("GET", self._account_url(".json"), auth=self._auth())
         except ProviderError as error:
-            return ConnectionCheck(ok=False, detail=f"Twilio is unreachable: {error}")
+            return ConnectionCheck(ok=False, detail=f"Twilio account check failed: {error}")
         if response.status_code == 401:
             return ConnectionCheck(
                 ok=False,
                 detail="Twilio refused the credentials (HTTP 401): check the Account SID, API key SID and auth token",
             )
         if not response.is_success:
-            return ConnectionCheck(ok=False, detail=f"Twilio account check failed: {twilio_error(response)}")
+            return ConnectionCheck(ok=False, detail=f"Twilio account check failed: {error_from_response(response)}")
         account = _json_object(response)
         if account is None:
             return ConnectionCheck(
@@ -257,7 +258,7 @@ class TwilioProvider(Provider):
         return httpx.BasicAuth(username, self.setting("auth_token"))
 
 
-def twilio_error(response: httpx.Response) -> ProviderError:
+def error_from_response(response: httpx.Response) -> ProviderError:
     """Classify an error answer: by Twilio's code when the table knows it, else by HTTP status."""
     payload = _json_object(response)
     if payload is None or ("code" not in payload and "message" not in payload):

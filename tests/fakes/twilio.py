@@ -11,7 +11,6 @@ import asyncio
 import base64
 import functools
 import itertools
-import json
 import re
 from collections import deque
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ API_KEY_SID = "SK" + "fedcba9876543210" * 2
 API_KEY_SECRET = "keysecret-0123456789-abcdefghijkl"
 SERVICE_SID = "MG" + "00112233445566778899aabbccddeeff"
 
-SPEC_PATH = Path("/work/shared/reference/specs/twilio_api_v2010.yaml")
+SPEC_PATH = Path(__file__).resolve().parent.parent / "specs" / "twilio_api_v2010.yaml"  # vendored, see specs/SOURCES.md
 SPEC_HOST = "https://api.twilio.com"
 
 
@@ -79,8 +78,8 @@ class Reply:
 
 def twilio_error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Reply:
     """An error answer in Twilio's shape."""
-    body = {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status}
-    return Reply(status, body, headers or {})
+    more_info = f"https://www.twilio.com/docs/errors/{code}"
+    return Reply(status, {"code": code, "message": message, "more_info": more_info, "status": status}, headers or {})
 
 
 class FakeTwilio:
@@ -91,7 +90,8 @@ class FakeTwilio:
     ) -> None:
         self.account_sid = account_sid
         self.base_url = ""  # set by whoever serves the app
-        self.credentials = credentials if credentials is not None else {ACCOUNT_SID: AUTH_TOKEN, API_KEY_SID: API_KEY_SECRET}
+        default_credentials = {ACCOUNT_SID: AUTH_TOKEN, API_KEY_SID: API_KEY_SECRET}
+        self.credentials = credentials if credentials is not None else default_credentials
         self.requests: list[RecordedRequest] = []
         self.issued_sids: list[str] = []
         self.account = {"friendly_name": "Acme Ltd", "status": "active", "type": "Full"}
