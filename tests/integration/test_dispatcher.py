@@ -130,3 +130,23 @@ async def test_disabled_provider_and_unset_env_secret_fail_with_reason(runtime: 
     async with runtime.factory() as session:
         health = await session.scalar(select(ProviderRow.health).where(ProviderRow.name == "tw"))
     assert health == "unhealthy"
+
+
+async def test_no_answer_in_time_is_unknown_and_never_resent(runtime: Runtime) -> None:
+    from tests.fakes.server import serve
+    from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio, Reply
+
+    fake = FakeTwilio()
+    with serve(fake.app) as server:
+        await _provider(runtime, name="tw", kind="twilio", base_url=server.url, account_sid=ACCOUNT_SID,
+                        auth_token=AUTH_TOKEN, sender="+15005550006")
+        message_id = await _queue(runtime, provider="tw")
+        fake.answer_next(Reply(201, {"sid": "SM" + "0" * 32, "status": "queued"}, delay=3))
+        async with httpx.AsyncClient(timeout=0.5) as client:
+            dispatcher = Dispatcher(runtime.factory, runtime.box, client)
+            await dispatcher.run_once()
+            view = await _message(runtime, message_id)
+            assert view.state == "unknown" and "not resent" in (view.reason or "")
+            assert await dispatcher.run_once() == 0
+        fake.close()
+    assert len(fake.requests) == 1
