@@ -33,6 +33,8 @@ class Config:
     dispatch_interval_seconds: float = 0.5
     max_send_attempts: int = 5
     send_timeout_seconds: float = 15.0
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 0  # 0: the webhook/ingestion listener is off
 
     @property
     def config_file(self) -> Path:
@@ -65,6 +67,7 @@ class Config:
         }
         for name in _TUNABLES:
             shown[name] = getattr(self, name)
+        shown["listener"] = f"{self.listen_host}:{self.listen_port}" if self.listen_port else "off (set listen_port)"
         return shown
 
 
@@ -78,6 +81,8 @@ _TUNABLES = {
     "send_timeout_seconds": float,
 }
 _SETTABLE: dict[str, type] = {
+    "listen_host": str,
+    "listen_port": int,
     "database_url": str,
     "secret_key": str,
     "log_level": str,
@@ -102,6 +107,10 @@ def _coerce(name: str, raw: Any, where: str) -> Any:
             if isinstance(raw, bool) or (isinstance(raw, float) and not raw.is_integer()):
                 raise ValueError
             value = int(raw)
+            if name == "listen_port":
+                if not 0 <= value <= 65535:
+                    raise ConfigError(f"{where}: listen_port must be from 0 (off) to 65535, got {raw!r}")
+                return value
             if value <= 0:
                 raise ConfigError(f"{where}: {name} must be greater than 0, got {raw!r}")
             return value

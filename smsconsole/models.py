@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 NAMING = {
@@ -157,3 +158,105 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(64))
     target: Mapped[str | None] = mapped_column(String(200))
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# --- audience ------------------------------------------------------------------------------------
+
+JSONDoc = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Profile(Base):
+    """A person in the audience. Phone kept as typed plus its E.164 form and why it is unusable."""
+
+    __tablename__ = "profiles"
+    __table_args__ = (
+        Index("ix_profiles_phone", "phone"),
+        Index("ix_profiles_country", "country"),
+        Index("ix_profiles_name", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    user_id: Mapped[str | None] = mapped_column(String(128), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(32))  # E.164 when valid
+    phone_raw: Mapped[str | None] = mapped_column(String(64))
+    phone_status: Mapped[str] = mapped_column(String(16), default="missing")  # missing | invalid | valid
+    phone_reason: Mapped[str | None] = mapped_column(Text)
+    phone_type: Mapped[str | None] = mapped_column(String(32))
+    sms_capable: Mapped[bool] = mapped_column(Boolean, default=False)
+    name: Mapped[str | None] = mapped_column(String(200))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    country: Mapped[str | None] = mapped_column(String(2))
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    subscription: Mapped[str] = mapped_column(String(16), default="never")  # subscribed | unsubscribed | never
+    subscription_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Consent(Base):
+    """One change of a profile's SMS subscription, with where it came from."""
+
+    __tablename__ = "consents"
+    __table_args__ = (
+        Index("uq_consents_change", "profile_id", "state", "source", "at", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16))  # subscribed | unsubscribed
+    source: Mapped[str] = mapped_column(String(16))  # import | api | keyword | operator | event
+    at: Mapped[datetime]
+    phone: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class Event(Base):
+    """Something a person did. `dedupe` makes re-imports and API retries idempotent."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_name_profile_at", "name", "profile_id", "at"),
+        Index("ix_events_profile_at", "profile_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    profile_id: Mapped[int] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(128))
+    at: Mapped[datetime]
+    properties: Mapped[dict[str, Any]] = mapped_column(JSONDoc, default=dict)
+    dedupe: Mapped[str] = mapped_column(String(40), unique=True)
+
+
+class PropertyDef(Base):
+    """The typed catalog of profile properties (and, with scope 'event:NAME', event properties)."""
+
+    __tablename__ = "property_defs"
+
+    scope: Mapped[str] = mapped_column(String(140), primary_key=True)  # "profile" or "event:order"
+    name: Mapped[str] = mapped_column(String(128), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))  # string | number | boolean | date | list
+
+
+class Segment(Base):
+    __tablename__ = "segments"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120), unique=True)
+    description: Mapped[str | None] = mapped_column(Text)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ApiKey(Base):
+    """A key for the ingestion API; only its SHA-256 is stored, the key is shown once."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]

@@ -24,6 +24,18 @@ def _region(value: str) -> tuple[str | None, str | None]:
     return (region, None) if region else (None, "must be a two-letter country code such as US, GB or IN")
 
 
+def _timezone(value: str) -> tuple[str | None, str | None]:
+    import zoneinfo
+
+    if not value:
+        return "UTC", None
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return None, "must be a time zone name such as UTC, Europe/London or Asia/Kolkata"
+    return value, None
+
+
 def _public_url(value: str) -> tuple[str | None, str | None]:
     if not value:
         return "", None
@@ -52,6 +64,11 @@ SETTINGS: dict[str, SettingDef] = {
             "default_region", "Default region",
             "Country assumed for numbers typed without +country code (two letters, e.g. US, GB, IN)",
             "", _region,
+        ),
+        SettingDef(
+            "default_timezone", "Default time zone",
+            "Time zone of profiles whose own zone is not given and cannot be told from the phone",
+            "UTC", _timezone,
         ),
         SettingDef(
             "public_base_url", "Public callback URL",
