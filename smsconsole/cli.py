@@ -12,7 +12,7 @@ import json
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict, is_dataclass, replace
 from datetime import datetime
 from typing import Any, NoReturn
 
@@ -45,6 +45,8 @@ def build_parser() -> Parser:
     parser.add_argument("--database-url", help="database URL (default: SQLite file in the user data dir); "
                         "also SMSCONSOLE_DATABASE_URL")
     parser.add_argument("--log-level", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("--demo", action="store_true",
+                        help="use the demo database (created by 'smsconsole demo') instead of the configured one")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
     commands.add_parser("serve", help="run the engine headless (logs to stderr and the log file)")
@@ -79,6 +81,24 @@ def build_parser() -> Parser:
     rm = p_commands.add_parser("remove", help="remove a provider")
     rm.add_argument("name")
 
+    demo = commands.add_parser(
+        "demo", help="create (or reset) the demo database: Sandbox provider, 10,000 profiles, months of events",
+        description="Creates the demo database (the file demo.db in the data dir, or --database-url) and fills it. "
+        "Open it with 'smsconsole --demo'.",
+    )
+    demo.add_argument("--yes", action="store_true", help="reset an existing demo database without asking")
+    demo.add_argument("--profiles", type=int, default=10_000, help="how many profiles (default 10,000)")
+
+    profiles = commands.add_parser("profiles", help="find and show profiles")
+    pr_commands = profiles.add_subparsers(dest="profiles_command", metavar="ACTION", required=True,
+                                          parser_class=Parser)
+    pr_show = pr_commands.add_parser("show", help="one profile by phone (any format) or user id")
+    pr_show.add_argument("key", metavar="PHONE|ID")
+    pr_show.add_argument("--json", action="store_true")
+    pr_search = pr_commands.add_parser("search", help="search by phone, user id or name")
+    pr_search.add_argument("query")
+    pr_search.add_argument("--json", action="store_true")
+
     send = commands.add_parser("send-test", help="send a test SMS through the outbox and the engine")
     send.add_argument("--provider", required=True, help="provider name")
     send.add_argument("--to", required=True, help="recipient, E.164 or national form (default region setting)")
@@ -95,6 +115,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         config = load_config({"database_url": args.database_url, "log_level": args.log_level})
+        if (args.demo or args.command == "demo") and not config.database_url:
+            config = replace(config, database_url=f"sqlite:///{config.data_dir / 'demo.db'}")
+        elif args.demo and args.database_url is None:
+            config = replace(config, database_url=f"sqlite:///{config.data_dir / 'demo.db'}")
         if args.command is None:
             return _run_console(config)
         handler = HANDLERS.get(args.command)
@@ -108,6 +132,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # e.g. piped into head: the reader has gone, nothing to report
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except Exception as exc:
         from smsconsole.services.errors import ServiceError, ValidationError
 
@@ -158,6 +187,15 @@ def _run_console(config: Config) -> int:
     asyncio.run(check())
     SmsConsoleApp(config).run()
     return 0
+
+
+def _display(value: Any) -> str:
+    """A property value as people write it: lists comma-separated, booleans lower-case."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(map(str, value)) or "(empty list)"
+    return str(value)
 
 
 async def _with_runtime(config: Config, work: Callable[[Any], Awaitable[int]], *, migrate: bool = True) -> int:
@@ -393,10 +431,98 @@ async def _wait_settled(factory: Any, message_id: int, timeout: float) -> Any:
         await asyncio.sleep(0.2)
 
 
+async def cmd_demo(config: Config, args: argparse.Namespace) -> int:
+    from smsconsole.secrets import mask_url
+    from smsconsole.services import demo
+
+    if args.profiles < 1:
+        raise UsageError("--profiles must be at least 1")
+
+    async def work(runtime: Any) -> int:
+        async with runtime.factory() as session:
+            used = await demo.has_data(session)
+        where = mask_url(config.effective_database_url)
+        if used:
+            if not args.yes:
+                if not sys.stdin.isatty():
+                    raise UsageError(f"{where} already has data; pass --yes to reset it")
+                answer = input(f"{where} already has data. Erase it and create the demo again? [y/N] ")
+                if answer.strip().lower() not in ("y", "yes"):
+                    print("left unchanged")
+                    return EXIT_FAILED
+            async with runtime.factory() as session, session.begin():
+                await demo.reset(session)
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if sys.stderr.isatty():
+                print(f"\r{stage}: {done:,}/{total:,}   ", end="", file=sys.stderr, flush=True)
+
+        summary = await demo.create_demo(runtime.factory, runtime.box, profiles_count=args.profiles,
+                                         progress=progress)
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        print(f"demo ready in {where}: {summary.profiles:,} profiles, {summary.events:,} events, "
+              f"provider '{summary.provider}'")
+        open_hint = "smsconsole --demo" if args.database_url is None else f"smsconsole --database-url {where}"
+        print(f"open it with: {open_hint}")
+        return 0
+
+    return await _with_runtime(config, work)
+
+
+async def cmd_profiles(config: Config, args: argparse.Namespace) -> int:
+    from smsconsole.services import profiles, settings
+
+    async def work(runtime: Any) -> int:
+        async with runtime.factory() as session:
+            region = (await settings.get_settings(session))["default_region"] or None
+            if args.profiles_command == "search":
+                found = await profiles.search_profiles(session, args.query, default_region=region)
+                if args.json:
+                    _print_json(found)
+                elif not found:
+                    print("no profiles match")
+                else:
+                    print(f"{'USER ID':<16} {'PHONE':<16} {'NAME':<24} {'CC':<3} {'SUBSCRIPTION':<13} REACHABLE")
+                    for p in found:
+                        print(f"{p.user_id or '-':<16} {p.phone or '-':<16} {(p.name or '-')[:24]:<24} "
+                              f"{p.country or '-':<3} {p.subscription:<13} {'yes' if p.reachable else 'no'}")
+                return 0
+            detail = await profiles.get_profile(session, args.key, default_region=region, event_limit=20)
+        if args.json:
+            _print_json(detail)
+            return 0
+        print(f"{detail.name or '(no name)'}  user id {detail.user_id or '-'}  (profile {detail.id})")
+        phone = detail.phone or detail.phone_raw or "-"
+        phone_note = detail.phone_type or detail.phone_reason or detail.phone_status
+        print(f"  phone:        {phone} ({phone_note})")
+        print(f"  country:      {detail.country or '-'}   time zone: {detail.timezone or '-'}")
+        since = f" since {detail.subscription_at:%Y-%m-%d %H:%M} UTC" if detail.subscription_at else ""
+        print(f"  subscription: {detail.subscription}{since}")
+        print(f"  reachable:    {'yes' if detail.reachable else 'no — ' + (detail.unreachable_reason or '')}")
+        if detail.properties:
+            print("  properties:")
+            for key, value in sorted(detail.properties.items()):
+                print(f"    {key} ({detail.property_types.get(key, 'string')}): {_display(value)}")
+        if detail.consents:
+            print("  consent history:")
+            for c in detail.consents:
+                print(f"    {c.at:%Y-%m-%d %H:%M}  {c.state:<12} via {c.source}" + (f" ({c.phone})" if c.phone else ""))
+        print(f"  events: {detail.event_count:,}" + (" (latest first)" if detail.events else ""))
+        for e in detail.events:
+            props = ", ".join(f"{k}={_display(v)}" for k, v in e.properties.items())
+            print(f"    {e.at:%Y-%m-%d %H:%M}  {e.name}" + (f"  {props}" if props else ""))
+        return 0
+
+    return await _with_runtime(config, work)
+
+
 HANDLERS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
     "config": cmd_config,
     "db": cmd_db,
     "serve": cmd_serve,
     "providers": cmd_providers,
     "send-test": cmd_send_test,
+    "demo": cmd_demo,
+    "profiles": cmd_profiles,
 }
