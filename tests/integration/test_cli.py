@@ -182,3 +182,21 @@ def test_send_test_when_another_engine_runs(cli, database_url: str) -> None:  # 
     code, _, err = cli("send-test", "--provider", "sbx", "--to", "+14155550123", "--body", "hi", "--wait",
                        "--timeout", "0.5")
     assert code == 1 and "still queued" in _one_line_error(err)
+
+
+def test_demo_creates_then_refuses_to_reset_without_yes(cli, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))  # not a terminal: no question can be asked
+    code, out, _ = cli("demo", "--profiles", "40")
+    assert code == 0 and "40 profiles" in out and "sandbox" in out
+    code, _, err = cli("demo", "--profiles", "40")
+    assert code == 2 and "--yes" in _one_line_error(err)
+    code, out, _ = cli("demo", "--profiles", "30", "--yes")
+    assert code == 0 and "30 profiles" in out
+    code, out, _ = cli("profiles", "search", "demo-00001", "--json")
+    assert code == 0 and [p["user_id"] for p in json.loads(out)] == ["demo-00001"]
+    code, out, _ = cli("profiles", "show", "demo-00001")
+    assert code == 0 and "subscription:" in out and "events:" in out
+    code, _, err = cli("profiles", "show", "nobody")
+    assert code == 2 and "no profile" in _one_line_error(err)
