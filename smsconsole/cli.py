@@ -323,7 +323,13 @@ async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
                 print(f"  enabled:  {'yes' if view.enabled else 'no'}")
                 print(f"  health:   {view.health}" + (f" — {view.health_detail}" if view.health_detail else ""))
                 for key, value in view.settings.items():
-                    print(f"  {key}: {value}")
+                    shown = value.replace("\n", "\n      ") if isinstance(value, str) else value
+                    print(f"  {key}: {shown}")
+                async with factory() as session:
+                    preview = svc.request_preview(await svc.load_spec(session, box, args.name))
+                if preview:
+                    print("  request preview (secrets masked):")
+                    print("    " + preview.replace("\n", "\n    "))
             return 0
         if action == "test":
             import httpx

@@ -180,7 +180,7 @@ class Dispatcher:
 
     async def _send_provider(self, adapter: Provider, spec: AdapterSpec, messages: list[Message],
                              callback_base: str) -> list[_Result]:
-        max_batch = max(1, int(getattr(adapter, "max_batch", adapter.capabilities.max_batch)))
+        max_batch = max(1, adapter.max_batch)
         chunks = [messages[i:i + max_batch] for i in range(0, len(messages), max_batch)]
         semaphore = asyncio.Semaphore(PER_PROVIDER_CONCURRENCY)
 

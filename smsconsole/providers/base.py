@@ -242,14 +242,20 @@ class Provider:
                 problems.append((config_field.name, reason))
             elif config_field.validator and (reason := config_field.validator(value)):
                 problems.append((config_field.name, reason))
-        if not problems:
-            problems.extend(cls.check_config(values))
+        reported = {name for name, _ in problems}
+        problems.extend(p for p in cls.check_config(values) if p[0] not in reported)
         return problems
 
     @classmethod
     def check_config(cls, values: Mapping[str, str]) -> list[tuple[str, str]]:
-        """Cross-field rules (e.g. From or Messaging Service SID). Override when needed."""
+        """Cross-field rules (e.g. From or Messaging Service SID). Override when needed; runs even
+        when single fields are bad, so it must tolerate bad values (their problems are dropped)."""
         return []
+
+    @property
+    def max_batch(self) -> int:
+        """Recipients per send() call; adapters whose batching is configurable override this."""
+        return self.capabilities.max_batch
 
     def setting(self, name: str) -> str:
         value = self.config.get(name)

@@ -247,6 +247,19 @@ async def load_spec(session: AsyncSession, box: SecretBox, name: str) -> Adapter
     return adapter_spec(await _row(session, name), box)
 
 
+def request_preview(spec: AdapterSpec) -> str | None:
+    """The exact request the provider would send for a sample message, as a curl command with
+    secrets masked — for providers whose request the operator writes (Generic HTTP)."""
+    from smsconsole.providers.generic import GenericHttpProvider, GenericRequestError, preview_curl
+
+    if REGISTRY.get(spec.kind) is not GenericHttpProvider:
+        return None
+    try:
+        return preview_curl(spec.values)
+    except GenericRequestError as exc:
+        return f"(cannot render the request: {exc})"
+
+
 async def record_health(session: AsyncSession, provider_id: int, ok: bool, detail: str) -> None:
     row = await session.get(ProviderRow, provider_id)
     if row is not None:

@@ -509,6 +509,7 @@ async def test_no_secret_reaches_a_log(
     twilio_fake: FakeTwilio, twilio_client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="httpx")  # the CLI quiets httpx; here we want all it says
     provider = make_provider(twilio_fake, twilio_client)
     wrong = make_provider(twilio_fake, twilio_client, auth_token="wrong-" + AUTH_TOKEN[6:])
 
