@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from smsconsole.config import Config
 from smsconsole.engine import lease
 from smsconsole.engine.dispatcher import DispatchSettings, Dispatcher
+from smsconsole.listener.server import Listener, start_listener
 from smsconsole.secrets import SecretBox
 
 log = logging.getLogger("smsconsole.engine")
@@ -104,7 +105,9 @@ class Engine:
         scheduler.add_job(self._heartbeat, "interval", seconds=self.config.heartbeat_seconds,
                           id="lease-heartbeat", misfire_grace_time=None)
         scheduler.start()
+        listener: Listener | None = None
         try:
+            listener = await start_listener(self.factory, self.box, self.config, lambda: self.state.value)
             await dispatcher.recover()
             while not stop.is_set() and not self._lost.is_set():
                 try:
@@ -117,6 +120,8 @@ class Engine:
                     self._wake.clear()
                     await _wait_any(stop, self._wake, self._lost, self.config.dispatch_interval_seconds)
         finally:
+            if listener is not None:
+                await listener.stop()
             scheduler.shutdown(wait=False)
             if self._lost.is_set():
                 log.warning("engine lease lost; standing by")
