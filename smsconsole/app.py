@@ -1,0 +1,164 @@
+"""The console app: sections as modes, palette commands, the engine run in-process (or the banner
+naming the process that runs it), and the runtime every screen works through."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from typing import Any, ClassVar
+
+from textual import events, work
+from textual.app import App, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.worker import Worker
+
+from smsconsole.config import Config
+from smsconsole.db import DatabaseError
+from smsconsole.engine import lease
+from smsconsole.engine.runner import Engine, EngineState
+from smsconsole.messages import TestMessageQueued
+from smsconsole.runtime import Runtime
+from smsconsole.screens.commands import ProviderCommands
+from smsconsole.screens.home import HomeScreen
+from smsconsole.screens.providers import ProvidersScreen
+from smsconsole.screens.sections import SECTIONS
+from smsconsole.screens.settings import SettingsScreen
+from smsconsole.screens.test_send import TestSendScreen
+from smsconsole.screens.widgets.errors import report_worker_error
+from smsconsole.screens.widgets.top_bar import EngineInfo
+from smsconsole.secrets import SecretError
+
+ENGINE_STATUS_SECONDS = 1.0
+SECTION_GROUP = Binding.Group("Sections", compact=True)
+
+
+class SmsConsoleApp(App[None]):
+    TITLE = "smsconsole"
+    CSS_PATH = "smsconsole.tcss"
+    MODES: ClassVar[dict[str, Any]] = {
+        "home": HomeScreen, "providers": ProvidersScreen, "test-send": TestSendScreen, "settings": SettingsScreen,
+    }
+    DEFAULT_MODE = "home"
+    COMMANDS = App.COMMANDS | {ProviderCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 (declared by App)
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(Binding(f"{section.key},f{section.key}", f"switch_mode('{section.mode}')", section.title,
+                  id=f"app.{section.mode}", tooltip=section.tooltip, group=SECTION_GROUP) for section in SECTIONS),
+        Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit (the engine stops and hands over its lease)"),
+    ]
+
+    engine_info: reactive[EngineInfo] = reactive(EngineInfo("engine: starting"))
+
+    def __init__(self, config: Config, *, runtime: Runtime | None = None, run_engine: bool = True,
+                 cursor_blink: bool = True) -> None:
+        super().__init__()
+        self.config = config
+        self.run_engine = run_engine
+        self.cursor_blink = cursor_blink
+        self.engine: Engine | None = None
+        self._runtime = runtime
+        self._owns_runtime = runtime is None
+        self._runtime_ready = asyncio.Event()
+        self._engine_stop = asyncio.Event()
+        self._engine_task: asyncio.Task[None] | None = None
+
+    async def runtime(self) -> Runtime:
+        """The runtime, waiting for it to open if need be."""
+        await self._runtime_ready.wait()
+        assert self._runtime is not None
+        return self._runtime
+
+    def on_mount(self) -> None:
+        self.open_runtime()
+        # the in-process engine's state is in memory; another process's lease is read at heartbeat pace
+        interval = ENGINE_STATUS_SECONDS if self.run_engine else max(ENGINE_STATUS_SECONDS, self.config.heartbeat_seconds)
+        self.set_interval(interval, self._refresh_engine_info)
+
+    @work(exclusive=True, group="app-runtime", exit_on_error=False)
+    async def open_runtime(self) -> None:
+        if self._runtime is None:
+            try:
+                self._runtime = await Runtime.open(self.config)
+            except (DatabaseError, SecretError) as exc:
+                self.exit(return_code=2, message=f"smsconsole: error: {exc}")
+                return
+        self._runtime_ready.set()
+        if self.run_engine:
+            self.engine = Engine(self._runtime.factory, self._runtime.box, self.config)
+            self._engine_task = asyncio.create_task(self.engine.run(self._engine_stop), name="engine")
+        self._refresh_engine_info()
+
+    # --- engine ------------------------------------------------------------------------------
+
+    def _refresh_engine_info(self) -> None:
+        if self.engine is not None:
+            status = self.engine.status
+            tone = {EngineState.RUNNING: "here", EngineState.STANDBY: "elsewhere"}.get(status.state, "none")
+            if status.state is EngineState.STANDBY and status.holder is None:
+                tone = "none"
+            self.engine_info = EngineInfo(status.describe(), tone)
+        elif self._runtime_ready.is_set():
+            self._read_lease()
+
+    @work(exclusive=True, group="app-engine-status", exit_on_error=False)
+    async def _read_lease(self) -> None:
+        runtime = await self.runtime()
+        async with runtime.factory() as session:
+            holder = await lease.current(session)
+        if holder is not None and holder.alive:
+            self.engine_info = EngineInfo(f"engine: on {holder.host} pid {holder.pid}", "elsewhere")
+        else:
+            self.engine_info = EngineInfo("engine: not running", "none")
+
+    def on_test_message_queued(self, _: TestMessageQueued) -> None:
+        if self.engine is not None:
+            self.engine.poke()
+
+    async def on_unmount(self) -> None:
+        self._engine_stop.set()
+        if self._engine_task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._engine_task, timeout=10)
+        if self._owns_runtime and self._runtime is not None:
+            await self._runtime.close()
+
+    # --- app-wide behaviour ------------------------------------------------------------------
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_error(self, event)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if not self.cursor_blink and hasattr(event.widget, "cursor_blink"):
+            event.widget.cursor_blink = False
+
+    # --- command palette ---------------------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield SystemCommand("Home", "Engine status, provider health and today's counts",
+                            lambda: self.switch_mode("home"))
+        yield SystemCommand("Providers", "List, add, edit, remove and test providers",
+                            lambda: self.switch_mode("providers"))
+        yield SystemCommand("Add provider", "Connect a new SMS provider", self.add_provider)
+        yield SystemCommand("Send test SMS", "Send a test message and watch its status",
+                            lambda: self.switch_mode("test-send"))
+        yield SystemCommand("Open settings", "Default region, callback URL, configuration, audit log",
+                            lambda: self.switch_mode("settings"))
+        yield from super().get_system_commands(screen)
+
+    async def add_provider(self) -> None:
+        await self.switch_mode("providers")
+        if isinstance(self.screen, ProvidersScreen):
+            self.screen.action_add_provider()
+
+    async def edit_provider(self, name: str) -> None:
+        await self.switch_mode("providers")
+        if isinstance(self.screen, ProvidersScreen):
+            self.screen.edit_provider(name)
+
+    async def test_provider_connection(self, name: str) -> None:
+        await self.switch_mode("providers")
+        if isinstance(self.screen, ProvidersScreen):
+            self.screen.test_connection(name)

@@ -1,0 +1,52 @@
+"""What every section screen shares: the top bar, the footer, and the way to the runtime."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar, cast
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import Worker
+
+from smsconsole.runtime import Runtime
+from smsconsole.screens.widgets.errors import report_worker_error
+from smsconsole.screens.widgets.top_bar import TopBar
+
+if TYPE_CHECKING:
+    from smsconsole.app import SmsConsoleApp
+
+ACTOR = "console"
+
+
+class SectionScreen(Screen[None]):
+    """A section's base screen. Subclasses set MODE and compose their body."""
+
+    MODE: ClassVar[str]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "leave_field", "Leave field", show=False, id="section.leave-field",
+                tooltip="Move focus out of the field, so section keys work again"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield TopBar(self.MODE)
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        raise NotImplementedError
+
+    @property
+    def console(self) -> SmsConsoleApp:
+        return cast("SmsConsoleApp", self.app)
+
+    async def runtime(self) -> Runtime:
+        """The open runtime, once the app has opened it."""
+        return await self.console.runtime()
+
+    def action_leave_field(self) -> None:
+        self.set_focus(None)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_error(self.app, event)

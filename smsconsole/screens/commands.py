@@ -1,0 +1,44 @@
+"""Command palette commands that name a provider: "Test provider connection: NAME", ..."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from smsconsole.services.providers import list_providers
+
+if TYPE_CHECKING:
+    from smsconsole.app import SmsConsoleApp
+
+
+class ProviderCommands(Provider):
+    names: tuple[str, ...] = ()  # read from the database when the palette opens
+
+    async def startup(self) -> None:
+        app = cast("SmsConsoleApp", self.app)
+        runtime = await app.runtime()
+        async with runtime.factory() as session:
+            self.names = tuple(view.name for view in await list_providers(session))
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], Awaitable[Any]]]]:
+        app = cast("SmsConsoleApp", self.app)
+        commands: list[tuple[str, str, Callable[[], Awaitable[Any]]]] = []
+        for name in self.names:
+            commands.append((f"Test provider connection: {name}", "Check credentials and reachability; sends nothing",
+                             partial(app.test_provider_connection, name)))
+            commands.append((f"Edit provider: {name}", "Open the provider's form",
+                             partial(app.edit_provider, name)))
+        return commands
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._commands():
+            if (score := matcher.match(title)) > 0:
+                yield Hit(score, matcher.highlight(title), callback, text=title, help=help_text)

@@ -1,0 +1,145 @@
+"""Home: who runs the engine, the providers and their health, and today's messages by state —
+refreshed live from the database at a bounded rate."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Static
+
+from smsconsole.engine import lease
+from smsconsole.screens.base import SectionScreen
+from smsconsole.screens.widgets.formatting import format_time, health_text, state_text
+from smsconsole.screens.widgets.live import LiveRefresh
+from smsconsole.screens.widgets.tables import cursor_row_key, sync_rows
+from smsconsole.secrets import mask_url
+from smsconsole.services.messages import STATES, counts_since, start_of_today
+from smsconsole.services.providers import ProviderView, list_providers
+
+REFRESH_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class HomeSnapshot:
+    providers: list[ProviderView]
+    counts: dict[str, int]
+    holder: lease.LeaseInfo | None
+
+
+class HomeScreen(SectionScreen):
+    MODE = "home"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("r", "refresh", "Refresh", id="home.refresh", tooltip="Read the database again now"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._providers: dict[str, ProviderView] = {}
+        self._holder: lease.LeaseInfo | None = None
+        self._live: LiveRefresh | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="home-body"):
+            with Vertical(id="home-providers", classes="panel") as panel:
+                panel.border_title = "Providers"
+                yield DataTable(id="home-providers-table", cursor_type="row", zebra_stripes=True)
+                yield Static("No providers yet: press 2, then a to add one (Sandbox needs no account).",
+                             id="home-provider-detail", markup=False)
+            with Vertical(id="home-side"):
+                with Vertical(id="home-counts", classes="panel") as counts:
+                    counts.border_title = "Today (UTC)"
+                    yield DataTable(id="home-counts-table", cursor_type="none", show_header=False)
+                with Vertical(id="home-engine", classes="panel") as engine:
+                    engine.border_title = "Engine"
+                    yield Static("", id="home-engine-detail", markup=False)
+
+    def on_mount(self) -> None:
+        providers = self.query_one("#home-providers-table", DataTable)
+        providers.add_column("Name", key="name")
+        providers.add_column("Kind", key="kind")
+        providers.add_column("Health", key="health")
+        providers.add_column("Checked", key="checked")
+        counts = self.query_one("#home-counts-table", DataTable)
+        counts.add_column("State", key="state", width=12)
+        counts.add_column("Count", key="count", width=7)
+        self._live = LiveRefresh(self, REFRESH_SECONDS, self.refresh_home)
+        self.watch(self.app, "engine_info", lambda _: self._show_engine(self._holder), init=False)
+
+    def on_screen_resume(self) -> None:
+        if self._live is not None:
+            self._live.resume()
+
+    def on_screen_suspend(self) -> None:
+        if self._live is not None:
+            self._live.pause()
+
+    def action_refresh(self) -> None:
+        if self._live is not None:
+            self._live.tick()
+
+    @work(exclusive=True, group="home-refresh", exit_on_error=False)
+    async def refresh_home(self) -> None:
+        runtime = await self.runtime()
+        async with runtime.factory() as session:
+            snapshot = HomeSnapshot(
+                providers=await list_providers(session),
+                counts=await counts_since(session, start_of_today()),
+                holder=await lease.current(session),
+            )
+        self._show(snapshot)
+
+    def _show(self, snapshot: HomeSnapshot) -> None:
+        self._providers = {view.name: view for view in snapshot.providers}
+        with self.app.batch_update():
+            sync_rows(self.query_one("#home-providers-table", DataTable), {
+                view.name: (view.name, view.display_name, health_text(view.health),
+                            format_time(view.health_checked_at))
+                for view in snapshot.providers
+            })
+            total = sum(snapshot.counts.values())
+            rows: dict[str, tuple[Any, ...]] = {
+                state: (state_text(state), Text(f"{snapshot.counts.get(state, 0):>7,}"))
+                for state in STATES
+            }
+            rows["total"] = (Text("total", style="bold"), Text(f"{total:>7,}", style="bold"))
+            sync_rows(self.query_one("#home-counts-table", DataTable), rows)
+            self._show_provider_detail()
+            self._show_engine(snapshot.holder)
+
+    @on(DataTable.RowHighlighted, "#home-providers-table")
+    def _provider_highlighted(self) -> None:
+        self._show_provider_detail()
+
+    def _show_provider_detail(self) -> None:
+        detail = self.query_one("#home-provider-detail", Static)
+        table = self.query_one("#home-providers-table", DataTable)
+        view = self._providers.get(cursor_row_key(table) or "")
+        if view is None:
+            detail.update("No providers yet: press 2, then a to add one (Sandbox needs no account).")
+            return
+        checked = f" (checked {format_time(view.health_checked_at)})" if view.health_checked_at else ""
+        line = Text.assemble((f"{view.name}: ", "bold"), health_text(view.health), checked)
+        line.append(f"\n{view.health_detail}" if view.health_detail else "\nnot tested yet: press 2, then t",
+                    style="dim" if not view.health_detail else "")
+        detail.update(line)
+
+    def _show_engine(self, holder: lease.LeaseInfo | None) -> None:
+        self._holder = holder
+        info = self.console.engine_info
+        lines = [info.description]
+        if holder is not None:
+            state = "alive" if holder.alive else "expired"
+            lines.append(f"lease: {holder.host} pid {holder.pid} ({state}), "
+                         f"heartbeat {format_time(holder.heartbeat_at, seconds=True)}")
+        else:
+            lines.append("lease: free")
+        if info.tone == "none":
+            lines.append("queued messages wait for an engine: run `smsconsole serve`")
+        lines.append(f"db: {mask_url(self.console.config.effective_database_url)}")
+        self.query_one("#home-engine-detail", Static).update("\n".join(lines))

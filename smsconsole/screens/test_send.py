@@ -1,0 +1,259 @@
+"""Test send: pick a provider, type a number and a message (checked as you type), send, and watch
+recent test messages change state live."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static, TextArea
+
+from smsconsole.messages import TestMessageQueued
+from smsconsole.phone import parse_number
+from smsconsole.screens.base import ACTOR, SectionScreen
+from smsconsole.screens.dialogs.message_detail import MessageDetailDialog
+from smsconsole.screens.widgets.fields import FieldError, FormField, show_problems
+from smsconsole.screens.widgets.formatting import format_time, state_text
+from smsconsole.screens.widgets.live import LiveRefresh
+from smsconsole.screens.widgets.tables import sync_rows
+from smsconsole.services.errors import ServiceError, ValidationError
+from smsconsole.services.messages import MessageView, get_message, message_attempts, queue_test_message, recent_messages
+from smsconsole.services.providers import ProviderView, list_providers
+from smsconsole.services.settings import get_settings
+from smsconsole.sms import analyze, replace_lookalikes
+
+REFRESH_SECONDS = 1.0
+SHOWN_UCS2_CHARACTERS = 6
+
+
+def describe_number(text: str, region: str | None) -> Text:
+    """The typed number as the operator should read it: E.164, country, type, or why not."""
+    if not text.strip():
+        where = f"national form in {region}" if region else "no default region set: use +country code"
+        return Text(f"E.164 (+44 7911 123456) or {where}", style="dim")
+    info = parse_number(text, region)
+    if not info.valid:
+        return Text(f"✖ {info.reason}", style="red")
+    line = Text.assemble(("✔ ", "green"), (info.e164 or "", "bold"), f" · {info.country} · {info.number_type}")
+    if not info.sms_capable:
+        line.append(f" — ⚠ a {info.number_type} number may not receive SMS", style="yellow")
+    return line
+
+
+def describe_body(body: str, smart: bool) -> tuple[Text, Text]:
+    """(cost line, UCS-2 line): what the message costs as it will be sent, and which typed
+    characters force UCS-2 (highlighted, 1-based positions; look-alikes marked)."""
+    sent, replaced = replace_lookalikes(body) if smart else (body, 0)
+    info = analyze(sent)
+    plural = "" if info.segments == 1 else "s"
+    cost = Text.assemble(
+        f"{info.characters} chars · ",
+        (str(info.encoding), "bold yellow" if info.non_gsm else "bold green"),
+        f" · {info.segments} segment{plural} · {info.remaining} of {info.per_segment_limit} left",
+    )
+    if replaced:
+        cost.append(f" · {replaced} look-alike{'s' if replaced != 1 else ''} replaced", style="cyan")
+    forcing = [(index, ch) for index, ch in analyze(body).non_gsm
+               if not (smart and replace_lookalikes(ch)[1])]
+    if not forcing:
+        return cost, Text("")
+    why = Text("UCS-2 because of: ", style="dim")
+    for index, ch in forcing[:SHOWN_UCS2_CHARACTERS]:
+        why.append(ch if ch.isprintable() and not ch.isspace() else repr(ch)[1:-1], style="reverse bold yellow")
+        why.append(f" at {index + 1}")
+        if replace_lookalikes(ch)[1]:
+            why.append(" (look-alike)", style="cyan")
+        why.append("  ")
+    if len(forcing) > SHOWN_UCS2_CHARACTERS:
+        why.append(f"… {len(forcing) - SHOWN_UCS2_CHARACTERS} more", style="dim")
+    return cost, why
+
+
+def message_detail(view: MessageView) -> str:
+    if view.state in ("sent", "delivered") and view.provider_message_id:
+        return view.provider_message_id
+    code = f"[{view.error_code}] " if view.error_code else ""
+    return f"{code}{view.reason or ''}".strip()
+
+
+class TestSendScreen(SectionScreen):
+    __test__ = False  # not a pytest test class
+
+    MODE = "test-send"
+    AUTO_FOCUS = "#input-to"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+s", "send", "Send", id="test-send.send",
+                tooltip="Queue the test message; the engine sends it and the table shows its status"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._region: str | None = None
+        self._live: LiveRefresh | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Vertical(id="test-send-body"):
+            yield FieldError(id="test-send-error")
+            with Horizontal(id="test-send-address"):
+                yield FormField("provider", "Provider",
+                                Select[str]([], prompt="Choose a provider", compact=True, id="input-provider"))
+                yield FormField("to", "To", Input(placeholder="+44 7911 123456 or national form", compact=True,
+                                                  id="input-to"))
+            yield Static(describe_number("", None), id="number-info")
+            yield FormField("body", "Message", TextArea(compact=True, id="input-body", soft_wrap=True,
+                                                        placeholder="Type the message…"))
+            yield Static(describe_body("", False)[0], id="body-stats")
+            yield Static("", id="ucs2-info")
+            with Horizontal(id="test-send-actions"):
+                yield Checkbox("Replace look-alikes", id="input-smart-encoding", compact=True,
+                               tooltip="Send curly quotes, dashes, ellipses… as their GSM-7 look-alikes")
+                yield Button("Send", id="send", variant="primary", compact=True,
+                             tooltip="Queue the message (ctrl+s)")
+            with Vertical(id="test-send-recent", classes="panel") as panel:
+                panel.border_title = "Recent test messages (enter: attempts)"
+                yield DataTable(id="recent-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#recent-table", DataTable)
+        table.add_column("#", key="id")
+        table.add_column("Time", key="time")
+        table.add_column("To", key="to")
+        table.add_column("Provider", key="provider")
+        table.add_column("State", key="state")
+        table.add_column("Detail", key="detail")
+        self._live = LiveRefresh(self, REFRESH_SECONDS, self.refresh_recent)
+        self.query_one("#ucs2-info").display = False
+
+    def on_screen_resume(self) -> None:
+        self.load_choices()
+        if self._live is not None:
+            self._live.resume()
+
+    def on_screen_suspend(self) -> None:
+        if self._live is not None:
+            self._live.pause()
+
+    @property
+    def fields(self) -> list[FormField]:
+        return list(self.query(FormField))
+
+    # --- providers and the default region ------------------------------------------------------
+
+    @work(exclusive=True, group="test-send-load", exit_on_error=False)
+    async def load_choices(self) -> None:
+        runtime = await self.runtime()
+        async with runtime.factory() as session:
+            providers = await list_providers(session)
+            settings = await get_settings(session)
+        self._show_choices(providers, settings["default_region"] or None)
+
+    def _show_choices(self, providers: list[ProviderView], region: str | None) -> None:
+        select = self.query_one("#input-provider", Select)
+        chosen = select.value
+        select.set_options(
+            (f"{view.name} ({view.display_name})" + ("" if view.enabled else " — disabled"), view.name)
+            for view in providers
+        )
+        names = [view.name for view in providers]
+        if chosen in names:
+            select.value = chosen
+        elif enabled := [view.name for view in providers if view.enabled]:
+            select.value = enabled[0]
+        self._region = region
+        self.query_one("#field-to", FormField).query_one(".form-field-label", Static).update(
+            f"To (default region {region})" if region else "To (no default region)"
+        )
+        self._update_number()
+
+    # --- as you type -------------------------------------------------------------------------
+
+    @on(Input.Changed, "#input-to")
+    def _update_number(self) -> None:
+        number = self.query_one("#input-to", Input).value
+        self.query_one("#number-info", Static).update(describe_number(number, self._region))
+
+    @on(TextArea.Changed, "#input-body")
+    @on(Checkbox.Changed, "#input-smart-encoding")
+    def _update_body(self) -> None:
+        body = self.query_one("#input-body", TextArea).text
+        smart = self.query_one("#input-smart-encoding", Checkbox).value
+        cost, why = describe_body(body, smart)
+        self.query_one("#body-stats", Static).update(cost)
+        ucs2 = self.query_one("#ucs2-info", Static)
+        ucs2.update(why)
+        ucs2.display = bool(why)
+
+    # --- send --------------------------------------------------------------------------------
+
+    @on(Input.Submitted, "#input-to")
+    @on(Button.Pressed, "#send")
+    def action_send(self) -> None:
+        select = self.query_one("#input-provider", Select)
+        self.send_test(
+            provider_name="" if select.value is Select.NULL else str(select.value),
+            to=self.query_one("#input-to", Input).value,
+            body=self.query_one("#input-body", TextArea).text,
+            smart=self.query_one("#input-smart-encoding", Checkbox).value,
+        )
+
+    @work(exclusive=True, group="test-send-send", exit_on_error=False)
+    async def send_test(self, *, provider_name: str, to: str, body: str, smart: bool) -> None:
+        runtime = await self.runtime()
+        general = self.query_one("#test-send-error", FieldError)
+        try:
+            async with runtime.factory() as session, session.begin():
+                region = (await get_settings(session))["default_region"]
+                queued = await queue_test_message(session, provider_name=provider_name, to=to, body=body,
+                                                  default_region=region, actor=ACTOR, smart_encoding=smart)
+        except ValidationError as exc:
+            first = show_problems(self.fields, exc, general)
+            if first is not None:
+                first.control.focus()
+            return
+        except ServiceError as exc:
+            general.show(str(exc))
+            return
+        show_problems(self.fields, None, general)
+        self.notify(f"Message {queued.id} to {queued.to_number} via {queued.provider_name}: "
+                    f"{queued.segments} segment(s), {queued.encoding}.", title="Queued")
+        self.post_message(TestMessageQueued(queued.id, queued.to_number, queued.provider_name or ""))
+        if self._live is not None:
+            self._live.tick()
+
+    # --- recent messages, live ---------------------------------------------------------------
+
+    @work(exclusive=True, group="test-send-refresh", exit_on_error=False)
+    async def refresh_recent(self) -> None:
+        runtime = await self.runtime()
+        async with runtime.factory() as session:
+            views = await recent_messages(session, kind="test")
+        self._show_recent(views)
+
+    def _show_recent(self, views: list[MessageView]) -> None:
+        with self.app.batch_update():
+            sync_rows(self.query_one("#recent-table", DataTable), {
+                str(view.id): (str(view.id), format_time(view.created_at, seconds=True), view.to_number,
+                               view.provider_name or "-", state_text(view.state), message_detail(view))
+                for view in views
+            })
+
+    @on(DataTable.RowSelected, "#recent-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.show_message(int(event.row_key.value))
+
+    @work(exclusive=True, group="test-send-detail", exit_on_error=False)
+    async def show_message(self, message_id: int) -> None:
+        runtime = await self.runtime()
+        try:
+            async with runtime.factory() as session:
+                view = await get_message(session, message_id)
+                attempts = await message_attempts(session, message_id)
+        except ServiceError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        await self.app.push_screen(MessageDetailDialog(view, attempts))

@@ -1,0 +1,57 @@
+"""How values look on screen: times, health and message states as styled text. Pure functions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from rich.text import Text
+
+from smsconsole import clock
+
+HEALTH_STYLES = {"healthy": "green", "unhealthy": "bold red", "unknown": "dim"}
+HEALTH_MARKS = {"healthy": "●", "unhealthy": "✖", "unknown": "○"}
+
+STATE_STYLES = {
+    "queued": "cyan",
+    "sending": "bold cyan",
+    "sent": "green",
+    "delivered": "bold green",
+    "undelivered": "yellow",
+    "failed": "bold red",
+    "suppressed": "magenta",
+    "unknown": "yellow",
+}
+
+
+def format_time(at: datetime | None, *, seconds: bool = False) -> str:
+    """UTC clock time for today, date and time otherwise; '-' when never."""
+    if at is None:
+        return "-"
+    now = clock.now()
+    time_format = "%H:%M:%S" if seconds else "%H:%M"
+    if at.date() == now.date():
+        return at.strftime(time_format)
+    return at.strftime(f"%Y-%m-%d {time_format}")
+
+
+def health_text(health: str) -> Text:
+    mark = HEALTH_MARKS.get(health, "?")
+    return Text(f"{mark} {health}", style=HEALTH_STYLES.get(health, ""))
+
+
+def state_text(state: str) -> Text:
+    return Text(state, style=STATE_STYLES.get(state, ""))
+
+
+def yes_no(value: bool) -> Text:
+    return Text("yes", style="green") if value else Text("no", style="dim")
+
+
+def compact_details(details: dict[str, Any]) -> str:
+    """Audit details as `key=value` pairs on one line."""
+    parts = []
+    for key, value in details.items():
+        shown = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+        parts.append(f"{key}={shown}")
+    return " ".join(parts)

@@ -1,0 +1,55 @@
+"""The app factory and a waiting helper for console tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from textual import events
+from textual.app import App
+from textual.pilot import Pilot
+
+from smsconsole.app import SmsConsoleApp
+from smsconsole.config import Config
+from smsconsole.runtime import Runtime
+
+
+def make_app(config: Config, runtime: Runtime | None = None, *, run_engine: bool = False) -> SmsConsoleApp:
+    """The app as tests use it: engine off unless asked for, no cursor blink."""
+    return SmsConsoleApp(config, runtime=runtime, run_engine=run_engine, cursor_blink=False)
+
+
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], timeout: float = 5.0,
+                   what: str = "condition") -> None:
+    """Let the app run until `condition()` is true (workers and timers included)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+async def type_text(pilot: Pilot[Any], text: str) -> None:
+    """Type printable ASCII as key presses into the focused widget."""
+    for ch in text:
+        await pilot.press("space" if ch == " " else ch)
+
+
+def paste(pilot: Pilot[Any], text: str) -> None:
+    """Paste text into the focused widget, as a terminal does (works for emoji and curly quotes)."""
+    assert pilot.app.focused is not None, "nothing has focus"
+    pilot.app.post_message(events.Paste(text))  # the app forwards it to the focused widget
+
+
+def notifications(app: App[Any]) -> list[str]:
+    return [notification.message for notification in app._notifications]
+
+
+async def run_command(pilot: Pilot[Any], query: str) -> None:
+    """Open the command palette, search for `query` and run the best hit."""
+    await pilot.press("ctrl+p")
+    await type_text(pilot, query)
+    await pilot.pause(0.3)  # the palette searches in the background
+    await pilot.press("enter")
