@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import Iterable
 from typing import Any, ClassVar
 
@@ -72,6 +73,11 @@ class SmsConsoleApp(App[None]):
         return self._runtime
 
     def on_mount(self) -> None:
+        # An SSH disconnect (SIGHUP) or a kill (SIGTERM) exits like `q`, so the lease is released.
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.exit)
         self.open_runtime()
         # the in-process engine's state is in memory; another process's lease is read at heartbeat pace
         interval = ENGINE_STATUS_SECONDS if self.run_engine else max(ENGINE_STATUS_SECONDS, self.config.heartbeat_seconds)

@@ -177,6 +177,9 @@ def _plain(value: Any) -> Any:
 
 def _run_console(config: Config) -> int:
     from smsconsole.app import SmsConsoleApp
+    from smsconsole.logs import setup_logging
+
+    setup_logging(config.effective_log_file, config.log_level)
 
     async def check() -> None:  # fail in one line before the screen takes over the terminal
         from smsconsole.runtime import Runtime

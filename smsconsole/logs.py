@@ -33,5 +33,5 @@ def setup_logging(log_file: Path, level: str = "INFO", to_stderr: bool = False) 
         root.addHandler(handler)
     root.setLevel(level)
     # httpx logs full request URLs at INFO; some providers put credentials in query strings.
-    for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite", "asyncio"):
+    for noisy in ("httpx", "httpcore", "apscheduler", "aiosqlite", "asyncio", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
