@@ -99,6 +99,16 @@ def build_parser() -> Parser:
     pr_search.add_argument("query")
     pr_search.add_argument("--json", action="store_true")
 
+    keys = commands.add_parser("api-keys", help="keys for the ingestion API (POST /v1/profiles, /v1/events)")
+    k_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True, parser_class=Parser)
+    k_create = k_commands.add_parser("create", help="create a key; it is shown once")
+    k_create.add_argument("name")
+    k_create.add_argument("--json", action="store_true")
+    k_list = k_commands.add_parser("list", help="list keys (never their secret)")
+    k_list.add_argument("--json", action="store_true")
+    k_revoke = k_commands.add_parser("revoke", help="revoke a key by its prefix or id")
+    k_revoke.add_argument("key", metavar="PREFIX|ID")
+
     send = commands.add_parser("send-test", help="send a test SMS through the outbox and the engine")
     send.add_argument("--provider", required=True, help="provider name")
     send.add_argument("--to", required=True, help="recipient, E.164 or national form (default region setting)")
@@ -526,6 +536,42 @@ async def cmd_profiles(config: Config, args: argparse.Namespace) -> int:
     return await _with_runtime(config, work)
 
 
+async def cmd_api_keys(config: Config, args: argparse.Namespace) -> int:
+    from smsconsole.services import api_keys
+
+    async def work(runtime: Any) -> int:
+        action = args.keys_command
+        if action == "create":
+            async with runtime.factory() as session, session.begin():
+                view, key = await api_keys.create_api_key(session, args.name, ACTOR)
+            if args.json:
+                _print_json({**_plain(view), "key": key})
+            else:
+                print(f"created API key {view.name} ({view.prefix}). Copy it now; it is not shown again:")
+                print(key)
+            return 0
+        if action == "list":
+            async with runtime.factory() as session:
+                views = await api_keys.list_api_keys(session)
+            if args.json:
+                _print_json(views)
+            elif not views:
+                print("no API keys; create one with: smsconsole api-keys create NAME")
+            else:
+                print(f"{'PREFIX':<10} {'NAME':<24} {'CREATED':<17} {'LAST USED':<17} STATE")
+                for v in views:
+                    used = f"{v.last_used_at:%Y-%m-%d %H:%M}" if v.last_used_at else "never"
+                    state = f"revoked {v.revoked_at:%Y-%m-%d}" if v.revoked_at else "active"
+                    print(f"{v.prefix:<10} {v.name[:24]:<24} {v.created_at:%Y-%m-%d %H:%M} {used:<17} {state}")
+            return 0
+        async with runtime.factory() as session, session.begin():
+            view = await api_keys.revoke_api_key(session, args.key, ACTOR)
+        print(f"revoked API key {view.name} ({view.prefix})")
+        return 0
+
+    return await _with_runtime(config, work)
+
+
 HANDLERS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
     "config": cmd_config,
     "db": cmd_db,
@@ -534,4 +580,5 @@ HANDLERS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
     "send-test": cmd_send_test,
     "demo": cmd_demo,
     "profiles": cmd_profiles,
+    "api-keys": cmd_api_keys,
 }

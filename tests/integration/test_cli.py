@@ -200,3 +200,16 @@ def test_demo_creates_then_refuses_to_reset_without_yes(cli, monkeypatch: pytest
     assert code == 0 and "subscription:" in out and "events:" in out
     code, _, err = cli("profiles", "show", "nobody")
     assert code == 2 and "no profile" in _one_line_error(err)
+
+
+def test_api_keys_created_shown_once_listed_and_revoked(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("api-keys", "create", "crm", "--json")
+    created = json.loads(out)
+    assert code == 0 and created["key"].startswith(f"smsc_{created['prefix']}_")
+    code, out, _ = cli("api-keys", "list", "--json")
+    listed = json.loads(out)
+    assert [k["name"] for k in listed] == ["crm"] and created["key"] not in out
+    assert cli("api-keys", "revoke", created["prefix"])[0] == 0
+    assert json.loads(cli("api-keys", "list", "--json")[1])[0]["revoked_at"]
+    code, _, err = cli("api-keys", "revoke", "nope")
+    assert code == 2 and "no API key" in _one_line_error(err)
