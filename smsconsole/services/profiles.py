@@ -269,12 +269,17 @@ async def upsert_profiles(
     created = updated = unchanged = 0
     inserts = [(key, values) for key, values in merged.items() if "id" not in values]
     if inserts:
+        # RETURNING the keys rather than relying on row order: SQLite cannot order a multi-row
+        # RETURNING, so sort_by_parameter_order would make SQLAlchemy insert one row at a time.
+        table = Profile.__table__
         result = await session.execute(
-            Profile.__table__.insert().returning(Profile.__table__.c.id, sort_by_parameter_order=True),
+            table.insert().returning(table.c.id, table.c.user_id, table.c.phone),
             [values for _, values in inserts],
         )
-        for (key, values), new_id in zip(inserts, result.scalars().all(), strict=True):
-            values["id"] = new_id
+        new_ids = {("user_id", user_id) if user_id else ("phone", phone or ""): new_id
+                   for new_id, user_id, phone in result.all()}
+        for key, values in inserts:
+            values["id"] = new_ids[key]
         created = len(inserts)
     changes = []
     for key, values in merged.items():
