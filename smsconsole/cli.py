@@ -99,6 +99,25 @@ def build_parser() -> Parser:
     pr_search.add_argument("query")
     pr_search.add_argument("--json", action="store_true")
 
+    imp = commands.add_parser(
+        "import", help="import profiles (CSV) or events (CSV or JSON lines)",
+        description="Streams the file in batches; good rows are kept, each bad row is reported (row, column, "
+        "reason) and written to FILE.errors.csv. Re-running the same file changes nothing. Exit 0 when every row "
+        "was imported, 1 when some or all rows were bad.",
+    )
+    imp.add_argument("kind", choices=("profiles", "events"))
+    imp.add_argument("file")
+    imp.add_argument("--map", action="append", default=[], metavar="COLUMN=TARGET",
+                     help="map a column: user_id, phone, name, timezone, country, optin_at, optout_at (profiles); "
+                     "user_id, phone, name, at (events); property:NAME; properties; or skip")
+    imp.add_argument("--type", action="append", default=[], metavar="PROPERTY=TYPE",
+                     help="property type: string, number, boolean, date or list (overrides inference)")
+    imp.add_argument("--format", choices=("csv", "jsonl"), help="file format (default: detected)")
+    imp.add_argument("--delimiter", help="CSV delimiter (default: detected)")
+    imp.add_argument("--errors", metavar="PATH", help="where to write bad rows (default FILE.errors.csv)")
+    imp.add_argument("--preview", action="store_true", help="show the mapping, types and first rows; import nothing")
+    imp.add_argument("--json", action="store_true")
+
     keys = commands.add_parser("api-keys", help="keys for the ingestion API (POST /v1/profiles, /v1/events)")
     k_commands = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True, parser_class=Parser)
     k_create = k_commands.add_parser("create", help="create a key; it is shown once")
@@ -572,6 +591,83 @@ async def cmd_api_keys(config: Config, args: argparse.Namespace) -> int:
     return await _with_runtime(config, work)
 
 
+def _pairs(values: list[str], flag: str) -> dict[str, str]:
+    pairs = {}
+    for value in values:
+        key, sep, target = value.partition("=")
+        if not sep or not key.strip() or not target.strip():
+            raise UsageError(f"{flag} takes NAME=VALUE, got {value!r}")
+        pairs[key.strip()] = target.strip()
+    return pairs
+
+
+async def cmd_import(config: Config, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from smsconsole.logs import setup_logging
+    from smsconsole.services import imports, profiles
+
+    setup_logging(config.effective_log_file, config.log_level)
+    mapping = _pairs(args.map, "--map") or None
+    types = _pairs(args.type, "--type") or None
+    path = Path(args.file)
+
+    async def work(runtime: Any) -> int:
+        if args.preview:
+            async with runtime.factory() as session:
+                known = await imports.known_property_types(session, args.kind)
+                defaults = await profiles.audience_defaults(session)
+            preview = imports.preview_import(path, args.kind, mapping=mapping, types=types, format=args.format,
+                                             delimiter=args.delimiter, known_types=known, defaults=defaults)
+            if args.json:
+                _print_json(preview)
+                return 0
+            print(f"{preview.path}: {preview.format}" + (f", delimiter {preview.delimiter!r}" if preview.delimiter else "")
+                  + f", {len(preview.columns)} columns")
+            for column in preview.columns:
+                target = preview.mapping.get(column, "skip")
+                name = target.removeprefix("property:")
+                type_note = f" ({preview.types[name]}, {preview.type_sources[name]})" if name in preview.types else ""
+                print(f"  {column:<24} -> {target}{type_note}")
+            for problem in preview.sample_problems[:10]:
+                print(f"  sample {problem.describe()}")
+            for field, reason in preview.problems:
+                print(f"  problem: {field}: {reason}")
+            for warning in preview.warnings:
+                print(f"  warning: {warning}")
+            return 0 if preview.ok else EXIT_FAILED
+
+        def progress(rows: int, done: int, size: int) -> None:
+            if sys.stderr.isatty() and size:
+                print(f"\r{rows:,} rows, {100 * done / size:.0f}%   ", end="", file=sys.stderr, flush=True)
+
+        summary = await imports.run_import(
+            runtime.factory, path, args.kind, actor=ACTOR, mapping=mapping, types=types, format=args.format,
+            delimiter=args.delimiter, error_file=Path(args.errors) if args.errors else None, progress=progress,
+        )
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+        if args.json:
+            _print_json(summary)
+        else:
+            if args.kind == "profiles":
+                done = f"{summary.created:,} created, {summary.updated:,} updated, {summary.unchanged:,} unchanged"
+            else:
+                done = (f"{summary.events_recorded:,} events recorded, {summary.duplicates:,} already known, "
+                        f"{summary.created:,} profiles created")
+            print(f"{summary.outcome}: {summary.rows_read:,} rows read in {summary.elapsed_seconds:.1f}s; {done}; "
+                  f"{summary.bad_rows:,} bad rows")
+            for problem in summary.problems[:20]:
+                print(f"  {problem.describe()}")
+            if summary.problem_count > 20:
+                print(f"  … and {summary.problem_count - 20:,} more")
+            if summary.error_file:
+                print(f"bad rows written to {summary.error_file}")
+        return EXIT_FAILED if summary.outcome in ("partial", "failed") else 0
+
+    return await _with_runtime(config, work)
+
+
 HANDLERS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
     "config": cmd_config,
     "db": cmd_db,
@@ -581,4 +677,5 @@ HANDLERS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
     "demo": cmd_demo,
     "profiles": cmd_profiles,
     "api-keys": cmd_api_keys,
+    "import": cmd_import,
 }

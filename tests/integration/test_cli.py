@@ -213,3 +213,22 @@ def test_api_keys_created_shown_once_listed_and_revoked(cli) -> None:  # type: i
     assert json.loads(cli("api-keys", "list", "--json")[1])[0]["revoked_at"]
     code, _, err = cli("api-keys", "revoke", "nope")
     assert code == 2 and "no API key" in _one_line_error(err)
+
+
+def test_import_keeps_good_rows_reports_bad_ones_and_is_idempotent(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source = tmp_path / "people.csv"
+    source.write_text("phone,user_id,opt-in,zip\n+447400123456,u1,2026-01-05,02139\nabc,,2026-01-05,1\n")
+    code, out, _ = cli("import", "profiles", str(source), "--preview")
+    assert code == 0 and "opt-in" in out and "optin_at" in out
+    code, out, _ = cli("import", "profiles", str(source))
+    assert code == 1 and out.startswith("partial:") and "1 created" in out and "row 3, column 'phone'" in out
+    assert (tmp_path / "people.errors.csv").read_text().splitlines()[0] == "row,column,reason,raw"
+    code, out, _ = cli("import", "profiles", str(source), "--json")
+    summary = json.loads(out)
+    assert (summary["created"], summary["updated"], summary["unchanged"]) == (0, 0, 1)
+    code, out, _ = cli("profiles", "show", "u1", "--json")
+    assert json.loads(out)["subscription"] == "subscribed"
+    code, _, err = cli("import", "profiles", str(tmp_path / "missing.csv"))
+    assert code == 2 and "does not exist" in _one_line_error(err)
+    code, _, err = cli("import", "events", str(source), "--map", "oops")
+    assert code == 2 and "--map" in _one_line_error(err)
