@@ -651,7 +651,7 @@ async def cmd_import(config: Config, args: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             print(file=sys.stderr)
         if args.json:
-            _print_json(summary)
+            _print_json({**_plain(summary), "outcome": summary.outcome})
         else:
             if args.kind == "profiles":
                 done = f"{summary.created:,} created, {summary.updated:,} updated, {summary.unchanged:,} unchanged"
