@@ -1,0 +1,1 @@
+"""Select builders shared by two or more services."""
