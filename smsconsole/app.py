@@ -22,10 +22,12 @@ from smsconsole.engine import lease
 from smsconsole.engine.runner import Engine, EngineState
 from smsconsole.messages import TestMessageQueued
 from smsconsole.runtime import Runtime
+from smsconsole.screens.audience.search import AudienceScreen
 from smsconsole.screens.commands import ProviderCommands
 from smsconsole.screens.home import HomeScreen
 from smsconsole.screens.providers import ProvidersScreen
 from smsconsole.screens.sections import SECTIONS
+from smsconsole.screens.segments.screen import SegmentsScreen
 from smsconsole.screens.settings import SettingsScreen
 from smsconsole.screens.test_send import TestSendScreen
 from smsconsole.screens.widgets.errors import report_worker_error
@@ -41,6 +43,7 @@ class SmsConsoleApp(App[None]):
     CSS_PATH = "smsconsole.tcss"
     MODES: ClassVar[dict[str, Any]] = {
         "home": HomeScreen, "providers": ProvidersScreen, "test-send": TestSendScreen, "settings": SettingsScreen,
+        "audience": AudienceScreen, "segments": SegmentsScreen,
     }
     DEFAULT_MODE = "home"
     COMMANDS = App.COMMANDS | {ProviderCommands}
@@ -51,7 +54,7 @@ class SmsConsoleApp(App[None]):
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit (the engine stops and hands over its lease)"),
     ]
 
-    engine_info: reactive[EngineInfo] = reactive(EngineInfo("engine: starting"))
+    engine_info: reactive[EngineInfo] = reactive(EngineInfo("engine: starting", short="starting"))
 
     def __init__(self, config: Config, *, runtime: Runtime | None = None, run_engine: bool = True,
                  cursor_blink: bool = True) -> None:
@@ -105,7 +108,9 @@ class SmsConsoleApp(App[None]):
             tone = {EngineState.RUNNING: "here", EngineState.STANDBY: "elsewhere"}.get(status.state, "none")
             if status.state is EngineState.STANDBY and status.holder is None:
                 tone = "none"
-            self.engine_info = EngineInfo(status.describe(), tone)
+            short = {"here": "running here"}.get(tone) or (
+                f"on {status.holder.host}" if tone == "elsewhere" and status.holder else status.state.value)
+            self.engine_info = EngineInfo(status.describe(), tone, short)
         elif self._runtime_ready.is_set():
             self._read_lease()
 
@@ -115,9 +120,9 @@ class SmsConsoleApp(App[None]):
         async with runtime.factory() as session:
             holder = await lease.current(session)
         if holder is not None and holder.alive:
-            self.engine_info = EngineInfo(f"engine: on {holder.host} pid {holder.pid}", "elsewhere")
+            self.engine_info = EngineInfo(f"engine: on {holder.host} pid {holder.pid}", "elsewhere", f"on {holder.host}")
         else:
-            self.engine_info = EngineInfo("engine: not running", "none")
+            self.engine_info = EngineInfo("engine: not running", "none", "not running")
 
     def on_test_message_queued(self, _: TestMessageQueued) -> None:
         if self.engine is not None:
@@ -152,6 +157,10 @@ class SmsConsoleApp(App[None]):
                             lambda: self.switch_mode("test-send"))
         yield SystemCommand("Open settings", "Default region, callback URL, configuration, audit log",
                             lambda: self.switch_mode("settings"))
+        yield SystemCommand("Audience", "Find a person by phone, user id or name; import profiles or events",
+                            lambda: self.switch_mode("audience"))
+        yield SystemCommand("Segments", "Saved segments: build one, estimate its reach",
+                            lambda: self.switch_mode("segments"))
         yield from super().get_system_commands(screen)
 
     async def add_provider(self) -> None:

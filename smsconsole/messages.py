@@ -40,3 +40,57 @@ class TestMessageQueued(Message):
 @dataclass
 class SettingsSaved(Message):
     values: dict[str, str]
+
+
+@dataclass
+class ImportProgressed(Message):
+    """A running import read further into its file. Only the latest matters, so a pending one is
+    replaced rather than queued behind (a big file reports thousands of batches)."""
+
+    rows: int
+    bytes_read: int
+    file_size: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, ImportProgressed)
+
+
+@dataclass
+class AudienceImported(Message):
+    """A file of profiles or events was imported (some rows may have been bad)."""
+
+    kind: str
+    rows: int
+    bad_rows: int
+
+
+@dataclass
+class SubscriptionChanged(Message):
+    """An operator subscribed or unsubscribed one profile."""
+
+    profile_id: int
+    state: str
+
+
+@dataclass
+class SegmentSaved(Message):
+    name: str
+    created: bool
+
+
+@dataclass
+class SegmentRemoved(Message):
+    name: str
+
+
+@dataclass
+class ApiKeyCreated(Message):
+    """A key was created. Carries only its public prefix: the key itself is shown once, never sent."""
+
+    name: str
+    prefix: str
+
+
+@dataclass
+class ApiKeyRevoked(Message):
+    prefix: str

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, cast
+from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -18,10 +18,12 @@ if TYPE_CHECKING:
     from smsconsole.app import SmsConsoleApp
 
 ACTOR = "console"
+ResultT = TypeVar("ResultT")
 
 
-class SectionScreen(Screen[None]):
-    """A section's base screen. Subclasses set MODE and compose their body."""
+class SectionScreen(Screen[ResultT]):
+    """A section's base screen, or a screen pushed over it (a profile, the segment builder) that
+    keeps its top bar. Subclasses set MODE and compose their body."""
 
     MODE: ClassVar[str]
     BINDINGS: ClassVar[list[BindingType]] = [

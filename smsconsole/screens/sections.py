@@ -11,11 +11,18 @@ class Section:
     title: str
     key: str
     tooltip: str
+    short: str = ""  # the tab's title on a narrow terminal, when `title` is too long for six tabs
+
+    @property
+    def short_title(self) -> str:
+        return self.short or self.title
 
 
 SECTIONS: tuple[Section, ...] = (
     Section("home", "Home", "1", "Engine status, provider health and today's message counts"),
     Section("providers", "Providers", "2", "Add, edit, remove and test SMS providers"),
-    Section("test-send", "Test send", "3", "Send a test SMS and watch its status change live"),
-    Section("settings", "Settings", "4", "Default region, callback URL, configuration and audit log"),
+    Section("test-send", "Test send", "3", "Send a test SMS and watch its status change live", short="Test"),
+    Section("settings", "Settings", "4", "Default region, callback URL, API keys, configuration and audit log"),
+    Section("audience", "Audience", "5", "Find people by phone, user id or name; open a profile; import a file"),
+    Section("segments", "Segments", "6", "Saved segments: build, estimate reach, duplicate and delete"),
 )

@@ -72,8 +72,10 @@ async def test_engine_runs_in_process_and_releases_its_lease_on_exit(runtime: Ru
     app = make_app(runtime.config, runtime, run_engine=True)
     async with app.run_test(size=(80, 24)) as pilot:
         banner = app.screen.query_one(EngineBanner)
-        await wait_for(pilot, lambda: "running in this process" in str(banner.content), what="the engine")
-        assert banner.has_class("-here")
+        await wait_for(pilot, lambda: banner.has_class("-here"), what="the engine")
+        # 80 columns hold six tabs and the short banner; the whole description is its tooltip
+        assert str(banner.content) == "● running here"
+        assert "running in this process" in str(banner.tooltip)
         async with runtime.factory() as session:
             holder = await lease.current(session)
         assert holder is not None and holder.holder == app.engine.holder.id  # type: ignore[union-attr]

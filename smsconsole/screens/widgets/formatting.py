@@ -55,3 +55,45 @@ def compact_details(details: dict[str, Any]) -> str:
         shown = ",".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
         parts.append(f"{key}={shown}")
     return " ".join(parts)
+
+
+SUBSCRIPTION_STYLES = {"subscribed": "green", "unsubscribed": "yellow", "never": "dim"}
+
+
+def subscription_text(state: str) -> Text:
+    return Text(state, style=SUBSCRIPTION_STYLES.get(state, ""))
+
+
+def reach_text(reachable: bool, reason: str | None = None) -> Text:
+    """✔ yes, or ✖ and why SMS cannot reach the person now (or just `no` without a reason)."""
+    if reachable:
+        return Text("✔ yes", style="green")
+    return Text(f"✖ {reason}" if reason else "✖ no", style="yellow")
+
+
+def format_value(value: Any) -> str:
+    """A stored property value as one line: lists joined by commas, booleans in lower case."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ", ".join(format_value(item) for item in value) if value else "(empty list)"
+    if isinstance(value, dict):
+        return compact_details(value)
+    return str(value)
+
+
+def format_size(size: int) -> str:
+    """Bytes as B, KB, MB or GB (powers of 1024), one decimal above bytes."""
+    amount = float(size)
+    for unit in ("B", "KB", "MB"):
+        if amount < 1024:
+            return f"{int(amount)} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    return f"{amount:.1f} GB"
+
+
+def plural(count: int, noun: str, nouns: str | None = None) -> str:
+    """`1 row`, `2 rows`, with thousands separators."""
+    return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"

@@ -1,0 +1,1 @@
+"""Audience: search people, read and change one profile, import files of profiles or events."""

@@ -1,0 +1,1 @@
+"""Segments: the saved list, and the builder with its live reach estimate."""
