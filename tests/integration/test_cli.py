@@ -8,29 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from smsconsole.cli import main
-
-
-@pytest.fixture
-def cli(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("SMSCONSOLE_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("SMSCONSOLE_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("SMSCONSOLE_DATABASE_URL", database_url)
-    monkeypatch.delenv("SMSCONSOLE_SECRET_KEY", raising=False)
-
-    def run(*argv: str) -> tuple[int, str, str]:
-        code = main(list(argv))
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
-
-
-def _one_line_error(err: str) -> str:
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("smsconsole: error: ") and "Traceback" not in err
-    return lines[0]
+from tests.integration.cli_support import one_line_error as _one_line_error
 
 
 def test_db_current_and_upgrade(cli) -> None:  # type: ignore[no-untyped-def]
