@@ -1,24 +1,34 @@
-"""Settings: the operator settings kept in the database (validated by the service), the process
-configuration (read only, secrets masked) and the recent audit log."""
+"""Settings: the operator settings kept in the database (validated by the service), the API keys of
+the ingestion API (create, shown once; revoke), the process configuration (read only, secrets
+masked) and the recent audit log."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input
 
-from smsconsole.messages import SettingsSaved
+from smsconsole.messages import ApiKeyCreated, ApiKeyRevoked, SettingsSaved
 from smsconsole.screens.base import ACTOR, SectionScreen
+from smsconsole.screens.dialogs.api_key_create import ApiKeyCreateDialog, CreatedApiKey
+from smsconsole.screens.dialogs.api_key_created import ApiKeyCreatedDialog
+from smsconsole.screens.dialogs.confirm import ConfirmDialog
 from smsconsole.screens.widgets.fields import FieldError, FormField, show_problems
-from smsconsole.screens.widgets.formatting import compact_details, format_time
-from smsconsole.screens.widgets.tables import sync_rows
+from smsconsole.screens.widgets.formatting import compact_details, format_day, format_time
+from smsconsole.screens.widgets.tables import cursor_row_key, sync_rows
 from smsconsole.services import audit
+from smsconsole.services.api_keys import ApiKeyView, create_api_key, list_api_keys, revoke_api_key
 from smsconsole.services.errors import ServiceError, ValidationError
 from smsconsole.services.settings import SETTINGS, get_settings, update_settings
+
+
+def revoked_text(view: ApiKeyView) -> Text:
+    return Text("- (active)", style="green") if view.active else Text(format_day(view.revoked_at), style="yellow")
 
 
 class SettingsScreen(SectionScreen):
@@ -26,11 +36,16 @@ class SettingsScreen(SectionScreen):
     AUTO_FOCUS = None
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="settings.save", tooltip="Validate and save the settings"),
+        Binding("ctrl+n", "create_api_key", "New API key", id="settings.api-key-create",
+                tooltip="Create a key for the ingestion API (shown once)"),
+        Binding("delete", "revoke_api_key", "Revoke key", id="settings.api-key-revoke",
+                tooltip="Revoke the highlighted API key (asks first)"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self._stored: dict[str, str] = {}
+        self._api_keys: dict[str, ApiKeyView] = {}
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="settings-body"):
@@ -45,6 +60,14 @@ class SettingsScreen(SectionScreen):
                 with Horizontal(classes="form-buttons"):
                     yield Button("Save", id="save-settings", variant="primary", compact=True,
                                  tooltip="Validate and save (ctrl+s)")
+            with Vertical(id="settings-api-keys", classes="panel") as keys:
+                keys.border_title = "API keys (ingestion API: POST /v1/profiles, /v1/events)"
+                yield DataTable(id="api-keys-table", cursor_type="row", zebra_stripes=True)
+                with Horizontal(classes="form-buttons"):
+                    yield Button("New key…", id="api-key-create", variant="primary", compact=True,
+                                 tooltip="Create a key (ctrl+n); it is shown once")
+                    yield Button("Revoke…", id="api-key-revoke", variant="error", compact=True, disabled=True,
+                                 tooltip="Revoke the highlighted key (delete); asks first")
             with Vertical(id="settings-config", classes="panel") as config:
                 config.border_title = "This process (read only; set in config.toml or SMSCONSOLE_* variables)"
                 yield DataTable(id="config-table", cursor_type="none", show_header=False, zebra_stripes=True)
@@ -58,6 +81,12 @@ class SettingsScreen(SectionScreen):
         config.add_column("Value", key="value")
         for key, value in self.console.config.masked().items():
             config.add_row(key, str(value), key=key)
+        keys = self.query_one("#api-keys-table", DataTable)
+        keys.add_column("Name", key="name")
+        keys.add_column("Key", key="prefix")
+        keys.add_column("Created", key="created")
+        keys.add_column("Last used", key="used")
+        keys.add_column("Revoked", key="revoked")
         table = self.query_one("#audit-table", DataTable)
         table.add_column("Time", key="at")
         table.add_column("Actor", key="actor")
@@ -77,8 +106,10 @@ class SettingsScreen(SectionScreen):
         runtime = await self.runtime()
         async with runtime.factory() as session:
             values = await get_settings(session)
+            api_keys = await list_api_keys(session)
             entries = await audit.recent(session)
         self._show_values(values)
+        self._show_api_keys(api_keys)
         self._show_audit(entries)
 
     def _show_values(self, values: dict[str, str], *, force: bool = False) -> None:
@@ -90,6 +121,20 @@ class SettingsScreen(SectionScreen):
             if force or control.value == self._stored.get(field.field_name, ""):
                 control.value = values.get(field.field_name, "")
         self._stored = dict(values)
+
+    def _show_api_keys(self, views: list[ApiKeyView]) -> None:
+        self._api_keys = {str(view.id): view for view in views}
+        table = self.query_one("#api-keys-table", DataTable)
+        sync_rows(table, {
+            str(view.id): (view.name, view.hint, format_day(view.created_at),
+                           format_day(view.last_used_at) if view.last_used_at else "never", revoked_text(view))
+            for view in views
+        })
+        active = sum(view.active for view in views)
+        self.query_one("#settings-api-keys").border_subtitle = (
+            f"{active} active" + (f", {len(views) - active} revoked" if len(views) > active else "") if views
+            else "none yet: ctrl+n creates one")
+        self._update_revoke_button()
 
     def _show_audit(self, entries: list[audit.AuditView]) -> None:
         rows: dict[str, tuple[Any, ...]] = {}
@@ -128,4 +173,74 @@ class SettingsScreen(SectionScreen):
         self._show_values(values, force=True)  # as saved: normalized, e.g. gb → GB
         self.notify("Settings saved.", title="Settings")
         self.post_message(SettingsSaved(values))
+        self.load_settings()
+
+    # --- API keys ----------------------------------------------------------------------------
+
+    @property
+    def highlighted_api_key(self) -> ApiKeyView | None:
+        key = cursor_row_key(self.query_one("#api-keys-table", DataTable))
+        return self._api_keys.get(key) if key is not None else None
+
+    @on(DataTable.RowHighlighted, "#api-keys-table")
+    def _update_revoke_button(self) -> None:
+        view = self.highlighted_api_key
+        self.query_one("#api-key-revoke", Button).disabled = view is None or not view.active
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "revoke_api_key":
+            # only while the keys table has focus: elsewhere delete edits text
+            if self.focused is not self.query_one("#api-keys-table", DataTable):
+                return False
+            view = self.highlighted_api_key
+            return view is not None and view.active or None
+        return True
+
+    def on_descendant_focus(self) -> None:
+        self.refresh_bindings()
+
+    @on(Button.Pressed, "#api-key-create")
+    def action_create_api_key(self) -> None:
+        self.app.push_screen(ApiKeyCreateDialog(self._create_api_key), self._api_key_created)
+
+    async def _create_api_key(self, name: str) -> CreatedApiKey:
+        """Run by the dialog's worker, which shows a refused name under its field."""
+        runtime = await self.runtime()
+        async with runtime.factory() as session, session.begin():
+            view, key = await create_api_key(session, name, ACTOR)
+        return CreatedApiKey(view, key)
+
+    def _api_key_created(self, created: CreatedApiKey | None) -> None:
+        if created is None:
+            return
+        self.post_message(ApiKeyCreated(created.view.name, created.view.prefix))  # the prefix, never the key
+        self.app.push_screen(ApiKeyCreatedDialog(created.view, created.key))
+        self.load_settings()
+
+    @on(Button.Pressed, "#api-key-revoke")
+    def action_revoke_api_key(self) -> None:
+        view = self.highlighted_api_key
+        if view is None or not view.active:
+            return
+        self.revoke_api_key(view)
+
+    @work(exclusive=True, group="settings-api-key-revoke", exit_on_error=False)
+    async def revoke_api_key(self, view: ApiKeyView) -> None:
+        confirmed = await self.app.push_screen_wait(ConfirmDialog(
+            "Revoke API key",
+            f"Revoke {view.name!r} ({view.hint})? Requests with it are refused (401) from now on. "
+            "This cannot be undone: a service that still needs access gets a new key.",
+            confirm_label="Revoke", destructive=True))
+        if not confirmed:
+            return
+        runtime = await self.runtime()
+        try:
+            async with runtime.factory() as session, session.begin():
+                await revoke_api_key(session, view.id, ACTOR)
+        except ServiceError as exc:
+            self.notify(str(exc), title="Not revoked", severity="error")
+            return
+        self.notify(f"API key {view.name!r} ({view.hint}) revoked.", title="API keys")
+        self.post_message(ApiKeyRevoked(view.prefix))
         self.load_settings()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import zoneinfo
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -15,7 +16,7 @@ from typing import Any
 
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
-from sqlalchemy import or_, select, update
+from sqlalchemy import case, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -503,6 +504,21 @@ class ProfileDetail:
     event_count: int
     created_at: datetime
     updated_at: datetime
+    # where the time zone came from: "phone" (the number's region), "default" (the default setting,
+    # as neither the input nor the phone told), "given" (by an import or the API); None without one.
+    # Inferred by comparing, as only the zone itself is stored.
+    timezone_source: str | None = None
+
+
+def timezone_source(timezone: str | None, phone: str | None, default_timezone: str | None) -> str | None:
+    if not timezone:
+        return None
+    from_phone = _phone_timezone(phone) if phone else None
+    if from_phone == timezone:
+        return "phone"
+    if from_phone is None and timezone == default_timezone:
+        return "default"
+    return "given"
 
 
 def unreachable_reason(phone_status: str, sms_capable: bool, subscription: str) -> str | None:
@@ -525,18 +541,52 @@ def _summary(row: Profile) -> ProfileSummary:
                           unreachable_reason(row.phone_status, row.sms_capable, row.subscription) is None)
 
 
+_PHONE_LIKE = re.compile(r"\+?[\d\s().\-/]+")
+MIN_PHONE_PREFIX_DIGITS = 4  # fewer digits than this is a user id or name, not the start of a phone
+
+
+def phone_prefixes(query: str, default_region: str | None) -> list[str]:
+    """The starts of E.164 numbers a partly typed phone can mean: `+44 7400` → `+447400`; with a
+    default region, `07400 12` → `+44740012` (the national prefix dropped); `00 44 7400` → `+447400`.
+    Empty when the text does not look like (part of) a phone."""
+    text = query.strip()
+    if not _PHONE_LIKE.fullmatch(text):
+        return []
+    digits = re.sub(r"\D", "", text)
+    if len(digits) < MIN_PHONE_PREFIX_DIGITS:
+        return []
+    if text.startswith("+"):
+        return [f"+{digits}"]
+    if digits.startswith("00"):
+        return [f"+{digits[2:]}"]
+    prefixes = [] if digits.startswith("0") else [f"+{digits}"]  # international, typed without its plus
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(default_region or "")
+    if metadata is not None and metadata.country_code:
+        national = digits
+        if metadata.national_prefix and national.startswith(metadata.national_prefix):
+            national = national[len(metadata.national_prefix):]
+        prefixes.append(f"+{metadata.country_code}{national}")
+    return list(dict.fromkeys(prefixes))
+
+
 async def search_profiles(session: AsyncSession, query: str, *, default_region: str | None = None,
                           limit: int = 50) -> list[ProfileSummary]:
-    """By phone (any format), exact user id, or name (case-insensitive, contains)."""
+    """By phone (any format, whole or its first digits), user id (exact or its start), or name
+    (case-insensitive, contains). Exact user id and phone matches come first."""
     query = query.strip()
     if not query:
         rows = await session.scalars(select(Profile).order_by(Profile.updated_at.desc(), Profile.id.desc()).limit(limit))
         return [_summary(r) for r in rows]
-    conditions = [Profile.user_id == query, Profile.name.ilike(f"%{_escape_like(query)}%", escape="\\")]
+    exact = [Profile.user_id == query]
     info = parse_number(query, default_region)
     if info.valid and info.e164:
-        conditions.append(Profile.phone == info.e164)
-    rows = await session.scalars(select(Profile).where(or_(*conditions)).order_by(Profile.id).limit(limit))
+        exact.append(Profile.phone == info.e164)
+    partial = [Profile.user_id.startswith(query, autoescape=True),
+               Profile.name.ilike(f"%{_escape_like(query)}%", escape="\\")]
+    partial.extend(Profile.phone.startswith(prefix, autoescape=True)
+                   for prefix in phone_prefixes(query, default_region))
+    rank = case((or_(*exact), 0), else_=1)
+    rows = await session.scalars(select(Profile).where(or_(*exact, *partial)).order_by(rank, Profile.id).limit(limit))
     return [_summary(r) for r in rows]
 
 
@@ -559,7 +609,7 @@ async def find_profile(session: AsyncSession, key: str, *, default_region: str |
 
 
 async def get_profile(session: AsyncSession, key: str, *, default_region: str | None = None,
-                      event_limit: int = 100) -> ProfileDetail:
+                      default_timezone: str | None = "UTC", event_limit: int = 100) -> ProfileDetail:
     from sqlalchemy import func
 
     row = await find_profile(session, key, default_region=default_region)
@@ -575,6 +625,7 @@ async def get_profile(session: AsyncSession, key: str, *, default_region: str | 
         {k: types.get(k, "string") for k in (row.properties or {})}, row.subscription, row.subscription_at,
         reason is None, reason, [ConsentView(c.state, c.source, c.at, c.phone, c.detail) for c in consents],
         [EventView(e.name, e.at, dict(e.properties or {})) for e in events], count or 0, row.created_at, row.updated_at,
+        timezone_source(row.timezone, row.phone if row.phone_status == "valid" else None, default_timezone),
     )
 
 

@@ -41,6 +41,7 @@ async def test_phone_normalized_timezone_and_country_derived(runtime: Runtime) -
     assert (u1.phone, u1.country, u1.timezone, u1.phone_type) == ("+447400123456", "GB", "Europe/London", "mobile")
     assert (u2.phone, u2.country, u2.timezone) == ("+14155550123", "US", "America/Chicago")  # explicit wins
     assert (u3.country, u3.timezone) == ("AU", "UTC")  # Australia has many zones: the default setting
+    assert [u.timezone_source for u in (u1, u2, u3)] == ["phone", "given", "default"]
 
 
 async def test_invalid_phone_kept_with_reason_and_unreachable(runtime: Runtime) -> None:
@@ -137,3 +138,42 @@ async def test_search_by_phone_in_any_format_user_id_or_name(runtime: Runtime) -
     assert [p.user_id for p in by_id] == ["cust-2"]
     assert [p.user_id for p in by_name] == ["cust-1"]
     assert [p.user_id for p in literal] == ["cust-2"]
+
+
+async def test_search_by_the_start_of_a_phone_or_user_id(runtime: Runtime) -> None:
+    await _upsert(runtime, {"user_id": "cust-1", "phone": "+447400123456"},
+                  {"user_id": "cust-2", "phone": "+447400129999"},
+                  {"user_id": "cust-3", "phone": "+447411000000"},
+                  {"user_id": "other", "phone": "+14155550123"})
+
+    async def found(query: str, region: str | None = "GB") -> list[str | None]:
+        async with runtime.factory() as session:
+            return [p.user_id for p in await P.search_profiles(session, query, default_region=region)]
+
+    assert await found("+44 7400") == ["cust-1", "cust-2"]
+    assert await found("07400 12") == ["cust-1", "cust-2"]  # national, read in the default region
+    assert await found("0044 7400 1234") == ["cust-1"]
+    assert await found("447411") == ["cust-3"]  # international without its plus
+    assert await found("07400 12", region=None) == []  # no region: a national start means nothing
+    assert await found("(415) 555", region="US") == ["other"]
+    assert await found("074") == []  # too short to be the start of a phone
+    assert await found("cust-") == ["cust-1", "cust-2", "cust-3"]
+    # an exact match comes before the profiles that only start with the text
+    await _upsert(runtime, {"user_id": "cust", "phone": "+447400000001"})
+    assert (await found("cust"))[0] == "cust"
+
+
+@pytest.mark.parametrize(
+    ("query", "region", "prefixes"),
+    [
+        ("+44 7400", None, ["+447400"]),
+        ("07400 12", "GB", ["+44740012"]),
+        ("0091 81234", "IN", ["+9181234"]),
+        ("415-555", "US", ["+415555", "+1415555"]),
+        ("12", "GB", []),
+        ("Ann", "GB", []),
+        ("u-1001", "GB", []),
+    ],
+)
+def test_phone_prefixes(query: str, region: str | None, prefixes: list[str]) -> None:
+    assert P.phone_prefixes(query, region) == prefixes

@@ -85,3 +85,65 @@ async def seed_demo(runtime: Runtime) -> None:
 
 def frozen() -> None:
     clock.freeze(FROZEN)
+
+
+# --- audience and API keys (used by the Audience and API key tests; seed_demo leaves them out) ---
+
+AUDIENCE = [
+    # national numbers are read in GB (seed_demo sets the default region)
+    {"user_id": "cust-1001", "phone": "07400 123456", "name": "Ann Smith", "plan": "gold", "score": 7,
+     "vip": True, "optin_at": "2026-10-01T08:00:00Z"},
+    {"user_id": "cust-1002", "phone": "+44 7400 123457", "name": "Bob Jones", "plan": "silver", "score": 3,
+     "optin_at": "2026-10-02T08:00:00Z", "optout_at": "2026-11-01T12:00:00Z"},
+    {"user_id": "cust-1003", "phone": "+1 415 555 0123", "name": "Carla Díaz", "timezone": "America/Chicago"},
+    {"user_id": "cust-1004", "phone": "12345", "name": "Dev Patel", "plan": "gold"},
+    {"user_id": "cust-1005", "phone": "+44 121 234 5678", "name": "Eve Smith"},
+]
+EVENTS = [
+    # (user id, event, minutes before FROZEN, properties)
+    ("cust-1001", "app_launched", 600, {"platform": "ios"}),
+    ("cust-1001", "product_viewed", 590, {"category": "shoes", "price": 59.9}),
+    ("cust-1001", "added_to_cart", 585, {"category": "shoes"}),
+    ("cust-1001", "order_completed", 580, {"amount": 59.9, "category": "shoes"}),
+    ("cust-1001", "app_launched", 30, {"platform": "ios"}),
+    ("cust-1002", "app_launched", 120, {"platform": "android"}),
+]
+
+
+async def seed_audience(runtime: Runtime) -> None:
+    """Five profiles (a subscriber, an opted-out one, one never asked, an invalid phone, a
+    landline) and a few events, all at fixed times."""
+    from smsconsole.services import profiles
+
+    defaults = profiles.AudienceDefaults(region="GB", timezone="UTC")
+    async with runtime.factory() as session, session.begin():
+        prepared = [profiles.prepare_profile(row, defaults) for row in AUDIENCE]
+        await profiles.upsert_profiles(session, prepared, source="import", defaults=defaults)
+        events = [profiles.prepare_event({"user_id": user_id, "name": name,
+                                          "at": (FROZEN - timedelta(minutes=minutes)).isoformat(),
+                                          "properties": props}, defaults)
+                  for user_id, name, minutes, props in EVENTS]
+        await profiles.record_events(session, events, source="api", defaults=defaults)
+
+
+API_KEYS = [
+    # (name, prefix, days before FROZEN it was created, minutes ago last used or None, revoked days ago or None)
+    ("signup-service", "k7p2m9qa", 30, 5, None),
+    ("crm-sync", "b4x8n1ze", 12, None, None),
+    ("old-website", "w0q3r6ty", 90, 60 * 24 * 40, 20),
+]
+
+
+async def seed_api_keys(runtime: Runtime) -> None:
+    """API keys with fixed prefixes and times (created keys get random ones)."""
+    from smsconsole.models import ApiKey
+    from smsconsole.services.api_keys import hash_key
+
+    async with runtime.factory() as session, session.begin():
+        for name, prefix, created_days, used_minutes, revoked_days in API_KEYS:
+            session.add(ApiKey(
+                name=name, prefix=prefix, key_hash=hash_key(f"smsc_{prefix}_{'x' * 40}"),
+                created_at=FROZEN - timedelta(days=created_days),
+                last_used_at=FROZEN - timedelta(minutes=used_minutes) if used_minutes is not None else None,
+                revoked_at=FROZEN - timedelta(days=revoked_days) if revoked_days is not None else None,
+            ))

@@ -20,7 +20,7 @@ from smsconsole.messages import AudienceImported, ImportProgressed
 from smsconsole.screens.base import ACTOR, SectionScreen
 from smsconsole.screens.dialogs.confirm import ConfirmDialog
 from smsconsole.screens.widgets.fields import FieldError, FormField
-from smsconsole.screens.widgets.formatting import format_size, plural
+from smsconsole.screens.widgets.formatting import display_folder, display_path, format_size, plural
 from smsconsole.services.errors import ServiceError, ValidationError
 from smsconsole.services.imports import (
     FIELD_TARGETS,
@@ -83,6 +83,7 @@ def preview_notes(preview: ImportPreview) -> Text:
 
 
 def summary_text(summary: ImportSummary) -> Text:
+    """The outcome and the counts; the bad rows themselves are listed in a table below."""
     outcome = {"ok": ("✔ Imported", "bold green"), "partial": ("⚠ Imported with bad rows", "bold yellow"),
                "failed": ("✖ Nothing imported: every row was bad", "bold red"),
                "empty": ("⚠ The file has no data rows", "bold yellow")}[summary.outcome]
@@ -97,18 +98,18 @@ def summary_text(summary: ImportSummary) -> Text:
     else:
         text.append(f"\nEvents: {summary.events_recorded:,} recorded · {summary.duplicates:,} already known · "
                     f"{summary.created:,} new profiles")
-    if summary.problems:
-        text.append(f"\nProblems ({summary.problem_count:,}):", style="bold")
-        for problem in summary.problems[:SHOWN_PROBLEMS]:
-            text.append(f"\n  {problem.describe()}")
-        if summary.problem_count > SHOWN_PROBLEMS:
-            text.append(f"\n  … and {summary.problem_count - SHOWN_PROBLEMS:,} more in the error file", style="dim")
     if summary.error_file is not None:
         text.append("\nBad rows written to ", style="dim")
-        text.append(str(summary.error_file), style="bold")
-        text.append("\n(fix them there and import that file)", style="dim")
+        text.append(display_path(summary.error_file), style="bold")
+        text.append(" (fix them there and import that file)", style="dim")
     text.append(f"\nTook {summary.elapsed_seconds:.1f} s", style="dim")
     return text
+
+
+def problems_title(summary: ImportSummary) -> str:
+    shown = len(summary.problems)
+    more = f", the first {shown:,} here, all in the error file" if summary.problem_count > shown else ""
+    return f"Bad rows ({plural(summary.problem_count, 'problem')}{more})"
 
 
 class ColumnMapping(Vertical):
@@ -131,7 +132,11 @@ class ColumnMapping(Vertical):
             yield Select[str](target_options(self.kind, self.file_format, self.column, target), value=target,
                               allow_blank=False, compact=True, id=f"column-target-{self.index}",
                               classes="column-target")
+            # starts on the preview's type: a Select announces its first value, which must not
+            # read as the operator's choice
+            name = target.removeprefix(PROPERTY_PREFIX) if target.startswith(PROPERTY_PREFIX) else None
             yield Select[str]([(type_, type_) for type_ in TYPES], allow_blank=False, compact=True,
+                              value=self._initial.types.get(name or "", TYPES[0]),
                               id=f"column-type-{self.index}", classes="column-type")
             yield Static("", classes="column-note", markup=False)
         yield FieldError(classes="column-error")
@@ -175,7 +180,7 @@ class ColumnMapping(Vertical):
         self.query_one(".column-note", Static).update(TYPE_NOTES.get(source or "", ""))
         self.error.show(None)
 
-    def lock(self, locked: bool) -> None:
+    def set_locked(self, locked: bool) -> None:
         """Disable the choices while the file is being imported."""
         self.target.disabled = locked
         self.type_select.disabled = locked or self._type_fixed
@@ -196,10 +201,11 @@ class ImportScreen(SectionScreen):
         super().__init__()
         self.kind = kind
         self.preview: ImportPreview | None = None
+        self.summary: ImportSummary | None = None  # of the last import
         self._previewed: tuple[str, str] | None = None  # (path as typed, kind) of `preview`
         self._mapping: dict[str, str] = {}  # the operator's choices: column → target
         self._types: dict[str, str] = {}  # the operator's choices: property → type
-        self._running = False
+        self.importing = False
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="import-body"):
@@ -208,7 +214,7 @@ class ImportScreen(SectionScreen):
                                                             id="import-kind"))
                 yield FormField("path", "File (CSV or JSON lines; enter to preview)",
                                 Input(placeholder="~/exports/contacts.csv", compact=True, id="import-path"),
-                                help=f"A relative path starts in {Path.cwd()}")
+                                help=f"A relative path starts in {display_folder(Path.cwd())}")
             yield FieldError(id="import-error")
             with Vertical(id="import-preview", classes="panel") as preview:
                 preview.border_title = "Preview"
@@ -217,19 +223,27 @@ class ImportScreen(SectionScreen):
             with Vertical(id="import-mapping", classes="panel") as mapping:
                 mapping.border_title = "Columns → where they go"
             yield Static("", id="import-notes")
-            with Horizontal(id="import-actions"):
-                yield Button("Import", id="import-start", variant="primary", compact=True, disabled=True,
-                             tooltip="Import the whole file (ctrl+s)")
-                yield ProgressBar(id="import-progress", show_eta=False)
-                yield Static("", id="import-progress-text", markup=False)
             with Vertical(id="import-summary", classes="panel") as summary:
                 summary.border_title = "Summary"
                 yield Static("", id="import-summary-text")
+            with Vertical(id="import-problems", classes="panel") as problems:
+                problems.border_title = "Bad rows"
+                yield DataTable(id="import-problems-table", cursor_type="row", zebra_stripes=True)
+        # outside the scrolling part, so the button and the progress stay in sight
+        with Horizontal(id="import-actions"):
+            yield Button("Import", id="import-start", variant="primary", compact=True, disabled=True,
+                         tooltip="Import the whole file (ctrl+s)")
+            yield ProgressBar(id="import-progress", show_eta=False)
+            yield Static("", id="import-progress-text", markup=False)
 
     def on_mount(self) -> None:
         for selector in ("#import-preview", "#import-mapping", "#import-notes", "#import-progress",
-                         "#import-summary"):
+                         "#import-summary", "#import-problems"):
             self.query_one(selector).display = False
+        problems = self.query_one("#import-problems-table", DataTable)
+        problems.add_column("Row", key="row")
+        problems.add_column("Column", key="column")
+        problems.add_column("Reason", key="reason")
 
     @property
     def path_field(self) -> FormField:
@@ -369,7 +383,7 @@ class ImportScreen(SectionScreen):
 
     @on(Button.Pressed, "#import-start")
     def action_start_import(self) -> None:
-        if self._running:
+        if self.importing:
             return
         if self.preview is None or self._previewed != (self.path_text, self.kind):
             self.notify("Check the preview first (enter in the file field), then import.", timeout=4)
@@ -415,30 +429,39 @@ class ImportScreen(SectionScreen):
             f"{plural(message.rows, 'row')} · {format_size(message.bytes_read)} of {format_size(message.file_size)}")
 
     def _set_running(self, running: bool, file_size: int = 0) -> None:
-        self._running = running
+        self.importing = running
         for control in self.query("#import-source Input, #import-source Select"):
             control.disabled = running
         for row in self.query(ColumnMapping):
-            row.lock(running)
+            row.set_locked(running)
         self.query_one("#import-start", Button).disabled = running or not (self.preview and self.preview.ok)
         if running:
             bar = self.query_one("#import-progress", ProgressBar)
             bar.update(total=max(file_size, 1), progress=0)
             bar.display = True
             self.query_one("#import-summary").display = False
+            self.query_one("#import-problems").display = False
             self.query_one("#import-progress-text", Static).update("starting…")
 
     def _show_summary(self, summary: ImportSummary) -> None:
+        self.summary = summary
         self.query_one("#import-summary-text", Static).update(summary_text(summary))
         panel = self.query_one("#import-summary")
         panel.display = True
         panel.border_title = f"Summary: {summary.outcome}"
-        self.call_after_refresh(panel.scroll_visible, animate=False)
+        table = self.query_one("#import-problems-table", DataTable)
+        table.clear()
+        for index, problem in enumerate(summary.problems):
+            table.add_row(str(problem.row), problem.column or "(whole row)", problem.reason, key=str(index))
+        problems = self.query_one("#import-problems")
+        problems.display = bool(summary.problems)
+        problems.border_title = problems_title(summary)
+        self.call_after_refresh(panel.scroll_visible, top=True, animate=False)
 
     # --- leaving -----------------------------------------------------------------------------
 
     def action_back(self) -> None:
-        if self._running:
+        if self.importing:
             self.confirm_stop()
         else:
             self.dismiss()
@@ -450,7 +473,7 @@ class ImportScreen(SectionScreen):
             "Stop importing? Batches already written stay imported; importing the same file again "
             "finishes the rest (rows already imported change nothing).",
             confirm_label="Stop", destructive=True))
-        if stop and self._running:
+        if stop and self.importing:
             self.workers.cancel_group(self, "import-run")
             self.notify("Import stopped.", severity="warning")
             self.dismiss()

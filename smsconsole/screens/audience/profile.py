@@ -59,6 +59,17 @@ def subscription_line(p: ProfileDetail) -> Text:
     return line
 
 
+TIMEZONE_SOURCES = {"phone": "from the phone's region", "default": "the default setting",
+                    "given": "given by an import or the API"}
+
+
+def timezone_text(p: ProfileDetail) -> Text:
+    if not p.timezone:
+        return Text("-")
+    source = TIMEZONE_SOURCES.get(p.timezone_source or "")
+    return Text.assemble(p.timezone, (f" ({source})" if source else "", "dim"))
+
+
 def identity_text(p: ProfileDetail) -> Text:
     def row(label: str, value: Text | str) -> Text:
         return Text.assemble((f"\n{label:<10}", "dim"), value)
@@ -68,7 +79,7 @@ def identity_text(p: ProfileDetail) -> Text:
     text.append_text(row("User id", p.user_id or "-"))
     text.append_text(row("Phone", phone_text(p)))
     text.append_text(row("Country", p.country or "-"))
-    text.append_text(row("Time zone", p.timezone or "-"))
+    text.append_text(row("Time zone", timezone_text(p)))
     text.append_text(row("SMS", subscription_line(p)))
     text.append_text(row("Reachable", reach_text(p.reachable, p.unreachable_reason)))
     text.append_text(row("Created", f"{format_time(p.created_at)} · updated {format_time(p.updated_at)}"))
@@ -86,7 +97,7 @@ class ProfileScreen(SectionScreen):
                 tooltip="Record an opt-in made through you (asks first)"),
         Binding("u", "set_subscription('unsubscribed')", "Unsubscribe", id="profile.unsubscribe",
                 tooltip="Record an opt-out made through you (asks first)"),
-        Binding("r", "refresh", "Refresh", id="profile.refresh", tooltip="Read the profile again"),
+        Binding("r", "refresh", "Refresh", show=False, id="profile.refresh", tooltip="Read the profile again"),
     ]
 
     def __init__(self, key: str) -> None:
@@ -140,7 +151,7 @@ class ProfileScreen(SectionScreen):
             async with runtime.factory() as session:
                 defaults = await audience_defaults(session)
                 profile = await get_profile(session, self.key, default_region=defaults.region,
-                                            event_limit=EVENT_LIMIT)
+                                            default_timezone=defaults.timezone, event_limit=EVENT_LIMIT)
         except ServiceError as exc:
             self.query_one("#profile-summary", Static).update(Text(f"✖ {exc}", style="red"))
             return

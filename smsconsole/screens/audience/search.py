@@ -34,15 +34,18 @@ def search_hint(query: str, found: int, region: str | None) -> Text:
     if not found:
         return Text.assemble((f"No profile matches {query.strip()!r}", "yellow"), (f" ({region_note})", "dim"))
     more = f" (the first {RESULT_LIMIT})" if found >= RESULT_LIMIT else ""
-    return Text.assemble(f"{plural(found, 'profile')} match {query.strip()!r}{more}. ",
-                         ("enter opens the highlighted one", "dim"))
+    action = "enter opens it" if found == 1 else "↓ to the list, enter opens one"
+    verb = "matches" if found == 1 else "match"
+    return Text.assemble(f"{plural(found, 'profile')} {verb} {query.strip()!r}{more}. ",
+                         (action, "dim"))
 
 
 class AudienceScreen(SectionScreen):
     MODE = "audience"
     AUTO_FOCUS = "#audience-search"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("i", "import_file", "Import…", id="audience.import",
+        # ctrl+o too, so the footer offers import while the search field takes printable keys
+        Binding("i,ctrl+o", "import_file", "Import…", id="audience.import",
                 tooltip="Import profiles or events from a CSV or JSON-lines file"),
         Binding("slash", "focus_search", "Search", id="audience.search",
                 tooltip="Search by phone (any format), user id or name"),
@@ -53,6 +56,7 @@ class AudienceScreen(SectionScreen):
     def __init__(self) -> None:
         super().__init__()
         self._found: dict[str, ProfileSummary] = {}
+        self._shown_query: str | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="audience-body"):
@@ -103,12 +107,15 @@ class AudienceScreen(SectionScreen):
 
     def _show(self, query: str, found: list[ProfileSummary], region: str | None) -> None:
         self._found = {str(summary.id): summary for summary in found}
+        new_query, self._shown_query = query.strip() != self._shown_query, query.strip()
         with self.app.batch_update():
             sync_rows(self.table, {
                 str(s.id): (s.user_id or "-", s.phone or "-", s.name or "-", s.country or "-",
                             subscription_text(s.subscription), reach_text(s.reachable))
                 for s in found
             })
+            if new_query and found:  # a new search starts at its best match; a refresh keeps the cursor
+                self.table.move_cursor(row=0, animate=False)
             self.query_one("#audience-hint", Static).update(search_hint(query, len(found), region))
 
     # --- opening a profile -------------------------------------------------------------------

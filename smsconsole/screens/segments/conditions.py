@@ -185,3 +185,30 @@ def value_texts(op: str, value: Any) -> tuple[str, str]:
     if op == "between" and isinstance(value, list) and len(value) == 2:
         return value_text(value[0]), value_text(value[1])
     return value_text(value), ""
+
+
+# --- problems in words ---------------------------------------------------------------------------
+
+_FIELD_WORDS = {
+    "property": "Property", "field": "Field", "op": "Operator", "value": "Value", "event": "Event",
+    "did": "Did", "count": "Count", "count.op": "Count", "count.value": "Count", "window": "Window",
+    "window.last_days": "Days", "window.between": "Dates", "window.between[0]": "Start date",
+    "window.between[1]": "End date", "value[0]": "Value (first)", "value[1]": "Value (second)",
+    "subscription": "Subscription", "reachable": "Reachable", "match": "Match", "conditions": "Conditions",
+    "where": "Where",
+}
+
+
+def field_words(rest: str) -> str:
+    """The field a problem's path ends in, as the editor labels it: `count.value` → `Count`."""
+    if not rest:
+        return ""
+    return _FIELD_WORDS.get(rest) or _FIELD_WORDS.get(rest.split(".")[0].split("[")[0]) or rest
+
+
+def editor_row(rest: str) -> str:
+    """Which row of the condition editor a problem's remaining path belongs to."""
+    key = rest.split(".")[0].split("[")[0]
+    return {"property": "name", "field": "name", "op": "op", "value": "value", "event": "event", "did": "count",
+            "count": "count", "window": "window", "subscription": "subscription",
+            "reachable": "reachable"}.get(key, "general")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -33,6 +35,13 @@ def format_time(at: datetime | None, *, seconds: bool = False) -> str:
     if at.date() == now.date():
         return at.strftime(time_format)
     return at.strftime(f"%Y-%m-%d {time_format}")
+
+
+def format_day(at: datetime | None) -> str:
+    """The clock time today, the date otherwise (narrow columns); '-' when never."""
+    if at is None:
+        return "-"
+    return at.strftime("%H:%M") if at.date() == clock.now().date() else at.strftime("%Y-%m-%d")
 
 
 def health_text(health: str) -> Text:
@@ -97,3 +106,23 @@ def format_size(size: int) -> str:
 def plural(count: int, noun: str, nouns: str | None = None) -> str:
     """`1 row`, `2 rows`, with thousands separators."""
     return f"{count:,} {noun if count == 1 else (nouns or noun + 's')}"
+
+
+def display_path(path: Path) -> str:
+    """A path as short as it can be read unambiguously: relative to the working folder when inside
+    it, else with the home folder as ~."""
+    absolute = path.expanduser().absolute()
+    with contextlib.suppress(ValueError):
+        return str(absolute.relative_to(Path.cwd()))
+    with contextlib.suppress(ValueError, RuntimeError):
+        return str(Path("~") / absolute.relative_to(Path.home()))
+    return str(absolute)
+
+
+def display_folder(path: Path) -> str:
+    """A folder with the home folder as ~ (the working folder itself would read as '.')."""
+    absolute = path.expanduser().absolute()
+    with contextlib.suppress(ValueError, RuntimeError):
+        relative = absolute.relative_to(Path.home())
+        return "~" if relative == Path(".") else str(Path("~") / relative)
+    return str(absolute)
