@@ -72,6 +72,8 @@ def build_parser() -> Parser:
     )
     add.add_argument("kind")
     add.add_argument("fields", nargs=argparse.REMAINDER, help="--name NAME and the kind's --FIELD VALUE flags")
+    presets = p_commands.add_parser("presets", help="Generic HTTP presets for documented gateways")
+    presets.add_argument("--json", action="store_true")
     lst = p_commands.add_parser("list", help="list providers")
     lst.add_argument("--json", action="store_true")
     for action, text in (("show", "show one provider (secrets masked)"),
@@ -362,6 +364,20 @@ async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
                       + (f": {f.help}" if f.help else ""))
             print(f"  {'--base-url':<26}override {kind.default_base_url or 'the endpoint'}")
         return 0
+    if action == "presets":
+        from smsconsole.providers.presets import PRESETS
+
+        if args.json:
+            _print_json(PRESETS)
+            return 0
+        for p in PRESETS:
+            print(f"{p.key}: {p.name} — {p.description}")
+            for need in p.needs:
+                print(f"    you fill in: {need}")
+            if p.adapter:
+                print(f"    (the dedicated '{p.adapter}' provider also handles receipts and errors)")
+        print("use one with: smsconsole providers add generic --preset KEY --name NAME [--FIELD VALUE ...]")
+        return 0
 
     async def work(runtime: Any) -> int:
         factory, box = runtime.factory, runtime.box
@@ -430,13 +446,24 @@ def _parse_fields(kind: Any, tokens: list[str]) -> tuple[str, str | None, dict[s
     parser = Parser(prog=f"smsconsole providers add {kind.kind}", add_help=False)
     parser.add_argument("--name", required=True)
     parser.add_argument("--base-url")
+    if kind.kind == "generic":
+        parser.add_argument("--preset")
     for f in kind.fields:
         parser.add_argument(f.flag, dest=f.name)
-    known = ", ".join(["--name", "--base-url", *(f.flag for f in kind.fields)])
+    known = ", ".join(["--name", "--base-url", *(["--preset"] if kind.kind == "generic" else []),
+                       *(f.flag for f in kind.fields)])
     parsed, unknown = parser.parse_known_args(tokens)
     if unknown:
         raise UsageError(f"unknown option {unknown[0]!r} for kind {kind.kind}; its options: {known}")
     values: dict[str, str] = {}
+    if getattr(parsed, "preset", None):
+        from smsconsole.providers.presets import PRESETS, preset
+
+        try:
+            values.update(preset(parsed.preset).values)
+        except KeyError:
+            raise UsageError(f"--preset: no preset {parsed.preset!r}; presets: "
+                             f"{', '.join(p.key for p in PRESETS)}") from None
     for f in kind.fields:
         value = getattr(parsed, f.name)
         if value is None:

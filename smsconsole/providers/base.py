@@ -5,13 +5,15 @@ touch the database or services."""
 from __future__ import annotations
 
 import email.utils
+import hmac
+import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
 
@@ -169,6 +171,7 @@ class SendOutcome:
     provider_status: str | None = None
     error: ProviderError | None = None
     http_status: int | None = None
+    part_ids: tuple[str, ...] = ()  # every part's id when the provider gives one per part (receipts come per part)
 
     @property
     def accepted(self) -> bool:
@@ -179,6 +182,152 @@ class SendOutcome:
 class ConnectionCheck:
     ok: bool
     detail: str
+
+
+# --- receipts and replies --------------------------------------------------------------------
+
+RECEIPT_STATES = ("sent", "delivered", "undelivered", "failed")  # what a receipt can say of a message
+MAX_CALLBACK_BYTES = 256 * 1024
+
+
+class CallbackRejected(Exception):
+    """A webhook call that must be answered with a 4xx and change nothing: forged, unsigned,
+    malformed or not meant for this provider."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class CallbackRequest:
+    """A webhook call as the listener received it. `url` is the public URL the provider called
+    (scheme, host, path and query), which signature schemes sign; `headers` have lower-case names."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def header(self, name: str) -> str:
+        return self.headers.get(name.lower(), "")
+
+    @property
+    def content_type(self) -> str:
+        return self.header("content-type").split(";", 1)[0].strip().lower()
+
+    def query(self) -> dict[str, list[str]]:
+        return parse_qs(urlsplit(self.url).query, keep_blank_values=True)
+
+    def form(self) -> dict[str, list[str]]:
+        """The form-encoded body (empty for other bodies); 400 when it is not valid UTF-8."""
+        if self.method.upper() != "POST" or self.content_type not in ("application/x-www-form-urlencoded", ""):
+            return {}
+        try:
+            text = self.body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise CallbackRejected(400, "the body is not UTF-8") from None
+        if self.content_type == "" and text.lstrip().startswith(("{", "[")):
+            return {}
+        return parse_qs(text, keep_blank_values=True)
+
+    def params(self) -> dict[str, str]:
+        """Query and form parameters, one value each (the form's wins): how most providers' GET and
+        form-POST callbacks are read."""
+        merged = {name: values[-1] for name, values in self.query().items()}
+        merged.update({name: values[-1] for name, values in self.form().items()})
+        return merged
+
+    def json(self) -> Any:
+        """The JSON body; 400 when there is none or it does not parse."""
+        if not self.body.strip():
+            raise CallbackRejected(400, "the body is empty; a JSON document was expected")
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise CallbackRejected(400, f"the body is not JSON: {exc}") from None
+
+
+@dataclass(frozen=True)
+class StatusReport:
+    """A delivery receipt (or a polled status): what the provider now says of one message.
+    `state` is one of RECEIPT_STATES; None when the provider status means nothing new (it is
+    logged and ignored). `ref` is our reference when the provider echoes it back."""
+
+    provider_message_id: str | None
+    provider_status: str
+    state: str | None
+    at: datetime | None = None
+    recipient: str | None = None  # E.164 with '+', when the receipt says
+    error_code: str | None = None
+    error_kind: ErrorKind | None = None  # for failed / undelivered: can it work another time?
+    reason: str | None = None
+    ref: str | None = None
+    part: int | None = None  # 1-based, when the provider reports each part of a long message
+    parts: int | None = None
+
+
+@dataclass(frozen=True)
+class InboundReport:
+    """A message a person sent to one of our numbers (a reply, a STOP)."""
+
+    provider_message_id: str | None
+    sender: str  # the person, E.164 with '+' when it parses
+    recipient: str | None  # our number or sender id
+    text: str
+    at: datetime | None = None
+    part: int | None = None  # a part of a long message the provider forwards piecemeal
+    parts: int | None = None
+    concat_ref: str | None = None
+    keyword: str | None = None  # the provider's own keyword reading, when it gives one
+
+
+@dataclass(frozen=True)
+class PollPage:
+    """What one poll found and where the next one resumes (opaque to the engine, kept per
+    provider so a restart resumes where it left off). `more` asks to poll again at once."""
+
+    reports: tuple[Any, ...]
+    cursor: str | None
+    more: bool = False
+
+
+def _check_size(request: CallbackRequest) -> None:
+    if len(request.body) > MAX_CALLBACK_BYTES:
+        raise CallbackRejected(413, f"the body is larger than {MAX_CALLBACK_BYTES // 1024} KiB")
+
+
+def add_query(url: str, **params: str) -> str:
+    """`url` with `params` added to its query (replacing same-named ones)."""
+    parts = urlsplit(url)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
+    query.extend(params.items())
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def same_secret(left: str, right: str) -> bool:
+    """Constant-time comparison of two secrets or signatures."""
+    return hmac.compare_digest(left.encode("utf-8"), right.encode("utf-8"))
+
+
+def e164(digits_or_number: str | None) -> str | None:
+    """A provider's number ("447400123456", "+447400123456", "0044…" stays as is) as E.164 with '+'."""
+    if not digits_or_number:
+        return None
+    value = digits_or_number.strip()
+    if re.fullmatch(r"[1-9]\d{6,14}", value):
+        return "+" + value
+    return value
+
+
+WEBHOOK_TOKEN_FIELD = ConfigField(
+    "webhook_token", "Webhook token", secret=True,
+    validator=pattern(r"(env:[A-Za-z_][A-Za-z0-9_]*|[A-Za-z0-9_\-]{16,128})",
+                      "16–128 letters, digits, - or _ (or env:NAME)"),
+    placeholder="a long random string",
+    help="This provider signs nothing: its callbacks must carry this secret as ?token= in the URL",
+)
 
 
 # --- the adapter ------------------------------------------------------------------------------
@@ -273,6 +422,64 @@ class Provider:
 
     async def check_connection(self) -> ConnectionCheck:
         raise NotImplementedError
+
+    # Receipts and replies ------------------------------------------------------------------------
+    # The listener hands each callback to `status_callback` / `inbound_callback`, which verify it
+    # before parsing it; the engine's pollers call `poll_*` and `fetch_statuses`. Adapters without
+    # a capability keep the default, which says so.
+
+    def callback_url(self, url: str) -> str:
+        """The status callback URL to give the provider for one message: with ?token= when this
+        provider is verified by a token in the URL."""
+        token = self.config.get("webhook_token") and self.setting("webhook_token")
+        return add_query(url, token=token) if token else url
+
+    def verify_callback(self, request: CallbackRequest) -> None:
+        """Raise CallbackRejected (401/403) unless the request is authentic. The default is the
+        secret-token scheme for providers that sign nothing; signing adapters override it."""
+        expected = self.setting("webhook_token") if any(f.name == "webhook_token" for f in self.config_fields) else ""
+        if not expected:
+            raise CallbackRejected(403, f"{self.display_name} signs nothing and no webhook token is configured; "
+                                        "callbacks are refused until one is set")
+        presented = (request.query().get("token") or [""])[-1]
+        if not presented:
+            raise CallbackRejected(401, "the callback URL carries no ?token=")
+        if not same_secret(presented, expected):
+            raise CallbackRejected(403, "the callback token does not match")
+
+    def parse_status_callback(self, request: CallbackRequest) -> list[StatusReport]:
+        raise CallbackRejected(404, f"{self.display_name} sends no status callbacks")
+
+    def parse_inbound_callback(self, request: CallbackRequest) -> list[InboundReport]:
+        raise CallbackRejected(404, f"{self.display_name} sends no inbound callbacks")
+
+    def status_callback(self, request: CallbackRequest) -> list[StatusReport]:
+        """Verify, then parse, a delivery receipt callback."""
+        _check_size(request)
+        self.verify_callback(request)
+        return self.parse_status_callback(request)
+
+    def inbound_callback(self, request: CallbackRequest) -> list[InboundReport]:
+        """Verify, then parse, an inbound message callback."""
+        _check_size(request)
+        self.verify_callback(request)
+        return self.parse_inbound_callback(request)
+
+    def callback_answer(self, kind: str) -> tuple[int, str, bytes]:
+        """(HTTP status, content type, body) to answer an accepted callback of `kind` with."""
+        return 200, "text/plain", b""
+
+    async def fetch_statuses(self, provider_message_ids: Sequence[str]) -> list[StatusReport]:
+        """The current status of these messages (reconciling `unknown` ones, polling receipts)."""
+        raise NotImplementedError(f"{self.display_name} has no status lookup")
+
+    async def poll_statuses(self, cursor: str | None) -> PollPage:
+        """Statuses that changed since `cursor` (None: start from now)."""
+        raise NotImplementedError(f"{self.display_name} has no status list to poll")
+
+    async def poll_inbound(self, cursor: str | None) -> PollPage:
+        """Inbound messages received since `cursor` (None: start from now)."""
+        raise NotImplementedError(f"{self.display_name} has no inbound list to poll")
 
     # HTTP -------------------------------------------------------------------------------------
 

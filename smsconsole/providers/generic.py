@@ -9,10 +9,12 @@ percent-encoded in the URL and in params, JSON-escaped in a JSON body, verbatim 
 and in header values (a value with a line break is refused, never sent). Built in:
 
     $$To                 recipient, E.164 with '+'          $$ToNoPlus   the same without '+'
-    $$Body               message text                       $$From       sender ('' when none)
+    $$Body               message text                       $$From       the message's sender, else the Sender setting
     $$Ref                our message reference (outbox id)
     $$TemplateID         OutboundMessage.options["template_id"]          (e.g. a DLT template id)
     $$TemplateVariables  OutboundMessage.options["template_variables"]
+    $$ApiKey             the API key setting (stored encrypted; masked in previews)
+    $$StatusCallback     our receipt URL for this provider (with ?token= when a webhook token is set)
 
 plus `$$Name` for every name listed in the `custom_keys` setting, filled from
 OutboundMessage.options[Name] ('' when the message has none).
@@ -29,6 +31,7 @@ by Provider.classify_http with a snippet of the body."""
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import logging
@@ -42,27 +45,32 @@ from urllib.parse import quote, unquote_plus, urlencode, urlsplit
 import httpx
 
 from smsconsole.providers.base import (
+    WEBHOOK_TOKEN_FIELD,
+    CallbackRequest,
     Capabilities,
     ConfigField,
     ConfigurationError,
     ConnectionCheck,
+    InboundReport,
     OutboundMessage,
     OutcomeUnknownError,
     PermanentError,
     Provider,
     ProviderError,
     SendOutcome,
+    StatusReport,
     Validator,
     http_url,
     snippet,
 )
+from smsconsole.providers.mapping import MAPPING_FIELDS, FieldMapping
 from smsconsole.secrets import MASK, mask, mask_url
 
 logger = logging.getLogger(__name__)
 
 PLACEHOLDER = re.compile(r"\$\$([A-Za-z_][A-Za-z0-9_]*)")
 BUILTIN_PLACEHOLDERS: tuple[str, ...] = (
-    "To", "ToNoPlus", "Body", "From", "Ref", "TemplateID", "TemplateVariables",
+    "To", "ToNoPlus", "Body", "From", "Ref", "TemplateID", "TemplateVariables", "ApiKey", "StatusCallback",
 )
 # Placeholders that differ for every message, so they can never sit outside the batch item.
 PER_MESSAGE_PLACEHOLDERS = frozenset({"To", "ToNoPlus", "Ref"})
@@ -333,17 +341,20 @@ def fill_json(template: str, values: Mapping[str, str]) -> str:
     return "".join(out)
 
 
-def message_values(message: OutboundMessage, custom_keys: Sequence[str] = ()) -> dict[str, str]:
+def message_values(message: OutboundMessage, custom_keys: Sequence[str] = (), api_key: str = "",
+                   sender: str = "") -> dict[str, str]:
     """The value of every placeholder for one message."""
     options = message.options
     values = {
         "To": message.to,
         "ToNoPlus": message.to.removeprefix("+"),
         "Body": message.body,
-        "From": message.sender or "",
+        "From": message.sender or sender,
         "Ref": message.ref,
         "TemplateID": str(options.get(TEMPLATE_ID_OPTION, "")),
         "TemplateVariables": str(options.get(TEMPLATE_VARIABLES_OPTION, "")),
+        "ApiKey": api_key,
+        "StatusCallback": message.status_callback_url or "",
     }
     for key in custom_keys:
         values[key] = str(options.get(key, ""))
@@ -377,6 +388,8 @@ class GenericSpec:
     url: str
     username: str
     password: str
+    api_key: str
+    sender: str
     headers: tuple[tuple[str, str], ...]
     body_type: str
     params: tuple[tuple[str, str], ...]
@@ -498,6 +511,7 @@ def compile_config(values: Mapping[str, str]) -> tuple[GenericSpec | None, Probl
 
     spec = GenericSpec(
         method=method, url=url, username=_text(values, "username"), password=values.get("password") or "",
+        api_key=values.get("api_key") or "", sender=_text(values, "sender"),
         headers=tuple(headers), body_type=body_type, params=tuple(params), raw_body=raw_body,
         custom_keys=custom_keys, batch_key=batch_key, batch_size=batch_size, batch_item=templates["batch_item"],
         success_status=_parsed(problems, "success_status", StatusRule.parse,
@@ -614,7 +628,7 @@ def render_request(spec: GenericSpec, messages: Sequence[OutboundMessage] | None
     template itself, with every placeholder left in place as `$$Name`."""
     template = not messages
     if messages:
-        all_values = [message_values(message, spec.custom_keys) for message in messages]
+        all_values = [message_values(message, spec.custom_keys, spec.api_key, spec.sender) for message in messages]
     else:
         all_values = [{name: f"$${name}" for name in BUILTIN_PLACEHOLDERS + spec.custom_keys}]
     shared = all_values[0]
@@ -670,7 +684,7 @@ def batches(spec: GenericSpec, messages: Sequence[OutboundMessage]) -> Iterator[
     shared = sorted(spec.shared_placeholders)
     groups: dict[tuple[str, ...], list[OutboundMessage]] = {}
     for message in messages:
-        values = message_values(message, spec.custom_keys)
+        values = message_values(message, spec.custom_keys, spec.api_key, spec.sender)
         groups.setdefault(tuple(values[name] for name in shared), []).append(message)
     for group in groups.values():
         for start in range(0, len(group), spec.batch_size):
@@ -701,7 +715,7 @@ def preview_curl(config: Mapping[str, str], sample: OutboundMessage | None = Non
     spec, problems = compile_config(config)
     if spec is None:
         raise GenericRequestError(problems)
-    request = render_request(spec, [sample] if sample else None)
+    request = render_request(dataclasses.replace(spec, api_key=MASK), [sample] if sample else None)
 
     base, question, query = mask_url(request.url).partition("?")
     url = base + question + _mask_pairs(query) if question else base
@@ -740,6 +754,14 @@ class GenericHttpProvider(Provider):
         ),
         ConfigField("username", "Username", help="HTTP Basic auth user; leave empty for no Basic auth"),
         ConfigField("password", "Password", secret=True, help="HTTP Basic auth password"),
+        ConfigField(
+            "sender", "Sender", placeholder="MYBRND",
+            help="$$From when a message names no sender: your number, short code, alphanumeric ID or DLT header",
+        ),
+        ConfigField(
+            "api_key", "API key", secret=True, placeholder="env:GATEWAY_API_KEY",
+            help="A key or token the request carries: put $$ApiKey where it goes (a header, a param, the URL)",
+        ),
         ConfigField(
             "headers", "Headers", kind="multiline", validator=_reason_from(parse_header_lines),
             placeholder="X-Api-Key: abc123",
@@ -799,8 +821,10 @@ class GenericHttpProvider(Provider):
             "check_url", "Check URL", kind="url", placeholder="https://api.example.com/account",
             help="Optional: Test connection GETs it with the same auth and headers; 2xx means OK",
         ),
+        WEBHOOK_TOKEN_FIELD,
+        *MAPPING_FIELDS,
     )
-    capabilities = Capabilities(max_batch=1, max_body_chars=1600)
+    capabilities = Capabilities(max_batch=1, max_body_chars=1600, status_webhook=True, inbound_webhook=True)
 
     @classmethod
     def check_config(cls, values: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -815,6 +839,14 @@ class GenericHttpProvider(Provider):
     def preview_curl(self, sample: OutboundMessage | None = None) -> str:
         return preview_curl(self.config, sample)
 
+    # Receipts and replies: by the field mapping, verified by the webhook token ----------------
+
+    def parse_status_callback(self, request: CallbackRequest) -> list[StatusReport]:
+        return FieldMapping.from_settings(self.setting).statuses(request)
+
+    def parse_inbound_callback(self, request: CallbackRequest) -> list[InboundReport]:
+        return FieldMapping.from_settings(self.setting).inbound(request)
+
     # Sending ----------------------------------------------------------------------------------
 
     async def send(self, messages: Sequence[OutboundMessage]) -> list[SendOutcome]:
@@ -822,6 +854,8 @@ class GenericHttpProvider(Provider):
         if spec is None:
             error = ConfigurationError(f"the Generic HTTP settings are invalid: {GenericRequestError(problems)}")
             return [SendOutcome(ref=message.ref, error=error) for message in messages]
+        messages = [dataclasses.replace(m, status_callback_url=self.callback_url(m.status_callback_url))
+                    if m.status_callback_url else m for m in messages]
         outcomes: dict[str, SendOutcome] = {}
         for batch in batches(spec, messages):
             for outcome in await self._send_batch(spec, batch):
@@ -872,7 +906,7 @@ class GenericHttpProvider(Provider):
         if not spec.check_url:
             detail = "the request renders with sample values; no Check URL is set, so nothing was contacted"
             return ConnectionCheck(ok=True, detail=detail)
-        url = fill(spec.check_url, sample_values(spec.custom_keys), _url_quote)
+        url = fill(spec.check_url, {**sample_values(spec.custom_keys), "ApiKey": spec.api_key}, _url_quote)
         headers = [(n, v.encode("utf-8")) for n, v in request.headers if n.lower() != "content-type"]
         auth = httpx.BasicAuth(spec.username, spec.password) if spec.username or spec.password else None
         try:

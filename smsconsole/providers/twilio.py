@@ -5,27 +5,35 @@ the X-Twilio-Signature scheme that status and inbound webhooks are checked with.
 from __future__ import annotations
 
 import base64
+import email.utils
 import hashlib
 import hmac
+import json
 import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
 import httpx
 
 from smsconsole.providers.base import (
+    CallbackRejected,
+    CallbackRequest,
     Capabilities,
     ConfigField,
     ConfigurationError,
     ConnectionCheck,
+    InboundReport,
     OutboundMessage,
     OutcomeUnknownError,
     PermanentError,
+    PollPage,
     Provider,
     ProviderError,
     SendOutcome,
+    StatusReport,
     TransientError,
     parse_retry_after,
     pattern,
@@ -143,6 +151,10 @@ class TwilioProvider(Provider):
             "smart_encoding", "Smart encoding", kind="bool", default="false",
             help="Let Twilio replace Unicode look-alikes (curly quotes, dashes) with GSM-7 characters",
         ),
+        ConfigField(
+            "signing_auth_token", "Auth token for webhooks", secret=True, placeholder="env:TWILIO_ACCOUNT_TOKEN",
+            help="Only with an API key: the account's auth token, which Twilio signs webhooks with",
+        ),
     )
     capabilities = Capabilities(
         max_batch=1, max_body_chars=1600, status_webhook=True, status_polling=True,
@@ -248,6 +260,99 @@ class TwilioProvider(Provider):
             return None
         return f"{payload['balance']} {payload.get('currency') or ''}".strip()
 
+    # Receipts and replies ------------------------------------------------------------------------
+
+    def verify_callback(self, request: CallbackRequest) -> None:
+        """X-Twilio-Signature over the public URL and the form parameters (or bodySHA256 for JSON)."""
+        signature = request.header("x-twilio-signature")
+        if not signature:
+            raise CallbackRejected(401, "no X-Twilio-Signature header")
+        token = self.setting("signing_auth_token") or (
+            "" if self.setting("api_key_sid") else self.setting("auth_token"))
+        if not token:
+            raise CallbackRejected(403, "an API key is used: set 'Auth token for webhooks' to verify Twilio's signatures")
+        params = request.form() if request.method.upper() == "POST" else {}
+        if not verify_signature(request.url, params, signature, token, body=request.body):
+            raise CallbackRejected(403, "the X-Twilio-Signature does not match this request")
+
+    def parse_status_callback(self, request: CallbackRequest) -> list[StatusReport]:
+        params = request.params()
+        sid = params.get("MessageSid") or params.get("SmsSid")
+        status = params.get("MessageStatus") or params.get("SmsStatus")
+        if not sid or not status:
+            raise CallbackRejected(400, "a status callback needs MessageSid and MessageStatus")
+        return [status_report(sid, status, error_code=params.get("ErrorCode"), recipient=params.get("To"),
+                              at=_dlr_done(params.get("RawDlrDoneDate")))]
+
+    def parse_inbound_callback(self, request: CallbackRequest) -> list[InboundReport]:
+        params = request.params()
+        sender, body = params.get("From"), params.get("Body")
+        if not sender or body is None:
+            raise CallbackRejected(400, "an inbound message needs From and Body")
+        return [InboundReport(
+            provider_message_id=params.get("MessageSid") or params.get("SmsSid"), sender=sender,
+            recipient=params.get("To"), text=body, keyword=params.get("OptOutType") or None,
+        )]
+
+    def callback_answer(self, kind: str) -> tuple[int, str, bytes]:
+        if kind == "inbound":  # Twilio expects TwiML; an empty Response sends no reply
+            return 200, "text/xml", b'<?xml version="1.0" encoding="UTF-8"?><Response/>'
+        return super().callback_answer(kind)
+
+    async def fetch_statuses(self, provider_message_ids: Sequence[str]) -> list[StatusReport]:
+        reports = []
+        for sid in provider_message_ids:
+            response = await self.request("GET", self._account_url(f"/Messages/{sid}.json"), auth=self._auth())
+            if response.status_code == 404:
+                continue  # Twilio has no such message: nothing to report
+            if not response.is_success:
+                raise error_from_response(response)
+            resource = _json_object(response)
+            if resource and resource.get("sid") and resource.get("status"):
+                reports.append(_report_from_resource(resource))
+        return reports
+
+    async def poll_statuses(self, cursor: str | None) -> PollPage:
+        """Outbound messages sent since the cursor's day (Twilio filters by day), newest pages
+        first; every status is reported again until the day rolls over (the receipts service
+        ignores what it already knows)."""
+        page = await self._list_page(cursor, {})
+        reports = tuple(_report_from_resource(m) for m in page.messages if m.get("direction", "").startswith("outbound"))
+        return PollPage(reports, page.cursor, page.more)
+
+    async def poll_inbound(self, cursor: str | None) -> PollPage:
+        """Messages received by the sender number since the cursor's day."""
+        sender = self.setting("sender").strip()
+        if not sender.startswith("+"):
+            raise ConfigurationError("polling replies needs From set to a Twilio number in E.164")
+        page = await self._list_page(cursor, {"To": sender})
+        reports = tuple(
+            InboundReport(provider_message_id=m.get("sid"), sender=str(m.get("from") or ""), recipient=m.get("to"),
+                          text=str(m.get("body") or ""), at=_rfc2822(m.get("date_sent")))
+            for m in page.messages if m.get("direction") == "inbound"
+        )
+        return PollPage(reports, page.cursor, page.more)
+
+    async def _list_page(self, cursor: str | None, filters: dict[str, str]) -> _ListPage:
+        state = _cursor(cursor)
+        since = state.get("since") or (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+        if state.get("next"):
+            url = f"{self.base_url}{state['next']}"
+            params: dict[str, str] | None = None
+        else:
+            url, params = self._account_url("/Messages.json"), {**filters, "DateSent>": since, "PageSize": "1000"}
+        response = await self.request("GET", url, params=params, auth=self._auth())
+        if not response.is_success:
+            raise error_from_response(response)
+        listing = _json_object(response) or {}
+        messages = [m for m in listing.get("messages") or [] if isinstance(m, dict)]
+        next_uri = listing.get("next_page_uri")
+        if next_uri:
+            return _ListPage(messages, json.dumps({"since": since, "next": next_uri}), True)
+        # Done with this walk: the next one starts a day back, so late statuses are still seen.
+        today = datetime.now(UTC) - timedelta(days=1)
+        return _ListPage(messages, json.dumps({"since": max(since, today.strftime("%Y-%m-%d"))}), False)
+
     # Helpers ----------------------------------------------------------------------------------
 
     def _account_url(self, suffix: str) -> str:
@@ -256,6 +361,62 @@ class TwilioProvider(Provider):
     def _auth(self) -> httpx.BasicAuth:
         username = self.setting("api_key_sid").strip() or self.setting("account_sid").strip()
         return httpx.BasicAuth(username, self.setting("auth_token"))
+
+
+class _ListPage:
+    def __init__(self, messages: list[dict[str, Any]], cursor: str, more: bool) -> None:
+        self.messages, self.cursor, self.more = messages, cursor, more
+
+
+def _cursor(cursor: str | None) -> dict[str, str]:
+    if not cursor:
+        return {}
+    try:
+        state = json.loads(cursor)
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def status_report(sid: str, status: str, *, error_code: str | None = None, recipient: str | None = None,
+                  at: datetime | None = None) -> StatusReport:
+    """A Twilio status (and its ErrorCode) read as a receipt; an unknown status maps to None."""
+    state = STATUS_MAP.get(status)
+    if state is None:
+        logger.info("twilio: ignoring unknown status %r of %s", status, sid)
+    error_kind, reason = None, None
+    code = str(error_code) if error_code not in (None, "", "0") else None
+    if code and state in ("failed", "undelivered"):
+        known = ERROR_CODES.get(int(code)) if code.isdigit() else None
+        error_kind = known[0].kind if known else PermanentError.kind
+        reason = known[1] if known else f"Twilio error {code}"
+    return StatusReport(provider_message_id=sid, provider_status=status, state=state, at=at, recipient=recipient,
+                        error_code=code, error_kind=error_kind, reason=reason)
+
+
+def _report_from_resource(resource: Mapping[str, Any]) -> StatusReport:
+    return status_report(str(resource["sid"]), str(resource.get("status") or ""),
+                         error_code=str(resource["error_code"]) if resource.get("error_code") else None,
+                         recipient=resource.get("to"), at=_rfc2822(resource.get("date_updated")))
+
+
+def _rfc2822(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(value).astimezone(UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def _dlr_done(value: str | None) -> datetime | None:
+    """RawDlrDoneDate, YYMMDDhhmm (UTC)."""
+    if not value or not re.fullmatch(r"\d{10}", value):
+        return None
+    try:
+        return datetime.strptime(value, "%y%m%d%H%M").replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def error_from_response(response: httpx.Response) -> ProviderError:

@@ -52,6 +52,16 @@ class LoopbackServer:
             self._thread.join(timeout=5)
 
 
+class Switchboard:
+    """An ASGI app forwarding to the current test's fake, so one server can serve a whole module."""
+
+    def __init__(self) -> None:
+        self.target: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.target(scope, receive, send)
+
+
 @contextmanager
 def serve(app: Any) -> Iterator[LoopbackServer]:
     server = LoopbackServer(app)

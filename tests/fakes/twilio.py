@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email.utils
 import functools
 import itertools
 import re
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlencode
 
 import yaml
 from openapi_core import Config, OpenAPI
@@ -96,12 +98,15 @@ class FakeTwilio:
         self.issued_sids: list[str] = []
         self.account = {"friendly_name": "Acme Ltd", "status": "active", "type": "Full"}
         self.balance: Reply | None = None  # None: the usual 200 answer
+        self.messages: dict[str, dict[str, Any]] = {}  # sid → message resource, sent and received
         self._replies: deque[Reply] = deque()
         self._sid_numbers = itertools.count(1)
         self._closing = False
         prefix = "/2010-04-01/Accounts/{account_sid}"
         self.app = Starlette(routes=[
             Route(prefix + "/Messages.json", self._create_message, methods=["POST"]),
+            Route(prefix + "/Messages.json", self._list_messages, methods=["GET"]),
+            Route(prefix + "/Messages/{sid}.json", self._fetch_message, methods=["GET"]),
             Route(prefix + "/Balance.json", self._fetch_balance, methods=["GET"]),
             Route(prefix + ".json", self._fetch_account, methods=["GET"]),
         ])
@@ -148,7 +153,53 @@ class FakeTwilio:
             "price": None,
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Messages/{sid}.json",
         }
+        resource["date_created"] = resource["date_updated"] = resource["date_sent"] = _rfc2822_now()
+        self.messages[sid] = resource
         return JSONResponse(resource, status_code=201)
+
+    def set_status(self, sid: str, status: str, error_code: int | None = None) -> None:
+        self.messages[sid].update(status=status, error_code=error_code, date_updated=_rfc2822_now())
+
+    def receive(self, sender: str, to: str, body: str, date_sent: str | None = None) -> str:
+        """A message a person sends to one of the account's numbers; returns its sid."""
+        sid = f"SM{next(self._sid_numbers):032x}"
+        self.messages[sid] = {
+            "sid": sid, "account_sid": self.account_sid, "from": sender, "to": to, "body": body,
+            "status": "received", "direction": "inbound", "num_segments": "1",
+            "date_sent": date_sent or _rfc2822_now(), "date_updated": date_sent or _rfc2822_now(),
+            "error_code": None,
+        }
+        return sid
+
+    async def _fetch_message(self, request: Request) -> Response:
+        _, early = await self._receive(request)
+        if early is not None:
+            return early
+        resource = self.messages.get(request.path_params["sid"])
+        if resource is None:
+            return _reply(twilio_error(404, 20404, f"The requested resource {request.url.path} was not found"))
+        return JSONResponse(resource)
+
+    async def _list_messages(self, request: Request) -> Response:
+        """Messages.json with To, DateSent> (a day, inclusive), PageSize and PageToken (an offset)."""
+        _, early = await self._receive(request)
+        if early is not None:
+            return early
+        query = request.query_params
+        selected = [m for m in self.messages.values() if not query.get("To") or m["to"] == query["To"]]
+        if since := query.get("DateSent>"):
+            selected = [m for m in selected if _day(m["date_sent"]) >= since]
+        selected.reverse()  # newest first, as Twilio lists them
+        size = int(query.get("PageSize", "50"))
+        offset = int(query.get("PageToken", "0"))
+        page = selected[offset:offset + size]
+        next_uri = None
+        if offset + size < len(selected):
+            base = request.url.path
+            kept = [(k, v) for k, v in query.multi_items() if k != "PageToken"]
+            next_uri = f"{base}?{urlencode([*kept, ('PageToken', str(offset + size))])}"
+        return JSONResponse({"messages": page, "next_page_uri": next_uri, "page_size": size,
+                             "page": offset // size if size else 0})
 
     async def _fetch_account(self, request: Request) -> Response:
         _, early = await self._receive(request)
@@ -191,6 +242,14 @@ class FakeTwilio:
         deadline = loop.time() + seconds
         while not self._closing and loop.time() < deadline:
             await asyncio.sleep(0.01)
+
+
+def _rfc2822_now() -> str:
+    return email.utils.format_datetime(datetime.now(UTC), usegmt=True)
+
+
+def _day(rfc2822: str) -> str:
+    return email.utils.parsedate_to_datetime(rfc2822).astimezone(UTC).strftime("%Y-%m-%d")
 
 
 def _reply(reply: Reply) -> Response:

@@ -210,3 +210,17 @@ def test_import_keeps_good_rows_reports_bad_ones_and_is_idempotent(cli, tmp_path
     assert code == 2 and "does not exist" in _one_line_error(err)
     code, _, err = cli("import", "events", str(source), "--map", "oops")
     assert code == 2 and "--map" in _one_line_error(err)
+
+
+def test_generic_provider_from_a_preset(cli) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("providers", "presets")
+    assert code == 0 and "msg91:" in out and "textlocal-in:" in out
+    code, out, err = cli("providers", "add", "generic", "--preset", "msg91", "--name", "msg91g",
+                         "--api-key", "k3y-s3cret", "--sender", "ACMEIN")
+    assert code == 0, err
+    code, out, _ = cli("providers", "show", "msg91g", "--json")
+    settings = json.loads(out)["settings"]
+    assert settings["url"] == "https://api.msg91.com/api/v2/sendsms" and settings["batch_key"] == "sms"
+    assert "k3y-s3cret" not in out
+    code, _, err = cli("providers", "add", "generic", "--preset", "nope", "--name", "x")
+    assert code == 2 and "--preset: no preset 'nope'" in _one_line_error(err)

@@ -22,7 +22,7 @@ from smsconsole.providers.twilio import (
     compute_signature,
     verify_signature,
 )
-from tests.fakes.server import serve, unused_port
+from tests.fakes.server import Switchboard, serve, unused_port
 from tests.fakes.twilio import (
     ACCOUNT_SID,
     API_KEY_SECRET,
@@ -42,25 +42,15 @@ CALLBACK_URL = "https://hooks.example.com/twilio/status?ref=42"
 LONG_BODY = ("Twilio allows up to 1,600 characters. " * 50)[:1600]
 
 
-class _Switchboard:
-    """An ASGI app forwarding to the current test's fake, so one server serves the module."""
-
-    def __init__(self) -> None:
-        self.target: Any = None
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.target(scope, receive, send)
-
-
 @pytest.fixture(scope="module")
-def twilio_server() -> Iterator[tuple[_Switchboard, str]]:
-    switchboard = _Switchboard()
+def twilio_server() -> Iterator[tuple[Switchboard, str]]:
+    switchboard = Switchboard()
     with serve(switchboard) as server:
         yield switchboard, server.url
 
 
 @pytest.fixture
-def twilio_fake(twilio_server: tuple[_Switchboard, str]) -> Iterator[FakeTwilio]:
+def twilio_fake(twilio_server: tuple[Switchboard, str]) -> Iterator[FakeTwilio]:
     """A fresh fake on a real loopback port; every request it received must satisfy the spec."""
     switchboard, url = twilio_server
     fake = FakeTwilio()
@@ -489,10 +479,10 @@ def test_neither_sender_nor_service_is_reported_on_sender_naming_both() -> None:
 def test_fields_capabilities_and_flags() -> None:
     assert [f.name for f in TwilioProvider.config_fields] == [
         "account_sid", "api_key_sid", "auth_token", "sender", "messaging_service_sid",
-        "validity_period", "smart_encoding",
+        "validity_period", "smart_encoding", "signing_auth_token",
     ]
     assert all(f.label and f.help for f in TwilioProvider.config_fields)
-    assert [f.name for f in TwilioProvider.config_fields if f.secret] == ["auth_token"]
+    assert [f.name for f in TwilioProvider.config_fields if f.secret] == ["auth_token", "signing_auth_token"]
     assert [f.name for f in TwilioProvider.config_fields if f.required] == ["account_sid", "auth_token"]
     assert TwilioProvider.field("account_sid").flag == "--account-sid"
     assert TwilioProvider.default_base_url == "https://api.twilio.com"

@@ -19,6 +19,7 @@ from textual.worker import Worker
 
 from smsconsole.providers.curl import CurlImport
 from smsconsole.providers.generic import preview_curl
+from smsconsole.providers.presets import PRESETS, preset
 from smsconsole.screens.dialogs.curl_paste import CurlPasteDialog
 from smsconsole.screens.widgets.errors import report_worker_error
 from smsconsole.screens.widgets.fields import FieldError, FormField, set_control_value, show_problems
@@ -101,9 +102,11 @@ class ProviderFormDialog(ModalScreen[ProviderView | None]):
         """Helpers above the fields. Generic HTTP: fill the form from a pasted curl command."""
         if self.kind.kind == GENERIC:
             with Horizontal(id="curl-tools"):
+                yield Select([(p.name, p.key) for p in PRESETS], prompt="Start from a preset…", id="preset",
+                             compact=True, tooltip="Fill the form with a documented gateway's request")
                 yield Button("Paste curl…", id="paste-curl", compact=True,
                              tooltip="Fill the request settings from a provider's sample curl command")
-                yield Static("", id="curl-notes", markup=False)
+            yield Static("", id="curl-notes", markup=False)
 
     def compose_kind_extras(self) -> ComposeResult:
         """Helpers below the fields. Generic HTTP: the request it will send, read only."""
@@ -185,6 +188,19 @@ class ProviderFormDialog(ModalScreen[ProviderView | None]):
         except ValueError as exc:  # GenericRequestError: the settings cannot make a request yet
             preview = Text(f"Shown once the settings can make a request ({exc})", style="dim")
         self.query_one("#request-preview", Static).update(preview)
+
+    @on(Select.Changed, "#preset")
+    def _preset_chosen(self, event: Select.Changed) -> None:
+        """Replace the request settings by the preset's; say what the operator must still fill in."""
+        if not isinstance(event.value, str):
+            return
+        chosen = preset(event.value)
+        defaults = {f.name: f.default for f in self.kind.fields if f.name not in ("sender", "api_key")}
+        self.fill({**defaults, **chosen.values})
+        notes = [f"{chosen.name} — still to do: {'; '.join(chosen.needs)}.", *chosen.notes]
+        if chosen.adapter:
+            notes.append(f"The dedicated {chosen.adapter} provider kind also reads receipts and error codes.")
+        self.query_one("#curl-notes", Static).update("\n".join(notes))
 
     @on(Button.Pressed, "#paste-curl")
     def _paste_curl(self) -> None:

@@ -1,0 +1,533 @@
+"""Sinch SMS REST API (xms v1): real batching (recipients of the same body, sender and callback URL
+go in one POST /batches, up to 1,000 `to`), Bearer API-token auth against a regional host, the
+batch-level error codes and the delivery-report codes 400–418 mapped onto the error family,
+callbacks (recipient_delivery_report_sms, delivery_report_sms with recipients, mo_text) checked by
+Sinch's optional HMAC signature or, without a webhook secret, a token in the URL, and polling of
+the recipient delivery-report and inbound lists.
+
+Sinch gives one id per batch, so a recipient's message id is `{batch_id}:{recipient digits}`; the
+receipts rebuild the same id. India DLT is not a request parameter (registered with Sinch).
+
+Unconfirmed: the full list of 403 codes (only blocked_account, illegal_number_type,
+missing_callback_url, unknown_group, unknown_campaign are known); whether the recipient path of
+GET …/delivery_report/{recipient} wants the number with or without '+' (digits are sent, as the
+examples show); whether HMAC callbacks are re-signed on retry (no timestamp window is enforced)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+
+from smsconsole.providers.base import (
+    WEBHOOK_TOKEN_FIELD,
+    CallbackRejected,
+    CallbackRequest,
+    Capabilities,
+    ConfigField,
+    ConfigurationError,
+    ConnectionCheck,
+    ErrorKind,
+    InboundReport,
+    OutboundMessage,
+    OutcomeUnknownError,
+    PermanentError,
+    PollPage,
+    Provider,
+    ProviderError,
+    SendOutcome,
+    StatusReport,
+    TransientError,
+    e164,
+    parse_retry_after,
+    pattern,
+    same_secret,
+    snippet,
+)
+
+logger = logging.getLogger(__name__)
+
+REGIONS = ("us", "eu", "au", "br", "ca")
+MAX_RECIPIENTS = 1000  # `to` of one batch
+PAGE_SIZE = 100  # the list endpoints' maximum
+POLL_OVERLAP = timedelta(minutes=5)  # re-read the edge of the last window: late writes, clock skew
+
+# Sinch delivery-report status → our message state. Queued and Dispatched are intermediate;
+# Unknown is final but only says the SMSC took the message.
+STATUS_MAP: dict[str, str] = {
+    "Queued": "sent",
+    "Dispatched": "sent",
+    "Unknown": "sent",
+    "Delivered": "delivered",
+    "Failed": "undelivered",
+    "Expired": "undelivered",
+    "Deleted": "undelivered",
+    "Rejected": "failed",
+    "Aborted": "failed",
+    "Cancelled": "failed",
+}
+
+# Delivery-report `code` (Sinch's own 4xx range) → (error class, meaning). Other codes are SMPP
+# or operator codes, classified by the status they come with.
+REPORT_CODES: dict[int, tuple[type[ProviderError], str]] = {
+    402: (PermanentError, "the SMSC found the message unroutable"),
+    403: (TransientError, "an internal error at Sinch made the message fail"),
+    404: (TransientError, "a temporary delivery failure; the message can be retried"),
+    405: (PermanentError, "a message parameter has no value for this recipient"),
+    406: (TransientError, "the message expired before reaching the SMSC"),
+    407: (PermanentError, "the message was cancelled before reaching the SMSC"),
+    408: (PermanentError, "the SMSC rejected the message"),
+    410: (ConfigurationError, "no default originator is configured for this recipient"),
+    411: (PermanentError, "the message has more parts than the configured maximum"),
+    412: (ConfigurationError, "the recipient's region is not provisioned for this service plan"),
+    413: (ConfigurationError, "the Sinch account is blocked"),
+    414: (PermanentError, "MMS only: the media URL is bad"),
+    415: (PermanentError, "MMS only: rejected by the MMS gateway or the network"),
+    416: (PermanentError, "MMS only: not supported by the MMSC"),
+    417: (TransientError, "MMS only: the network or subscriber cannot be reached"),
+    418: (PermanentError, "MMS only: the handset does not recognise the content"),
+}
+
+# Error `code` of a 400 or 403 answer to a request → (error class, meaning).
+ERROR_CODES: dict[str, tuple[type[ProviderError], str]] = {
+    "syntax_invalid_json": (PermanentError, "Sinch could not read the request as JSON"),
+    "syntax_invalid_parameter_format": (PermanentError, "a field has an invalid format (often a phone number)"),
+    "syntax_constraint_violation": (PermanentError, "the request breaks a constraint of the API"),
+    "illegal_number_type": (PermanentError, "this number type cannot be messaged in its region"),
+    "unknown_group": (PermanentError, "the recipient group does not exist"),
+    "blocked_account": (ConfigurationError, "the Sinch account is blocked; contact the account manager"),
+    "missing_callback_url": (ConfigurationError, "delivery reports were asked for but no callback URL is set"),
+    "unknown_campaign": (ConfigurationError, "the US short-code campaign is unknown"),
+}
+
+_E164 = re.compile(r"\+?[1-9]\d{6,14}")
+_ALPHANUMERIC = re.compile(r"[A-Za-z0-9 \-+_.&]{1,11}")
+
+
+def _sender(value: str) -> str | None:
+    if re.fullmatch(r"\+[1-9]\d{6,14}", value) or re.fullmatch(r"\d{3,15}", value):
+        return None
+    if _ALPHANUMERIC.fullmatch(value) and not re.fullmatch(r"[0-9 \-+]+", value):
+        return None
+    return ("must be a number in E.164 (+447400123456), a short code (digits) or an alphanumeric sender "
+            "of up to 11 characters, not only digits")
+
+
+class SinchProvider(Provider):
+    kind = "sinch"
+    display_name = "Sinch"
+    description = "Sinch SMS REST API (xms): batches of up to 1,000 recipients, regional hosts, HMAC-signed callbacks."
+    default_base_url = "https://us.sms.api.sinch.com"
+    config_fields = (
+        ConfigField(
+            "service_plan_id", "Service plan ID", required=True,
+            validator=pattern(r"[A-Za-z0-9]{16,64}", "a service plan ID: letters and digits from the SMS dashboard"),
+            placeholder="jd63jf88477ll123ab4567cd89012ef3",
+            help="From the Sinch dashboard, SMS → APIs; part of every URL",
+        ),
+        ConfigField(
+            "api_token", "API token", required=True, secret=True, placeholder="env:SINCH_API_TOKEN",
+            validator=pattern(r"[A-Za-z0-9\-_.]{16,128}", "an API token: 16–128 letters and digits"),
+            help="The service plan's API token, sent as a Bearer token; env:NAME reads it from the environment",
+        ),
+        ConfigField(
+            "region", "Region", kind="choice", choices=REGIONS, default="us",
+            help="Where the service plan lives: us, eu, au, br or ca (https://{region}.sms.api.sinch.com)",
+        ),
+        ConfigField(
+            "sender", "From", validator=_sender, placeholder="+447400123456",
+            help="A Sinch number, short code or alphanumeric sender; empty uses the plan's default originator",
+        ),
+        ConfigField(
+            "delivery_report", "Delivery reports", kind="choice",
+            choices=("per_recipient", "per_recipient_final", "full", "none"), default="per_recipient",
+            help="What Sinch calls back with: every status per recipient, only the final one, "
+                 "one report per batch, or none",
+        ),
+        ConfigField(
+            "webhook_secret", "Webhook signing secret", secret=True, placeholder="env:SINCH_WEBHOOK_SECRET",
+            help="The HMAC secret Sinch signs callbacks with (enabled per service plan by Sinch); "
+                 "when set, callbacks need no token",
+        ),
+        WEBHOOK_TOKEN_FIELD,
+    )
+    capabilities = Capabilities(
+        max_batch=MAX_RECIPIENTS, max_body_chars=2000, status_webhook=True, status_polling=True,
+        inbound_webhook=True, inbound_polling=True, signature=True, dlt=False,
+    )
+
+    def __init__(self, config: Mapping[str, str], *, client: httpx.AsyncClient | None = None,
+                 base_url: str | None = None) -> None:
+        super().__init__(config, client=client, base_url=base_url)
+        if base_url is None:
+            self.base_url = f"https://{self.region}.sms.api.sinch.com"
+
+    @property
+    def region(self) -> str:
+        region = self.setting("region").strip().lower()
+        return region if region in REGIONS else "us"
+
+    # Sending ----------------------------------------------------------------------------------
+
+    async def send(self, messages: Sequence[OutboundMessage]) -> list[SendOutcome]:
+        outcomes: dict[int, SendOutcome] = {}
+        batches: list[list[tuple[int, OutboundMessage]]] = []
+        open_batches: dict[tuple[str, str, str], list[tuple[int, OutboundMessage]]] = {}
+        for index, message in enumerate(messages):
+            if not _E164.fullmatch(message.to.strip()):
+                outcomes[index] = SendOutcome(ref=message.ref, error=PermanentError(
+                    f"{message.to!r} is not a phone number in E.164", code="syntax_invalid_parameter_format"))
+                continue
+            key = (message.body, self._from(message), self._callback(message) or "")
+            batch = open_batches.get(key)
+            # A recipient appears once per batch (its id is batch:digits), and a batch holds 1,000.
+            if batch is None or len(batch) >= MAX_RECIPIENTS or any(
+                    _digits(m.to) == _digits(message.to) for _, m in batch):
+                batch = []
+                batches.append(batch)
+                open_batches[key] = batch
+            batch.append((index, message))
+        for batch in batches:
+            for index, outcome in zip([i for i, _ in batch], await self._send_batch([m for _, m in batch]),
+                                      strict=True):
+                outcomes[index] = outcome
+        return [outcomes[index] for index in range(len(messages))]
+
+    async def _send_batch(self, batch: list[OutboundMessage]) -> list[SendOutcome]:
+        refs = ", ".join(m.ref for m in batch)
+        try:
+            response = await self.request("POST", self._url("/batches"), json=self._batch_body(batch),
+                                          headers=self._headers())
+        except ProviderError as transport_error:
+            logger.debug("sinch: batch of %d (%s) not sent: %s", len(batch), refs, transport_error)
+            return [SendOutcome(ref=m.ref, error=transport_error) for m in batch]
+        status = response.status_code
+        if not response.is_success:
+            rejection = error_from_response(response)
+            if len(batch) > 1 and status == 400 and isinstance(rejection, PermanentError):
+                # Nothing was sent; one bad recipient or field must not sink the others.
+                logger.debug("sinch: batch of %d rejected (%s); sending one by one", len(batch), rejection)
+                return [outcome for message in batch for outcome in await self._send_batch([message])]
+            logger.debug("sinch: batch of %d (%s) rejected: %s", len(batch), refs, rejection)
+            return [SendOutcome(ref=m.ref, error=rejection, http_status=status) for m in batch]
+        payload = _json_object(response) or {}
+        batch_id = payload.get("id")
+        if not isinstance(batch_id, str) or not batch_id:
+            unknown = OutcomeUnknownError(
+                f"Sinch answered HTTP {status} but its answer has no batch id: "
+                f"{snippet(response.text) or '(empty body)'}", http_status=status)
+            logger.debug("sinch: batch of %d (%s) outcome unknown: %s", len(batch), refs, unknown)
+            return [SendOutcome(ref=m.ref, error=unknown, http_status=status) for m in batch]
+        logger.debug("sinch: batch %s accepted for %d recipient(s) (%s)", batch_id, len(batch), refs)
+        return [SendOutcome(ref=m.ref, provider_message_id=recipient_message_id(batch_id, m.to),
+                            provider_status="Queued", http_status=status) for m in batch]
+
+    def _batch_body(self, batch: list[OutboundMessage]) -> dict[str, Any]:
+        first = batch[0]
+        body: dict[str, Any] = {"to": [_plus(m.to) for m in batch], "body": first.body}
+        if sender := self._from(first):
+            body["from"] = sender
+        if callback := self._callback(first):
+            body["callback_url"] = callback
+            body["delivery_report"] = self.setting("delivery_report") or "per_recipient"
+        if len(batch) == 1:
+            body["client_reference"] = first.ref
+        return body
+
+    def _from(self, message: OutboundMessage) -> str:
+        return (message.sender or self.setting("sender")).strip()
+
+    def _callback(self, message: OutboundMessage) -> str | None:
+        """The callback URL for a message: as it is when callbacks are signed, else with ?token=."""
+        if not message.status_callback_url or self.setting("delivery_report") == "none":
+            return None
+        if self.setting("webhook_secret"):
+            return message.status_callback_url
+        return self.callback_url(message.status_callback_url)
+
+    # Connection check -------------------------------------------------------------------------
+
+    async def check_connection(self) -> ConnectionCheck:
+        plan = self.setting("service_plan_id").strip()
+        try:
+            response = await self.request("GET", self._url("/batches"), params={"page_size": "1"},
+                                          headers=self._headers())
+        except ProviderError as error:
+            return ConnectionCheck(ok=False, detail=f"Sinch check failed: {error}")
+        if response.status_code in (401, 403):
+            return ConnectionCheck(ok=False, detail=(
+                f"Sinch refused the credentials (HTTP {response.status_code}): check the service plan ID, "
+                f"the API token and the region ({self.region})"))
+        if response.status_code == 404:
+            return ConnectionCheck(ok=False, detail=(
+                f"Sinch does not know service plan {plan} in region {self.region} (HTTP 404): "
+                "check the service plan ID and the region"))
+        if not response.is_success:
+            return ConnectionCheck(ok=False, detail=f"Sinch check failed: {error_from_response(response)}")
+        listing = _json_object(response)
+        if listing is None:
+            return ConnectionCheck(ok=False, detail=(
+                f"Sinch answered HTTP {response.status_code} with an unreadable body: "
+                f"{snippet(response.text) or '(empty body)'}"))
+        count = listing.get("count")
+        detail = f"Service plan {plan} ({self.region}) accepted the API token"
+        if isinstance(count, int):
+            detail += f", {count} batch{'es' if count != 1 else ''} on record"
+        return ConnectionCheck(ok=True, detail=detail)
+
+    # Receipts and replies ------------------------------------------------------------------------
+
+    def verify_callback(self, request: CallbackRequest) -> None:
+        """Sinch's HMAC signature when a webhook secret is set; otherwise the token in the URL."""
+        secret = self.setting("webhook_secret")
+        if not secret:
+            super().verify_callback(request)
+            return
+        signature = request.header("x-sinch-webhook-signature")
+        nonce = request.header("x-sinch-webhook-signature-nonce")
+        timestamp = request.header("x-sinch-webhook-signature-timestamp")
+        if not (signature and nonce and timestamp):
+            raise CallbackRejected(401, "the callback is not signed (x-sinch-webhook-signature, -nonce, -timestamp)")
+        algorithm = request.header("x-sinch-webhook-signature-algorithm") or "HmacSHA256"
+        if algorithm not in _ALGORITHMS:
+            raise CallbackRejected(403, f"unsupported signature algorithm {algorithm!r}")
+        expected = compute_signature(secret, request.body, nonce, timestamp, algorithm)
+        if not same_secret(expected, signature):
+            raise CallbackRejected(403, "the x-sinch-webhook-signature does not match this request")
+
+    def parse_status_callback(self, request: CallbackRequest) -> list[StatusReport]:
+        payload = _callback_object(request)
+        kind = payload.get("type")
+        if kind in ("recipient_delivery_report_sms", "recipient_delivery_report_mms"):
+            return [_recipient_report(payload)]
+        if kind in ("delivery_report_sms", "delivery_report_mms"):
+            return _batch_reports(payload)
+        raise CallbackRejected(400, f"not a Sinch delivery report (type {kind!r})")
+
+    def parse_inbound_callback(self, request: CallbackRequest) -> list[InboundReport]:
+        payload = _callback_object(request)
+        kind = payload.get("type")
+        if kind == "mo_text":
+            return [_inbound(payload)]
+        if kind in ("mo_binary", "mo_media"):
+            logger.info("sinch: ignoring inbound %s %s", kind, payload.get("id"))
+            return []
+        raise CallbackRejected(400, f"not a Sinch inbound message (type {kind!r})")
+
+    async def fetch_statuses(self, provider_message_ids: Sequence[str]) -> list[StatusReport]:
+        reports = []
+        for message_id in provider_message_ids:
+            batch_id, _, digits = message_id.partition(":")
+            if not batch_id or not digits:
+                continue
+            response = await self.request("GET", self._url(f"/batches/{batch_id}/delivery_report/{digits}"),
+                                          headers=self._headers())
+            if response.status_code == 404:
+                continue  # no such batch or recipient: nothing to report
+            if not response.is_success:
+                raise error_from_response(response)
+            payload = _json_object(response)
+            if payload and payload.get("status"):
+                reports.append(_recipient_report({"batch_id": batch_id, "recipient": digits, **payload}))
+        return reports
+
+    async def poll_statuses(self, cursor: str | None) -> PollPage:
+        """Recipient delivery reports created in the cursor's window, page by page."""
+        page, items = await self._list_page("/delivery_reports", "delivery_reports", cursor)
+        reports = []
+        for item in items:
+            try:
+                reports.append(_recipient_report(item))
+            except CallbackRejected:
+                logger.info("sinch: skipping an unreadable delivery report %r", item)
+        return PollPage(tuple(reports), page.cursor, page.more)
+
+    async def poll_inbound(self, cursor: str | None) -> PollPage:
+        """Inbound messages received in the cursor's window (Sinch keeps 14 days)."""
+        page, items = await self._list_page("/inbounds", "inbounds", cursor)
+        reports = tuple(_inbound(item) for item in items if item.get("type", "mo_text") == "mo_text")
+        return PollPage(reports, page.cursor, page.more)
+
+    async def _list_page(self, path: str, key: str, cursor: str | None) -> tuple[PollPage, list[dict[str, Any]]]:
+        """One page of a date-windowed list. The window's end is fixed when a walk starts, so new
+        entries cannot shift the pages under it; the next walk starts a little before it ended."""
+        state = _cursor(cursor)
+        now = datetime.now(UTC)
+        since = state.get("since") or _iso(now - timedelta(days=1))
+        until = state.get("until") or _iso(now)
+        page_number = int(state.get("page") or 0)
+        params = {"start_date": since, "end_date": until, "page": str(page_number), "page_size": str(PAGE_SIZE)}
+        response = await self.request("GET", self._url(path), params=params, headers=self._headers())
+        if not response.is_success:
+            raise error_from_response(response)
+        listing = _json_object(response) or {}
+        items = [item for item in listing.get(key) or [] if isinstance(item, dict)]
+        count = listing.get("count")
+        more = (page_number + 1) * PAGE_SIZE < count if isinstance(count, int) else len(items) >= PAGE_SIZE
+        if more:
+            next_state = {"since": since, "until": until, "page": page_number + 1}
+        else:
+            ended = datetime.fromisoformat(until.replace("Z", "+00:00"))
+            next_state = {"since": _iso(ended - POLL_OVERLAP)}
+        return PollPage((), json.dumps(next_state), more), items
+
+    # Helpers ----------------------------------------------------------------------------------
+
+    def _url(self, suffix: str) -> str:
+        return f"{self.base_url}/xms/v1/{self.setting('service_plan_id').strip()}{suffix}"
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.setting('api_token')}"}
+
+
+def recipient_message_id(batch_id: str, recipient: str) -> str:
+    """Our id of one recipient's message in a batch: the batch id and the recipient's digits."""
+    return f"{batch_id}:{_digits(recipient)}"
+
+
+def _digits(number: str) -> str:
+    return re.sub(r"\D", "", number or "")
+
+
+def _plus(number: str) -> str:
+    number = number.strip()
+    return number if number.startswith("+") else "+" + number
+
+
+def status_report(provider_message_id: str, status: str, code: Any, *, recipient: str | None = None,
+                  at: datetime | None = None, ref: str | None = None) -> StatusReport:
+    """A Sinch status and code read as a receipt; an unknown status maps to None."""
+    state = STATUS_MAP.get(status)
+    if state is None:
+        logger.info("sinch: ignoring unknown status %r of %s", status, provider_message_id)
+    code_text = str(code) if code not in (None, "") else None
+    error_kind, reason = None, None
+    if state in ("failed", "undelivered"):
+        known = REPORT_CODES.get(int(code_text)) if code_text and code_text.isdigit() else None
+        if known:
+            error_kind, reason = known[0].kind, known[1]
+        else:
+            error_kind = ErrorKind.TRANSIENT if status == "Expired" else ErrorKind.PERMANENT
+            reason = {"Deleted": "deleted by the operator: an invalid number or a recipient who opted out",
+                      "Expired": "the message expired before delivery"}.get(status, f"Sinch status {status}")
+            if code_text and code_text != "0":
+                reason += f" (code {code_text})"
+    return StatusReport(provider_message_id=provider_message_id, provider_status=status, state=state, at=at,
+                        recipient=recipient, error_code=code_text if code_text != "0" else None,
+                        error_kind=error_kind, reason=reason, ref=ref)
+
+
+def _recipient_report(payload: Mapping[str, Any]) -> StatusReport:
+    batch_id, recipient, status = payload.get("batch_id"), payload.get("recipient"), payload.get("status")
+    if not isinstance(batch_id, str) or not batch_id or not recipient or not isinstance(status, str):
+        raise CallbackRejected(400, "a recipient delivery report needs batch_id, recipient and status")
+    return status_report(recipient_message_id(batch_id, str(recipient)), status, payload.get("code"),
+                         recipient=e164(_digits(str(recipient))),
+                         at=_datetime(payload.get("operator_status_at")) or _datetime(payload.get("at")),
+                         ref=payload.get("client_reference") or None)
+
+
+def _batch_reports(payload: Mapping[str, Any]) -> list[StatusReport]:
+    batch_id, statuses = payload.get("batch_id"), payload.get("statuses")
+    if not isinstance(batch_id, str) or not batch_id or not isinstance(statuses, list):
+        raise CallbackRejected(400, "a batch delivery report needs batch_id and statuses")
+    reports = []
+    for entry in statuses:
+        if not isinstance(entry, dict) or not isinstance(entry.get("status"), str):
+            raise CallbackRejected(400, "every status of a batch delivery report needs a status")
+        recipients = entry.get("recipients")
+        if not recipients:
+            logger.info("sinch: a summary report of batch %s names no recipients; ask for 'full'", batch_id)
+            continue
+        for recipient in recipients:
+            reports.append(status_report(recipient_message_id(batch_id, str(recipient)), entry["status"],
+                                         entry.get("code"), recipient=e164(_digits(str(recipient)))))
+    return reports
+
+
+def _inbound(payload: Mapping[str, Any]) -> InboundReport:
+    sender, body = payload.get("from"), payload.get("body")
+    if not sender or not isinstance(body, str):
+        raise CallbackRejected(400, "an inbound message needs from and body")
+    return InboundReport(provider_message_id=payload.get("id"), sender=e164(_digits(str(sender))) or str(sender),
+                         recipient=payload.get("to"), text=body, at=_datetime(payload.get("received_at")))
+
+
+def _callback_object(request: CallbackRequest) -> dict[str, Any]:
+    payload = request.json()
+    if not isinstance(payload, dict):
+        raise CallbackRejected(400, "a Sinch callback is a JSON object")
+    return payload
+
+
+def error_from_response(response: httpx.Response) -> ProviderError:
+    """Classify an error answer: by Sinch's `code` when the table knows it, else by HTTP status."""
+    payload = _json_object(response)
+    code = str(payload["code"]) if payload and payload.get("code") not in (None, "") else None
+    text = str(payload.get("text") or payload.get("message") or "").strip() if payload else ""
+    known = ERROR_CODES.get(code) if code else None
+    if known is None or response.status_code in (401, 429) or response.status_code >= 500:
+        message = text or (f"HTTP {response.status_code} from Sinch: {snippet(response.text)}"
+                           if response.text.strip() else "")
+        if response.status_code == 401:
+            message = f"Sinch refused the API token{f' ({text})' if text else ''}: check the API token and region"
+        return Provider.classify_http(response, message, code=code)
+    error_class, meaning = known
+    retry_after = parse_retry_after(response.headers.get("Retry-After")) if error_class is TransientError else None
+    return error_class(f"{meaning} (Sinch: {text})" if text else meaning, code=code,
+                       http_status=response.status_code, retry_after=retry_after)
+
+
+# --- webhook signatures -----------------------------------------------------------------------
+
+_ALGORITHMS = {"HmacSHA256": hashlib.sha256, "HmacSHA384": hashlib.sha384, "HmacSHA512": hashlib.sha512}
+
+
+def compute_signature(secret: str, body: bytes, nonce: str, timestamp: str, algorithm: str = "HmacSHA256") -> str:
+    """x-sinch-webhook-signature: base64 HMAC over the raw body, '.', the nonce, '.', the timestamp."""
+    signed = body + b"." + nonce.encode("utf-8") + b"." + timestamp.encode("utf-8")
+    digest = hmac.new(secret.encode("utf-8"), signed, _ALGORITHMS[algorithm]).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+# --- small helpers ----------------------------------------------------------------------------
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        payload = response.json()
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def _cursor(cursor: str | None) -> dict[str, Any]:
+    if not cursor:
+        return {}
+    try:
+        state = json.loads(cursor)
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _datetime(value: Any) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -1,0 +1,47 @@
+"""Every adapter module is in the registry, declared the same way (courier's rule: one module per
+channel, an explicit registry)."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+
+import pytest
+
+import smsconsole.providers as providers_package
+from smsconsole.providers import REGISTRY
+from smsconsole.providers.base import Capabilities, Provider
+
+SUPPORT_MODULES = {"base", "curl", "mapping", "presets"}  # shared code, not adapters
+ADAPTER_MODULES = sorted(m.name for m in pkgutil.iter_modules(providers_package.__path__)
+                         if m.name not in SUPPORT_MODULES)
+EXPECTED_KINDS = {"twilio", "generic", "sandbox", "vonage", "plivo", "msg91", "exotel", "netcore", "textlocal",
+                  "bulksms", "sinch", "infobip"}
+
+
+@pytest.mark.parametrize("module_name", ADAPTER_MODULES)
+def test_every_adapter_module_is_registered(module_name: str) -> None:
+    module = importlib.import_module(f"smsconsole.providers.{module_name}")
+    adapters = [cls for _, cls in inspect.getmembers(module, inspect.isclass)
+                if issubclass(cls, Provider) and cls is not Provider and cls.__module__ == module.__name__]
+    assert adapters, f"{module_name} defines no Provider subclass"
+    for adapter in adapters:
+        assert REGISTRY.get(adapter.kind) is adapter, f"{adapter.__name__} ({adapter.kind}) is not in REGISTRY"
+
+
+def test_every_kind_the_issue_names_is_registered() -> None:
+    assert EXPECTED_KINDS <= set(REGISTRY)
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTRY))
+def test_adapters_declare_themselves_fully(kind: str) -> None:
+    adapter = REGISTRY[kind]
+    assert adapter.display_name and adapter.description
+    assert isinstance(adapter.capabilities, Capabilities) and adapter.capabilities.max_batch >= 1
+    names = [f.name for f in adapter.config_fields]
+    assert len(names) == len(set(names)), "a config field is declared twice"
+    assert not {"name", "base_url", "enabled", "preset"} & set(names), "a field would shadow a form field or CLI flag"
+    assert all(f.label and f.help for f in adapter.config_fields), "every field needs a label and help"
+    if kind not in ("sandbox", "generic", "infobip"):  # Infobip's base URL is per account, a required setting
+        assert adapter.default_base_url.startswith("https://"), "a real provider's default endpoint is HTTPS"
