@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -71,8 +72,41 @@ class Provider(Base):
     health: Mapped[str] = mapped_column(String(16), default="unknown")
     health_detail: Mapped[str | None] = mapped_column(Text)
     health_checked_at: Mapped[datetime | None]
+    # Rate limits, in message segments per second as providers count them (None: no limit).
+    rate_limit: Mapped[float | None] = mapped_column(Float)
+    sender_rate_limit: Mapped[float | None] = mapped_column(Float)  # per sender (e.g. Twilio long codes)
+    # Circuit breaker: closed (in rotation), open (out until circuit_until), half_open (probing).
+    circuit_state: Mapped[str] = mapped_column(String(16), default="closed", server_default="closed")
+    circuit_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    circuit_until: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class ProviderGroup(Base):
+    """Providers in priority order, with failover; optionally for some destination countries."""
+
+    __tablename__ = "provider_groups"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    countries: Mapped[list[str]] = mapped_column(JSON, default=list)  # ISO 3166 alpha-2, upper case
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ProviderGroupMember(Base):
+    __tablename__ = "provider_group_members"
+    __table_args__ = (
+        UniqueConstraint("group_id", "provider_id", name="uq_provider_group_members_provider"),
+        UniqueConstraint("group_id", "position", name="uq_provider_group_members_position"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("provider_groups.id", ondelete="CASCADE"))
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)  # 1 = highest priority
 
 
 class Message(Base):
@@ -83,6 +117,7 @@ class Message(Base):
         Index("ix_messages_state_due", "state", "next_attempt_at"),
         Index("ix_messages_provider_message_id", "provider_message_id"),
         Index("ix_messages_kind_created", "kind", "created_at"),
+        Index("ix_messages_to_state", "to_number", "state"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -90,6 +125,9 @@ class Message(Base):
     priority: Mapped[int] = mapped_column(Integer, default=0)  # higher goes first
     provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id", ondelete="SET NULL"))
     provider_name: Mapped[str | None] = mapped_column(String(64))
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("provider_groups.id", ondelete="SET NULL"))
+    profile_id: Mapped[int | None] = mapped_column(ForeignKey("profiles.id", ondelete="SET NULL"))
+    country: Mapped[str | None] = mapped_column(String(2))  # the destination's region, for routing
     to_number: Mapped[str] = mapped_column(String(32))
     sender: Mapped[str | None] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)
@@ -260,3 +298,92 @@ class ApiKey(Base):
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+
+
+# --- receipts and replies ---------------------------------------------------------------------
+
+
+class Receipt(Base):
+    """A delivery receipt as received (webhook or poll). `applied_at` is None while its message is
+    not known yet (a receipt can arrive before the send is recorded); it is applied when it appears."""
+
+    __tablename__ = "receipts"
+    __table_args__ = (
+        Index("ix_receipts_lookup", "provider_id", "provider_message_id"),
+        Index("ix_receipts_pending", "applied_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id", ondelete="SET NULL"))
+    provider_name: Mapped[str | None] = mapped_column(String(64))
+    provider_message_id: Mapped[str] = mapped_column(String(128))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), index=True)
+    recipient: Mapped[str | None] = mapped_column(String(32))
+    provider_status: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str | None] = mapped_column(String(16))
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_kind: Mapped[str | None] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    part: Mapped[int | None] = mapped_column(Integer)
+    parts: Mapped[int | None] = mapped_column(Integer)
+    via: Mapped[str] = mapped_column(String(8))  # webhook | poll
+    occurred_at: Mapped[datetime | None]
+    received_at: Mapped[datetime]
+    applied_at: Mapped[datetime | None]
+
+
+class InboundMessage(Base):
+    """A message a person sent us: kept whole, with what the keywords made of it."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        UniqueConstraint("provider_id", "provider_message_id"),
+        Index("ix_inbound_received", "received_at"),
+        Index("ix_inbound_sender", "sender"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id", ondelete="SET NULL"))
+    provider_name: Mapped[str | None] = mapped_column(String(64))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    sender: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    profile_id: Mapped[int | None] = mapped_column(ForeignKey("profiles.id", ondelete="SET NULL"))
+    keyword: Mapped[str | None] = mapped_column(String(64))  # the keyword it matched
+    action: Mapped[str | None] = mapped_column(String(16))  # opt_out | opt_in | help | custom | reply
+    answers_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    response_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    via: Mapped[str] = mapped_column(String(8))  # webhook | poll | sandbox
+    occurred_at: Mapped[datetime | None]
+    received_at: Mapped[datetime]
+    processed_at: Mapped[datetime | None]
+
+
+class Keyword(Base):
+    """A reply keyword (STOP, AYUDA, …) and what it does, with its auto-response."""
+
+    __tablename__ = "keywords"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    word: Mapped[str] = mapped_column(String(64), unique=True)  # normalized: upper case, single spaces
+    action: Mapped[str] = mapped_column(String(16))  # opt_out | opt_in | help | custom
+    language: Mapped[str | None] = mapped_column(String(16))
+    response: Mapped[str | None] = mapped_column(Text)  # the auto-response; None sends none
+    event_name: Mapped[str | None] = mapped_column(String(128))  # custom: the event logged
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    builtin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class PollCursor(Base):
+    """Where a provider's status or inbound poller resumes after a restart."""
+
+    __tablename__ = "poll_cursors"
+
+    provider_id: Mapped[int] = mapped_column(ForeignKey("providers.id", ondelete="CASCADE"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # status | inbound
+    cursor: Mapped[str | None] = mapped_column(Text)
+    polled_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
