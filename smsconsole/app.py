@@ -24,11 +24,14 @@ from smsconsole.messages import TestMessageQueued
 from smsconsole.runtime import Runtime
 from smsconsole.screens.audience.search import AudienceScreen
 from smsconsole.screens.commands import ProviderCommands
+from smsconsole.screens.groups import GroupsScreen
 from smsconsole.screens.home import HomeScreen
+from smsconsole.screens.inbox import InboxScreen
 from smsconsole.screens.providers import ProvidersScreen
 from smsconsole.screens.sections import SECTIONS
 from smsconsole.screens.segments.screen import SegmentsScreen
 from smsconsole.screens.settings import SettingsScreen
+from smsconsole.screens.stats import StatsScreen
 from smsconsole.screens.test_send import TestSendScreen
 from smsconsole.screens.widgets.errors import report_worker_error
 from smsconsole.screens.widgets.top_bar import EngineInfo
@@ -44,6 +47,7 @@ class SmsConsoleApp(App[None]):
     MODES: ClassVar[dict[str, Any]] = {
         "home": HomeScreen, "providers": ProvidersScreen, "test-send": TestSendScreen, "settings": SettingsScreen,
         "audience": AudienceScreen, "segments": SegmentsScreen,
+        "groups": GroupsScreen, "inbox": InboxScreen, "stats": StatsScreen,
     }
     DEFAULT_MODE = "home"
     COMMANDS = App.COMMANDS | {ProviderCommands}

@@ -170,6 +170,11 @@ def build_parser() -> Parser:
     s_cat = s_commands.add_parser("catalog", help="the fields, properties (with types and operators) and events")
     s_cat.add_argument("--json", action="store_true")
 
+    from smsconsole import cli_groups, cli_replies
+
+    for extension in (cli_groups, cli_replies):
+        extension.add_parsers(commands, Parser)
+
     send = commands.add_parser("send-test", help="send a test SMS through the outbox and the engine")
     send.add_argument("--provider", required=True, help="provider name")
     send.add_argument("--to", required=True, help="recipient, E.164 or national form (default region setting)")
@@ -179,6 +184,12 @@ def build_parser() -> Parser:
     send.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the outcome (default 60)")
     send.add_argument("--json", action="store_true")
     return parser
+
+
+def _handler(command: str) -> Callable[[Config, argparse.Namespace], Awaitable[int]] | None:
+    from smsconsole import cli_groups, cli_replies
+
+    return HANDLERS.get(command) or cli_groups.HANDLERS.get(command) or cli_replies.HANDLERS.get(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -192,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = replace(config, database_url=f"sqlite:///{config.data_dir / 'demo.db'}")
         if args.command is None:
             return _run_console(config)
-        handler = HANDLERS.get(args.command)
+        handler = _handler(args.command)
         assert handler is not None
         return asyncio.run(handler(config, args))
     except UsageError as exc:

@@ -25,4 +25,7 @@ SECTIONS: tuple[Section, ...] = (
     Section("settings", "Settings", "4", "Default region, callback URL, API keys, configuration and audit log"),
     Section("audience", "Audience", "5", "Find people by phone, user id or name; open a profile; import a file"),
     Section("segments", "Segments", "6", "Saved segments: build, estimate reach, duplicate and delete"),
+    Section("groups", "Groups", "7", "Provider groups: priority order, failover, countries, health"),
+    Section("inbox", "Inbox", "8", "Replies as they arrive: keyword matched, action taken, the message answered"),
+    Section("stats", "Stats", "9", "Live delivery stats per provider, with throughput"),
 )

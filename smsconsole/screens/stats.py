@@ -1,0 +1,15 @@
+"""Stats section (placeholder until it lands)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.widgets import Static
+
+from smsconsole.screens.base import SectionScreen
+
+
+class StatsScreen(SectionScreen):
+    MODE = "stats"
+
+    def compose_body(self) -> ComposeResult:
+        yield Static("Stats")
