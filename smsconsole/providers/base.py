@@ -306,6 +306,26 @@ def add_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+def json_object(response: httpx.Response) -> dict[str, Any] | None:
+    """The response's JSON body when it is an object, else None (bad JSON, a list, empty)."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return None
+    return payload if isinstance(payload, dict) else None
+
+
+def load_cursor(cursor: str | None) -> dict[str, Any]:
+    """A poll cursor written as a JSON object; anything unreadable starts afresh."""
+    if not cursor:
+        return {}
+    try:
+        state = json.loads(cursor)
+    except ValueError:
+        return {}
+    return state if isinstance(state, dict) else {}
+
+
 def same_secret(left: str, right: str) -> bool:
     """Constant-time comparison of two secrets or signatures."""
     return hmac.compare_digest(left.encode("utf-8"), right.encode("utf-8"))

@@ -44,6 +44,7 @@ from smsconsole.providers.base import (
     StatusReport,
     TransientError,
     e164,
+    json_object,
     parse_retry_after,
     pattern,
     snippet,
@@ -188,7 +189,7 @@ class InfobipProvider(Provider):
             logger.debug("infobip: %d message(s) (%s) rejected: %s", len(batch), refs, rejection)
             return [SendOutcome(ref=m.ref, error=rejection, http_status=status) for m in batch]
         answers: dict[str, dict[str, Any]] = {}
-        for answer in (_json_object(response) or {}).get("messages") or []:
+        for answer in (json_object(response) or {}).get("messages") or []:
             if isinstance(answer, dict) and isinstance(answer.get("messageId"), str):
                 answers[answer["messageId"]] = answer
         return [self._outcome(m, answers.get(message_id_for(m.ref)), response) for m in batch]
@@ -252,7 +253,7 @@ class InfobipProvider(Provider):
                 "Infobip accepted the API key, but it may not read the balance (HTTP 403)"))
         if not response.is_success:
             return ConnectionCheck(ok=False, detail=f"Infobip check failed: {error_from_response(response)}")
-        payload = _json_object(response)
+        payload = json_object(response)
         if payload is None or payload.get("balance") is None:
             return ConnectionCheck(ok=False, detail=(
                 f"Infobip answered HTTP {response.status_code} without a balance: "
@@ -277,7 +278,7 @@ class InfobipProvider(Provider):
                                           headers=self._headers())
             if not response.is_success:
                 raise error_from_response(response)
-            for log in (_json_object(response) or {}).get("results") or []:
+            for log in (json_object(response) or {}).get("results") or []:
                 if isinstance(log, dict) and log.get("messageId") and isinstance(log.get("status"), dict):
                     reports.append(report_from_result({**log, "to": log.get("destination")}))
         return reports
@@ -303,7 +304,7 @@ class InfobipProvider(Provider):
                                       headers=self._headers())
         if not response.is_success:
             raise error_from_response(response)
-        return [r for r in (_json_object(response) or {}).get("results") or [] if isinstance(r, dict)]
+        return [r for r in (json_object(response) or {}).get("results") or [] if isinstance(r, dict)]
 
     # Helpers ----------------------------------------------------------------------------------
 
@@ -372,7 +373,7 @@ def error_from_response(response: httpx.Response) -> ProviderError:
     """Classify an error answer (the newer {errorCode, description} or the older
     {requestError: {serviceException: {messageId, text}}} body): 401/403/429/5xx by HTTP status,
     other codes by the table."""
-    payload = _json_object(response) or {}
+    payload = json_object(response) or {}
     request_error = payload.get("requestError") if isinstance(payload.get("requestError"), dict) else {}
     service = request_error.get("serviceException") if isinstance(request_error.get("serviceException"), dict) else {}
     code = payload.get("errorCode") or service.get("messageId")
@@ -407,12 +408,6 @@ def _chunks(ids: list[str], limit: int) -> list[list[str]]:
     return chunks
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        payload = response.json()
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None
 
 
 def _datetime(value: Any) -> datetime | None:

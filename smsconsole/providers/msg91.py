@@ -39,6 +39,7 @@ from smsconsole.providers.base import (
     StatusReport,
     TransientError,
     e164,
+    json_object,
     parse_retry_after,
     pattern,
     snippet,
@@ -207,7 +208,7 @@ class Msg91Provider(Provider):
             logger.debug("msg91: %d message(s) not sent: %s", len(group), transport_error)
             return [SendOutcome(ref=m.ref, error=transport_error) for m in group]
         status = response.status_code
-        payload = _json_object(response)
+        payload = json_object(response)
         request_id = payload.get("message") if payload and payload.get("type") == "success" else None
         if response.is_success and isinstance(request_id, str) and request_id.strip():
             logger.debug("msg91: %d message(s) accepted as request %s", len(group), request_id)
@@ -283,7 +284,7 @@ class Msg91Provider(Provider):
         if response.is_success and re.fullmatch(r"-?\d+(\.\d+)?", text):
             return ConnectionCheck(ok=True, detail=f"MSG91 auth key accepted; {ROUTES.get(route, route)} "
                                                    f"route balance: {text} SMS credits")
-        payload = _json_object(response)
+        payload = json_object(response)
         if payload is not None and (payload.get("code") or payload.get("message") or payload.get("msg")):
             reason = str(error_from_response(response))
         else:
@@ -384,7 +385,7 @@ def _ist(value: Any) -> datetime | None:
 
 def error_from_response(response: httpx.Response) -> ProviderError:
     """Classify a refusal: by MSG91's code when it gives a known one, else by HTTP status."""
-    payload = _json_object(response)
+    payload = json_object(response)
     status = response.status_code
     if payload is None:
         body = snippet(response.text)
@@ -409,11 +410,3 @@ def error_from_response(response: httpx.Response) -> ProviderError:
         return PermanentError(f"MSG91 refused the request: {text or snippet(response.text)}", code=code,
                               http_status=status)
     return Provider.classify_http(response, f"MSG91: {text}" if text else "", code=code)
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        payload = response.json()
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None

@@ -19,8 +19,7 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import httpx
 
@@ -40,11 +39,14 @@ from smsconsole.providers.base import (
     SendOutcome,
     StatusReport,
     TransientError,
-    e164,
     pattern,
     snippet,
 )
-from smsconsole.providers.mapping import DEFAULT_STATUS_VALUES, MAPPING_FIELDS, FieldMapping
+from smsconsole.providers.mapping import (
+    DEFAULT_STATUS_VALUES,
+    MAPPING_FIELDS,
+    FieldMapping,
+)
 
 logger = logging.getLogger(__name__)
 

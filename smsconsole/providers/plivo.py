@@ -47,6 +47,8 @@ from smsconsole.providers.base import (
     StatusReport,
     TransientError,
     e164,
+    json_object,
+    load_cursor,
     parse_retry_after,
     pattern,
     snippet,
@@ -206,7 +208,7 @@ class PlivoProvider(Provider):
             rejection = error_from_response(response)
             logger.debug("plivo: messages %s rejected: %s", refs, rejection)
             return [SendOutcome(ref=m.ref, error=rejection, http_status=status) for m in batch]
-        answer = _json_object(response) or {}
+        answer = json_object(response) or {}
         uuids = [str(u) for u in answer.get("message_uuid") or [] if u] if isinstance(answer.get("message_uuid"), list) else []
         invalid = {_digits(str(n)) or str(n) for n in answer.get("invalid_number") or []} \
             if isinstance(answer.get("invalid_number"), list) else set()
@@ -264,7 +266,7 @@ class PlivoProvider(Provider):
                                                     "check the Auth ID and auth token")
         if not response.is_success:
             return ConnectionCheck(ok=False, detail=f"Plivo account check failed: {error_from_response(response)}")
-        account = _json_object(response)
+        account = json_object(response)
         if account is None:
             return ConnectionCheck(ok=False, detail=f"Plivo answered HTTP {response.status_code} with an unreadable "
                                                     f"body: {snippet(response.text) or '(empty body)'}")
@@ -321,7 +323,7 @@ class PlivoProvider(Provider):
                 continue  # Plivo has no such message: nothing to report
             if not response.is_success:
                 raise error_from_response(response)
-            record = _json_object(response)
+            record = json_object(response)
             if record and record.get("message_uuid") and record.get("message_state"):
                 reports.append(_report_from_record(record))
         return reports
@@ -329,7 +331,7 @@ class PlivoProvider(Provider):
     async def poll_statuses(self, cursor: str | None) -> PollPage:
         """Outbound messages sent in the last 24 hours, newest first, 20 a page; every walk reads
         the window again so late receipts are seen (known ones are ignored)."""
-        state = _cursor(cursor)
+        state = load_cursor(cursor)
         since = state.get("since") or _plivo_time(datetime.now(UTC) - STATUS_LOOKBACK)
         offset = int(state.get("offset") or 0)
         records, more = await self._list("outbound", since, offset)
@@ -341,7 +343,7 @@ class PlivoProvider(Provider):
     async def poll_inbound(self, cursor: str | None) -> PollPage:
         """Messages received since the cursor (None: the last five minutes), newest first; the next
         walk starts after the newest one seen."""
-        state = _cursor(cursor)
+        state = load_cursor(cursor)
         since = state.get("since") or _plivo_time(datetime.now(UTC) - timedelta(minutes=5))
         offset = int(state.get("offset") or 0)
         records, more = await self._list("inbound", since, offset)
@@ -362,7 +364,7 @@ class PlivoProvider(Provider):
         response = await self.request("GET", self._account_url("/Message/"), params=params, auth=self._auth())
         if not response.is_success:
             raise error_from_response(response)
-        listing = _json_object(response)
+        listing = json_object(response)
         if listing is None:
             raise TransientError(f"Plivo's message list was unreadable: {snippet(response.text)}")
         records = [r for r in listing.get("objects") or [] if isinstance(r, dict)]
@@ -385,7 +387,7 @@ def _invalid(destination: str, status: int) -> PermanentError:
 
 def error_from_response(response: httpx.Response) -> ProviderError:
     """Classify an error answer by its HTTP status, sharpened by words of Plivo's `error` text."""
-    payload = _json_object(response)
+    payload = json_object(response)
     text = str(payload.get("error") or "").strip() if payload else ""
     if not text:
         body = snippet(response.text)
@@ -467,22 +469,8 @@ def _plivo_time(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-def _cursor(cursor: str | None) -> dict[str, str]:
-    if not cursor:
-        return {}
-    try:
-        state = json.loads(cursor)
-    except ValueError:
-        return {}
-    return state if isinstance(state, dict) else {}
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        payload = response.json()
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None
 
 
 # --- webhook signatures -----------------------------------------------------------------------

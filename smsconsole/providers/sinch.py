@@ -47,6 +47,8 @@ from smsconsole.providers.base import (
     StatusReport,
     TransientError,
     e164,
+    json_object,
+    load_cursor,
     parse_retry_after,
     pattern,
     same_secret,
@@ -218,7 +220,7 @@ class SinchProvider(Provider):
                 return [outcome for message in batch for outcome in await self._send_batch([message])]
             logger.debug("sinch: batch of %d (%s) rejected: %s", len(batch), refs, rejection)
             return [SendOutcome(ref=m.ref, error=rejection, http_status=status) for m in batch]
-        payload = _json_object(response) or {}
+        payload = json_object(response) or {}
         batch_id = payload.get("id")
         if not isinstance(batch_id, str) or not batch_id:
             unknown = OutcomeUnknownError(
@@ -272,7 +274,7 @@ class SinchProvider(Provider):
                 "check the service plan ID and the region"))
         if not response.is_success:
             return ConnectionCheck(ok=False, detail=f"Sinch check failed: {error_from_response(response)}")
-        listing = _json_object(response)
+        listing = json_object(response)
         if listing is None:
             return ConnectionCheck(ok=False, detail=(
                 f"Sinch answered HTTP {response.status_code} with an unreadable body: "
@@ -334,7 +336,7 @@ class SinchProvider(Provider):
                 continue  # no such batch or recipient: nothing to report
             if not response.is_success:
                 raise error_from_response(response)
-            payload = _json_object(response)
+            payload = json_object(response)
             if payload and payload.get("status"):
                 reports.append(_recipient_report({"batch_id": batch_id, "recipient": digits, **payload}))
         return reports
@@ -359,7 +361,7 @@ class SinchProvider(Provider):
     async def _list_page(self, path: str, key: str, cursor: str | None) -> tuple[PollPage, list[dict[str, Any]]]:
         """One page of a date-windowed list. The window's end is fixed when a walk starts, so new
         entries cannot shift the pages under it; the next walk starts a little before it ended."""
-        state = _cursor(cursor)
+        state = load_cursor(cursor)
         now = datetime.now(UTC)
         since = state.get("since") or _iso(now - timedelta(days=1))
         until = state.get("until") or _iso(now)
@@ -368,7 +370,7 @@ class SinchProvider(Provider):
         response = await self.request("GET", self._url(path), params=params, headers=self._headers())
         if not response.is_success:
             raise error_from_response(response)
-        listing = _json_object(response) or {}
+        listing = json_object(response) or {}
         items = [item for item in listing.get(key) or [] if isinstance(item, dict)]
         count = listing.get("count")
         more = (page_number + 1) * PAGE_SIZE < count if isinstance(count, int) else len(items) >= PAGE_SIZE
@@ -470,7 +472,7 @@ def _callback_object(request: CallbackRequest) -> dict[str, Any]:
 
 def error_from_response(response: httpx.Response) -> ProviderError:
     """Classify an error answer: by Sinch's `code` when the table knows it, else by HTTP status."""
-    payload = _json_object(response)
+    payload = json_object(response)
     code = str(payload["code"]) if payload and payload.get("code") not in (None, "") else None
     text = str(payload.get("text") or payload.get("message") or "").strip() if payload else ""
     known = ERROR_CODES.get(code) if code else None
@@ -501,22 +503,8 @@ def compute_signature(secret: str, body: bytes, nonce: str, timestamp: str, algo
 # --- small helpers ----------------------------------------------------------------------------
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        payload = response.json()
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None
 
 
-def _cursor(cursor: str | None) -> dict[str, Any]:
-    if not cursor:
-        return {}
-    try:
-        state = json.loads(cursor)
-    except ValueError:
-        return {}
-    return state if isinstance(state, dict) else {}
 
 
 def _iso(moment: datetime) -> str:

@@ -52,6 +52,7 @@ from smsconsole.providers.base import (
     StatusReport,
     TransientError,
     e164,
+    json_object,
     snippet,
 )
 
@@ -194,7 +195,7 @@ class TextlocalProvider(Provider):
         if not response.is_success:
             rejection = Provider.classify_http(response, _http_message(response))
             return [SendOutcome(ref=m.ref, error=rejection, http_status=status) for m in group]
-        answer = _json_object(response)
+        answer = json_object(response)
         if answer is not None and answer.get("status") == "failure":
             failure = error_from_answer(answer, response)
             logger.debug("textlocal: %d message(s) rejected: %s", len(group), failure)
@@ -247,7 +248,7 @@ class TextlocalProvider(Provider):
             response = await self.request("POST", f"{self.base_url}/balance/", data={"apikey": self.setting("api_key")})
         except ProviderError as error:
             return ConnectionCheck(ok=False, detail=f"Textlocal balance check failed: {error}")
-        answer = _json_object(response)
+        answer = json_object(response)
         if answer is not None and answer.get("status") == "failure":
             error = error_from_answer(answer, response)
             if error.code == "3":
@@ -330,7 +331,7 @@ class TextlocalProvider(Provider):
     async def _call(self, command: str, params: dict[str, str]) -> dict[str, Any]:
         response = await self.request("POST", f"{self.base_url}/{command}/",
                                       data={"apikey": self.setting("api_key"), **params})
-        answer = _json_object(response)
+        answer = json_object(response)
         if answer is not None and answer.get("status") == "failure":
             raise error_from_answer(answer, response)
         if not response.is_success:
@@ -416,11 +417,3 @@ def _cursor(cursor: str | None) -> dict[str, dict[str, Any]]:
         return {}
     return {str(k): v for k, v in state.items()
             if isinstance(v, dict) and isinstance(v.get("since"), int) and isinstance(v.get("seen"), list)}
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        payload = response.json()
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None

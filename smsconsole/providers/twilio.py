@@ -35,6 +35,8 @@ from smsconsole.providers.base import (
     SendOutcome,
     StatusReport,
     TransientError,
+    json_object,
+    load_cursor,
     parse_retry_after,
     pattern,
     snippet,
@@ -185,7 +187,7 @@ class TwilioProvider(Provider):
             rejection = error_from_response(response)
             logger.debug("twilio: message %s rejected: %s", message.ref, rejection)
             return SendOutcome(ref=message.ref, error=rejection, http_status=status)
-        resource = _json_object(response) or {}
+        resource = json_object(response) or {}
         sid = resource.get("sid")
         if not isinstance(sid, str) or not sid:
             unknown = OutcomeUnknownError(
@@ -234,7 +236,7 @@ class TwilioProvider(Provider):
             )
         if not response.is_success:
             return ConnectionCheck(ok=False, detail=f"Twilio account check failed: {error_from_response(response)}")
-        account = _json_object(response)
+        account = json_object(response)
         if account is None:
             return ConnectionCheck(
                 ok=False, detail=f"Twilio answered HTTP {response.status_code} with an unreadable body: "
@@ -255,7 +257,7 @@ class TwilioProvider(Provider):
             response = await self.request("GET", self._account_url("/Balance.json"), auth=self._auth())
         except ProviderError:
             return None
-        payload = _json_object(response) if response.is_success else None
+        payload = json_object(response) if response.is_success else None
         if not payload or payload.get("balance") in (None, ""):
             return None
         return f"{payload['balance']} {payload.get('currency') or ''}".strip()
@@ -307,7 +309,7 @@ class TwilioProvider(Provider):
                 continue  # Twilio has no such message: nothing to report
             if not response.is_success:
                 raise error_from_response(response)
-            resource = _json_object(response)
+            resource = json_object(response)
             if resource and resource.get("sid") and resource.get("status"):
                 reports.append(_report_from_resource(resource))
         return reports
@@ -334,7 +336,7 @@ class TwilioProvider(Provider):
         return PollPage(reports, page.cursor, page.more)
 
     async def _list_page(self, cursor: str | None, filters: dict[str, str]) -> _ListPage:
-        state = _cursor(cursor)
+        state = load_cursor(cursor)
         since = state.get("since") or (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
         if state.get("next"):
             url = f"{self.base_url}{state['next']}"
@@ -344,7 +346,7 @@ class TwilioProvider(Provider):
         response = await self.request("GET", url, params=params, auth=self._auth())
         if not response.is_success:
             raise error_from_response(response)
-        listing = _json_object(response) or {}
+        listing = json_object(response) or {}
         messages = [m for m in listing.get("messages") or [] if isinstance(m, dict)]
         next_uri = listing.get("next_page_uri")
         if next_uri:
@@ -368,14 +370,6 @@ class _ListPage:
         self.messages, self.cursor, self.more = messages, cursor, more
 
 
-def _cursor(cursor: str | None) -> dict[str, str]:
-    if not cursor:
-        return {}
-    try:
-        state = json.loads(cursor)
-    except ValueError:
-        return {}
-    return state if isinstance(state, dict) else {}
 
 
 def status_report(sid: str, status: str, *, error_code: str | None = None, recipient: str | None = None,
@@ -421,7 +415,7 @@ def _dlr_done(value: str | None) -> datetime | None:
 
 def error_from_response(response: httpx.Response) -> ProviderError:
     """Classify an error answer: by Twilio's code when the table knows it, else by HTTP status."""
-    payload = _json_object(response)
+    payload = json_object(response)
     if payload is None or ("code" not in payload and "message" not in payload):
         body = snippet(response.text)
         message = f"HTTP {response.status_code} from Twilio: {body}" if body else ""
@@ -438,12 +432,6 @@ def error_from_response(response: httpx.Response) -> ProviderError:
     return error_class(text, code=code, http_status=response.status_code, retry_after=retry_after)
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        payload = response.json()
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None
 
 
 # --- webhook signatures -----------------------------------------------------------------------

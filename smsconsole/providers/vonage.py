@@ -50,6 +50,8 @@ from smsconsole.providers.base import (
     StatusReport,
     TransientError,
     e164,
+    json_object,
+    load_cursor,
     pattern,
     same_secret,
     snippet,
@@ -277,7 +279,7 @@ class VonageProvider(Provider):
         if not response.is_success:
             error = Provider.classify_http(response, f"HTTP {response.status_code}: {snippet(response.text)}")
             return ConnectionCheck(ok=False, detail=f"Vonage balance check failed: {error}")
-        payload = _json_object(response)
+        payload = json_object(response)
         if payload is None or "value" not in payload:
             return ConnectionCheck(ok=False, detail=f"Vonage answered HTTP {response.status_code} with an "
                                                     f"unreadable body: {snippet(response.text) or '(empty body)'}")
@@ -341,7 +343,7 @@ class VonageProvider(Provider):
     async def poll_statuses(self, cursor: str | None) -> PollPage:
         """Outbound records of the last 24 hours (the window the Reports API allows), page by page;
         every walk reads the whole window again so late receipts are seen (known ones are ignored)."""
-        state = _cursor(cursor)
+        state = load_cursor(cursor)
         if state.get("next"):
             listing = await self._follow(state["next"])
         else:
@@ -356,7 +358,7 @@ class VonageProvider(Provider):
     async def poll_inbound(self, cursor: str | None) -> PollPage:
         """Inbound records received since the cursor (None: the last five minutes), at most 24 hours
         at a time, with their text; the next window starts where this one ended."""
-        state = _cursor(cursor)
+        state = load_cursor(cursor)
         now = datetime.now(UTC)
         if state.get("next"):
             listing = await self._follow(state["next"])
@@ -394,7 +396,7 @@ class VonageProvider(Provider):
         if not response.is_success:
             raise Provider.classify_http(response, f"Reports API answered HTTP {response.status_code}: "
                                                    f"{snippet(response.text)}")
-        payload = _json_object(response)
+        payload = json_object(response)
         if payload is None:
             raise TransientError(f"the Reports API answered with an unreadable body: {snippet(response.text)}")
         records = [r for r in payload.get("records") or [] if isinstance(r, dict)]
@@ -453,7 +455,7 @@ def _report_from_record(record: Mapping[str, Any]) -> StatusReport:
 
 
 def _parts(response: httpx.Response) -> list[dict[str, Any]] | None:
-    payload = _json_object(response)
+    payload = json_object(response)
     if payload is None or not isinstance(payload.get("messages"), list) or not payload["messages"]:
         return None
     parts = [part for part in payload["messages"] if isinstance(part, dict)]
@@ -519,22 +521,8 @@ def _parse_iso(value: Any) -> datetime | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
 
 
-def _cursor(cursor: str | None) -> dict[str, str]:
-    if not cursor:
-        return {}
-    try:
-        state = json.loads(cursor)
-    except ValueError:
-        return {}
-    return state if isinstance(state, dict) else {}
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    try:
-        payload = response.json()
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None
 
 
 # --- webhook signatures -----------------------------------------------------------------------

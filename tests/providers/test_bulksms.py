@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,18 +30,11 @@ from smsconsole.providers.bulksms import (
     deduplication_id,
 )
 from tests.fakes.bulksms import TOKEN_ID, TOKEN_SECRET, FakeBulkSms, Reply, problem
-from tests.fakes.server import Switchboard, serve, unused_port
+from tests.fakes.server import Switchboard, unused_port
 
 WEBHOOK_TOKEN = "hook-token-0123456789abcdef"
 CONFIG = {"username": TOKEN_ID, "password": TOKEN_SECRET, "webhook_token": WEBHOOK_TOKEN}
 LONG_BODY = ("BulkSMS concatenates long messages into parts. " * 20)[:900]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[Switchboard, str]]:
-    switchboard = Switchboard()
-    with serve(switchboard) as running:
-        yield switchboard, running.url
 
 
 @pytest.fixture
@@ -52,12 +45,6 @@ def fake(server: tuple[Switchboard, str]) -> Iterator[FakeBulkSms]:
     switchboard.target = bulksms.app
     yield bulksms
     bulksms.close()
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as http:
-        yield http
 
 
 def make_provider(fake: FakeBulkSms, client: httpx.AsyncClient, **config: str) -> BulkSmsProvider:

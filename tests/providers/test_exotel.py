@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,7 +18,7 @@ from smsconsole.providers.base import CallbackRejected, CallbackRequest, Capabil
 from smsconsole.providers.exotel import DETAILED_CODES, HOSTS, IST, STATUS_MAP, ExotelProvider
 from tests.fakes.exotel import ACCOUNT_SID, API_KEY, API_TOKEN, FakeExotel, rest_exception
 from tests.fakes.generic import Reply
-from tests.fakes.server import Switchboard, serve, unused_port
+from tests.fakes.server import Switchboard, unused_port
 
 TOKEN = "tok-0123456789abcdef"
 CONFIG = {"account_sid": ACCOUNT_SID, "api_key": API_KEY, "api_token": API_TOKEN, "sender": "ACMEIN",
@@ -30,13 +29,6 @@ CALLBACK = "https://console.example.com/callbacks/exotel/status"
 LONG_BODY = ("Your order has shipped and will arrive by Friday; track it in the app. " * 25)[:2000]
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[Switchboard, str]]:
-    switchboard = Switchboard()
-    with serve(switchboard) as running:
-        yield switchboard, running.url
-
-
 @pytest.fixture
 def fake(server: tuple[Switchboard, str]) -> FakeExotel:
     switchboard, url = server
@@ -44,12 +36,6 @@ def fake(server: tuple[Switchboard, str]) -> FakeExotel:
     exotel.base_url = url
     switchboard.target = exotel.app
     return exotel
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as http:
-        yield http
 
 
 def provider(fake: FakeExotel, client: httpx.AsyncClient, **config: str) -> ExotelProvider:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -40,12 +40,6 @@ def gateway() -> Iterator[FakeGateway]:
 @pytest.fixture(autouse=True)
 def _fresh_gateway(gateway: FakeGateway) -> None:
     gateway.reset()
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as http:
-        yield http
 
 
 def provider(gateway: FakeGateway, client: httpx.AsyncClient, config: dict[str, str]) -> GenericHttpProvider:

@@ -5,7 +5,7 @@ token out with each message."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import httpx
@@ -95,12 +95,6 @@ def gateway() -> Iterator[FakeGateway]:
     with serve(fake.app) as server:
         fake.url = server.url
         yield fake
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as http:
-        yield http
 
 
 async def test_status_callback_placeholder_carries_the_token(gateway: FakeGateway, client: httpx.AsyncClient) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -48,12 +48,6 @@ def fake(infobip_server: tuple[Switchboard, str]) -> Iterator[FakeInfobip]:
     switchboard.target = infobip.app
     yield infobip
     infobip.close()
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as http:
-        yield http
 
 
 def make(fake: FakeInfobip, client: httpx.AsyncClient, **config: str) -> InfobipProvider:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,18 +19,11 @@ from smsconsole.providers.base import CallbackRejected, CallbackRequest, Capabil
 from smsconsole.providers.msg91 import ERROR_CODES, IST, STATUS_MAP, Msg91Provider
 from tests.fakes.generic import Reply
 from tests.fakes.msg91 import AUTH_KEY, FakeMsg91, msg91_error
-from tests.fakes.server import Switchboard, serve, unused_port
+from tests.fakes.server import Switchboard, unused_port
 
 TOKEN = "tok-0123456789abcdef"
 CONFIG = {"auth_key": AUTH_KEY, "sender": "ACMEIN", "dlt_template_id": "1107161234567890123", "webhook_token": TOKEN}
 LONG_BODY = "Your order 1234 has shipped and will reach you by Friday. " * 8
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[Switchboard, str]]:
-    switchboard = Switchboard()
-    with serve(switchboard) as running:
-        yield switchboard, running.url
 
 
 @pytest.fixture
@@ -41,12 +33,6 @@ def fake(server: tuple[Switchboard, str]) -> FakeMsg91:
     msg91.base_url = url
     switchboard.target = msg91.app
     return msg91
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as http:
-        yield http
 
 
 def provider(fake: FakeMsg91, client: httpx.AsyncClient, **config: str) -> Msg91Provider:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -19,7 +18,7 @@ from smsconsole.providers.base import CallbackRejected, CallbackRequest, Capabil
 from smsconsole.providers.netcore import NetcoreProvider
 from tests.fakes.generic import Reply
 from tests.fakes.netcore import FEED_ID, PASSWORD, USERNAME, FakeNetcore, netcore_error
-from tests.fakes.server import Switchboard, serve, unused_port
+from tests.fakes.server import Switchboard, unused_port
 
 TOKEN = "tok-0123456789abcdef"
 API_KEY = "nc-api-key-0123456789"
@@ -29,13 +28,6 @@ PATH = "/BulkSms/SingleMsgApi"
 LONG_BODY = "Dear customer, your policy 12345 renews on 1 April; pay by UPI to avoid a lapse. " * 5
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[Switchboard, str]]:
-    switchboard = Switchboard()
-    with serve(switchboard) as running:
-        yield switchboard, running.url
-
-
 @pytest.fixture
 def fake(server: tuple[Switchboard, str]) -> FakeNetcore:
     switchboard, url = server
@@ -43,12 +35,6 @@ def fake(server: tuple[Switchboard, str]) -> FakeNetcore:
     netcore.base_url = url
     switchboard.target = netcore.app
     return netcore
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as http:
-        yield http
 
 
 def provider(fake: FakeNetcore, client: httpx.AsyncClient, **config: str) -> NetcoreProvider:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,12 +46,6 @@ def plivo_fake(plivo_server: tuple[Switchboard, str]) -> Iterator[FakePlivo]:
         fake.close()
     problems = {f"{r.method} {r.path}": api_problems(r) for r in fake.requests}
     assert not any(problems.values()), problems
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as http:
-        yield http
 
 
 def make_provider(fake: FakePlivo, client: httpx.AsyncClient, **config: str) -> PlivoProvider:

@@ -25,7 +25,7 @@ from smsconsole.providers.plivo import (
     verify_signature,
 )
 from tests.fakes.plivo import AUTH_ID, AUTH_TOKEN, FakePlivo, api_problems
-from tests.fakes.server import Switchboard, serve
+from tests.fakes.server import Switchboard
 
 CONFIG = {"auth_id": AUTH_ID, "auth_token": AUTH_TOKEN, "sender": "14155550100"}
 STATUS_URL = "https://console.example.com/callbacks/plivo-main/status"
@@ -216,13 +216,6 @@ def test_a_malformed_inbound_message_is_rejected(drop: str, status: int) -> None
 
 
 # --- fetching and polling ---------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[Switchboard, str]]:
-    switchboard = Switchboard()
-    with serve(switchboard) as running:
-        yield switchboard, running.url
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,12 +49,6 @@ def fake(sinch_server: tuple[Switchboard, str]) -> Iterator[FakeSinch]:
     switchboard.target = sinch.app
     yield sinch
     sinch.close()
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as http:
-        yield http
 
 
 def make(fake: FakeSinch, client: httpx.AsyncClient, **config: str) -> SinchProvider:

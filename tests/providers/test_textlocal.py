@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +23,7 @@ from smsconsole.providers.base import (
     OutboundMessage,
 )
 from smsconsole.providers.textlocal import ERROR_CODES, HOSTS, STATUS_MAP, TextlocalProvider
-from tests.fakes.server import Switchboard, serve, unused_port
+from tests.fakes.server import Switchboard, unused_port
 from tests.fakes.textlocal import API_KEY, FakeTextlocal, Reply, failure
 
 WEBHOOK_TOKEN = "hook-token-0123456789abcdef"
@@ -31,13 +31,6 @@ CONFIG = {"api_key": API_KEY, "sender": "ACME", "webhook_token": WEBHOOK_TOKEN}
 RECEIPTS = "https://console.example.com/callbacks/textlocal/status"
 FORM = "application/x-www-form-urlencoded"
 LONG_BODY = ("Textlocal bills long messages by parts. " * 20)[:612]
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[Switchboard, str]]:
-    switchboard = Switchboard()
-    with serve(switchboard) as running:
-        yield switchboard, running.url
 
 
 @pytest.fixture
@@ -48,12 +41,6 @@ def fake(server: tuple[Switchboard, str]) -> Iterator[FakeTextlocal]:
     switchboard.target = textlocal.app
     yield textlocal
     textlocal.close()
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as http:
-        yield http
 
 
 def make_provider(fake: FakeTextlocal, client: httpx.AsyncClient, **config: str) -> TextlocalProvider:

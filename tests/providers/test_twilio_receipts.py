@@ -13,7 +13,7 @@ import pytest
 
 from smsconsole.providers.base import CallbackRejected, CallbackRequest, ErrorKind, OutboundMessage
 from smsconsole.providers.twilio import TwilioProvider, compute_signature
-from tests.fakes.server import Switchboard, serve
+from tests.fakes.server import Switchboard
 from tests.fakes.twilio import ACCOUNT_SID, API_KEY_SECRET, API_KEY_SID, AUTH_TOKEN, FakeTwilio
 
 CONFIG = {"account_sid": ACCOUNT_SID, "auth_token": AUTH_TOKEN, "sender": "+15005550006"}
@@ -121,13 +121,6 @@ def test_with_an_api_key_webhooks_need_the_account_token() -> None:
 
 
 # --- polling ------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[Switchboard, str]]:
-    switchboard = Switchboard()
-    with serve(switchboard) as running:
-        yield switchboard, running.url
 
 
 @pytest.fixture

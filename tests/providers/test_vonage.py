@@ -5,7 +5,7 @@ check; config rules; no secret in a log."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -56,12 +56,6 @@ def vonage_fake(vonage_server: tuple[Switchboard, str]) -> Iterator[FakeVonage]:
         fake.close()
     problems = {request.path: spec_problems(request) for request in fake.requests}
     assert not any(problems.values()), problems
-
-
-@pytest.fixture
-async def client() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5) as http:
-        yield http
 
 
 def make_provider(fake: FakeVonage, client: httpx.AsyncClient, **config: str) -> VonageProvider:

@@ -24,7 +24,7 @@ from smsconsole.providers.vonage import (
     compute_signature,
     signature_base,
 )
-from tests.fakes.server import Switchboard, serve
+from tests.fakes.server import Switchboard
 from tests.fakes.vonage import API_KEY, API_SECRET, SIGNATURE_SECRET, FakeVonage, spec_problems
 
 CONFIG = {"api_key": API_KEY, "api_secret": API_SECRET, "sender": "AcmeInc"}
@@ -223,13 +223,6 @@ def test_a_forged_inbound_message_is_rejected() -> None:
 
 
 # --- polling the Reports API ------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[Switchboard, str]]:
-    switchboard = Switchboard()
-    with serve(switchboard) as running:
-        yield switchboard, running.url
 
 
 @pytest.fixture
