@@ -23,7 +23,7 @@ from smsconsole.engine.runner import Engine, EngineState
 from smsconsole.messages import TestMessageQueued
 from smsconsole.runtime import Runtime
 from smsconsole.screens.audience.search import AudienceScreen
-from smsconsole.screens.commands import ProviderCommands
+from smsconsole.screens.commands import GroupCommands, ProviderCommands
 from smsconsole.screens.groups import GroupsScreen
 from smsconsole.screens.home import HomeScreen
 from smsconsole.screens.inbox import InboxScreen
@@ -50,7 +50,7 @@ class SmsConsoleApp(App[None]):
         "groups": GroupsScreen, "inbox": InboxScreen, "stats": StatsScreen,
     }
     DEFAULT_MODE = "home"
-    COMMANDS = App.COMMANDS | {ProviderCommands}
+    COMMANDS = App.COMMANDS | {ProviderCommands, GroupCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 (declared by App)
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(f"{section.key},f{section.key}", f"switch_mode('{section.mode}')", section.title,
@@ -165,6 +165,12 @@ class SmsConsoleApp(App[None]):
                             lambda: self.switch_mode("audience"))
         yield SystemCommand("Segments", "Saved segments: build one, estimate its reach",
                             lambda: self.switch_mode("segments"))
+        yield SystemCommand("Provider groups", "Priority order, failover, countries, live health",
+                            lambda: self.switch_mode("groups"))
+        yield SystemCommand("Inbox", "Replies as they arrive, with the keyword matched and the action taken",
+                            lambda: self.switch_mode("inbox"))
+        yield SystemCommand("Delivery stats", "Live delivery per provider; open a message's path",
+                            lambda: self.switch_mode("stats"))
         yield from super().get_system_commands(screen)
 
     async def add_provider(self) -> None:
@@ -176,6 +182,16 @@ class SmsConsoleApp(App[None]):
         await self.switch_mode("providers")
         if isinstance(self.screen, ProvidersScreen):
             self.screen.edit_provider(name)
+
+    async def edit_group(self, name: str) -> None:
+        await self.switch_mode("groups")
+        if isinstance(self.screen, GroupsScreen):
+            self.screen.edit_group(name)
+
+    async def make_default_group(self, name: str) -> None:
+        await self.switch_mode("groups")
+        if isinstance(self.screen, GroupsScreen):
+            self.screen.set_default(name)
 
     async def test_provider_connection(self, name: str) -> None:
         await self.switch_mode("providers")

@@ -81,6 +81,14 @@ def build_parser() -> Parser:
         sub = p_commands.add_parser(action, help=text)
         sub.add_argument("name")
         sub.add_argument("--json", action="store_true")
+    upd = p_commands.add_parser(
+        "update", help="change a provider: providers update NAME [--rename NEW] [--base-url URL] "
+        "[--rate-limit N] [--sender-rate-limit N] [--FIELD VALUE ...]",
+        description="Change the given settings of a provider; the others keep their values. FIELD flags are the "
+        "kind's config fields (see 'providers kinds'). Rate limits are segments per second ('' for no limit).",
+    )
+    upd.add_argument("name")
+    upd.add_argument("fields", nargs=argparse.REMAINDER, help="the settings to change")
     rm = p_commands.add_parser("remove", help="remove a provider")
     rm.add_argument("name")
 
@@ -176,7 +184,9 @@ def build_parser() -> Parser:
         extension.add_parsers(commands, Parser)
 
     send = commands.add_parser("send-test", help="send a test SMS through the outbox and the engine")
-    send.add_argument("--provider", required=True, help="provider name")
+    send_through = send.add_mutually_exclusive_group(required=True)
+    send_through.add_argument("--provider", help="provider name")
+    send_through.add_argument("--group", help="provider group name: its first healthy provider sends it")
     send.add_argument("--to", required=True, help="recipient, E.164 or national form (default region setting)")
     send.add_argument("--body", required=True, help="message text")
     send.add_argument("--smart-encoding", action="store_true", help="replace look-alike characters by GSM-7 ones")
@@ -394,11 +404,27 @@ async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
         factory, box = runtime.factory, runtime.box
         if action == "add":
             kind = svc.kind_view(args.kind)
-            name, base_url, values = _parse_fields(kind, args.fields)
+            name, base_url, values, rates = _parse_fields(kind, args.fields)
             async with factory() as session, session.begin():
                 view = await svc.create_provider(session, box, kind=kind.kind, name=name, values=values,
-                                                 base_url=base_url, actor=ACTOR)
+                                                 base_url=base_url, actor=ACTOR, **rates)
             print(f"added provider {view.name} ({view.display_name}); test it with: smsconsole providers test {view.name}")
+            return 0
+        if action == "update":
+            async with factory() as session:
+                current = await svc.get_provider(session, args.name)
+                values = await svc.provider_values(session, box, args.name)
+            kind = svc.kind_view(current.kind)
+            new_name, base_url, changed, rates = _parse_fields(kind, args.fields, update=True)
+            if new_name is None and base_url is None and not changed and not rates:
+                raise UsageError("update: nothing to change; give --rename, --base-url, --rate-limit, "
+                                 "--sender-rate-limit or a field of the kind")
+            async with factory() as session, session.begin():
+                view = await svc.update_provider(
+                    session, box, args.name, values={**values, **changed}, new_name=new_name,
+                    base_url=current.base_url if base_url is None else base_url, actor=ACTOR, **rates)
+            limits = f"rate limit {_rate(view.rate_limit)}, per sender {_rate(view.sender_rate_limit)}"
+            print(f"updated provider {view.name} ({limits}); test it with: smsconsole providers test {view.name}")
             return 0
         if action == "list":
             async with factory() as session:
@@ -423,6 +449,7 @@ async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
                 print(f"  base url: {view.base_url or svc.kind_view(view.kind).default_base_url or '-'}")
                 print(f"  enabled:  {'yes' if view.enabled else 'no'}")
                 print(f"  health:   {view.health}" + (f" — {view.health_detail}" if view.health_detail else ""))
+                print(f"  rate limit: {_rate(view.rate_limit)}; per sender: {_rate(view.sender_rate_limit)}")
                 for key, value in view.settings.items():
                     shown = value.replace("\n", "\n      ") if isinstance(value, str) else value
                     print(f"  {key}: {shown}")
@@ -452,16 +479,26 @@ async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
     return await _with_runtime(config, work)
 
 
-def _parse_fields(kind: Any, tokens: list[str]) -> tuple[str, str | None, dict[str, str]]:
-    """Parse --name, --base-url and the kind's --FIELD VALUE flags."""
-    parser = Parser(prog=f"smsconsole providers add {kind.kind}", add_help=False)
-    parser.add_argument("--name", required=True)
+def _rate(value: float | None) -> str:
+    return f"{value:g} segments/s" if value else "none"
+
+
+def _parse_fields(kind: Any, tokens: list[str], *, update: bool = False,
+                  ) -> tuple[str, str | None, dict[str, str], dict[str, str]]:
+    """Parse --name (--rename when updating), --base-url, --rate-limit, --sender-rate-limit and
+    the kind's --FIELD VALUE flags. The rates are returned only when given."""
+    parser = Parser(prog=f"smsconsole providers {'update' if update else 'add'} {kind.kind}", add_help=False)
+    name_flag = "--rename" if update else "--name"
+    parser.add_argument(name_flag, dest="name", required=not update)
     parser.add_argument("--base-url")
-    if kind.kind == "generic":
+    parser.add_argument("--rate-limit")
+    parser.add_argument("--sender-rate-limit")
+    if kind.kind == "generic" and not update:
         parser.add_argument("--preset")
     for f in kind.fields:
         parser.add_argument(f.flag, dest=f.name)
-    known = ", ".join(["--name", "--base-url", *(["--preset"] if kind.kind == "generic" else []),
+    known = ", ".join([name_flag, "--base-url", "--rate-limit", "--sender-rate-limit",
+                       *(["--preset"] if kind.kind == "generic" and not update else []),
                        *(f.flag for f in kind.fields)])
     parsed, unknown = parser.parse_known_args(tokens)
     if unknown:
@@ -482,7 +519,9 @@ def _parse_fields(kind: Any, tokens: list[str]) -> tuple[str, str | None, dict[s
         if value == "-" and f.secret:
             value = sys.stdin.readline().rstrip("\n")
         values[f.name] = value.replace("\\n", "\n") if f.kind == "multiline" else value
-    return parsed.name, parsed.base_url, values
+    rates = {key: getattr(parsed, key) for key in ("rate_limit", "sender_rate_limit")
+             if getattr(parsed, key) is not None}
+    return parsed.name, parsed.base_url, values, rates
 
 
 async def cmd_send_test(config: Config, args: argparse.Namespace) -> int:
@@ -498,7 +537,8 @@ async def cmd_send_test(config: Config, args: argparse.Namespace) -> int:
         async with factory() as session, session.begin():
             region = (await settings.get_settings(session))["default_region"]
             queued = await messages.queue_test_message(
-                session, provider_name=args.provider, to=args.to, body=args.body, default_region=region,
+                session, provider_name=args.provider or "", group_name=args.group or "", to=args.to,
+                body=args.body, default_region=region,
                 actor=ACTOR, smart_encoding=args.smart_encoding,
             )
         async with factory() as session:

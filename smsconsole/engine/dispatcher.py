@@ -1,23 +1,35 @@
-"""The dispatcher: claims queued messages in batches, sends them through their provider, and
-records every outcome. Invariants (DESIGN.md): a message whose send may have reached the provider
-is never sent again blindly (it becomes `unknown`); status only moves forward."""
+"""The dispatcher: claims queued messages in batches, guards them, routes them through their
+provider or provider group (failing over on transient and configuration errors), obeys each
+provider's rate limit and concurrency, and writes every outcome in bulk.
+
+Invariants (DESIGN.md): a claimed message is re-checked against the recipient's consent; a message
+whose send may have reached the provider is never sent again blindly (it becomes `unknown`);
+status only moves forward; a batch costs a handful of queries whatever its size.
+
+Campaign messages carry `dedupe_key = "run:{run_id}:profile:{profile_id}"` (see `dedupe_key`):
+the unique index on it makes a second row for the same (run, user) impossible."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import Row, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
+from smsconsole.engine import guards as guard_mod
+from smsconsole.engine.circuit import CircuitBreaker
+from smsconsole.engine.ratelimit import RateLimiter
+from smsconsole.engine.routing import NoRoute, ProviderEntry, Route, RoutingTable, load_routing
 from smsconsole.models import Message, MessageAttempt, Provider as ProviderRow
 from smsconsole.providers.base import (
     ConfigurationError,
@@ -29,12 +41,20 @@ from smsconsole.providers.base import (
     SendOutcome,
 )
 from smsconsole.secrets import SecretBox, SecretError
-from smsconsole.services.providers import AdapterSpec, adapter_spec, build_adapter
+from smsconsole.services.providers import build_adapter
 from smsconsole.services.settings import get_settings
 
 log = logging.getLogger("smsconsole.dispatch")
 
-PER_PROVIDER_CONCURRENCY = 8
+PRIORITY_KINDS = frozenset({"test", "auto", "transactional"})
+SHORT_RETRY_AFTER = 2.0  # a 429 asking to wait at most this long is waited out on the same provider
+MESSAGES = Message.__table__
+ATTEMPTS = MessageAttempt.__table__
+
+
+def dedupe_key(run_id: int, profile_id: int) -> str:
+    """The outbox key that makes a campaign run reach each user at most once."""
+    return f"run:{run_id}:profile:{profile_id}"
 
 
 @dataclass(frozen=True)
@@ -43,18 +63,55 @@ class DispatchSettings:
     max_attempts: int = 5
     backoff_base: float = 2.0
     backoff_cap: float = 300.0
+    provider_concurrency: int = 8  # requests in flight per provider
+    priority_reserve: float = 0.25  # share of that concurrency bulk traffic leaves to priority traffic
+    pipeline_depth: int = 2  # batches in flight at once (claiming the next while one is sending)
+    circuit_threshold: int = 5
+    circuit_cooldown: float = 30.0
+
+
+@dataclass(eq=False)
+class _Job:
+    """One claimed message on its way through its route."""
+
+    row: Row[Any]
+    route: tuple[int, ...]
+    via: str
+    position: int = 0  # index into route of the provider to try next
+    priority: bool = False
+    retried_429: bool = False
+    skipped_open: bool = False  # a provider was passed over because its circuit was open
+    errors: list[ProviderError] = field(default_factory=list)
+    final: dict[str, Any] | None = None  # the message's new columns once decided
+    parts: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
-class _Result:
-    """What the dispatcher decided for one claimed message."""
-
+class _Attempt:
     message_id: int
-    provider_id: int | None
-    provider_name: str | None
+    provider: ProviderEntry
     started_at: datetime
+    finished_at: datetime
     outcome: SendOutcome | None
     error: ProviderError | None
+
+
+class _Lanes:
+    """Per-provider concurrency with a reserved share for priority traffic."""
+
+    def __init__(self, size: int, reserve: float) -> None:
+        reserved = max(1, round(size * reserve)) if size > 1 else 0
+        self.total = asyncio.Semaphore(size)
+        self.bulk = asyncio.Semaphore(max(1, size - reserved))
+
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: bool):  # type: ignore[no-untyped-def]
+        if priority:
+            async with self.total:
+                yield
+        else:
+            async with self.bulk, self.total:
+                yield
 
 
 class Dispatcher:
@@ -65,13 +122,20 @@ class Dispatcher:
         client: httpx.AsyncClient,
         settings: DispatchSettings | None = None,
         rng: random.Random | None = None,
+        guards: Sequence[guard_mod.Guard] | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self.factory = factory
         self.box = box
         self.client = client
         self.settings = settings or DispatchSettings()
         self.rng = rng or random.Random()
+        self.guards = list(guards) if guards is not None else guard_mod.GUARDS
+        self.limiter = limiter or RateLimiter()
+        self.breaker = CircuitBreaker(self.settings.circuit_threshold, self.settings.circuit_cooldown)
         self._adapters: dict[int, tuple[datetime, Provider]] = {}
+        self._lanes: dict[int, _Lanes] = {}
+        self._claim_lock = asyncio.Lock()
 
     async def recover(self) -> int:
         """After taking the lease: messages left `sending` by a dead engine may have been sent,
@@ -91,19 +155,66 @@ class Dispatcher:
 
     async def run_once(self) -> int:
         """Claim one batch, send it, record outcomes. Returns the number of messages handled."""
-        claimed, providers, callback_base = await self._claim()
-        if not claimed:
+        batch = await self._claim()
+        if batch is None:
             return 0
-        results = await self._send_all(claimed, providers, callback_base)
-        await self._record(results)
-        return len(claimed)
+        await self._process(*batch)
+        return len(batch[0])
+
+    async def run(self, stop: asyncio.Event, wake: asyncio.Event, interval: float,
+                  lost: asyncio.Event | None = None) -> None:
+        """Dispatch until `stop` (or `lost`): up to `pipeline_depth` batches in flight, so the next
+        batch is claimed while the previous one is still sending. In-flight batches finish first."""
+        in_flight: set[asyncio.Task[None]] = set()
+
+        def done() -> bool:
+            return stop.is_set() or (lost is not None and lost.is_set())
+
+        try:
+            while not done():
+                while len(in_flight) >= self.settings.pipeline_depth:
+                    await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+                    in_flight = {t for t in in_flight if not t.done()}
+                try:
+                    batch = await self._claim()
+                except Exception:
+                    log.exception("claiming messages failed; retrying shortly")
+                    await _sleep_unless(stop, 1.0)
+                    continue
+                if batch is not None:
+                    task = asyncio.create_task(self._process_logged(*batch))
+                    in_flight.add(task)
+                    continue
+                wake.clear()
+                waiters = [asyncio.ensure_future(e.wait()) for e in (stop, wake, lost) if e is not None]
+                waiters.extend(in_flight)  # a finished batch may have requeued something due now
+                try:
+                    await asyncio.wait(waiters, timeout=interval, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    for waiter in waiters[:3]:
+                        if waiter not in in_flight:
+                            waiter.cancel()
+                in_flight = {t for t in in_flight if not t.done()}
+        finally:
+            if in_flight:
+                await asyncio.gather(*in_flight, return_exceptions=True)
+
+    async def _process_logged(self, rows: list[Row[Any]], table: RoutingTable,
+                              context: guard_mod.GuardContext, callback_base: str) -> None:
+        try:
+            await self._process(rows, table, context, callback_base)
+        except Exception:
+            log.exception("dispatching a batch of %d failed; its messages stay `sending` until the "
+                          "engine restarts and marks them unknown", len(rows))
 
     # --- claim -------------------------------------------------------------------------------
 
-    async def _claim(self) -> tuple[list[Message], dict[int, AdapterSpec], str]:
+    async def _claim(self) -> tuple[list[Row[Any]], RoutingTable, guard_mod.GuardContext, str] | None:
+        """Mark a batch `sending` in one statement (UPDATE … WHERE id IN (SELECT … LIMIT) RETURNING)
+        and load everything the batch needs: providers, groups, recipients' profiles, settings."""
         now = clock.now()
-        async with self.factory() as session, session.begin():
-            query = (
+        async with self._claim_lock, self.factory() as session, session.begin():
+            due = (
                 select(Message.id)
                 .where(Message.state == "queued")
                 .where(or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
@@ -111,35 +222,221 @@ class Dispatcher:
                 .limit(self.settings.batch_size)
             )
             if session.bind.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            ids = list(await session.scalars(query))
-            if not ids:
-                return [], {}, ""
-            await session.execute(
+                due = due.with_for_update(skip_locked=True)
+            result = await session.execute(
                 update(Message)
-                .where(Message.id.in_(ids), Message.state == "queued")
+                .where(Message.id.in_(due.scalar_subquery()), Message.state == "queued")
                 .values(state="sending", sending_at=now, updated_at=now, attempts=Message.attempts + 1)
+                .returning(Message.id, Message.kind, Message.priority, Message.provider_id,
+                           Message.provider_name, Message.group_id, Message.profile_id, Message.country,
+                           Message.to_number, Message.sender, Message.body, Message.encoding,
+                           Message.segments, Message.attempts)
                 .execution_options(synchronize_session=False)
             )
-            rows = list(await session.scalars(
-                select(Message).where(Message.id.in_(ids), Message.state == "sending")
-                .execution_options(populate_existing=True)
-            ))
-            provider_ids = {row.provider_id for row in rows if row.provider_id is not None}
-            providers: dict[int, AdapterSpec] = {}
-            if provider_ids:
-                for provider in await session.scalars(select(ProviderRow).where(ProviderRow.id.in_(provider_ids))):
-                    try:
-                        providers[provider.id] = adapter_spec(provider, self.box)
-                    except SecretError as exc:
-                        log.error("provider %s: %s", provider.name, exc)
+            rows = sorted(result.all(), key=lambda r: (-r.priority, r.id))
+            if not rows:
+                return None
+            table = await load_routing(session, self.box)
+            context = await guard_mod.load_context(session, rows)
             settings = await get_settings(session)
-            session.expunge_all()
-        return rows, providers, settings.get("public_base_url", "")
+        for entry in table.providers.values():
+            self.breaker.seed(entry.id, entry.circuit_state, entry.circuit_failures, entry.circuit_until)
+        return rows, table, context, settings.get("public_base_url", "")
 
-    # --- send --------------------------------------------------------------------------------
+    # --- decide and send ---------------------------------------------------------------------
 
-    def _adapter(self, spec: AdapterSpec) -> Provider:
+    async def _process(self, rows: list[Row[Any]], table: RoutingTable, context: guard_mod.GuardContext,
+                       callback_base: str) -> None:
+        now = clock.now()
+        jobs: list[_Job] = []
+        finals: list[tuple[_Job | None, int, dict[str, Any]]] = []
+        for row in rows:
+            reason = guard_mod.check(row, context, self.guards)
+            if reason:
+                finals.append((None, row.id, {"state": "suppressed", "reason": reason, "finished_at": now,
+                                              "error_code": None, "next_attempt_at": None,
+                                              "attempts": row.attempts - 1}))
+                continue
+            route = table.route(row.provider_id, row.provider_name, row.group_id, row.country)
+            if isinstance(route, NoRoute):
+                finals.append((None, row.id, {"state": "failed", "reason": route.reason, "finished_at": now,
+                                              "error_code": None, "next_attempt_at": None}))
+                continue
+            jobs.append(_Job(row, route.provider_ids, route.via,
+                             priority=row.kind in PRIORITY_KINDS or row.priority > 0))
+        attempts: list[_Attempt] = []
+        pending = jobs
+        while pending:
+            by_provider: dict[int, list[_Job]] = defaultdict(list)
+            for job in pending:
+                while job.position < len(job.route) and not self.breaker.available(job.route[job.position]):
+                    job.skipped_open = True
+                    job.position += 1
+                if job.position < len(job.route):
+                    by_provider[job.route[job.position]].append(job)
+                else:
+                    self._give_up(job, table)
+            if not by_provider:
+                break
+            sent = await asyncio.gather(*(
+                self._send_provider(table.providers[pid], provider_jobs, callback_base)
+                for pid, provider_jobs in by_provider.items()
+            ))
+            for provider_attempts in sent:
+                attempts.extend(provider_attempts)
+            pending = [job for job in jobs if job.final is None and job.position < len(job.route)]
+            for job in jobs:
+                if job.final is None and job.position >= len(job.route):
+                    self._give_up(job, table)
+        finals.extend((job, job.row.id, job.final) for job in jobs if job.final is not None)
+        await self._record(finals, attempts)
+
+    async def _send_provider(self, entry: ProviderEntry, jobs: list[_Job], callback_base: str) -> list[_Attempt]:
+        """Send `jobs` through one provider: chunked to its batch size, within its concurrency and
+        rate limit, priority traffic first. Each job is settled or moved to its next provider."""
+        now = clock.now()
+        adapter: Provider | None = None
+        error: ProviderError | None = None
+        if entry.spec is None:
+            error = ConfigurationError(entry.spec_error or f"provider {entry.name!r} cannot be read")
+        else:
+            try:
+                adapter = self._adapter(entry)
+            except SecretError as exc:
+                error = ConfigurationError(f"provider {entry.name!r}: {exc}")
+        if adapter is None:
+            assert error is not None
+            self.breaker.failed(entry.id, str(error), configuration=True)
+            attempts = [_Attempt(job.row.id, entry, now, now, None, error) for job in jobs]
+            for job in jobs:
+                self._after_error(job, entry, error)
+            return attempts
+        lanes = self._lanes.get(entry.id)
+        if lanes is None:
+            lanes = self._lanes[entry.id] = _Lanes(self.settings.provider_concurrency, self.settings.priority_reserve)
+        max_batch = max(1, adapter.max_batch)
+        jobs = sorted(jobs, key=lambda j: not j.priority)
+        chunks = [jobs[i:i + max_batch] for i in range(0, len(jobs), max_batch)]
+        callback = f"{callback_base}/callbacks/{entry.name}/status" if callback_base else None
+        results = await asyncio.gather(*(self._send_chunk(adapter, entry, lanes, chunk, callback) for chunk in chunks))
+        return [attempt for chunk_attempts in results for attempt in chunk_attempts]
+
+    async def _send_chunk(self, adapter: Provider, entry: ProviderEntry, lanes: _Lanes, chunk: list[_Job],
+                          callback: str | None) -> list[_Attempt]:
+        priority = chunk[0].priority
+        # Tokens first, then a concurrency slot: a chunk waiting for its sender's bucket must not
+        # hold a slot that another sender's chunk could use.
+        for sender, segments in _segments_by_sender(chunk, entry.default_sender).items():
+            buckets = self.limiter.buckets(entry.id, sender, entry.rate_limit, entry.sender_rate_limit)
+            await self.limiter.acquire(entry.id, buckets, segments, priority=priority)
+        async with lanes.slot(priority):
+            if not self.breaker.try_acquire(entry.id):  # opened (or probing) while this chunk waited
+                for job in chunk:
+                    job.skipped_open = True
+                    job.position += 1
+                return []
+            started = clock.now()
+            outbound = [
+                OutboundMessage(ref=str(job.row.id), to=job.row.to_number, body=job.row.body, sender=job.row.sender,
+                                encoding=job.row.encoding, segments=job.row.segments, status_callback_url=callback)
+                for job in chunk
+            ]
+            try:
+                outcomes = await adapter.send(outbound)
+            except ProviderError as exc:
+                outcomes = [SendOutcome(ref=o.ref, error=exc) for o in outbound]
+            except Exception as exc:  # a bug in an adapter: the request may have left
+                log.exception("provider %s raised unexpectedly", entry.name)
+                unknown = OutcomeUnknownError(f"internal error in the {entry.kind} adapter: {type(exc).__name__}")
+                outcomes = [SendOutcome(ref=o.ref, error=unknown) for o in outbound]
+        finished = clock.now()
+        by_ref = {o.ref: o for o in outcomes}
+        attempts: list[_Attempt] = []
+        healthy = False
+        failure: ProviderError | None = None
+        for job in chunk:
+            outcome = by_ref.get(str(job.row.id))
+            if outcome is None:
+                outcome = SendOutcome(ref=str(job.row.id), error=OutcomeUnknownError(
+                    f"the {entry.kind} adapter returned no outcome for this message"))
+            attempts.append(_Attempt(job.row.id, entry, started, finished, outcome, outcome.error))
+            if outcome.error is None:
+                healthy = True
+                job.final = {
+                    "state": "sent", "provider_message_id": outcome.provider_message_id, "sent_at": finished,
+                    "reason": None, "error_code": None, "next_attempt_at": None,
+                    "provider_id": entry.id, "provider_name": entry.name,
+                }
+                if len(outcome.part_ids) > 1:
+                    job.parts = _part_rows(job.row.id, entry.id, outcome, finished)
+                continue
+            error = outcome.error
+            if error.kind is ErrorKind.PERMANENT:
+                healthy = True  # the provider answered; this recipient is the problem
+            elif error.kind in (ErrorKind.TRANSIENT, ErrorKind.CONFIGURATION) and not _short_wait(error):
+                failure = error
+            self._after_error(job, entry, error)
+        if failure is not None:
+            self.breaker.failed(entry.id, str(failure), configuration=failure.kind is ErrorKind.CONFIGURATION)
+        elif healthy:
+            self.breaker.succeeded(entry.id)
+        else:
+            self.breaker.neutral(entry.id)
+        return attempts
+
+    def _after_error(self, job: _Job, entry: ProviderEntry, error: ProviderError) -> None:
+        """A failed try: settle the message (permanent, unknown) or move it along its route."""
+        now = clock.now()
+        where = {"provider_id": entry.id, "provider_name": entry.name}
+        if error.kind is ErrorKind.UNKNOWN:
+            job.final = {"state": "unknown", "error_code": error.code, "finished_at": now, "next_attempt_at": None,
+                         "reason": f"{error}; not resent, because the provider may have accepted it", **where}
+            return
+        if error.kind is ErrorKind.PERMANENT:
+            job.final = {"state": "failed", "error_code": error.code, "finished_at": now, "next_attempt_at": None,
+                         "reason": str(error.message), **where}
+            return
+        job.errors.append(error)
+        if _short_wait(error) and not job.retried_429:
+            job.retried_429 = True  # wait it out on the same provider, once
+            self.limiter.pause(entry.id, error.retry_after or 0.0)
+            return
+        job.position += 1  # fail over to the next provider of the route
+
+    def _give_up(self, job: _Job, table: RoutingTable) -> None:
+        """Every provider of the route failed or is out of rotation for this message."""
+        if job.final is not None:
+            return
+        now = clock.now()
+        attempts = job.row.attempts
+        last = job.errors[-1] if job.errors else None
+        if last is None:  # nothing was tried: every provider is out of rotation; not an attempt
+            reopen = [t for t in (self.breaker.reopens_at(pid) for pid in job.route) if t is not None]
+            due = min(reopen) if reopen else now + timedelta(seconds=self.settings.circuit_cooldown)
+            job.final = {"state": "queued", "next_attempt_at": due, "attempts": attempts - 1, "error_code": None,
+                         "reason": f"waiting: every provider of {job.via} is out of rotation until "
+                                   f"{due.strftime('%H:%M:%S')} UTC"}
+            return
+        retryable = job.skipped_open or any(e.kind is ErrorKind.TRANSIENT for e in job.errors)
+        code = last.code
+        if retryable and attempts < self.settings.max_attempts:
+            retry_after = max((e.retry_after or 0.0) for e in job.errors)
+            delay = self._backoff(attempts, retry_after)
+            tried = "every provider of " + job.via if len(job.route) > 1 else job.via
+            job.final = {"state": "queued", "next_attempt_at": now + timedelta(seconds=delay), "error_code": code,
+                         "reason": f"attempt {attempts} of {self.settings.max_attempts} failed on {tried} "
+                                   f"({last}); retrying in {delay:.0f}s"}
+            return
+        if retryable:
+            reason = f"gave up after {attempts} attempts: {last}"
+        else:
+            reason = f"provider configuration: {last}"
+        job.final = {"state": "failed", "error_code": code, "finished_at": now, "next_attempt_at": None,
+                     "reason": reason}
+
+    def _adapter(self, entry: ProviderEntry) -> Provider:
+        spec = entry.spec
+        assert spec is not None
         cached = self._adapters.get(spec.id)
         if cached and cached[0] == spec.updated_at:
             return cached[1]
@@ -147,165 +444,85 @@ class Dispatcher:
         self._adapters[spec.id] = (spec.updated_at, adapter)
         return adapter
 
-    async def _send_all(self, claimed: list[Message], providers: dict[int, AdapterSpec],
-                        callback_base: str) -> list[_Result]:
-        results: list[_Result] = []
-        by_provider: dict[int | None, list[Message]] = defaultdict(list)
-        for message in claimed:
-            by_provider[message.provider_id].append(message)
-        jobs = []
-        for provider_id, messages in by_provider.items():
-            spec = providers.get(provider_id) if provider_id is not None else None
-            now = clock.now()
-            if spec is None or not spec.enabled:
-                if provider_id is None:
-                    reason = "the provider was removed"
-                elif spec is None:
-                    reason = "the provider's settings cannot be read (was the secret key changed?)"
-                else:
-                    reason = f"provider {spec.name!r} is disabled"
-                error = ConfigurationError(reason)
-                results.extend(_Result(m.id, provider_id, m.provider_name, now, None, error) for m in messages)
-                continue
-            try:
-                adapter = self._adapter(spec)
-            except SecretError as exc:
-                error = ConfigurationError(f"provider {spec.name!r}: {exc}")
-                results.extend(_Result(m.id, spec.id, spec.name, now, None, error) for m in messages)
-                continue
-            jobs.append(self._send_provider(adapter, spec, messages, callback_base))
-        for provider_results in await asyncio.gather(*jobs):
-            results.extend(provider_results)
-        return results
-
-    async def _send_provider(self, adapter: Provider, spec: AdapterSpec, messages: list[Message],
-                             callback_base: str) -> list[_Result]:
-        max_batch = max(1, adapter.max_batch)
-        chunks = [messages[i:i + max_batch] for i in range(0, len(messages), max_batch)]
-        semaphore = asyncio.Semaphore(PER_PROVIDER_CONCURRENCY)
-
-        async def send_chunk(chunk: list[Message]) -> list[_Result]:
-            async with semaphore:
-                started = clock.now()
-                outbound = [self._outbound(m, spec, callback_base) for m in chunk]
-                try:
-                    outcomes = await adapter.send(outbound)
-                except ProviderError as exc:
-                    return [_Result(m.id, spec.id, spec.name, started, None, exc) for m in chunk]
-                except Exception as exc:  # a bug in an adapter: the request may have left
-                    log.exception("provider %s raised unexpectedly", spec.name)
-                    error = OutcomeUnknownError(f"internal error in the {spec.kind} adapter: {type(exc).__name__}")
-                    return [_Result(m.id, spec.id, spec.name, started, None, error) for m in chunk]
-                by_ref = {o.ref: o for o in outcomes}
-                results = []
-                for m in chunk:
-                    outcome = by_ref.get(str(m.id))
-                    if outcome is None:
-                        error = OutcomeUnknownError(f"the {spec.kind} adapter returned no outcome for this message")
-                        results.append(_Result(m.id, spec.id, spec.name, started, None, error))
-                    else:
-                        results.append(_Result(m.id, spec.id, spec.name, started, outcome, outcome.error))
-                return results
-
-        gathered = await asyncio.gather(*(send_chunk(chunk) for chunk in chunks))
-        return [result for chunk_results in gathered for result in chunk_results]
-
-    @staticmethod
-    def _outbound(message: Message, spec: AdapterSpec, callback_base: str) -> OutboundMessage:
-        callback = f"{callback_base}/callbacks/{spec.name}/status" if callback_base else None
-        return OutboundMessage(
-            ref=str(message.id), to=message.to_number, body=message.body, sender=message.sender,
-            encoding=message.encoding, segments=message.segments, status_callback_url=callback,
-        )
-
-    # --- record ------------------------------------------------------------------------------
-
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
         delay = min(self.settings.backoff_cap, self.settings.backoff_base * (2 ** max(0, attempts - 1)))
         delay *= 0.8 + 0.4 * self.rng.random()
         return max(delay, retry_after or 0.0)
 
-    async def _record(self, results: Sequence[_Result]) -> None:
+    # --- record ------------------------------------------------------------------------------
+
+    async def _record(self, finals: Iterable[tuple[_Job | None, int, dict[str, Any]]],
+                      attempts: Sequence[_Attempt]) -> None:
+        """One transaction: every attempt inserted, every message updated (one executemany per
+        set of changed columns), message parts and changed circuits written."""
         now = clock.now()
-        attempts_by_id: dict[int, int] = {}
+        updates: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        parts: list[dict[str, Any]] = []
+        for job, message_id, change in finals:
+            keys = tuple(sorted(change))
+            updates[keys].append({"b_id": message_id, **{f"b_{k}": v for k, v in change.items()}})
+            if job is not None and job.parts:
+                parts.extend(job.parts)
+        attempt_rows = [_attempt_row(a) for a in attempts]
+        circuits = self.breaker.take_dirty()
         async with self.factory() as session, session.begin():
-            ids = [r.message_id for r in results]
-            for message_id, attempts in await session.execute(
-                select(Message.id, Message.attempts).where(Message.id.in_(ids))
-            ):
-                attempts_by_id[message_id] = attempts
-            attempt_rows: list[dict[str, Any]] = []
-            updates: list[dict[str, Any]] = []
-            healthy: set[int] = set()
-            unhealthy: dict[int, str] = {}
-            for r in results:
-                error = r.error
-                attempt = {
-                    "message_id": r.message_id, "provider_id": r.provider_id, "provider_name": r.provider_name,
-                    "started_at": r.started_at, "finished_at": now,
-                    "http_status": (r.outcome.http_status if r.outcome else None) or (error.http_status if error else None),
-                    "error_code": error.code if error else None,
-                    "error_message": str(error.message) if error else None,
-                    "retry_after": error.retry_after if error else None,
-                }
-                change: dict[str, Any] = {"id": r.message_id, "updated_at": now}
-                if error is None and r.outcome is not None:
-                    attempt["outcome"] = "sent"
-                    change.update(state="sent", provider_message_id=r.outcome.provider_message_id,
-                                  sent_at=now, reason=None, error_code=None, next_attempt_at=None)
-                    if r.provider_id is not None:
-                        healthy.add(r.provider_id)
-                else:
-                    assert error is not None
-                    attempt["outcome"] = error.kind.value
-                    change.update(_on_error(error, attempts_by_id.get(r.message_id, 1), now,
-                                            self.settings.max_attempts, self._backoff))
-                    if error.kind is ErrorKind.CONFIGURATION and r.provider_id is not None:
-                        unhealthy[r.provider_id] = str(error)
-                updates.append(change)
-                attempt_rows.append(attempt)
-            await session.execute(insert(MessageAttempt), attempt_rows)
-            for group in _group_by_keys(updates).values():  # one executemany per key set
-                await session.execute(
-                    update(Message).where(Message.state == "sending"), group,
-                    execution_options={"synchronize_session": False},
+            if attempt_rows:
+                await session.execute(insert(ATTEMPTS), attempt_rows)
+            for keys, params in updates.items():
+                statement = (
+                    update(MESSAGES)
+                    .where(MESSAGES.c.id == bindparam("b_id"), MESSAGES.c.state == "sending")
+                    .values({**{MESSAGES.c[k]: bindparam(f"b_{k}") for k in keys}, MESSAGES.c.updated_at: now})
                 )
-            for provider_id, detail in unhealthy.items():
-                await session.execute(update(ProviderRow).where(ProviderRow.id == provider_id)
-                                      .values(health="unhealthy", health_detail=detail, health_checked_at=now))
-            healthy -= unhealthy.keys()
-            if healthy:
+                await session.execute(statement, params)
+            if parts:
+                from smsconsole.services.receipts import record_parts
+
+                await record_parts(session, parts)
+            for provider_id, snap in circuits.items():
                 await session.execute(
-                    update(ProviderRow).where(ProviderRow.id.in_(healthy), ProviderRow.health != "healthy")
-                    .values(health="healthy", health_detail="sending", health_checked_at=now)
+                    update(ProviderRow).where(ProviderRow.id == provider_id).values(
+                        circuit_state=snap.state, circuit_failures=snap.failures, circuit_until=snap.until,
+                        health=snap.health, health_detail=snap.detail, health_checked_at=now,
+                    )
                 )
-        for r in results:
-            if r.error is not None:
-                log.info("message %s via %s: %s %s", r.message_id, r.provider_name, r.error.kind.value, r.error)
+        for attempt in attempts:
+            if attempt.error is not None:
+                log.info("message %s via %s: %s %s", attempt.message_id, attempt.provider.name,
+                         attempt.error.kind.value, attempt.error)
 
 
-def _on_error(error: ProviderError, attempts: int, now: datetime, max_attempts: int,
-              backoff: Any) -> dict[str, Any]:
-    code = error.code
-    if error.kind is ErrorKind.TRANSIENT and attempts < max_attempts:
-        delay = backoff(attempts, error.retry_after)
-        return {"state": "queued", "next_attempt_at": now + timedelta(seconds=delay), "error_code": code,
-                "reason": f"attempt {attempts} of {max_attempts} failed ({error}); retrying in {delay:.0f}s"}
-    if error.kind is ErrorKind.UNKNOWN:
-        return {"state": "unknown", "error_code": code, "finished_at": now, "next_attempt_at": None,
-                "reason": f"{error}; not resent, because the provider may have accepted it"}
-    if error.kind is ErrorKind.TRANSIENT:
-        reason = f"gave up after {attempts} attempts: {error}"
-    elif error.kind is ErrorKind.CONFIGURATION:
-        reason = f"provider configuration: {error}"
-    else:
-        reason = str(error.message)
-    return {"state": "failed", "error_code": code, "finished_at": now, "next_attempt_at": None,
-            "reason": reason}
+def _attempt_row(a: _Attempt) -> dict[str, Any]:
+    error = a.error
+    http_status = (a.outcome.http_status if a.outcome else None) or (error.http_status if error else None)
+    return {
+        "message_id": a.message_id, "provider_id": a.provider.id, "provider_name": a.provider.name,
+        "started_at": a.started_at, "finished_at": a.finished_at, "http_status": http_status,
+        "outcome": "sent" if error is None else error.kind.value,
+        "error_code": error.code if error else None,
+        "error_message": str(error.message) if error else None,
+        "retry_after": error.retry_after if error else None,
+    }
 
 
-def _group_by_keys(changes: list[dict[str, Any]]) -> dict[tuple[str, ...], list[dict[str, Any]]]:
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-    for change in changes:
-        groups[tuple(sorted(change))].append(change)
-    return groups
+def _part_rows(message_id: int, provider_id: int, outcome: SendOutcome, now: datetime) -> list[dict[str, Any]]:
+    from smsconsole.services.receipts import part_rows
+
+    return part_rows(message_id, provider_id, outcome, now)
+
+
+def _segments_by_sender(chunk: list[_Job], default_sender: str | None) -> dict[str | None, int]:
+    totals: dict[str | None, int] = defaultdict(int)
+    for job in chunk:
+        totals[job.row.sender or default_sender] += max(1, job.row.segments or 1)
+    return totals
+
+
+def _short_wait(error: ProviderError) -> bool:
+    return (error.kind is ErrorKind.TRANSIENT and error.http_status == 429
+            and error.retry_after is not None and error.retry_after <= SHORT_RETRY_AFTER)
+
+
+async def _sleep_unless(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)

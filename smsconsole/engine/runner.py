@@ -16,6 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from smsconsole.config import Config
 from smsconsole.engine import lease
 from smsconsole.engine.dispatcher import DispatchSettings, Dispatcher
+from smsconsole.engine.reconcile import RECONCILE_SECONDS, reconcile_unknown
+from smsconsole.engine.pollers import POLL_TICK_SECONDS, Pollers, PollSettings
 from smsconsole.listener.server import Listener, start_listener
 from smsconsole.secrets import SecretBox
 
@@ -104,21 +106,18 @@ class Engine:
         scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
         scheduler.add_job(self._heartbeat, "interval", seconds=self.config.heartbeat_seconds,
                           id="lease-heartbeat", misfire_grace_time=None)
+        pollers = Pollers(self.factory, self.box, client, PollSettings(self.config.poll_interval_seconds,
+                                                                       self.config.reconcile_after_seconds))
+        scheduler.add_job(pollers.tick, "interval", seconds=POLL_TICK_SECONDS, id="receipt-pollers",
+                          misfire_grace_time=None)
+        scheduler.add_job(reconcile_unknown, "interval", args=(self.factory, self.box, client),
+                          seconds=RECONCILE_SECONDS, id="reconcile-unknown", misfire_grace_time=None)
         scheduler.start()
         listener: Listener | None = None
         try:
             listener = await start_listener(self.factory, self.box, self.config, lambda: self.state.value)
             await dispatcher.recover()
-            while not stop.is_set() and not self._lost.is_set():
-                try:
-                    handled = await dispatcher.run_once()
-                except Exception:
-                    log.exception("dispatch failed; retrying shortly")
-                    handled = 0
-                    await _wait(stop, 1.0)
-                if handled == 0:
-                    self._wake.clear()
-                    await _wait_any(stop, self._wake, self._lost, self.config.dispatch_interval_seconds)
+            await dispatcher.run(stop, self._wake, self.config.dispatch_interval_seconds, self._lost)
         finally:
             if listener is not None:
                 await listener.stop()
@@ -142,12 +141,3 @@ class Engine:
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), timeout=seconds)
-
-
-async def _wait_any(stop: asyncio.Event, wake: asyncio.Event, lost: asyncio.Event, seconds: float) -> None:
-    waiters = [asyncio.ensure_future(e.wait()) for e in (stop, wake, lost)]
-    try:
-        await asyncio.wait(waiters, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waiters:
-            waiter.cancel()

@@ -830,10 +830,17 @@ class GenericHttpProvider(Provider):
     def check_config(cls, values: Mapping[str, str]) -> list[tuple[str, str]]:
         return compile_config(values)[1]
 
+    def _compiled(self) -> tuple[GenericSpec | None, Problems]:
+        """The settings compiled once per adapter (its config does not change after creation)."""
+        cached = getattr(self, "_compiled_config", None)
+        if cached is None:
+            cached = self._compiled_config = compile_config(self.config)
+        return cached
+
     @property
     def max_batch(self) -> int:
         """Messages per send call that fit one request, from the batch settings."""
-        spec, _ = compile_config(self.config)
+        spec, _ = self._compiled()
         return spec.max_batch if spec else 1
 
     def preview_curl(self, sample: OutboundMessage | None = None) -> str:
@@ -850,7 +857,7 @@ class GenericHttpProvider(Provider):
     # Sending ----------------------------------------------------------------------------------
 
     async def send(self, messages: Sequence[OutboundMessage]) -> list[SendOutcome]:
-        spec, problems = compile_config(self.config)
+        spec, problems = self._compiled()
         if spec is None:
             error = ConfigurationError(f"the Generic HTTP settings are invalid: {GenericRequestError(problems)}")
             return [SendOutcome(ref=message.ref, error=error) for message in messages]
@@ -896,7 +903,7 @@ class GenericHttpProvider(Provider):
 
     async def check_connection(self) -> ConnectionCheck:
         """Renders a sample request (nothing is sent) and GETs the check URL when there is one."""
-        spec, problems = compile_config(self.config)
+        spec, problems = self._compiled()
         if spec is None:
             return ConnectionCheck(ok=False, detail=f"the settings have problems: {GenericRequestError(problems)}")
         try:

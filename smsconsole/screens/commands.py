@@ -1,4 +1,5 @@
-"""Command palette commands that name a provider: "Test provider connection: NAME", ..."""
+"""Command palette commands that name a provider or a group: "Test provider connection: NAME",
+"Edit group: NAME", ..."""
 
 from __future__ import annotations
 
@@ -8,20 +9,44 @@ from typing import TYPE_CHECKING, Any, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from smsconsole.services.groups import list_groups
 from smsconsole.services.providers import list_providers
 
 if TYPE_CHECKING:
     from smsconsole.app import SmsConsoleApp
 
 
-class ProviderCommands(Provider):
-    names: tuple[str, ...] = ()  # read from the database when the palette opens
+class _NamedCommands(Provider):
+    """Commands built from names read from the database when the palette opens."""
+
+    names: tuple[str, ...] = ()
+
+    async def read_names(self, session: Any) -> tuple[str, ...]:
+        raise NotImplementedError
 
     async def startup(self) -> None:
         app = cast("SmsConsoleApp", self.app)
         runtime = await app.runtime()
         async with runtime.factory() as session:
-            self.names = tuple(view.name for view in await list_providers(session))
+            self.names = await self.read_names(session)
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], Awaitable[Any]]]]:
+        raise NotImplementedError
+
+    async def discover(self) -> Hits:
+        for title, help_text, callback in self._commands():
+            yield DiscoveryHit(title, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, help_text, callback in self._commands():
+            if (score := matcher.match(title)) > 0:
+                yield Hit(score, matcher.highlight(title), callback, text=title, help=help_text)
+
+
+class ProviderCommands(_NamedCommands):
+    async def read_names(self, session: Any) -> tuple[str, ...]:
+        return tuple(view.name for view in await list_providers(session))
 
     def _commands(self) -> list[tuple[str, str, Callable[[], Awaitable[Any]]]]:
         app = cast("SmsConsoleApp", self.app)
@@ -33,12 +58,17 @@ class ProviderCommands(Provider):
                              partial(app.edit_provider, name)))
         return commands
 
-    async def discover(self) -> Hits:
-        for title, help_text, callback in self._commands():
-            yield DiscoveryHit(title, callback, help=help_text)
 
-    async def search(self, query: str) -> Hits:
-        matcher = self.matcher(query)
-        for title, help_text, callback in self._commands():
-            if (score := matcher.match(title)) > 0:
-                yield Hit(score, matcher.highlight(title), callback, text=title, help=help_text)
+class GroupCommands(_NamedCommands):
+    async def read_names(self, session: Any) -> tuple[str, ...]:
+        return tuple(view.name for view in await list_groups(session))
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], Awaitable[Any]]]]:
+        app = cast("SmsConsoleApp", self.app)
+        commands: list[tuple[str, str, Callable[[], Awaitable[Any]]]] = []
+        for name in self.names:
+            commands.append((f"Edit group: {name}", "Open the group's form: providers, order, countries",
+                             partial(app.edit_group, name)))
+            commands.append((f"Make default group: {name}", "Messages with no group or country group use it",
+                             partial(app.make_default_group, name)))
+        return commands

@@ -137,7 +137,8 @@ class ProvidersScreen(SectionScreen):
             runtime = await self.runtime()
             async with runtime.factory() as session, session.begin():
                 return await create_provider(session, runtime.box, kind=kind, name=draft.name,
-                                             values=draft.values, base_url=draft.base_url, actor=ACTOR)
+                                             values=draft.values, base_url=draft.base_url, actor=ACTOR,
+                                             rate_limit=draft.rate_limit, sender_rate_limit=draft.sender_rate_limit)
 
         view = await self.app.push_screen_wait(ProviderFormDialog(kind_view(kind), save))
         if view is not None:
@@ -164,7 +165,8 @@ class ProvidersScreen(SectionScreen):
             async with runtime.factory() as session, session.begin():
                 return await update_provider(session, runtime.box, name, values=draft.values,
                                              base_url=draft.base_url, new_name=draft.name,
-                                             enabled=draft.enabled, actor=ACTOR)
+                                             enabled=draft.enabled, actor=ACTOR, rate_limit=draft.rate_limit,
+                                             sender_rate_limit=draft.sender_rate_limit)
 
         view = await self.app.push_screen_wait(
             ProviderFormDialog(kind_view(current.kind), save, current=current, values=values)

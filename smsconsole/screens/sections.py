@@ -20,12 +20,14 @@ class Section:
 
 SECTIONS: tuple[Section, ...] = (
     Section("home", "Home", "1", "Engine status, provider health and today's message counts"),
-    Section("providers", "Providers", "2", "Add, edit, remove and test SMS providers"),
+    Section("providers", "Providers", "2", "Add, edit, remove and test SMS providers", short="Prov"),
     Section("test-send", "Test send", "3", "Send a test SMS and watch its status change live", short="Test"),
-    Section("settings", "Settings", "4", "Default region, callback URL, API keys, configuration and audit log"),
-    Section("audience", "Audience", "5", "Find people by phone, user id or name; open a profile; import a file"),
-    Section("segments", "Segments", "6", "Saved segments: build, estimate reach, duplicate and delete"),
-    Section("groups", "Groups", "7", "Provider groups: priority order, failover, countries, health"),
+    Section("settings", "Settings", "4", "Default region, callback URL, API keys, configuration and audit log",
+            short="Sett"),
+    Section("audience", "Audience", "5", "Find people by phone, user id or name; open a profile; import a file",
+            short="Aud"),
+    Section("segments", "Segments", "6", "Saved segments: build, estimate reach, duplicate and delete", short="Seg"),
+    Section("groups", "Groups", "7", "Provider groups: priority order, failover, countries, health", short="Grp"),
     Section("inbox", "Inbox", "8", "Replies as they arrive: keyword matched, action taken, the message answered"),
     Section("stats", "Stats", "9", "Live delivery stats per provider, with throughput"),
 )

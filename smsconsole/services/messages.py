@@ -9,7 +9,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smsconsole import clock
-from smsconsole.models import Message, MessageAttempt, Provider as ProviderRow
+from smsconsole.models import (
+    Message,
+    MessageAttempt,
+    ProviderGroup,
+    ProviderGroupMember,
+)
+from smsconsole.models import Provider as ProviderRow
 from smsconsole.phone import parse_number
 from smsconsole.providers import REGISTRY
 from smsconsole.services import audit
@@ -49,35 +55,70 @@ class MessageView:
     created_at: datetime
     sent_at: datetime | None
     updated_at: datetime
+    group_name: str | None = None  # the group it was sent through, when one was named
+    country: str | None = None  # the destination's region
 
     @property
     def settled(self) -> bool:
         return self.state not in OPEN_STATES
 
 
-def message_view(row: Message) -> MessageView:
+def message_view(row: Message, group_name: str | None = None) -> MessageView:
     return MessageView(
         row.id, row.kind, row.provider_name, row.to_number, row.body, row.encoding, row.segments,
         row.state, row.reason, row.error_code, row.provider_message_id, row.attempts, row.created_at,
-        row.sent_at, row.updated_at,
+        row.sent_at, row.updated_at, group_name, row.country,
     )
 
 
+async def _group_names(session: AsyncSession, rows: list[Message]) -> dict[int, str]:
+    ids = {row.group_id for row in rows if row.group_id is not None}
+    if not ids:
+        return {}
+    found = await session.execute(select(ProviderGroup.id, ProviderGroup.name).where(ProviderGroup.id.in_(ids)))
+    return {key: value for key, value in found.all()}
+
+
+async def _views(session: AsyncSession, rows: list[Message]) -> list[MessageView]:
+    names = await _group_names(session, rows)
+    return [message_view(row, names.get(row.group_id) if row.group_id is not None else None) for row in rows]
+
+
 async def queue_test_message(
-    session: AsyncSession, *, provider_name: str, to: str, body: str, default_region: str | None,
-    actor: str, smart_encoding: bool = False,
+    session: AsyncSession, *, provider_name: str = "", group_name: str = "", to: str, body: str,
+    default_region: str | None, actor: str, smart_encoding: bool = False,
 ) -> MessageView:
-    """Validate and queue one test message; the engine sends it like any other."""
+    """Validate and queue one test message through a provider or a group (exactly one); the
+    engine sends it like any other, routing a group's message to its first healthy provider."""
     problems: list[tuple[str, str]] = []
     provider = None
-    if not provider_name:
-        problems.append(("provider", "choose a provider"))
-    else:
+    group = None
+    body_limits: list[tuple[int, str]] = []  # (max characters, who) of every provider it may go through
+    provider_name, group_name = (provider_name or "").strip(), (group_name or "").strip()
+    if provider_name and group_name:
+        problems.append(("provider", "choose a provider or a group, not both"))
+    elif not provider_name and not group_name:
+        problems.append(("provider", "choose a provider or a group"))
+    elif provider_name:
         provider = await session.scalar(select(ProviderRow).where(ProviderRow.name == provider_name))
         if provider is None:
             problems.append(("provider", f"no provider named {provider_name!r}"))
         elif not provider.enabled:
             problems.append(("provider", f"provider {provider_name!r} is disabled"))
+        else:
+            body_limits.append(_body_limit(provider))
+    else:
+        group = await session.scalar(select(ProviderGroup).where(ProviderGroup.name == group_name))
+        if group is None:
+            problems.append(("group", f"no group named {group_name!r}"))
+        else:
+            members = list(await session.scalars(
+                select(ProviderRow).join(ProviderGroupMember, ProviderGroupMember.provider_id == ProviderRow.id)
+                .where(ProviderGroupMember.group_id == group.id, ProviderRow.enabled.is_(True))
+            ))
+            if not members:
+                problems.append(("group", f"group {group_name!r} has no enabled provider"))
+            body_limits.extend(_body_limit(member) for member in members)
     number = parse_number(to, default_region or None)
     if not number.valid:
         problems.append(("to", number.reason or "is not a valid phone number"))
@@ -86,39 +127,47 @@ async def queue_test_message(
     if not body.strip():
         problems.append(("body", "is required"))
     else:
-        limit = REGISTRY[provider.kind].capabilities.max_body_chars if provider else 1600
+        limit, who = min(body_limits, default=(1600, "providers"))
         length = len(body)
         if length > limit:
-            who = REGISTRY[provider.kind].display_name if provider else "providers"
             problems.append(("body", f"is {length:,} characters; {who} accepts at most {limit:,}"))
     if problems:
         raise ValidationError(problems)
-    assert provider is not None and number.e164 is not None
+    assert (provider or group) is not None and number.e164 is not None
     info = analyze(body)
     now = clock.now()
     row = Message(
-        kind="test", priority=PRIORITY_TEST, provider_id=provider.id, provider_name=provider.name,
-        to_number=number.e164, body=body, encoding=info.encoding, segments=info.segments,
-        state="queued", attempts=0, created_at=now, updated_at=now,
+        kind="test", priority=PRIORITY_TEST, provider_id=provider.id if provider else None,
+        provider_name=provider.name if provider else None, group_id=group.id if group else None,
+        country=number.region, to_number=number.e164, body=body, encoding=info.encoding,
+        segments=info.segments, state="queued", attempts=0, created_at=now, updated_at=now,
     )
     session.add(row)
     await session.flush()
-    await audit.record(session, actor, "message.test", provider.name, message_id=row.id, to=number.e164)
-    return message_view(row)
+    target = provider.name if provider else f"group:{group.name}" if group else None
+    await audit.record(session, actor, "message.test", target, message_id=row.id, to=number.e164)
+    return message_view(row, group.name if group else None)
+
+
+def _body_limit(provider: ProviderRow) -> tuple[int, str]:
+    cls = REGISTRY.get(provider.kind)
+    if cls is None:
+        return 1600, provider.name
+    return cls.capabilities.max_body_chars, f"{cls.display_name} ({provider.name})"
 
 
 async def get_message(session: AsyncSession, message_id: int) -> MessageView:
     row = await session.get(Message, message_id, populate_existing=True)
     if row is None:
         raise NotFound(f"no message {message_id}")
-    return message_view(row)
+    return (await _views(session, [row]))[0]
 
 
 async def get_messages(session: AsyncSession, message_ids: list[int]) -> list[MessageView]:
     rows = await session.scalars(
         select(Message).where(Message.id.in_(message_ids)).execution_options(populate_existing=True)
     )
-    return [message_view(row) for row in rows]
+    return await _views(session, list(rows))
 
 
 async def message_attempts(session: AsyncSession, message_id: int) -> list[AttemptView]:
@@ -137,7 +186,7 @@ async def recent_messages(session: AsyncSession, *, kind: str | None = "test", l
     if kind:
         query = query.where(Message.kind == kind)
     rows = await session.scalars(query.execution_options(populate_existing=True))
-    return [message_view(row) for row in rows]
+    return await _views(session, list(rows))
 
 
 async def counts_since(session: AsyncSession, since: datetime) -> dict[str, int]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -13,12 +15,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
-from smsconsole.models import Message, Provider as ProviderRow
+from smsconsole.models import Message
+from smsconsole.models import Provider as ProviderRow
 from smsconsole.providers import REGISTRY
 from smsconsole.providers.base import ConfigField, ConnectionCheck, Provider, http_url
 from smsconsole.secrets import REDACTOR, SecretBox, SecretError, mask, resolve
 from smsconsole.services import audit
 from smsconsole.services.errors import Conflict, NotFound, ValidationError
+from smsconsole.services.groups import groups_using_provider
 
 NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -61,6 +65,10 @@ class ProviderView:
     settings: dict[str, str]  # display values: secrets masked
     created_at: datetime
     updated_at: datetime
+    rate_limit: float | None = None  # segments per second; None: no limit
+    sender_rate_limit: float | None = None
+    circuit_state: str = "closed"  # closed (in rotation) | open (out until circuit_until) | half_open
+    circuit_until: datetime | None = None
 
 
 def _field_view(f: ConfigField) -> FieldView:
@@ -97,12 +105,45 @@ def _view(row: ProviderRow) -> ProviderView:
         id=row.id, name=row.name, kind=row.kind, display_name=cls.display_name if cls else row.kind,
         base_url=row.base_url, enabled=row.enabled, health=row.health, health_detail=row.health_detail,
         health_checked_at=row.health_checked_at, settings=display, created_at=row.created_at,
-        updated_at=row.updated_at,
+        updated_at=row.updated_at, rate_limit=row.rate_limit, sender_rate_limit=row.sender_rate_limit,
+        circuit_state=row.circuit_state or "closed", circuit_until=row.circuit_until,
     )
 
 
-def _validate(kind: str, name: str, values: Mapping[str, str], base_url: str | None) -> type[Provider]:
+RateInput = float | int | str | None
+KEEP: Any = object()  # update_provider: leave the stored rate limit as it is
+
+
+def parse_rate(value: RateInput) -> float | None:
+    """Segments per second as typed: empty means no limit; otherwise a number above 0.
+    Raises ValueError with the reason."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        rate = float(value.strip() if isinstance(value, str) else value)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a number of segments per second") from None
+    if not math.isfinite(rate) or rate <= 0:
+        raise ValueError("must be more than 0 segments per second (leave empty for no limit)")
+    return rate
+
+
+def _rates(**rates: RateInput) -> tuple[dict[str, float | None], list[tuple[str, str]]]:
+    parsed: dict[str, float | None] = {}
     problems: list[tuple[str, str]] = []
+    for field, value in rates.items():
+        if value is KEEP:
+            continue
+        try:
+            parsed[field] = parse_rate(value)
+        except ValueError as exc:
+            problems.append((field, str(exc)))
+    return parsed, problems
+
+
+def _validate(kind: str, name: str, values: Mapping[str, str], base_url: str | None,
+              problems: list[tuple[str, str]] | None = None) -> type[Provider]:
+    problems = list(problems or [])
     cls = REGISTRY.get(kind)
     if cls is None:
         raise ValidationError([("kind", f"unknown kind {kind!r}; known kinds: {', '.join(REGISTRY)}")])
@@ -134,30 +175,35 @@ async def _row(session: AsyncSession, name: str) -> ProviderRow:
 
 async def create_provider(
     session: AsyncSession, box: SecretBox, *, kind: str, name: str, values: Mapping[str, str],
-    base_url: str | None = None, actor: str,
+    base_url: str | None = None, rate_limit: RateInput = None, sender_rate_limit: RateInput = None,
+    actor: str,
 ) -> ProviderView:
     name = name.strip()
-    cls = _validate(kind, name, values, base_url)
+    rates, rate_problems = _rates(rate_limit=rate_limit, sender_rate_limit=sender_rate_limit)
+    cls = _validate(kind, name, values, base_url, rate_problems)
     if await session.scalar(select(ProviderRow.id).where(ProviderRow.name == name)) is not None:
         raise ValidationError([("name", f"a provider named {name!r} already exists")])
     plain, sealed = _split(cls, values, box)
     now = clock.now()
     row = ProviderRow(name=name, kind=kind, base_url=base_url or None, config=plain, secrets=sealed,
-                      enabled=True, health="unknown", created_at=now, updated_at=now)
+                      enabled=True, health="unknown", created_at=now, updated_at=now, **rates)
     session.add(row)
     try:
         await session.flush()
     except IntegrityError:
         raise ValidationError([("name", f"a provider named {name!r} already exists")]) from None
-    await audit.record(session, actor, "provider.create", name, kind=kind, fields=sorted(values))
+    await audit.record(session, actor, "provider.create", name, kind=kind, fields=sorted(values),
+                       **{k: v for k, v in rates.items() if v is not None})
     return _view(row)
 
 
 async def update_provider(
     session: AsyncSession, box: SecretBox, name: str, *, values: Mapping[str, str],
-    base_url: str | None = None, new_name: str | None = None, enabled: bool | None = None, actor: str,
+    base_url: str | None = None, new_name: str | None = None, enabled: bool | None = None,
+    rate_limit: RateInput = KEEP, sender_rate_limit: RateInput = KEEP, actor: str,
 ) -> ProviderView:
-    """Replace a provider's settings. A secret left empty keeps its stored value."""
+    """Replace a provider's settings. A secret left empty keeps its stored value; a rate limit not
+    given (KEEP) keeps its stored value, an empty one removes the limit."""
     row = await _row(session, name)
     cls = REGISTRY[row.kind]
     secret_names = {f.name for f in cls.config_fields if f.secret}
@@ -166,7 +212,8 @@ async def update_provider(
         if not (merged.get(secret) or "").strip() and secret in (row.secrets or {}):
             merged[secret] = box.open(row.secrets[secret])
     target_name = (new_name or name).strip()
-    _validate(row.kind, target_name, merged, base_url)
+    rates, rate_problems = _rates(rate_limit=rate_limit, sender_rate_limit=sender_rate_limit)
+    _validate(row.kind, target_name, merged, base_url, rate_problems)
     if target_name != row.name and await session.scalar(
         select(ProviderRow.id).where(ProviderRow.name == target_name)
     ) is not None:
@@ -175,8 +222,10 @@ async def update_provider(
     row.name, row.config, row.secrets, row.base_url = target_name, plain, sealed, base_url or None
     if enabled is not None:
         row.enabled = enabled
+    for field, rate in rates.items():
+        setattr(row, field, rate)
     row.health, row.health_detail, row.updated_at = "unknown", None, clock.now()
-    await audit.record(session, actor, "provider.update", target_name, fields=sorted(values))
+    await audit.record(session, actor, "provider.update", target_name, fields=sorted(values), **rates)
     return _view(row)
 
 
@@ -199,8 +248,26 @@ async def provider_values(session: AsyncSession, box: SecretBox, name: str) -> d
     return values
 
 
+async def set_rate_limits(session: AsyncSession, name: str, *, rate_limit: RateInput = KEEP,
+                          sender_rate_limit: RateInput = KEEP, actor: str) -> ProviderView:
+    """Change only a provider's rate limits (segments per second; empty removes a limit)."""
+    row = await _row(session, name)
+    rates, problems = _rates(rate_limit=rate_limit, sender_rate_limit=sender_rate_limit)
+    if problems:
+        raise ValidationError(problems)
+    for field, rate in rates.items():
+        setattr(row, field, rate)
+    row.updated_at = clock.now()
+    await audit.record(session, actor, "provider.rate_limits", name, **rates)
+    return _view(row)
+
+
 async def remove_provider(session: AsyncSession, name: str, actor: str) -> None:
     row = await _row(session, name)
+    if groups := await groups_using_provider(session, row.id):
+        listed = ", ".join(map(repr, groups))
+        raise Conflict(f"provider {name!r} is used by group{'s' if len(groups) > 1 else ''} {listed}; "
+                       f"remove it from {'them' if len(groups) > 1 else 'it'} first")
     pending = await session.scalar(
         select(func.count()).select_from(Message)
         .where(Message.provider_id == row.id, Message.state.in_(("queued", "sending")))
@@ -250,7 +317,11 @@ async def load_spec(session: AsyncSession, box: SecretBox, name: str) -> Adapter
 def request_preview(spec: AdapterSpec) -> str | None:
     """The exact request the provider would send for a sample message, as a curl command with
     secrets masked — for providers whose request the operator writes (Generic HTTP)."""
-    from smsconsole.providers.generic import GenericHttpProvider, GenericRequestError, preview_curl
+    from smsconsole.providers.generic import (
+        GenericHttpProvider,
+        GenericRequestError,
+        preview_curl,
+    )
 
     if REGISTRY.get(spec.kind) is not GenericHttpProvider:
         return None

@@ -71,7 +71,10 @@ async def test_adding_a_sandbox_provider_shows_it_in_the_table(runtime: Runtime,
     async with app.run_test(size=(80, 24), message_hook=posted.append) as pilot:
         await open_providers(pilot, app, [])
         form = await choose_kind(pilot, app, "sandbox")
-        assert [f.field_name for f in form.fields] == ["name", "sender", "fail_pattern", "failure_rate", "base_url"]
+        assert [f.field_name for f in form.fields] == ["name", "sender", "fail_pattern", "failure_rate", "receipt_delay",
+                                                       "undelivered_pattern", "undelivered_rate",
+                                                       "failed_receipt_pattern", "base_url", "rate_limit",
+                                                       "sender_rate_limit"]
         await type_text(pilot, "my-sandbox")  # the name field has focus
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, ProvidersScreen), what="the form to close")

@@ -22,7 +22,12 @@ from smsconsole.providers.generic import preview_curl
 from smsconsole.providers.presets import PRESETS, preset
 from smsconsole.screens.dialogs.curl_paste import CurlPasteDialog
 from smsconsole.screens.widgets.errors import report_worker_error
-from smsconsole.screens.widgets.fields import FieldError, FormField, set_control_value, show_problems
+from smsconsole.screens.widgets.fields import (
+    FieldError,
+    FormField,
+    set_control_value,
+    show_problems,
+)
 from smsconsole.secrets import ENV_PREFIX, MASK
 from smsconsole.services.errors import ServiceError, ValidationError
 from smsconsole.services.providers import FieldView, KindView, ProviderView
@@ -41,6 +46,8 @@ class ProviderDraft:
     base_url: str | None
     values: dict[str, str]
     enabled: bool
+    rate_limit: str = ""  # segments per second as typed; empty: no limit
+    sender_rate_limit: str = ""
 
 
 SaveProvider = Callable[[ProviderDraft], Awaitable[ProviderView]]
@@ -88,6 +95,15 @@ class ProviderFormDialog(ModalScreen[ProviderView | None]):
                                       placeholder=self.kind.default_base_url or "https://…", compact=True,
                                       id="input-base-url"),
                                 help="Leave empty for the provider's own endpoint; set it for a proxy or a test server")
+                with Horizontal(id="provider-rate-limits"):
+                    yield FormField("rate_limit", "Rate limit",
+                                    Input(self._rate(self.current.rate_limit if self.current else None),
+                                          placeholder="no limit", compact=True, id="input-rate-limit"),
+                                    help="Segments per second the provider allows; empty: no limit")
+                    yield FormField("sender_rate_limit", "Per sender",
+                                    Input(self._rate(self.current.sender_rate_limit if self.current else None),
+                                          placeholder="no limit", compact=True, id="input-sender-rate-limit"),
+                                    help="Segments per second per sender (e.g. Twilio long codes)")
                 if editing:
                     assert self.current is not None
                     yield FormField("enabled", "Enabled", Switch(self.current.enabled, id="input-enabled"),
@@ -133,6 +149,10 @@ class ProviderFormDialog(ModalScreen[ProviderView | None]):
             type="integer" if field.kind == "int" else "text",
         )
 
+    @staticmethod
+    def _rate(value: float | None) -> str:
+        return f"{value:g}" if value else ""
+
     def _help(self, field: FieldView) -> str:
         parts = [field.help] if field.help else []
         if field.secret and ENV_PREFIX not in field.help:
@@ -162,6 +182,8 @@ class ProviderFormDialog(ModalScreen[ProviderView | None]):
             base_url=by_name["base_url"].value.strip() or None,
             values={name: field.value for name, field in by_name.items() if name in kind_fields},
             enabled=by_name["enabled"].value == "true" if "enabled" in by_name else True,
+            rate_limit=by_name["rate_limit"].value.strip(),
+            sender_rate_limit=by_name["sender_rate_limit"].value.strip(),
         )
 
     def fill(self, values: Mapping[str, str]) -> None:
