@@ -1,4 +1,5 @@
-"""CLI commands for replies (wired into smsconsole.cli by add_parsers and HANDLERS)."""
+"""CLI commands for replies (wired into smsconsole.cli by add_parsers and HANDLERS):
+`sandbox reply`, `keywords list|add|update|remove`, `inbox` and `stats`."""
 
 from __future__ import annotations
 
@@ -8,8 +9,235 @@ from typing import Any
 
 from smsconsole.config import Config
 
-HANDLERS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {}
+ACTOR = "cli"
 
 
 def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
     """Add this module's subcommands to the top-level `commands` subparsers."""
+    sandbox = commands.add_parser("sandbox", help="the built-in Sandbox provider: simulate a reply")
+    sb_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True,
+                                         parser_class=parser_class)
+    reply = sb_commands.add_parser(
+        "reply", help="a reply from a number, through the same door as a real one (keywords, opt-out, auto-response)")
+    reply.add_argument("--from", dest="sender", required=True, metavar="NUMBER",
+                       help="who replies (E.164, or national form in the default region)")
+    reply.add_argument("--text", required=True, help="what they reply, e.g. STOP")
+    reply.add_argument("--provider", help="the Sandbox provider (default: the first enabled one)")
+    reply.add_argument("--json", action="store_true")
+
+    keywords = commands.add_parser(
+        "keywords", help="reply keywords (STOP, HELP, …) and their auto-responses",
+        description="A keyword matches a reply that is exactly the keyword, ignoring case, accents, "
+        "punctuation and spacing ('Stop.', 'opt-out', 'ARRÊT'). Actions: opt_out, opt_in, help, custom "
+        "(logs --event-name as an event).")
+    k_commands = keywords.add_subparsers(dest="keywords_command", metavar="ACTION", required=True,
+                                         parser_class=parser_class)
+    k_list = k_commands.add_parser("list", help="every keyword, with its action, language and response")
+    k_list.add_argument("--json", action="store_true")
+    update_help = "change a keyword (a default one: response, language, enabled)"
+    for name, text in (("add", "add a keyword"), ("update", update_help)):
+        sub = k_commands.add_parser(name, help=text)
+        sub.add_argument("word")
+        sub.add_argument("--action", required=name == "add", help="opt_out, opt_in, help or custom")
+        sub.add_argument("--response", help="the auto-response ('' sends none)")
+        sub.add_argument("--language", help="language code of the response, e.g. en, es, pt-BR")
+        sub.add_argument("--event-name", "--event", dest="event_name",
+                         help="custom: the event a reply is logged as, e.g. survey_yes")
+        if name == "update":
+            sub.add_argument("--rename", metavar="NEW_WORD", help="a new word (not for a default keyword)")
+            state = sub.add_mutually_exclusive_group()
+            state.add_argument("--enable", dest="enabled", action="store_const", const=True)
+            state.add_argument("--disable", dest="enabled", action="store_const", const=False)
+        sub.add_argument("--json", action="store_true")
+    k_remove = k_commands.add_parser("remove", help="remove a keyword (STOP stays)")
+    k_remove.add_argument("word")
+
+    inbox = commands.add_parser("inbox", help="the latest replies: keyword matched, action taken, message answered")
+    inbox.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    inbox.add_argument("--action", help="only this action: opt_out, opt_in, help, custom or reply")
+    inbox.add_argument("--keyword", help="only replies that matched this keyword")
+    inbox.add_argument("--json", action="store_true")
+
+    stats = commands.add_parser("stats", help="delivery per provider (sent, delivered, failed, replies …), "
+                                "provider health and throughput")
+    stats.add_argument("--window", choices=("hour", "today"), default="hour", help="the last hour (default) or today")
+    stats.add_argument("--json", action="store_true")
+
+
+async def _with_runtime(config: Config, work: Callable[[Any], Awaitable[int]]) -> int:
+    from smsconsole.runtime import Runtime
+
+    runtime = await Runtime.open(config)
+    try:
+        return await work(runtime)
+    finally:
+        await runtime.close()
+
+
+def _print_json(value: Any) -> None:
+    from smsconsole.cli import _print_json as print_json
+
+    print_json(value)
+
+
+async def cmd_sandbox(config: Config, args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from smsconsole.cli import UsageError
+    from smsconsole.models import Provider
+    from smsconsole.services.receipts import simulate_reply
+    from smsconsole.services.settings import get_settings
+
+    async def work(runtime: Any) -> int:
+        async with runtime.factory() as session, session.begin():
+            name = args.provider
+            if not name:
+                name = await session.scalar(select(Provider.name).where(Provider.kind == "sandbox",
+                                                                        Provider.enabled.is_(True))
+                                            .order_by(Provider.id).limit(1))
+                if name is None:
+                    raise UsageError("no Sandbox provider: add one with 'smsconsole providers add sandbox "
+                                     "--name sandbox'")
+            region = (await get_settings(session))["default_region"]
+            view = await simulate_reply(session, name, args.sender, args.text, default_region=region)
+        if args.json:
+            _print_json(view)
+        else:
+            print(_describe_reply(view))
+        return 0
+
+    return await _with_runtime(config, work)
+
+
+def _describe_reply(view: Any) -> str:
+    what = {"opt_out": "opted out", "opt_in": "opted in", "help": "asked for help",
+            "custom": "custom keyword", "reply": "a reply (logged as sms_reply)"}.get(view.action or "", "recorded")
+    matched = f"{view.keyword}: " if view.keyword else ""
+    parts = [f"reply {view.id} from {view.sender} via {view.provider_name}: {view.text!r} → {matched}{what}"]
+    if view.suppressed:
+        parts.append(f"{view.suppressed} queued message(s) suppressed")
+    if view.response_message_id:
+        parts.append(f"auto-response queued (message {view.response_message_id})")
+    if view.answers_message_id:
+        parts.append(f"answers message {view.answers_message_id}")
+    return "; ".join(parts)
+
+
+async def cmd_keywords(config: Config, args: argparse.Namespace) -> int:
+    from smsconsole.services import keywords
+
+    async def work(runtime: Any) -> int:
+        action = args.keywords_command
+        if action == "list":
+            async with runtime.factory() as session, session.begin():
+                views = await keywords.list_keywords(session)
+            if args.json:
+                _print_json(views)
+                return 0
+            print(f"{'WORD':<22} {'ACTION':<8} {'LANG':<6} {'STATE':<9} RESPONSE")
+            for v in views:
+                state = ("default" if v.builtin else "custom") if v.enabled else "disabled"
+                response = v.response or (f"(logs event {v.event_name})" if v.event_name else "(no response)")
+                print(f"{v.word:<22} {v.action:<8} {v.language or '-':<6} {state:<9} {response}")
+            return 0
+        if action == "remove":
+            async with runtime.factory() as session, session.begin():
+                view = await keywords.get_keyword(session, args.word)
+                await keywords.delete_keyword(session, args.word, actor=ACTOR)
+            print(f"removed keyword {view.word!r}")
+            return 0
+        async with runtime.factory() as session, session.begin():
+            if action == "add":
+                view = await keywords.create_keyword(session, word=args.word, action=args.action,
+                                                     language=args.language, response=args.response,
+                                                     event_name=args.event_name, actor=ACTOR)
+            else:
+                view = await keywords.update_keyword(session, args.word, new_word=args.rename, action=args.action,
+                                                     language=args.language, response=args.response,
+                                                     event_name=args.event_name, enabled=args.enabled, actor=ACTOR)
+        if args.json:
+            _print_json(view)
+        else:
+            verb = "added" if action == "add" else "updated"
+            print(f"{verb} keyword {view.word!r}: {view.action}"
+                  + (f" ({view.language})" if view.language else "")
+                  + (f", logs {view.event_name}" if view.event_name else "")
+                  + ("" if view.enabled else ", disabled"))
+        return 0
+
+    return await _with_runtime(config, work)
+
+
+async def cmd_inbox(config: Config, args: argparse.Namespace) -> int:
+    from smsconsole.cli import UsageError
+    from smsconsole.services.replies import recent_inbound
+
+    if args.limit < 1:
+        raise UsageError("--limit must be at least 1")
+
+    async def work(runtime: Any) -> int:
+        async with runtime.factory() as session:
+            views = await recent_inbound(session, limit=args.limit, action=args.action, keyword=args.keyword)
+        if args.json:
+            _print_json(views)
+        elif not views:
+            print("no replies yet (they arrive by polling or the webhook listener; try "
+                  "'smsconsole sandbox reply --from +447400123456 --text STOP')")
+        else:
+            print(f"{'RECEIVED':<19} {'FROM':<16} {'PROFILE':<16} {'KEYWORD':<10} {'ACTION':<8} {'ANSWERS':<8} TEXT")
+            for v in views:
+                who = (v.profile_name or v.profile_key or "-")[:16]
+                answers = str(v.answers_message_id) if v.answers_message_id else "-"
+                text = v.text.replace("\n", " ")
+                print(f"{v.received_at:%Y-%m-%d %H:%M:%S} {v.sender:<16} {who:<16} {v.keyword or '-':<10} "
+                      f"{v.action or '-':<8} {answers:<8} {text}")
+        return 0
+
+    return await _with_runtime(config, work)
+
+
+async def cmd_stats(config: Config, args: argparse.Namespace) -> int:
+    from smsconsole.services.stats import delivery_stats
+
+    async def work(runtime: Any) -> int:
+        async with runtime.factory() as session:
+            result = await delivery_stats(session, args.window)
+        if args.json:
+            payload = {
+                "window": result.window, "since": result.since,
+                "total": {**_counts(result.total)},
+                "providers": {name: _counts(c) for name, c in result.by_provider.items()},
+                "per_minute": result.per_minute,
+                "health": result.providers,
+            }
+            _print_json(payload)
+            return 0
+        label = "last hour" if result.window == "hour" else "today (UTC)"
+        print(f"Delivery, {label} (messages queued since {result.since:%Y-%m-%d %H:%M} UTC)")
+        print(f"{'PROVIDER':<16} {'SENT':>6} {'DELIV':>6} {'UNDEL':>6} {'FAILED':>6} {'UNKN':>6} {'REPL':>6} "
+              f"{'RATE':>6}  HEALTH / CIRCUIT")
+        health = {p.name: p for p in result.providers}
+        for name, c in [*result.by_provider.items(), ("total", result.total)]:
+            rate = f"{c.delivery_rate:.0%}" if c.delivery_rate is not None else "-"
+            h = health.get(name)
+            state = f"{h.health} / {h.circuit_state}" if h else ""
+            print(f"{name[:16]:<16} {c.sent:>6} {c.delivered:>6} {c.undelivered:>6} {c.failed:>6} {c.unknown:>6} "
+                  f"{c.replies:>6} {rate:>6}  {state}")
+        print(f"sent per minute, last 60 min: {sum(result.per_minute)} total, peak {max(result.per_minute)}")
+        return 0
+
+    return await _with_runtime(config, work)
+
+
+def _counts(counts: Any) -> dict[str, Any]:
+    return {"waiting": counts.waiting, "sent": counts.sent, "delivered": counts.delivered,
+            "undelivered": counts.undelivered, "failed": counts.failed, "unknown": counts.unknown,
+            "suppressed": counts.suppressed, "replies": counts.replies, "delivery_rate": counts.delivery_rate}
+
+
+HANDLERS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
+    "sandbox": cmd_sandbox,
+    "keywords": cmd_keywords,
+    "inbox": cmd_inbox,
+    "stats": cmd_stats,
+}

@@ -35,6 +35,8 @@ class Config:
     send_timeout_seconds: float = 15.0
     listen_host: str = "127.0.0.1"
     listen_port: int = 0  # 0: the webhook/ingestion listener is off
+    poll_interval_seconds: float = 30.0  # receipts/replies pollers, per provider
+    reconcile_after_seconds: float = 900.0  # ask the provider about `sent` messages with no final receipt
 
     @property
     def config_file(self) -> Path:
@@ -79,6 +81,8 @@ _TUNABLES = {
     "dispatch_interval_seconds": float,
     "max_send_attempts": int,
     "send_timeout_seconds": float,
+    "poll_interval_seconds": float,
+    "reconcile_after_seconds": float,
 }
 _SETTABLE: dict[str, type] = {
     "listen_host": str,

@@ -387,3 +387,22 @@ class PollCursor(Base):
     cursor: Mapped[str | None] = mapped_column(Text)
     polled_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class MessagePart(Base):
+    """One part of a long message whose provider gives each part its own id (Vonage) and sends
+    one receipt per part; the receipts service resolves the parts to one message status."""
+
+    __tablename__ = "message_parts"
+    __table_args__ = (
+        UniqueConstraint("provider_id", "provider_message_id", name="uq_message_parts_provider_message"),
+        UniqueConstraint("message_id", "part", name="uq_message_parts_message_part"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id", ondelete="SET NULL"))
+    provider_message_id: Mapped[str] = mapped_column(String(128))
+    part: Mapped[int] = mapped_column(Integer)  # 1-based
+    state: Mapped[str] = mapped_column(String(16), default="sent")  # sent | delivered | undelivered | failed
+    updated_at: Mapped[datetime]

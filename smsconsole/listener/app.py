@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smsconsole.listener import ApiError, Limits, ListenerContext, ingest
+from smsconsole.listener import ApiError, Limits, ListenerContext, callbacks, ingest
 from smsconsole.secrets import SecretBox
 
 log = logging.getLogger("smsconsole.listener")
@@ -38,6 +38,7 @@ def create_app(
     routes = [
         Route("/healthz", _health_endpoint(context), methods=["GET"]),
         Mount("/v1", routes=ingest.routes(context)),
+        Mount("/callbacks", routes=callbacks.routes(context)),
     ]
     return Starlette(
         routes=routes,

@@ -92,7 +92,7 @@ async def start_listener(
     except Exception as exc:  # never take the engine down with it
         log.error("listener: failed to start (%s); the engine runs without it", type(exc).__name__)
         return None
-    log.info("listener: serving the ingestion API on %s", listener.address)
+    log.info("listener: serving the ingestion API and provider callbacks on %s", listener.address)
     return listener
 
 

@@ -1,5 +1,6 @@
-"""Home: who runs the engine, the providers and their health, and today's messages by state —
-refreshed live from the database at a bounded rate."""
+"""Home: who runs the engine, the providers with their health, circuit and last hour's traffic, and
+the live delivery monitor (sent, delivered, undelivered, failed, unknown and replies for the last
+hour and today, with the per-minute throughput) — refreshed from the database at a bounded rate."""
 
 from __future__ import annotations
 
@@ -11,16 +12,23 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable, Sparkline, Static
 
 from smsconsole.engine import lease
 from smsconsole.screens.base import SectionScreen
-from smsconsole.screens.widgets.formatting import format_time, health_text, state_text
+from smsconsole.screens.stats import health_circuit_text, throughput_caption
+from smsconsole.screens.widgets.formatting import format_time, health_text
 from smsconsole.screens.widgets.live import LiveRefresh
 from smsconsole.screens.widgets.tables import cursor_row_key, sync_rows
 from smsconsole.secrets import mask_url
-from smsconsole.services.messages import STATES, counts_since, start_of_today
 from smsconsole.services.providers import ProviderView, list_providers
+from smsconsole.services.stats import (
+    DeliveryCounts,
+    DeliveryStats,
+    counts_by_provider,
+    delivery_stats,
+    window_start,
+)
 
 REFRESH_SECONDS = 1.0
 
@@ -28,8 +36,14 @@ REFRESH_SECONDS = 1.0
 @dataclass(frozen=True)
 class HomeSnapshot:
     providers: list[ProviderView]
-    counts: dict[str, int]
+    hour: DeliveryStats
+    today: DeliveryCounts
     holder: lease.LeaseInfo | None
+
+
+MONITOR_ROWS = (("sent", "sent", ""), ("delivered", "delivered", "green"), ("undelivered", "undelivered", "yellow"),
+                ("failed", "failed", "red"), ("unknown", "unknown", "yellow"), ("replies", "replies", "cyan"),
+                ("waiting", "waiting", "cyan"))
 
 
 class HomeScreen(SectionScreen):
@@ -47,14 +61,16 @@ class HomeScreen(SectionScreen):
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="home-body"):
             with Vertical(id="home-providers", classes="panel") as panel:
-                panel.border_title = "Providers"
+                panel.border_title = "Providers (last hour)"
                 yield DataTable(id="home-providers-table", cursor_type="row", zebra_stripes=True)
                 yield Static("No providers yet: press 2, then a to add one (Sandbox needs no account).",
                              id="home-provider-detail", markup=False)
             with Vertical(id="home-side"):
                 with Vertical(id="home-counts", classes="panel") as counts:
-                    counts.border_title = "Today (UTC)"
-                    yield DataTable(id="home-counts-table", cursor_type="none", show_header=False)
+                    counts.border_title = "Delivery (UTC)"
+                    yield DataTable(id="home-counts-table", cursor_type="none", cell_padding=0)
+                    yield Sparkline([0] * 60, id="home-sparkline")
+                    yield Static("", id="home-throughput", markup=False)
                 with Vertical(id="home-engine", classes="panel") as engine:
                     engine.border_title = "Engine"
                     yield Static("", id="home-engine-detail", markup=False)
@@ -62,12 +78,13 @@ class HomeScreen(SectionScreen):
     def on_mount(self) -> None:
         providers = self.query_one("#home-providers-table", DataTable)
         providers.add_column("Name", key="name")
-        providers.add_column("Kind", key="kind")
         providers.add_column("Health", key="health")
-        providers.add_column("Checked", key="checked")
+        providers.add_column("Sent", key="sent")
+        providers.add_column("Fail", key="failed")
         counts = self.query_one("#home-counts-table", DataTable)
-        counts.add_column("State", key="state", width=12)
-        counts.add_column("Count", key="count", width=7)
+        counts.add_column("", key="state", width=12)
+        counts.add_column("   1 h", key="hour", width=6)
+        counts.add_column(" today", key="today", width=6)
         self._live = LiveRefresh(self, REFRESH_SECONDS, self.refresh_home)
         self.watch(self.app, "engine_info", lambda _: self._show_engine(self._holder), init=False)
 
@@ -89,7 +106,8 @@ class HomeScreen(SectionScreen):
         async with runtime.factory() as session:
             snapshot = HomeSnapshot(
                 providers=await list_providers(session),
-                counts=await counts_since(session, start_of_today()),
+                hour=await delivery_stats(session, "hour"),
+                today=(await counts_by_provider(session, window_start("today")))[0],
                 holder=await lease.current(session),
             )
         self._show(snapshot)
@@ -97,18 +115,22 @@ class HomeScreen(SectionScreen):
     def _show(self, snapshot: HomeSnapshot) -> None:
         self._providers = {view.name: view for view in snapshot.providers}
         with self.app.batch_update():
+            by_provider = snapshot.hour.by_provider
             sync_rows(self.query_one("#home-providers-table", DataTable), {
-                view.name: (view.name, view.display_name, health_text(view.health),
-                            format_time(view.health_checked_at))
+                view.name: (view.name, health_circuit_text(view.health, view.circuit_state, view.circuit_until),
+                            _count(by_provider.get(view.name, DeliveryCounts()).sent, ""),
+                            _count(by_provider.get(view.name, DeliveryCounts()).failed, "red"))
                 for view in snapshot.providers
             })
-            total = sum(snapshot.counts.values())
+            hour = snapshot.hour.total
             rows: dict[str, tuple[Any, ...]] = {
-                state: (state_text(state), Text(f"{snapshot.counts.get(state, 0):>7,}"))
-                for state in STATES
+                key: (Text(label, style=style), _count(getattr(hour, key), style),
+                      _count(getattr(snapshot.today, key), style))
+                for label, key, style in MONITOR_ROWS
             }
-            rows["total"] = (Text("total", style="bold"), Text(f"{total:>7,}", style="bold"))
             sync_rows(self.query_one("#home-counts-table", DataTable), rows)
+            self.query_one("#home-sparkline", Sparkline).data = list(snapshot.hour.per_minute)
+            self.query_one("#home-throughput", Static).update(throughput_caption(snapshot.hour.per_minute, short=True))
             self._show_provider_detail()
             self._show_engine(snapshot.holder)
 
@@ -124,7 +146,8 @@ class HomeScreen(SectionScreen):
             detail.update("No providers yet: press 2, then a to add one (Sandbox needs no account).")
             return
         checked = f" (checked {format_time(view.health_checked_at)})" if view.health_checked_at else ""
-        line = Text.assemble((f"{view.name}: ", "bold"), health_text(view.health), checked)
+        line = Text.assemble((f"{view.name} ", "bold"), (f"({view.display_name}): ", "dim"),
+                             health_text(view.health), checked)
         line.append(f"\n{view.health_detail}" if view.health_detail else "\nnot tested yet: press 2, then t",
                     style="dim" if not view.health_detail else "")
         detail.update(line)
@@ -143,3 +166,7 @@ class HomeScreen(SectionScreen):
             lines.append("queued messages wait for an engine: run `smsconsole serve`")
         lines.append(f"db: {mask_url(self.console.config.effective_database_url)}")
         self.query_one("#home-engine-detail", Static).update("\n".join(lines))
+
+
+def _count(value: int, style: str) -> Text:
+    return Text(f"{value:>6,}", style=style if value else "dim")

@@ -18,12 +18,30 @@ from smsconsole.screens.base import ACTOR, SectionScreen
 from smsconsole.screens.dialogs.api_key_create import ApiKeyCreateDialog, CreatedApiKey
 from smsconsole.screens.dialogs.api_key_created import ApiKeyCreatedDialog
 from smsconsole.screens.dialogs.confirm import ConfirmDialog
+from smsconsole.screens.dialogs.keyword_form import KeywordFormDialog
 from smsconsole.screens.widgets.fields import FieldError, FormField, show_problems
-from smsconsole.screens.widgets.formatting import compact_details, format_day, format_time
+from smsconsole.screens.widgets.formatting import (
+    compact_details,
+    format_day,
+    format_time,
+)
 from smsconsole.screens.widgets.tables import cursor_row_key, sync_rows
 from smsconsole.services import audit
-from smsconsole.services.api_keys import ApiKeyView, create_api_key, list_api_keys, revoke_api_key
+from smsconsole.services.api_keys import (
+    ApiKeyView,
+    create_api_key,
+    list_api_keys,
+    revoke_api_key,
+)
 from smsconsole.services.errors import ServiceError, ValidationError
+from smsconsole.services.keywords import (
+    ACTION_LABELS,
+    KeywordView,
+    create_keyword,
+    delete_keyword,
+    list_keywords,
+    update_keyword,
+)
 from smsconsole.services.settings import SETTINGS, get_settings, update_settings
 
 
@@ -40,12 +58,19 @@ class SettingsScreen(SectionScreen):
                 tooltip="Create a key for the ingestion API (shown once)"),
         Binding("delete", "revoke_api_key", "Revoke key", id="settings.api-key-revoke",
                 tooltip="Revoke the highlighted API key (asks first)"),
+        Binding("a", "add_keyword", "Add keyword", id="settings.keyword-add",
+                tooltip="Add a reply keyword (with the keywords table focused)"),
+        Binding("e", "edit_keyword", "Edit keyword", id="settings.keyword-edit",
+                tooltip="Edit the highlighted keyword (enter does the same)"),
+        Binding("x", "delete_keyword", "Delete keyword", id="settings.keyword-delete",
+                tooltip="Delete the highlighted keyword (asks first)"),
     ]
 
     def __init__(self) -> None:
         super().__init__()
         self._stored: dict[str, str] = {}
         self._api_keys: dict[str, ApiKeyView] = {}
+        self._keywords: dict[str, KeywordView] = {}
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="settings-body"):
@@ -68,6 +93,15 @@ class SettingsScreen(SectionScreen):
                                  tooltip="Create a key (ctrl+n); it is shown once")
                     yield Button("Revoke…", id="api-key-revoke", variant="error", compact=True, disabled=True,
                                  tooltip="Revoke the highlighted key (delete); asks first")
+            with Vertical(id="settings-keywords", classes="panel") as keywords:
+                keywords.border_title = "Reply keywords (a: add, enter: edit, x: delete)"
+                yield DataTable(id="keywords-table", cursor_type="row", zebra_stripes=True)
+                with Horizontal(classes="form-buttons"):
+                    yield Button("Add…", id="keyword-add", variant="primary", compact=True,
+                                 tooltip="Add a reply keyword")
+                    yield Button("Edit…", id="keyword-edit", compact=True, tooltip="Edit the highlighted keyword")
+                    yield Button("Delete…", id="keyword-delete", variant="error", compact=True,
+                                 tooltip="Delete the highlighted keyword; asks first")
             with Vertical(id="settings-config", classes="panel") as config:
                 config.border_title = "This process (read only; set in config.toml or SMSCONSOLE_* variables)"
                 yield DataTable(id="config-table", cursor_type="none", show_header=False, zebra_stripes=True)
@@ -87,6 +121,12 @@ class SettingsScreen(SectionScreen):
         keys.add_column("Created", key="created")
         keys.add_column("Last used", key="used")
         keys.add_column("Revoked", key="revoked")
+        words = self.query_one("#keywords-table", DataTable)
+        words.add_column("Word", key="word")
+        words.add_column("Action", key="action")
+        words.add_column("Lang", key="language")
+        words.add_column("", key="flag")
+        words.add_column("Response / event", key="response")
         table = self.query_one("#audit-table", DataTable)
         table.add_column("Time", key="at")
         table.add_column("Actor", key="actor")
@@ -107,9 +147,12 @@ class SettingsScreen(SectionScreen):
         async with runtime.factory() as session:
             values = await get_settings(session)
             api_keys = await list_api_keys(session)
+            keywords = await list_keywords(session)
             entries = await audit.recent(session)
+            await session.commit()  # the default keywords, seeded on first use
         self._show_values(values)
         self._show_api_keys(api_keys)
+        self._show_keywords(keywords)
         self._show_audit(entries)
 
     def _show_values(self, values: dict[str, str], *, force: bool = False) -> None:
@@ -189,6 +232,10 @@ class SettingsScreen(SectionScreen):
         self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("add_keyword", "edit_keyword", "delete_keyword"):
+            if self.focused is not self.query_one("#keywords-table", DataTable):
+                return False
+            return action == "add_keyword" or self.highlighted_keyword is not None or None
         if action == "revoke_api_key":
             # only while the keys table has focus: elsewhere delete edits text
             if self.focused is not self.query_one("#api-keys-table", DataTable):
@@ -243,4 +290,89 @@ class SettingsScreen(SectionScreen):
             return
         self.notify(f"API key {view.name!r} ({view.hint}) revoked.", title="API keys")
         self.post_message(ApiKeyRevoked(view.prefix))
+        self.load_settings()
+
+    # --- reply keywords ----------------------------------------------------------------------
+
+    def _show_keywords(self, views: list[KeywordView]) -> None:
+        self._keywords = {view.word: view for view in views}
+        rows: dict[str, tuple[Any, ...]] = {}
+        for view in views:
+            flag = Text("default", style="dim") if view.builtin else Text("added", style="cyan")
+            if not view.enabled:
+                flag = Text("off", style="yellow")
+            response = view.response or (f"logs {view.event_name}" if view.event_name else "(no response)")
+            if view.event_name and view.response:
+                response = f"logs {view.event_name}; {view.response}"
+            rows[view.word] = (view.word, ACTION_LABELS.get(view.action, view.action), view.language or "-", flag,
+                               response[:70] + ("…" if len(response) > 70 else ""))
+        sync_rows(self.query_one("#keywords-table", DataTable), rows)
+        self.query_one("#settings-keywords").border_subtitle = (
+            f"{len(views)} keywords, {sum(not v.builtin for v in views)} added" if views else "none")
+
+    @property
+    def highlighted_keyword(self) -> KeywordView | None:
+        key = cursor_row_key(self.query_one("#keywords-table", DataTable))
+        return self._keywords.get(key) if key is not None else None
+
+    @on(Button.Pressed, "#keyword-add")
+    def action_add_keyword(self) -> None:
+        self.app.push_screen(KeywordFormDialog(self._save_keyword), self._keyword_saved)
+
+    @on(Button.Pressed, "#keyword-edit")
+    @on(DataTable.RowSelected, "#keywords-table")
+    def action_edit_keyword(self) -> None:
+        view = self.highlighted_keyword
+        if view is None:
+            return
+
+        async def save(values: dict[str, str]) -> KeywordView:
+            return await self._save_keyword(values, view)
+
+        self.app.push_screen(KeywordFormDialog(save, view), self._keyword_saved)
+
+    async def _save_keyword(self, values: dict[str, str], existing: KeywordView | None = None) -> KeywordView:
+        """Run by the dialog's worker, which shows refused fields under them."""
+        runtime = await self.runtime()
+        async with runtime.factory() as session, session.begin():
+            if existing is None:
+                view = await create_keyword(session, word=values["word"], action=values["action"],
+                                            language=values["language"], response=values["response"],
+                                            event_name=values["event_name"], actor=ACTOR)
+                if values.get("enabled") == "false":
+                    view = await update_keyword(session, view.word, enabled=False, actor=ACTOR)
+                return view
+            return await update_keyword(
+                session, existing.word, new_word=None if existing.builtin else values["word"],
+                action=None if existing.builtin else values["action"], language=values["language"],
+                response=values["response"], event_name=values["event_name"],
+                enabled=values.get("enabled") != "false", actor=ACTOR)
+
+    def _keyword_saved(self, view: KeywordView | None) -> None:
+        if view is not None:
+            self.notify(f"Keyword {view.word} saved.", title="Keywords")
+            self.load_settings()
+
+    @on(Button.Pressed, "#keyword-delete")
+    def action_delete_keyword(self) -> None:
+        view = self.highlighted_keyword
+        if view is not None:
+            self.remove_keyword(view)
+
+    @work(exclusive=True, group="settings-keyword-delete", exit_on_error=False)
+    async def remove_keyword(self, view: KeywordView) -> None:
+        note = " It is one of the defaults: turning it off (edit) keeps it for later." if view.builtin else ""
+        confirmed = await self.app.push_screen_wait(ConfirmDialog(
+            "Delete keyword", f"Delete {view.word} ({ACTION_LABELS.get(view.action, view.action)})? Replies of "
+            f"exactly {view.word} become plain replies.{note}", confirm_label="Delete", destructive=True))
+        if not confirmed:
+            return
+        runtime = await self.runtime()
+        try:
+            async with runtime.factory() as session, session.begin():
+                await delete_keyword(session, view.word, actor=ACTOR)
+        except ServiceError as exc:
+            self.notify(str(exc), title="Not deleted", severity="error")
+            return
+        self.notify(f"Keyword {view.word} deleted.", title="Keywords")
         self.load_settings()

@@ -1,15 +1,175 @@
-"""Stats section (placeholder until it lands)."""
+"""Stats → Delivery: per provider, for the last hour or today, what was sent, delivered, undelivered,
+failed, unknown and replied, each provider's health and circuit, the per-minute throughput of the
+last 60 minutes, and the latest messages (enter opens a message's whole path). Refreshed live."""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.widgets import Static
+from datetime import datetime
+from typing import Any, ClassVar
 
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Sparkline, Static
+
+from smsconsole import clock
 from smsconsole.screens.base import SectionScreen
+from smsconsole.screens.dialogs.message_path import open_message_path
+from smsconsole.screens.widgets.formatting import format_time, health_text, state_text
+from smsconsole.screens.widgets.live import LiveRefresh
+from smsconsole.screens.widgets.tables import sync_rows
+from smsconsole.services.messages import MessageView
+from smsconsole.services.stats import (
+    DeliveryCounts,
+    DeliveryStats,
+    ProviderHealth,
+    delivery_stats,
+    recent_messages,
+)
+
+REFRESH_SECONDS = 1.0
+RECENT = 50
+WINDOW_LABELS = {"hour": "last hour", "today": "today (UTC)"}
+CIRCUIT_STYLES = {"closed": "green", "open": "bold red", "half_open": "yellow"}
+
+
+def circuit_text(state: str, until: datetime | None) -> Text:
+    label = state.replace("_", "-")
+    if state == "open" and until is not None:
+        seconds = max(0, int((until - clock.now()).total_seconds()))
+        label += f" {seconds}s"
+    return Text(label, style=CIRCUIT_STYLES.get(state, ""))
+
+
+def health_circuit_text(health: str, circuit: str, until: datetime | None) -> Text:
+    """Health, and the circuit when it is not closed (a closed circuit is the normal case)."""
+    text = health_text(health)
+    if circuit != "closed":
+        text.append(" · ")
+        text.append_text(circuit_text(circuit, until))
+    return text
+
+
+def rate_text(counts: DeliveryCounts) -> Text:
+    rate = counts.delivery_rate
+    if rate is None:
+        return Text("-", style="dim")
+    return Text(f"{rate:.0%}", style="green" if rate >= 0.95 else "yellow" if rate >= 0.8 else "bold red")
+
+
+def count_cells(counts: DeliveryCounts) -> tuple[Text, ...]:
+    def cell(value: int, style: str = "") -> Text:
+        return Text(f"{value:,}", style=style if value else "dim")
+
+    return (cell(counts.sent), cell(counts.delivered, "green"), cell(counts.undelivered, "yellow"),
+            cell(counts.failed, "red"), cell(counts.unknown, "yellow"), cell(counts.replies, "cyan"),
+            rate_text(counts))
+
+
+def throughput_caption(per_minute: list[int], *, short: bool = False) -> str:
+    total, peak = sum(per_minute), max(per_minute, default=0)
+    now = per_minute[-1] if per_minute else 0
+    if short:
+        return f"sent/min, {len(per_minute)} min: peak {peak:,}, now {now:,}"
+    return f"sent per minute, last {len(per_minute)} min:\n{total:,} in all, peak {peak:,}, now {now:,}"
 
 
 class StatsScreen(SectionScreen):
     MODE = "stats"
+    AUTO_FOCUS = "#stats-recent-table"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("t", "toggle_window", "Hour/today", id="stats.window", tooltip="Switch between the last hour and today"),
+        Binding("r", "refresh", "Refresh", id="stats.refresh", tooltip="Read the database again now"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.window = "hour"
+        self._live: LiveRefresh | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield Static("Stats")
+        with Vertical(id="stats-body"):
+            with Vertical(id="stats-delivery", classes="panel") as panel:
+                panel.border_title = "Delivery, last hour"
+                yield DataTable(id="stats-providers-table", cursor_type="none", zebra_stripes=True)
+            with Horizontal(id="stats-throughput"):
+                yield Sparkline([0] * 60, id="stats-sparkline")
+                yield Static("", id="stats-throughput-caption", markup=False)
+            with Vertical(id="stats-recent", classes="panel") as recent:
+                recent.border_title = "Latest messages (enter: its path)"
+                yield DataTable(id="stats-recent-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        table = self.query_one("#stats-providers-table", DataTable)
+        for label, key in (("Provider", "provider"), ("Health", "health"), ("Sent", "sent"),
+                           ("Deliv", "delivered"), ("Undel", "undelivered"), ("Failed", "failed"),
+                           ("Unkn", "unknown"), ("Repl", "replies"), ("Rate", "rate")):
+            table.add_column(label, key=key)
+        recent = self.query_one("#stats-recent-table", DataTable)
+        for label, key in (("#", "id"), ("Time", "time"), ("Kind", "kind"), ("To", "to"), ("Provider", "provider"),
+                           ("State", "state"), ("Detail", "detail")):
+            recent.add_column(label, key=key)
+        self._live = LiveRefresh(self, REFRESH_SECONDS, self.refresh_stats)
+
+    def on_screen_resume(self) -> None:
+        if self._live is not None:
+            self._live.resume()
+
+    def on_screen_suspend(self) -> None:
+        if self._live is not None:
+            self._live.pause()
+
+    def action_refresh(self) -> None:
+        if self._live is not None:
+            self._live.tick()
+
+    def action_toggle_window(self) -> None:
+        self.window = "today" if self.window == "hour" else "hour"
+        self.query_one("#stats-delivery").border_title = f"Delivery, {WINDOW_LABELS[self.window]}"
+        self.action_refresh()
+
+    @work(exclusive=True, group="stats-refresh", exit_on_error=False)
+    async def refresh_stats(self) -> None:
+        runtime = await self.runtime()
+        async with runtime.factory() as session:
+            result = await delivery_stats(session, self.window)
+            messages = await recent_messages(session, limit=RECENT)
+        self._show(result, messages)
+
+    def _show(self, result: DeliveryStats, messages: list[MessageView]) -> None:
+        health = {view.name: view for view in result.providers}
+        rows: dict[str, tuple[Any, ...]] = {}
+        for name, counts in result.by_provider.items():
+            view: ProviderHealth | None = health.get(name)
+            rows[name] = (name, health_circuit_text(view.health, view.circuit_state, view.circuit_until)
+                          if view else Text("-", style="dim"), *count_cells(counts))
+        rows["~total"] = (Text("total", style="bold"), "", *count_cells(result.total))
+        with self.app.batch_update():
+            sync_rows(self.query_one("#stats-providers-table", DataTable), rows)
+            self.query_one("#stats-sparkline", Sparkline).data = list(result.per_minute)
+            self.query_one("#stats-throughput-caption", Static).update(throughput_caption(result.per_minute))
+            self.query_one("#stats-delivery").border_subtitle = (
+                f"{result.total.waiting:,} waiting · {result.total.suppressed:,} suppressed")
+            sync_rows(self.query_one("#stats-recent-table", DataTable), {
+                str(m.id): (str(m.id), format_time(m.created_at, seconds=True), m.kind, m.to_number,
+                            m.provider_name or "-", state_text(m.state), _detail(m))
+                for m in messages
+            })
+
+    @on(DataTable.RowSelected, "#stats-recent-table")
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is not None:
+            self.show_path(int(event.row_key.value))
+
+    @work(exclusive=True, group="stats-path", exit_on_error=False)
+    async def show_path(self, message_id: int) -> None:
+        await open_message_path(self, message_id)
+
+
+def _detail(view: MessageView) -> str:
+    if view.state in ("sent", "delivered") and view.provider_message_id:
+        return view.provider_message_id
+    code = f"[{view.error_code}] " if view.error_code else ""
+    return f"{code}{view.reason or ''}".strip()

@@ -15,18 +15,24 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static, 
 from smsconsole.messages import TestMessageQueued
 from smsconsole.phone import parse_number
 from smsconsole.screens.base import ACTOR, SectionScreen
-from smsconsole.screens.dialogs.message_detail import MessageDetailDialog
+from smsconsole.screens.dialogs.message_path import open_message_path
 from smsconsole.screens.widgets.fields import FieldError, FormField, show_problems
 from smsconsole.screens.widgets.formatting import format_time, state_text
 from smsconsole.screens.widgets.live import LiveRefresh
 from smsconsole.screens.widgets.tables import sync_rows
 from smsconsole.services.errors import ServiceError, ValidationError
-from smsconsole.services.messages import MessageView, get_message, message_attempts, queue_test_message, recent_messages
+from smsconsole.services.groups import GroupView, list_groups
+from smsconsole.services.messages import (
+    MessageView,
+    queue_test_message,
+    recent_messages,
+)
 from smsconsole.services.providers import ProviderView, list_providers
 from smsconsole.services.settings import get_settings
 from smsconsole.sms import analyze, replace_lookalikes
 
 REFRESH_SECONDS = 1.0
+GROUP_PREFIX = "group:"  # a select value naming a group rather than a provider
 SHOWN_UCS2_CHARACTERS = 6
 
 
@@ -73,6 +79,13 @@ def describe_body(body: str, smart: bool) -> tuple[Text, Text]:
     return cost, why
 
 
+def _via(view: MessageView) -> str:
+    """The provider that sent it; a group's message shows the group until the engine picks one."""
+    if view.group_name:
+        return f"{view.provider_name} ({view.group_name})" if view.provider_name else f"group: {view.group_name}"
+    return view.provider_name or "-"
+
+
 def message_detail(view: MessageView) -> str:
     if view.state in ("sent", "delivered") and view.provider_message_id:
         return view.provider_message_id
@@ -99,8 +112,9 @@ class TestSendScreen(SectionScreen):
         with Vertical(id="test-send-body"):
             yield FieldError(id="test-send-error")
             with Horizontal(id="test-send-address"):
-                yield FormField("provider", "Provider",
-                                Select[str]([], prompt="Choose a provider", compact=True, id="input-provider"))
+                yield FormField("provider", "Provider or group",
+                                Select[str]([], prompt="Choose a provider or group", compact=True,
+                                            id="input-provider"))
                 yield FormField("to", "To", Input(placeholder="+44 7911 123456 or national form", compact=True,
                                                   id="input-to"))
             yield Static(describe_number("", None), id="number-info")
@@ -114,7 +128,7 @@ class TestSendScreen(SectionScreen):
                 yield Button("Send", id="send", variant="primary", compact=True,
                              tooltip="Queue the message (ctrl+s)")
             with Vertical(id="test-send-recent", classes="panel") as panel:
-                panel.border_title = "Recent test messages (enter: attempts)"
+                panel.border_title = "Recent test messages (enter: its path)"
                 yield DataTable(id="recent-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
@@ -148,17 +162,22 @@ class TestSendScreen(SectionScreen):
         runtime = await self.runtime()
         async with runtime.factory() as session:
             providers = await list_providers(session)
+            groups = await list_groups(session)
             settings = await get_settings(session)
-        self._show_choices(providers, settings["default_region"] or None)
+        self._show_choices(providers, settings["default_region"] or None, groups)
 
-    def _show_choices(self, providers: list[ProviderView], region: str | None) -> None:
+    def _show_choices(self, providers: list[ProviderView], region: str | None,
+                      groups: list[GroupView] | None = None) -> None:
         select = self.query_one("#input-provider", Select)
         chosen = select.value
-        select.set_options(
+        options = [
             (f"{view.name} ({view.display_name})" + ("" if view.enabled else " — disabled"), view.name)
             for view in providers
-        )
-        names = [view.name for view in providers]
+        ]
+        options += [(f"group: {group.name}" + (" ★" if group.is_default else ""), GROUP_PREFIX + group.name)
+                    for group in groups or []]
+        select.set_options(options)
+        names = [value for _, value in options]
         if chosen in names:
             select.value = chosen
         elif enabled := [view.name for view in providers if view.enabled]:
@@ -193,23 +212,29 @@ class TestSendScreen(SectionScreen):
     @on(Button.Pressed, "#send")
     def action_send(self) -> None:
         select = self.query_one("#input-provider", Select)
+        chosen = "" if select.value is Select.NULL else str(select.value)
         self.send_test(
-            provider_name="" if select.value is Select.NULL else str(select.value),
+            provider_name="" if chosen.startswith(GROUP_PREFIX) else chosen,
+            group_name=chosen.removeprefix(GROUP_PREFIX) if chosen.startswith(GROUP_PREFIX) else "",
             to=self.query_one("#input-to", Input).value,
             body=self.query_one("#input-body", TextArea).text,
             smart=self.query_one("#input-smart-encoding", Checkbox).value,
         )
 
     @work(exclusive=True, group="test-send-send", exit_on_error=False)
-    async def send_test(self, *, provider_name: str, to: str, body: str, smart: bool) -> None:
+    async def send_test(self, *, provider_name: str, to: str, body: str, smart: bool, group_name: str = "") -> None:
         runtime = await self.runtime()
         general = self.query_one("#test-send-error", FieldError)
         try:
             async with runtime.factory() as session, session.begin():
                 region = (await get_settings(session))["default_region"]
-                queued = await queue_test_message(session, provider_name=provider_name, to=to, body=body,
-                                                  default_region=region, actor=ACTOR, smart_encoding=smart)
+                queued = await queue_test_message(session, provider_name=provider_name, group_name=group_name,
+                                                  to=to, body=body, default_region=region, actor=ACTOR,
+                                                  smart_encoding=smart)
         except ValidationError as exc:
+            # one select holds providers and groups: a group's problem belongs under it
+            exc = ValidationError([("provider" if field == "group" else field, reason)
+                                   for field, reason in exc.problems])
             first = show_problems(self.fields, exc, general)
             if first is not None:
                 first.control.focus()
@@ -218,7 +243,8 @@ class TestSendScreen(SectionScreen):
             general.show(str(exc))
             return
         show_problems(self.fields, None, general)
-        self.notify(f"Message {queued.id} to {queued.to_number} via {queued.provider_name}: "
+        via = queued.provider_name or f"group {queued.group_name}"
+        self.notify(f"Message {queued.id} to {queued.to_number} via {via}: "
                     f"{queued.segments} segment(s), {queued.encoding}.", title="Queued")
         self.post_message(TestMessageQueued(queued.id, queued.to_number, queued.provider_name or ""))
         if self._live is not None:
@@ -237,7 +263,7 @@ class TestSendScreen(SectionScreen):
         with self.app.batch_update():
             sync_rows(self.query_one("#recent-table", DataTable), {
                 str(view.id): (str(view.id), format_time(view.created_at, seconds=True), view.to_number,
-                               view.provider_name or "-", state_text(view.state), message_detail(view))
+                               _via(view), state_text(view.state), message_detail(view))
                 for view in views
             })
 
@@ -248,12 +274,4 @@ class TestSendScreen(SectionScreen):
 
     @work(exclusive=True, group="test-send-detail", exit_on_error=False)
     async def show_message(self, message_id: int) -> None:
-        runtime = await self.runtime()
-        try:
-            async with runtime.factory() as session:
-                view = await get_message(session, message_id)
-                attempts = await message_attempts(session, message_id)
-        except ServiceError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        await self.app.push_screen(MessageDetailDialog(view, attempts))
+        await open_message_path(self, message_id)

@@ -177,7 +177,7 @@ async def test_refused_input_is_shown_under_the_fields_and_nothing_is_queued(run
         await type_text(pilot, "12")
         await pilot.press("enter")  # enter in the To field sends
         await wait_for(pilot, lambda: error_of(app, "to") is not None, what="field errors")
-        assert error_of(app, "provider") == "choose a provider"
+        assert error_of(app, "provider") == "choose a provider or a group"
         assert error_of(app, "to") == parse_number("12", "GB").reason
         assert error_of(app, "body") == "is required"
     async with runtime.factory() as session:

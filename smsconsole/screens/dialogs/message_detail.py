@@ -1,4 +1,4 @@
-"""One message and its send attempts, read only."""
+"""One message, read only: its send attempts, then what came back (receipts, replies)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from textual.widgets import Button, DataTable, Footer, Static
 
 from smsconsole.screens.widgets.formatting import format_time, state_text
 from smsconsole.services.messages import AttemptView, MessageView
+from smsconsole.services.stats import ReceiptView, ReplyView
 
 
 class MessageDetailDialog(ModalScreen[None]):
@@ -22,10 +23,13 @@ class MessageDetailDialog(ModalScreen[None]):
         Binding("escape,q", "close", "Close", id="message-detail.close", tooltip="Back to the list"),
     ]
 
-    def __init__(self, message: MessageView, attempts: Sequence[AttemptView]) -> None:
+    def __init__(self, message: MessageView, attempts: Sequence[AttemptView],
+                 receipts: Sequence[ReceiptView] = (), replies: Sequence[ReplyView] = ()) -> None:
         super().__init__(classes="dialog-screen")
         self.message = message
         self.attempts = list(attempts)
+        self.receipts = list(receipts)
+        self.replies = list(replies)
 
     def compose(self) -> ComposeResult:
         m = self.message
@@ -47,6 +51,7 @@ class MessageDetailDialog(ModalScreen[None]):
                 yield Static(summary, id="message-detail-summary")
                 yield Static(Text(m.body), id="message-detail-text", classes="message-text")
                 yield DataTable(id="message-attempts", cursor_type="row", show_cursor=False)
+                yield DataTable(id="message-receipts", cursor_type="row", show_cursor=False)
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close", id="close", compact=True, variant="primary")
         yield Footer()
@@ -61,6 +66,20 @@ class MessageDetailDialog(ModalScreen[None]):
                           state_text(attempt.outcome), str(attempt.http_status or "-"), error or "-")
         if not self.attempts:
             table.add_row("-", "-", "no attempts yet", "-", "-")
+        back = self.query_one("#message-receipts", DataTable)
+        back.add_columns("Time", "Came back", "State", "Detail")
+        for receipt in self.receipts:
+            part = f" (part {receipt.part}/{receipt.parts})" if receipt.part and receipt.parts else ""
+            detail = " ".join(p for p in (f"via {receipt.via}", f"[{receipt.error_code}]" if receipt.error_code else "",
+                                          receipt.reason or "") if p)
+            back.add_row(format_time(receipt.occurred_at or receipt.received_at, seconds=True),
+                         f"receipt {receipt.provider_status}{part}",
+                         state_text(receipt.state) if receipt.state else Text("ignored", style="dim"), detail)
+        for reply in self.replies:
+            back.add_row(format_time(reply.received_at, seconds=True), f"reply {reply.keyword or ''}".strip(),
+                         reply.action or "-", reply.text)
+        if not self.receipts and not self.replies:
+            back.add_row("-", "no receipt or reply yet", "-", "-")
 
     @on(Button.Pressed, "#close")
     def action_close(self) -> None:

@@ -1,0 +1,226 @@
+"""The polling door: the engine asks each provider that can list statuses or inbound messages for
+what changed, on an interval per provider, resuming from its `poll_cursors` row after a restart;
+it also asks providers with a status lookup about `sent` messages that have waited too long for a
+final receipt (the Sandbox's receipts come this way, after its receipt delay), and applies
+receipts that arrived before their message was recorded. A page's reports and its cursor are
+committed in one transaction, so nothing polled is lost and nothing is skipped on a crash."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smsconsole import clock
+from smsconsole.models import Message, PollCursor, Provider as ProviderRow
+from smsconsole.providers.base import InboundReport, PollPage, Provider, ProviderError, StatusReport
+from smsconsole.providers.sandbox import SandboxProvider
+from smsconsole.secrets import SecretBox, SecretError
+from smsconsole.services.providers import AdapterSpec, adapter_spec, build_adapter
+from smsconsole.services.receipts import apply_pending_receipts, apply_status_reports
+
+log = logging.getLogger("smsconsole.pollers")
+
+POLL_TICK_SECONDS = 1.0  # how often the engine looks for due polls (each provider has its own interval)
+MAX_PAGES_PER_TURN = 20  # a backlog is worked off over several ticks, never in one long turn
+MAX_BACKOFF_SECONDS = 600.0
+RECONCILE_BATCH = 100  # messages asked about per provider per tick
+RECONCILE_HORIZON = timedelta(days=3)  # older `sent` messages are no longer asked about
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    interval_seconds: float = 30.0
+    reconcile_after_seconds: float = 900.0
+
+
+@dataclass
+class _Due:
+    """When a provider's poller (or reconcile) runs next, and how long it backs off after errors."""
+
+    at: float = 0.0
+    failures: int = 0
+
+
+@dataclass
+class Pollers:
+    factory: async_sessionmaker[AsyncSession]
+    box: SecretBox
+    client: httpx.AsyncClient
+    settings: PollSettings = field(default_factory=PollSettings)
+    monotonic: Callable[[], float] = time.monotonic
+    _due: dict[tuple[int, str], _Due] = field(default_factory=dict)
+    _checked: dict[int, float] = field(default_factory=dict)  # message id → when to ask again
+    _adapters: dict[int, tuple[object, Provider]] = field(default_factory=dict)
+
+    async def tick(self) -> None:
+        """One turn: every provider whose poll is due is polled, stale `sent` messages are looked
+        up, pending receipts are applied. Errors are logged per provider, never raised."""
+        try:
+            specs = await self._specs()
+        except Exception as exc:
+            log.error("pollers: cannot read providers: %s", type(exc).__name__)
+            return
+        for spec in specs:
+            try:
+                adapter = self._adapter(spec)
+            except SecretError as exc:
+                log.error("pollers: provider %s: %s", spec.name, exc)
+                continue
+            caps = adapter.capabilities
+            if caps.status_polling:
+                await self._run(spec, adapter, "status")
+            if caps.inbound_polling:
+                await self._run(spec, adapter, "inbound")
+            if _has_lookup(adapter):
+                await self._run(spec, adapter, "reconcile")
+        try:
+            async with self.factory() as session, session.begin():
+                applied = await apply_pending_receipts(session)
+            if applied:
+                log.info("applied %d receipt(s) that arrived before their message was recorded", applied)
+        except Exception as exc:
+            log.error("pollers: applying pending receipts failed: %s", type(exc).__name__)
+
+    async def _specs(self) -> list[AdapterSpec]:
+        async with self.factory() as session:
+            rows = await session.scalars(select(ProviderRow).where(ProviderRow.enabled.is_(True)))
+            specs = []
+            for row in rows:
+                try:
+                    specs.append(adapter_spec(row, self.box))
+                except SecretError as exc:
+                    log.error("pollers: provider %s: %s", row.name, exc)
+            return specs
+
+    def _adapter(self, spec: AdapterSpec) -> Provider:
+        cached = self._adapters.get(spec.id)
+        if cached and cached[0] == spec.updated_at:
+            return cached[1]
+        adapter = build_adapter(spec, self.client)
+        self._adapters[spec.id] = (spec.updated_at, adapter)
+        return adapter
+
+    def _interval(self, adapter: Provider, job: str) -> float:
+        if job == "reconcile" and isinstance(adapter, SandboxProvider):
+            return max(0.5, min(5.0, adapter.receipt_delay / 2 or 0.5))
+        return self.settings.interval_seconds
+
+    async def _run(self, spec: AdapterSpec, adapter: Provider, job: str) -> None:
+        due = self._due.setdefault((spec.id, job), _Due())
+        now = self.monotonic()
+        if now < due.at:
+            return
+        try:
+            if job == "reconcile":
+                await self._reconcile(spec, adapter)
+            else:
+                await self._poll(spec, adapter, job)
+        except ProviderError as exc:
+            due.failures += 1
+            delay = min(MAX_BACKOFF_SECONDS, self._interval(adapter, job) * 2 ** min(due.failures, 6))
+            delay = max(delay, exc.retry_after or 0.0)
+            due.at = self.monotonic() + delay
+            log.warning("pollers: %s %s failed (%s): %s; next try in %.0fs", spec.name, job, exc.kind.value, exc,
+                        delay)
+            if job != "reconcile":
+                await self._record_error(spec.id, job, f"{exc.kind.value}: {exc}")
+            return
+        except NotImplementedError:
+            due.at = float("inf")  # the adapter cannot do it after all
+            return
+        except Exception as exc:
+            due.failures += 1
+            due.at = self.monotonic() + min(MAX_BACKOFF_SECONDS, self._interval(adapter, job) * 2 ** min(due.failures, 6))
+            log.error("pollers: %s %s failed unexpectedly: %s", spec.name, job, type(exc).__name__)
+            log.debug("traceback", exc_info=True)
+            return
+        due.failures = 0
+        due.at = self.monotonic() + self._interval(adapter, job)
+
+    async def _poll(self, spec: AdapterSpec, adapter: Provider, kind: str) -> None:
+        async with self.factory() as session:
+            row = await session.get(PollCursor, (spec.id, kind))
+            cursor = row.cursor if row is not None else None
+        for _ in range(MAX_PAGES_PER_TURN):
+            page: PollPage = await (adapter.poll_statuses(cursor) if kind == "status" else adapter.poll_inbound(cursor))
+            await self.commit_page(spec.id, spec.name, kind, page)
+            cursor = page.cursor
+            if not page.more:
+                break
+
+    async def commit_page(self, provider_id: int, provider_name: str, kind: str, page: PollPage) -> None:
+        """The page's reports and its cursor, in one transaction."""
+        async with self.factory() as session, session.begin():
+            if kind == "status":
+                reports = [r for r in page.reports if isinstance(r, StatusReport)]
+                if reports:
+                    await apply_status_reports(session, provider_id, provider_name, reports, "poll")
+            else:
+                from smsconsole.services.replies import record_inbound
+
+                for report in page.reports:
+                    if isinstance(report, InboundReport):
+                        await record_inbound(session, provider_id=provider_id, provider_name=provider_name,
+                                             report=report, via="poll")
+            await _save_cursor(session, provider_id, kind, page.cursor, None)
+
+    async def _record_error(self, provider_id: int, kind: str, error: str) -> None:
+        try:
+            async with self.factory() as session, session.begin():
+                row = await session.get(PollCursor, (provider_id, kind))
+                if row is None:
+                    session.add(PollCursor(provider_id=provider_id, kind=kind, cursor=None, polled_at=clock.now(),
+                                           error=error[:1000]))
+                else:
+                    row.error, row.polled_at = error[:1000], clock.now()
+        except Exception as exc:
+            log.error("pollers: cannot record the poll error: %s", type(exc).__name__)
+
+    async def _reconcile(self, spec: AdapterSpec, adapter: Provider) -> None:
+        """Ask the provider about `sent` messages that have waited longer than the threshold (the
+        Sandbox's receipt delay) for a final receipt. The dispatcher reconciles `unknown` ones."""
+        now = clock.now()
+        wait = (adapter.receipt_delay if isinstance(adapter, SandboxProvider)
+                else self.settings.reconcile_after_seconds)
+        mono = self.monotonic()
+        async with self.factory() as session:
+            rows = (await session.execute(
+                select(Message.id, Message.provider_message_id)
+                .where(Message.provider_id == spec.id, Message.state == "sent",
+                       Message.provider_message_id.is_not(None),
+                       Message.sent_at <= now - timedelta(seconds=wait),
+                       Message.sent_at >= now - RECONCILE_HORIZON)
+                .order_by(Message.sent_at).limit(RECONCILE_BATCH * 4)
+            )).all()
+        asked = [(mid, pmid) for mid, pmid in rows if self._checked.get(mid, 0.0) <= mono][:RECONCILE_BATCH]
+        if not asked:
+            return
+        reports = await adapter.fetch_statuses([pmid for _, pmid in asked])
+        async with self.factory() as session, session.begin():
+            await apply_status_reports(session, spec.id, spec.name, reports, "poll")
+        # Ask again later about those still without a final receipt, less often each time.
+        retry = max(self.settings.reconcile_after_seconds if not isinstance(adapter, SandboxProvider) else 1.0, 1.0)
+        for mid, _ in asked:
+            self._checked[mid] = mono + retry
+        if len(self._checked) > 100_000:
+            self._checked = {k: v for k, v in self._checked.items() if v > mono}
+
+
+def _has_lookup(adapter: Provider) -> bool:
+    return type(adapter).fetch_statuses is not Provider.fetch_statuses
+
+
+async def _save_cursor(session: AsyncSession, provider_id: int, kind: str, cursor: str | None,
+                       error: str | None) -> None:
+    row = await session.get(PollCursor, (provider_id, kind))
+    if row is None:
+        session.add(PollCursor(provider_id=provider_id, kind=kind, cursor=cursor, polled_at=clock.now(), error=error))
+    else:
+        row.cursor, row.polled_at, row.error = cursor, clock.now(), error

@@ -1,0 +1,256 @@
+"""Replies (MO): what a person sent us, and what it does. Both doors (pollers, webhook listener) and
+the Sandbox hand every inbound message to `record_inbound`, which in the caller's transaction:
+
+- keeps it once (a repeat of the same provider message id returns the first row, doing nothing);
+- finds the sender's profile by phone, or creates one;
+- links it to the message it answers (the latest one sent to that number);
+- acts on a keyword: opt-out unsubscribes at once (consent source "keyword"), suppresses every
+  message still queued to that number and queues the confirmation as the last message; opt-in
+  re-subscribes; help answers; a custom keyword logs its event; anything else is an `sms_reply`
+  event. Auto-responses go through the same provider, in the priority lane, and a repeated keyword
+  within AUTO_RESPONSE_WINDOW does not answer again (no ping-pong with auto-responders)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smsconsole import clock
+from smsconsole.models import Event, InboundMessage, Message, Profile, PropertyDef
+from smsconsole.phone import parse_number
+from smsconsole.providers.base import InboundReport
+from smsconsole.services import keywords as keyword_service
+from smsconsole.services import profiles as profile_service
+from smsconsole.services.errors import ValidationError
+from smsconsole.services.settings import get_settings
+from smsconsole.sms import analyze
+
+PRIORITY_AUTO = 1000  # ahead of test (100) and campaign messages
+AUTO_RESPONSE_WINDOW = timedelta(minutes=10)
+REPLY_EVENT = "sms_reply"
+ACTION_EVENTS = {"opt_out": profile_service.OPTOUT_EVENT, "opt_in": profile_service.OPTIN_EVENT}
+INBOUND_ACTIONS = ("opt_out", "opt_in", "help", "custom", "reply")
+SUPPRESSED_REASON = "recipient replied {word}: opted out"
+TEXT_MAX = 1600  # longer texts are kept whole in the row, cut in the event
+
+
+@dataclass(frozen=True)
+class InboundView:
+    id: int
+    provider_name: str | None
+    provider_message_id: str | None
+    sender: str
+    recipient: str | None
+    text: str
+    profile_id: int | None
+    profile_name: str | None
+    profile_key: str | None  # what ProfileScreen / `profiles show` takes: user id, else phone
+    keyword: str | None
+    action: str | None
+    answers_message_id: int | None
+    answers_body: str | None
+    response_message_id: int | None
+    via: str
+    received_at: datetime
+    duplicate: bool = False  # this call found it already recorded and did nothing
+    suppressed: int = 0  # queued messages this reply suppressed (opt-out)
+
+
+def _insert_ignore(session: AsyncSession, model: type, index_elements: list[str]) -> Any:
+    module = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+    return module.insert(model).on_conflict_do_nothing(index_elements=index_elements)
+
+
+async def record_inbound(session: AsyncSession, *, provider_id: int | None, provider_name: str | None,
+                         report: InboundReport, via: str) -> InboundView:
+    """Keep one inbound message and act on it (see the module docstring). The caller commits."""
+    now = clock.now()
+    settings = await get_settings(session)
+    region = settings["default_region"] or None
+    number = parse_number(report.sender, region) if report.sender else None
+    # kept as sent when it is no phone number (a short code, a name): stored, never answered
+    sender = number.e164 if number is not None and number.valid and number.e164 else (report.sender or "").strip()
+
+    values = {
+        "provider_id": provider_id, "provider_name": provider_name,
+        "provider_message_id": report.provider_message_id, "sender": sender[:32],
+        "recipient": (report.recipient or None) and report.recipient[:64], "text": report.text or "",
+        "via": via[:8], "occurred_at": report.at, "received_at": now,
+    }
+    inserted = await session.execute(
+        _insert_ignore(session, InboundMessage, ["provider_id", "provider_message_id"])
+        .returning(InboundMessage.__table__.c.id), [values],
+    )
+    new_id = inserted.scalar()
+    if new_id is None:  # seen before: the first one did the work
+        existing = await session.scalar(select(InboundMessage).where(
+            InboundMessage.provider_id == provider_id,
+            InboundMessage.provider_message_id == report.provider_message_id))
+        assert existing is not None
+        return await _inbound_view(session, existing, duplicate=True)
+    row = await session.get(InboundMessage, new_id)
+    assert row is not None
+
+    reachable = number is not None and number.valid
+    profile = await _profile_for(session, sender, region, settings) if reachable else None
+    answers = await session.scalar(
+        select(Message).where(Message.to_number == sender, Message.sent_at.is_not(None))
+        .order_by(Message.sent_at.desc(), Message.id.desc()).limit(1)
+    ) if reachable else None
+    keyword = await keyword_service.match_keyword(session, row.text)
+    action = keyword.action if keyword is not None else "reply"
+    row.profile_id = profile.id if profile is not None else None
+    row.keyword = keyword.word if keyword is not None else None
+    row.action = action
+    row.answers_message_id = answers.id if answers is not None else None
+
+    suppressed = 0
+    if action == "opt_out":
+        if profile is not None and profile.subscription != "unsubscribed":
+            await profile_service.set_subscription(session, profile.id, "unsubscribed", source="keyword", at=now,
+                                                   detail=f"replied {keyword.word} via {provider_name or '-'}")
+        suppressed = await suppress_queued(session, sender, keyword.word if keyword else "STOP")
+    elif action == "opt_in" and profile is not None and profile.subscription != "subscribed":
+        await profile_service.set_subscription(session, profile.id, "subscribed", source="keyword", at=now,
+                                               detail=f"replied {keyword.word} via {provider_name or '-'}")
+
+    if profile is not None:
+        properties: dict[str, Any] = {"text": row.text[:TEXT_MAX], "number": sender, "inbound_id": row.id}
+        if provider_name:
+            properties["provider"] = provider_name
+        if keyword is not None:
+            properties["keyword"] = keyword.word
+        if answers is not None:
+            properties["answers_message_id"] = answers.id
+            properties["answers_kind"] = answers.kind
+        name = (keyword.event_name if action == "custom" and keyword is not None else
+                ACTION_EVENTS.get(action) or (REPLY_EVENT if action == "reply" else None))
+        if name:
+            await _log_event(session, profile.id, name, report.at or now, properties, row.id)
+
+    if keyword is not None and keyword.response and reachable and not await _answered_recently(
+            session, sender, action, now, row.id):
+        response = _auto_response(keyword.response, provider_id, provider_name, profile, sender,
+                                  report.recipient, now, row.id, number.region if number else None)
+        session.add(response)
+        await session.flush()
+        row.response_message_id = response.id
+    row.processed_at = clock.now()
+    await session.flush()
+    return await _inbound_view(session, row, suppressed=suppressed)
+
+
+async def suppress_queued(session: AsyncSession, to_number: str, word: str) -> int:
+    """Every message still queued to this number becomes `suppressed` (one UPDATE). Messages
+    already handed to a provider cannot be called back; the dispatcher re-checks the rest."""
+    now = clock.now()
+    result = await session.execute(
+        update(Message).where(Message.to_number == to_number, Message.state == "queued")
+        .values(state="suppressed", reason=SUPPRESSED_REASON.format(word=word), finished_at=now, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)
+
+
+async def _profile_for(session: AsyncSession, phone: str, region: str | None,
+                       settings: dict[str, str]) -> Profile:
+    found = await session.scalar(select(Profile).where(Profile.phone == phone).order_by(Profile.id).limit(1))
+    if found is not None:
+        return found
+    defaults = profile_service.AudienceDefaults(region=region, timezone=settings["default_timezone"] or "UTC")
+    prepared = profile_service.prepare_profile({"phone": phone}, defaults)
+    result = await profile_service.upsert_profiles(session, [prepared], source="keyword", defaults=defaults)
+    created = await session.get(Profile, result.profile_ids[0])
+    assert created is not None
+    return created
+
+
+async def _log_event(session: AsyncSession, profile_id: int, name: str, at: datetime,
+                     properties: dict[str, Any], inbound_id: int) -> None:
+    """An event row (not through record_events: the subscription was already changed above, with
+    source "keyword"), and its property types in the catalog segments read."""
+    types = {key: "number" if isinstance(value, int) else "string" for key, value in properties.items()}
+    await session.execute(_insert_ignore(session, PropertyDef, ["scope", "name"]),
+                          [{"scope": f"event:{name}", "name": key, "type": t} for key, t in types.items()])
+    dedupe = hashlib.sha1(f"inbound:{inbound_id}:{name}".encode()).hexdigest()
+    await session.execute(_insert_ignore(session, Event, ["dedupe"]),
+                          [{"profile_id": profile_id, "name": name, "at": at, "properties": properties,
+                            "dedupe": dedupe}])
+
+
+async def _answered_recently(session: AsyncSession, sender: str, action: str, now: datetime,
+                             inbound_id: int) -> bool:
+    earlier = await session.scalar(
+        select(func.count()).select_from(InboundMessage).where(
+            InboundMessage.sender == sender, InboundMessage.action == action,
+            InboundMessage.response_message_id.is_not(None), InboundMessage.id != inbound_id,
+            InboundMessage.received_at >= now - AUTO_RESPONSE_WINDOW)
+    )
+    return bool(earlier)
+
+
+def _auto_response(body: str, provider_id: int | None, provider_name: str | None, profile: Profile | None,
+                   to: str, our_number: str | None, now: datetime, inbound_id: int,
+                   country: str | None) -> Message:
+    info = analyze(body)
+    return Message(
+        kind="auto", priority=PRIORITY_AUTO, provider_id=provider_id, provider_name=provider_name,
+        profile_id=profile.id if profile is not None else None, country=country, to_number=to,
+        sender=(our_number or None) and our_number[:64], body=body, encoding=info.encoding, segments=info.segments,
+        state="queued", attempts=0, dedupe_key=f"auto:inbound:{inbound_id}", created_at=now, updated_at=now,
+    )
+
+
+async def _inbound_view(session: AsyncSession, row: InboundMessage, *, duplicate: bool = False,
+                        suppressed: int = 0) -> InboundView:
+    profile = await session.get(Profile, row.profile_id) if row.profile_id else None
+    answers = await session.get(Message, row.answers_message_id) if row.answers_message_id else None
+    return InboundView(
+        row.id, row.provider_name, row.provider_message_id, row.sender, row.recipient, row.text, row.profile_id,
+        profile.name if profile else None, _profile_key(profile), row.keyword, row.action, row.answers_message_id,
+        answers.body if answers else None, row.response_message_id, row.via, row.received_at, duplicate, suppressed,
+    )
+
+
+def _profile_key(profile: Profile | None) -> str | None:
+    if profile is None:
+        return None
+    return profile.user_id or profile.phone or str(profile.id)
+
+
+# --- reading -----------------------------------------------------------------------------------
+
+
+async def recent_inbound(session: AsyncSession, *, limit: int = 200, action: str | None = None,
+                         keyword: str | None = None) -> list[InboundView]:
+    """The latest replies, newest first, with profile and answered message (one query)."""
+    answered = Message.__table__.alias("answered")
+    query = (
+        select(InboundMessage, Profile.name, Profile.user_id, Profile.phone, answered.c.body)
+        .outerjoin(Profile, Profile.id == InboundMessage.profile_id)
+        .outerjoin(answered, and_(answered.c.id == InboundMessage.answers_message_id))
+        .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
+        .limit(max(1, min(limit, 10_000)))
+    )
+    if action:
+        if action not in INBOUND_ACTIONS:
+            raise ValidationError([("action", f"must be one of {', '.join(INBOUND_ACTIONS)}")])
+        query = query.where(InboundMessage.action == action)
+    if keyword:
+        query = query.where(InboundMessage.keyword == keyword_service.normalize(keyword))
+    rows = await session.execute(query.execution_options(populate_existing=True))
+    views = []
+    for row, name, user_id, phone, body in rows.all():
+        key = user_id or phone or (str(row.profile_id) if row.profile_id else None)
+        views.append(InboundView(
+            row.id, row.provider_name, row.provider_message_id, row.sender, row.recipient, row.text, row.profile_id,
+            name, key, row.keyword, row.action, row.answers_message_id, body, row.response_message_id, row.via,
+            row.received_at,
+        ))
+    return views

@@ -1,0 +1,237 @@
+"""Delivery stats for the live monitor, in a few set-based queries (GROUP BY provider, state and
+minute) that read the same on SQLite and PostgreSQL; and one message's whole path.
+
+Counts are of messages queued in the window, by the state they are in now (the window the
+Home counts always used), so "sent" is everything that left: sent + delivered + undelivered."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Integer, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smsconsole import clock
+from smsconsole.models import InboundMessage, Message, MessageAttempt, Provider, Receipt
+from smsconsole.services.errors import NotFound
+from smsconsole.services.messages import (
+    AttemptView,
+    MessageView,
+    message_view,
+    start_of_today,
+)
+
+LEFT_STATES = ("sent", "delivered", "undelivered")
+WINDOWS = ("hour", "today")
+NO_PROVIDER = "(none)"
+
+
+@dataclass
+class DeliveryCounts:
+    """One provider's (or the total's) messages in a window."""
+
+    waiting: int = 0  # queued + sending
+    sent: int = 0  # left for the provider: sent + delivered + undelivered
+    delivered: int = 0
+    undelivered: int = 0
+    failed: int = 0
+    unknown: int = 0
+    suppressed: int = 0
+    replies: int = 0
+
+    def add_state(self, state: str, count: int) -> None:
+        if state in ("queued", "sending"):
+            self.waiting += count
+        if state in LEFT_STATES:
+            self.sent += count
+        if state in ("delivered", "undelivered", "failed", "unknown", "suppressed"):
+            setattr(self, state, getattr(self, state) + count)
+
+    @property
+    def delivery_rate(self) -> float | None:
+        """Delivered of what left and got a final answer; None before any."""
+        settled = self.delivered + self.undelivered
+        return self.delivered / settled if settled else None
+
+
+@dataclass(frozen=True)
+class ProviderHealth:
+    name: str
+    kind: str
+    enabled: bool
+    health: str
+    health_detail: str | None
+    circuit_state: str
+    circuit_failures: int
+    circuit_until: datetime | None
+
+
+@dataclass(frozen=True)
+class DeliveryStats:
+    window: str  # hour | today
+    since: datetime
+    total: DeliveryCounts
+    by_provider: dict[str, DeliveryCounts]
+    per_minute: list[int]  # messages that left per minute, the last `len` minutes, oldest first
+    per_minute_by_provider: dict[str, list[int]]
+    providers: list[ProviderHealth] = field(default_factory=list)
+
+
+def window_start(window: str) -> datetime:
+    if window == "hour":
+        return clock.now() - timedelta(hours=1)
+    if window == "today":
+        return start_of_today()
+    raise ValueError(f"window must be one of {', '.join(WINDOWS)}")
+
+
+def _epoch_minute(session: AsyncSession, column):  # type: ignore[no-untyped-def]
+    """Minutes since 1970 (UTC) of a timestamp column, as an integer, on either database."""
+    if session.bind.dialect.name == "postgresql":
+        return cast(func.floor(func.extract("epoch", column) / 60), Integer)
+    return cast(func.strftime("%s", column), Integer) // 60  # SQLite stores UTC without a zone
+
+
+async def counts_by_provider(session: AsyncSession, since: datetime) -> tuple[DeliveryCounts, dict[str, DeliveryCounts]]:
+    """Messages queued since `since` by provider and state, and replies received by provider."""
+    by_provider: dict[str, DeliveryCounts] = {}
+    total = DeliveryCounts()
+    rows = await session.execute(
+        select(Message.provider_name, Message.state, func.count())
+        .where(Message.created_at >= since).group_by(Message.provider_name, Message.state)
+    )
+    for provider_name, state, count in rows.all():
+        by_provider.setdefault(provider_name or NO_PROVIDER, DeliveryCounts()).add_state(state, count)
+        total.add_state(state, count)
+    replies = await session.execute(
+        select(InboundMessage.provider_name, func.count())
+        .where(InboundMessage.received_at >= since).group_by(InboundMessage.provider_name)
+    )
+    for provider_name, count in replies.all():
+        by_provider.setdefault(provider_name or NO_PROVIDER, DeliveryCounts()).replies += count
+        total.replies += count
+    return total, dict(sorted(by_provider.items()))
+
+
+async def throughput(session: AsyncSession, minutes: int = 60) -> tuple[list[int], dict[str, list[int]]]:
+    """Messages handed to a provider per minute over the last `minutes` (the current minute last),
+    in total and per provider."""
+    now = clock.now()
+    this_minute = int(now.timestamp()) // 60
+    first = this_minute - minutes + 1
+    since = datetime.fromtimestamp(first * 60, tz=now.tzinfo)
+    minute = _epoch_minute(session, Message.sent_at).label("minute")
+    rows = await session.execute(
+        select(Message.provider_name, minute, func.count())
+        .where(Message.sent_at >= since, Message.sent_at.is_not(None))
+        .group_by(Message.provider_name, minute)
+    )
+    total = [0] * minutes
+    per_provider: dict[str, list[int]] = {}
+    for provider_name, bucket, count in rows.all():
+        index = int(bucket) - first
+        if 0 <= index < minutes:
+            total[index] += count
+            per_provider.setdefault(provider_name or NO_PROVIDER, [0] * minutes)[index] += count
+    return total, per_provider
+
+
+async def provider_health(session: AsyncSession) -> list[ProviderHealth]:
+    rows = await session.scalars(select(Provider).order_by(Provider.name))
+    return [ProviderHealth(r.name, r.kind, r.enabled, r.health, r.health_detail, r.circuit_state or "closed",
+                           r.circuit_failures or 0, r.circuit_until) for r in rows]
+
+
+async def delivery_stats(session: AsyncSession, window: str = "hour", minutes: int = 60) -> DeliveryStats:
+    """What the live monitor shows, in four queries."""
+    since = window_start(window)
+    total, by_provider = await counts_by_provider(session, since)
+    per_minute, per_minute_by_provider = await throughput(session, minutes)
+    providers = await provider_health(session)
+    for view in providers:
+        by_provider.setdefault(view.name, DeliveryCounts())
+    return DeliveryStats(window, since, total, dict(sorted(by_provider.items())), per_minute,
+                         per_minute_by_provider, providers)
+
+
+# --- one message's path --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReceiptView:
+    provider_name: str | None
+    provider_status: str
+    state: str | None
+    error_code: str | None
+    reason: str | None
+    part: int | None
+    parts: int | None
+    via: str
+    occurred_at: datetime | None
+    received_at: datetime
+    applied_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ReplyView:
+    id: int
+    text: str
+    keyword: str | None
+    action: str | None
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class MessagePath:
+    message: MessageView
+    attempts: list[AttemptView]
+    receipts: list[ReceiptView]
+    replies: list[ReplyView]  # inbound messages that answer it
+
+    @property
+    def timeline(self) -> list[tuple[datetime, str, str]]:
+        """(when, what, detail) in time order: queued, each attempt, each receipt, each reply."""
+        m = self.message
+        events: list[tuple[datetime, str, str]] = [(m.created_at, "queued", f"{m.kind} message to {m.to_number}")]
+        for a in self.attempts:
+            detail = " ".join(p for p in (a.provider_name or "-", f"HTTP {a.http_status}" if a.http_status else "",
+                                          f"[{a.error_code}]" if a.error_code else "", a.error_message or "") if p)
+            events.append((a.finished_at or a.started_at, f"attempt: {a.outcome}", detail))
+        for r in self.receipts:
+            part = f" part {r.part}/{r.parts}" if r.part and r.parts else ""
+            detail = " ".join(p for p in (f"{r.provider_name or '-'} {r.provider_status}{part} via {r.via}",
+                                          f"[{r.error_code}]" if r.error_code else "", r.reason or "") if p)
+            events.append((r.occurred_at or r.received_at, f"receipt: {r.state or 'ignored'}", detail))
+        for reply in self.replies:
+            what = f"reply: {reply.action}" if reply.action else "reply"
+            events.append((reply.received_at, what, reply.text))
+        return sorted(events, key=lambda e: e[0])
+
+
+async def message_path(session: AsyncSession, message_id: int) -> MessagePath:
+    row = await session.get(Message, message_id, populate_existing=True)
+    if row is None:
+        raise NotFound(f"no message {message_id}")
+    attempts = await session.scalars(
+        select(MessageAttempt).where(MessageAttempt.message_id == message_id).order_by(MessageAttempt.id))
+    receipts = await session.scalars(
+        select(Receipt).where(Receipt.message_id == message_id).order_by(Receipt.received_at, Receipt.id))
+    replies = await session.scalars(
+        select(InboundMessage).where(InboundMessage.answers_message_id == message_id)
+        .order_by(InboundMessage.received_at, InboundMessage.id))
+    return MessagePath(
+        message_view(row),
+        [AttemptView(a.provider_name, a.started_at, a.finished_at, a.outcome, a.http_status, a.error_code,
+                     a.error_message) for a in attempts],
+        [ReceiptView(r.provider_name, r.provider_status, r.state, r.error_code, r.reason, r.part, r.parts, r.via,
+                     r.occurred_at, r.received_at, r.applied_at) for r in receipts],
+        [ReplyView(i.id, i.text, i.keyword, i.action, i.received_at) for i in replies],
+    )
+
+
+async def recent_messages(session: AsyncSession, *, limit: int = 100) -> list[MessageView]:
+    """The latest messages of every kind, newest first (the Stats list a path is opened from)."""
+    rows = await session.scalars(select(Message).order_by(Message.id.desc()).limit(limit)
+                                 .execution_options(populate_existing=True))
+    return [message_view(r) for r in rows]
