@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar, TypeVar, cast
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -12,6 +13,7 @@ from textual.worker import Worker
 
 from smsconsole.runtime import Runtime
 from smsconsole.screens.widgets.errors import report_worker_error
+from smsconsole.screens.widgets.live import LiveRefresh
 from smsconsole.screens.widgets.top_bar import TopBar
 
 if TYPE_CHECKING:
@@ -52,3 +54,25 @@ class SectionScreen(Screen[ResultT]):
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_error(self.app, event)
+
+
+class LiveSectionScreen(SectionScreen[ResultT]):
+    """A section that refreshes itself from the database at a bounded rate while it is shown
+    (dolphie's loop, widgets/live.py): paused when hidden, resumed when shown, `r` refreshes now."""
+
+    _live: LiveRefresh | None = None
+
+    def start_live(self, interval: float, start: Callable[[], Worker[Any]]) -> None:
+        self._live = LiveRefresh(self, interval, start)
+
+    def on_screen_resume(self) -> None:
+        if self._live is not None:
+            self._live.resume()
+
+    def on_screen_suspend(self) -> None:
+        if self._live is not None:
+            self._live.pause()
+
+    def action_refresh(self) -> None:
+        if self._live is not None:
+            self._live.tick()

@@ -14,11 +14,10 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, DataTable, Static
 
 from smsconsole import clock
-from smsconsole.screens.base import ACTOR, SectionScreen
+from smsconsole.screens.base import ACTOR, LiveSectionScreen
 from smsconsole.screens.dialogs.confirm import ConfirmDialog
 from smsconsole.screens.dialogs.group_form import GroupDraft, GroupFormDialog
 from smsconsole.screens.widgets.formatting import format_time
-from smsconsole.screens.widgets.live import LiveRefresh
 from smsconsole.screens.widgets.tables import cursor_row_key, sync_rows
 from smsconsole.services.errors import ServiceError
 from smsconsole.services.groups import (
@@ -64,7 +63,7 @@ def rate_text(member: MemberView) -> str:
     return shown + (f" ({member.sender_rate_limit:g}/sender)" if member.sender_rate_limit else "")
 
 
-class GroupsScreen(SectionScreen):
+class GroupsScreen(LiveSectionScreen):
     MODE = "groups"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("n", "new_group", "New", id="groups.new", tooltip="Create a provider group"),
@@ -82,7 +81,6 @@ class GroupsScreen(SectionScreen):
     def __init__(self) -> None:
         super().__init__()
         self._groups: dict[str, GroupView] = {}
-        self._live: LiveRefresh | None = None
         self._pending_cursor: tuple[str | None, str | None] = (None, None)
 
     def compose_body(self) -> ComposeResult:
@@ -112,15 +110,7 @@ class GroupsScreen(SectionScreen):
         members.add_column("Health", key="health")
         members.add_column("Limit", key="limit")
         members.add_column("Kind", key="kind")
-        self._live = LiveRefresh(self, REFRESH_SECONDS, self.refresh_groups)
-
-    def on_screen_resume(self) -> None:
-        if self._live is not None:
-            self._live.resume()
-
-    def on_screen_suspend(self) -> None:
-        if self._live is not None:
-            self._live.pause()
+        self.start_live(REFRESH_SECONDS, self.refresh_groups)
 
     @property
     def groups_table(self) -> DataTable[object]:

@@ -15,10 +15,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
 from smsconsole.engine import lease
-from smsconsole.screens.base import SectionScreen
+from smsconsole.screens.base import LiveSectionScreen
 from smsconsole.screens.stats import health_circuit_text, throughput_caption
 from smsconsole.screens.widgets.formatting import format_time, health_text
-from smsconsole.screens.widgets.live import LiveRefresh
 from smsconsole.screens.widgets.tables import cursor_row_key, sync_rows
 from smsconsole.secrets import mask_url
 from smsconsole.services.providers import ProviderView, list_providers
@@ -46,7 +45,7 @@ MONITOR_ROWS = (("sent", "sent", ""), ("delivered", "delivered", "green"), ("und
                 ("waiting", "waiting", "cyan"))
 
 
-class HomeScreen(SectionScreen):
+class HomeScreen(LiveSectionScreen):
     MODE = "home"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh", "Refresh", id="home.refresh", tooltip="Read the database again now"),
@@ -56,7 +55,6 @@ class HomeScreen(SectionScreen):
         super().__init__()
         self._providers: dict[str, ProviderView] = {}
         self._holder: lease.LeaseInfo | None = None
-        self._live: LiveRefresh | None = None
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="home-body"):
@@ -85,20 +83,8 @@ class HomeScreen(SectionScreen):
         counts.add_column("", key="state", width=12)
         counts.add_column("   1 h", key="hour", width=6)
         counts.add_column(" today", key="today", width=6)
-        self._live = LiveRefresh(self, REFRESH_SECONDS, self.refresh_home)
+        self.start_live(REFRESH_SECONDS, self.refresh_home)
         self.watch(self.app, "engine_info", lambda _: self._show_engine(self._holder), init=False)
-
-    def on_screen_resume(self) -> None:
-        if self._live is not None:
-            self._live.resume()
-
-    def on_screen_suspend(self) -> None:
-        if self._live is not None:
-            self._live.pause()
-
-    def action_refresh(self) -> None:
-        if self._live is not None:
-            self._live.tick()
 
     @work(exclusive=True, group="home-refresh", exit_on_error=False)
     async def refresh_home(self) -> None:

@@ -12,9 +12,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Select, Static
 
-from smsconsole.screens.base import SectionScreen
+from smsconsole.screens.base import LiveSectionScreen
 from smsconsole.screens.widgets.formatting import format_time
-from smsconsole.screens.widgets.live import LiveRefresh
 from smsconsole.screens.widgets.tables import cursor_row_key, sync_rows
 from smsconsole.services.replies import InboundView, recent_inbound
 
@@ -52,7 +51,7 @@ def one_line(text: str, width: int = 60) -> str:
     return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-class InboxScreen(SectionScreen):
+class InboxScreen(LiveSectionScreen):
     MODE = "inbox"
     AUTO_FOCUS = "#inbox-table"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -62,7 +61,6 @@ class InboxScreen(SectionScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._live: LiveRefresh | None = None
         self._views: dict[str, InboundView] = {}
 
     def compose_body(self) -> ComposeResult:
@@ -86,19 +84,7 @@ class InboxScreen(SectionScreen):
         table.add_column("Profile", key="profile")
         table.add_column("Answers", key="answers")
         self.query_one("#inbox-empty").display = False
-        self._live = LiveRefresh(self, REFRESH_SECONDS, self.refresh_inbox)
-
-    def on_screen_resume(self) -> None:
-        if self._live is not None:
-            self._live.resume()
-
-    def on_screen_suspend(self) -> None:
-        if self._live is not None:
-            self._live.pause()
-
-    def action_refresh(self) -> None:
-        if self._live is not None:
-            self._live.tick()
+        self.start_live(REFRESH_SECONDS, self.refresh_inbox)
 
     def action_focus_filter(self) -> None:
         self.query_one("#inbox-action", Select).focus()

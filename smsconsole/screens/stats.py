@@ -15,10 +15,9 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
 from smsconsole import clock
-from smsconsole.screens.base import SectionScreen
+from smsconsole.screens.base import LiveSectionScreen
 from smsconsole.screens.dialogs.message_path import open_message_path
 from smsconsole.screens.widgets.formatting import format_time, health_text, state_text
-from smsconsole.screens.widgets.live import LiveRefresh
 from smsconsole.screens.widgets.tables import sync_rows
 from smsconsole.services.messages import MessageView
 from smsconsole.services.stats import (
@@ -76,7 +75,7 @@ def throughput_caption(per_minute: list[int], *, short: bool = False) -> str:
     return f"sent per minute, last {len(per_minute)} min:\n{total:,} in all, peak {peak:,}, now {now:,}"
 
 
-class StatsScreen(SectionScreen):
+class StatsScreen(LiveSectionScreen):
     MODE = "stats"
     AUTO_FOCUS = "#stats-recent-table"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -87,7 +86,6 @@ class StatsScreen(SectionScreen):
     def __init__(self) -> None:
         super().__init__()
         self.window = "hour"
-        self._live: LiveRefresh | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="stats-body"):
@@ -111,19 +109,7 @@ class StatsScreen(SectionScreen):
         for label, key in (("#", "id"), ("Time", "time"), ("Kind", "kind"), ("To", "to"), ("Provider", "provider"),
                            ("State", "state"), ("Detail", "detail")):
             recent.add_column(label, key=key)
-        self._live = LiveRefresh(self, REFRESH_SECONDS, self.refresh_stats)
-
-    def on_screen_resume(self) -> None:
-        if self._live is not None:
-            self._live.resume()
-
-    def on_screen_suspend(self) -> None:
-        if self._live is not None:
-            self._live.pause()
-
-    def action_refresh(self) -> None:
-        if self._live is not None:
-            self._live.tick()
+        self.start_live(REFRESH_SECONDS, self.refresh_stats)
 
     def action_toggle_window(self) -> None:
         self.window = "today" if self.window == "hour" else "hour"
