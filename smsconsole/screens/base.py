@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar, cast
 
 from textual.app import ComposeResult
@@ -12,11 +12,15 @@ from textual.widgets import Footer
 from textual.worker import Worker
 
 from smsconsole.runtime import Runtime
+from smsconsole.screens.dialogs.confirm import ConfirmDialog
 from smsconsole.screens.widgets.errors import report_worker_error
 from smsconsole.screens.widgets.live import LiveRefresh
 from smsconsole.screens.widgets.top_bar import TopBar
+from smsconsole.services.errors import ServiceError
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from smsconsole.app import SmsConsoleApp
 
 ACTOR = "console"
@@ -48,6 +52,22 @@ class SectionScreen(Screen[ResultT]):
     async def runtime(self) -> Runtime:
         """The open runtime, once the app has opened it."""
         return await self.console.runtime()
+
+    async def confirm_and_apply(self, title: str, question: str, confirm_label: str,
+                                apply: Callable[[AsyncSession], Awaitable[object]], *, refused: str) -> bool | None:
+        """Ask `question`; when confirmed, run `apply` in one transaction. A refusal by the service
+        is shown (titled `refused`) and changes nothing. None: not confirmed; False: refused; True: done."""
+        if not await self.app.push_screen_wait(ConfirmDialog(title, question, confirm_label=confirm_label,
+                                                             destructive=True)):
+            return None
+        runtime = await self.runtime()
+        try:
+            async with runtime.factory() as session, session.begin():
+                await apply(session)
+        except ServiceError as exc:
+            self.notify(str(exc), title=refused, severity="error", timeout=8)
+            return False
+        return True
 
     def action_leave_field(self) -> None:
         self.set_focus(None)

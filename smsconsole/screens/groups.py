@@ -15,7 +15,6 @@ from textual.widgets import Button, DataTable, Static
 
 from smsconsole import clock
 from smsconsole.screens.base import ACTOR, LiveSectionScreen
-from smsconsole.screens.dialogs.confirm import ConfirmDialog
 from smsconsole.screens.dialogs.group_form import GroupDraft, GroupFormDialog
 from smsconsole.screens.widgets.formatting import format_time
 from smsconsole.screens.widgets.tables import cursor_row_key, sync_rows
@@ -235,20 +234,12 @@ class GroupsScreen(LiveSectionScreen):
 
     @work(exclusive=True, group="groups-delete", exit_on_error=False)
     async def delete_group(self, name: str) -> None:
-        confirmed = await self.app.push_screen_wait(ConfirmDialog(
+        if not await self.confirm_and_apply(
             "Delete group",
             f"Delete group {name}? Its providers stay; messages queued for it are routed by their "
             "country's group or the default.",
-            confirm_label="Delete", destructive=True,
-        ))
-        if not confirmed:
-            return
-        runtime = await self.runtime()
-        try:
-            async with runtime.factory() as session, session.begin():
-                await delete_group(session, name, actor=ACTOR)
-        except ServiceError as exc:
-            self.notify(str(exc), title="Not deleted", severity="error", timeout=8)
+            "Delete", lambda session: delete_group(session, name, actor=ACTOR), refused="Not deleted",
+        ):
             return
         self.notify(f"Deleted {name}.", title="Group deleted")
         self.reload()

@@ -14,7 +14,6 @@ from textual.widgets import DataTable, Static
 
 from smsconsole.messages import ProviderRemoved, ProviderSaved, ProviderTested
 from smsconsole.screens.base import ACTOR, SectionScreen
-from smsconsole.screens.dialogs.confirm import ConfirmDialog
 from smsconsole.screens.dialogs.kind_picker import KindPickerDialog
 from smsconsole.screens.dialogs.provider_form import ProviderDraft, ProviderFormDialog
 from smsconsole.screens.widgets.formatting import format_time, health_text, yes_no
@@ -184,20 +183,12 @@ class ProvidersScreen(SectionScreen):
 
     @work(exclusive=True, group="providers-remove", exit_on_error=False)
     async def remove_provider(self, name: str) -> None:
-        confirmed = await self.app.push_screen_wait(ConfirmDialog(
+        if not await self.confirm_and_apply(
             "Remove provider",
             f"Remove provider {name}? Messages it sent keep their history; its settings and stored "
             "secrets are deleted.",
-            confirm_label="Remove", destructive=True,
-        ))
-        if not confirmed:
-            return
-        runtime = await self.runtime()
-        try:
-            async with runtime.factory() as session, session.begin():
-                await remove_provider(session, name, ACTOR)
-        except ServiceError as exc:
-            self.notify(str(exc), title="Not removed", severity="error", timeout=8)
+            "Remove", lambda session: remove_provider(session, name, ACTOR), refused="Not removed",
+        ):
             return
         self.notify(f"Removed {name}.", title="Provider removed")
         self.post_message(ProviderRemoved(name))

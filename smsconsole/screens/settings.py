@@ -17,7 +17,6 @@ from smsconsole.messages import ApiKeyCreated, ApiKeyRevoked, SettingsSaved
 from smsconsole.screens.base import ACTOR, SectionScreen
 from smsconsole.screens.dialogs.api_key_create import ApiKeyCreateDialog, CreatedApiKey
 from smsconsole.screens.dialogs.api_key_created import ApiKeyCreatedDialog
-from smsconsole.screens.dialogs.confirm import ConfirmDialog
 from smsconsole.screens.dialogs.keyword_form import KeywordFormDialog
 from smsconsole.screens.widgets.fields import FieldError, FormField, show_problems
 from smsconsole.screens.widgets.formatting import (
@@ -274,19 +273,12 @@ class SettingsScreen(SectionScreen):
 
     @work(exclusive=True, group="settings-api-key-revoke", exit_on_error=False)
     async def revoke_api_key(self, view: ApiKeyView) -> None:
-        confirmed = await self.app.push_screen_wait(ConfirmDialog(
+        if not await self.confirm_and_apply(
             "Revoke API key",
             f"Revoke {view.name!r} ({view.hint})? Requests with it are refused (401) from now on. "
             "This cannot be undone: a service that still needs access gets a new key.",
-            confirm_label="Revoke", destructive=True))
-        if not confirmed:
-            return
-        runtime = await self.runtime()
-        try:
-            async with runtime.factory() as session, session.begin():
-                await revoke_api_key(session, view.id, ACTOR)
-        except ServiceError as exc:
-            self.notify(str(exc), title="Not revoked", severity="error")
+            "Revoke", lambda session: revoke_api_key(session, view.id, ACTOR), refused="Not revoked",
+        ):
             return
         self.notify(f"API key {view.name!r} ({view.hint}) revoked.", title="API keys")
         self.post_message(ApiKeyRevoked(view.prefix))
@@ -362,17 +354,11 @@ class SettingsScreen(SectionScreen):
     @work(exclusive=True, group="settings-keyword-delete", exit_on_error=False)
     async def remove_keyword(self, view: KeywordView) -> None:
         note = " It is one of the defaults: turning it off (edit) keeps it for later." if view.builtin else ""
-        confirmed = await self.app.push_screen_wait(ConfirmDialog(
+        if not await self.confirm_and_apply(
             "Delete keyword", f"Delete {view.word} ({ACTION_LABELS.get(view.action, view.action)})? Replies of "
-            f"exactly {view.word} become plain replies.{note}", confirm_label="Delete", destructive=True))
-        if not confirmed:
-            return
-        runtime = await self.runtime()
-        try:
-            async with runtime.factory() as session, session.begin():
-                await delete_keyword(session, view.word, actor=ACTOR)
-        except ServiceError as exc:
-            self.notify(str(exc), title="Not deleted", severity="error")
+            f"exactly {view.word} become plain replies.{note}",
+            "Delete", lambda session: delete_keyword(session, view.word, actor=ACTOR), refused="Not deleted",
+        ):
             return
         self.notify(f"Keyword {view.word} deleted.", title="Keywords")
         self.load_settings()

@@ -13,7 +13,6 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from smsconsole.screens.base import ACTOR, SectionScreen
-from smsconsole.screens.dialogs.confirm import ConfirmDialog
 from smsconsole.screens.dialogs.segment_name import SegmentNameDialog
 from smsconsole.screens.segments.builder import SegmentBuilderScreen
 from smsconsole.screens.segments.reach import reach_summary
@@ -238,21 +237,15 @@ class SegmentsScreen(SectionScreen):
 
     @work(exclusive=True, group="segments-delete", exit_on_error=False)
     async def delete(self, name: str) -> None:
-        confirmed = await self.app.push_screen_wait(ConfirmDialog(
+        done = await self.confirm_and_apply(
             "Delete segment",
             f"Delete segment {name}? Its definition is gone for good; campaigns that already sent keep "
             "their history.",
-            confirm_label="Delete", destructive=True,
-        ))
-        if not confirmed:
-            return
-        runtime = await self.runtime()
-        try:
-            async with runtime.factory() as session, session.begin():
-                await delete_segment(session, name, actor=ACTOR)
-        except ServiceError as exc:  # Conflict: a scheduled campaign uses it
-            self.notify(str(exc), title="Not deleted", severity="error", timeout=10)
+            "Delete", lambda session: delete_segment(session, name, actor=ACTOR), refused="Not deleted",
+        )
+        if done is False:  # Conflict: a scheduled campaign uses it
             self.load_segments()
+        if not done:
             return
         self.notify(f"Deleted {name}.", title="Segment deleted")
         self.reach.pop(name, None)
