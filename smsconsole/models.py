@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -204,11 +205,14 @@ JSONDoc = JSON().with_variant(JSONB(), "postgresql")
 
 
 class Profile(Base):
-    """A person in the audience. Phone kept as typed plus its E.164 form and why it is unusable."""
+    """A person in the audience. Phone kept as typed plus its E.164 form and why it is unusable.
+    One person, one row: the user id is unique, and so is the phone among profiles without one."""
 
     __tablename__ = "profiles"
     __table_args__ = (
         Index("ix_profiles_phone", "phone"),
+        Index("uq_profiles_phone_without_user_id", "phone", unique=True,
+              sqlite_where=text("user_id IS NULL"), postgresql_where=text("user_id IS NULL")),
         Index("ix_profiles_country", "country"),
         Index("ix_profiles_name", "name"),
     )

@@ -30,6 +30,7 @@ from smsconsole.services.profiles import (
     AudienceDefaults,
     PreparedEvent,
     PreparedProfile,
+    PropertyTypeConflict,
     RowError,
     audience_defaults,
     prepare_event,
@@ -79,7 +80,7 @@ async def _ingest_profiles(request: Request, context: ListenerContext) -> Respon
     async def write(session: AsyncSession) -> Any:
         return await upsert_profiles(session, prepared, source=SOURCE, defaults=defaults)
 
-    result = await _write(context, write)
+    result = await _write(context, write, len(items), "profiles")
     warnings = [{"index": i, "field": "phone", "reason": f"{p.phone_reason or 'is not valid'}; kept as invalid"}
                 for i, p in enumerate(prepared) if p.phone_status == "invalid"]
     return JSONResponse({"created": result.created, "updated": result.updated, "unchanged": result.unchanged,
@@ -136,7 +137,7 @@ async def _ingest_events(request: Request, context: ListenerContext) -> Response
     async def write(session: AsyncSession) -> Any:
         return await record_events(session, prepared, source=SOURCE, defaults=defaults)
 
-    result = await _write(context, write)
+    result = await _write(context, write, len(items), "events")
     return JSONResponse({"recorded": result.recorded, "duplicates": result.duplicates,
                          "profiles_created": result.profiles_created},
                         status_code=201 if result.recorded else 200)
@@ -296,13 +297,18 @@ def _database_errors() -> Iterator[None]:
                        headers={"Retry-After": "1"}) from None
 
 
-async def _write(context: ListenerContext, write: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    """Run `write` in one transaction; once more if a concurrent request created the same person."""
+async def _write(context: ListenerContext, write: Callable[[AsyncSession], Awaitable[T]], count: int,
+                 plural: str) -> T:
+    """Run `write` in one transaction; once more if a concurrent request created the same person.
+    A value whose property type a concurrent request decided otherwise fails the batch as a 422."""
     for attempt in (1, 2):
         try:
             with _database_errors():
                 async with context.factory() as session, session.begin():
                     return await write(session)
+        except PropertyTypeConflict as exc:
+            raise _invalid([_problem(index, f"properties.{name}", reason) for index, name, reason in exc.rows],
+                           count, plural) from None
         except IntegrityError:
             if attempt == 2:
                 raise ApiError(409, "conflict", "a concurrent request wrote the same profiles; retry") from None

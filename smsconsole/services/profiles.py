@@ -8,7 +8,7 @@ import hashlib
 import json
 import re
 import zoneinfo
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
@@ -16,14 +16,15 @@ from typing import Any
 
 import phonenumbers
 from phonenumbers import timezone as pn_timezone
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smsconsole import clock
 from smsconsole.models import Consent, Event, Profile, PropertyDef
 from smsconsole.phone import normalize_region, parse_number
-from smsconsole.services.errors import NotFound, ValidationError
+from smsconsole.services.errors import NotFound, ServiceError, ValidationError
 from smsconsole.services.values import coerce, format_datetime, infer_json_type, parse_datetime
 
 PROFILE_FIELDS = ("user_id", "phone", "name", "timezone", "country", "optin_at", "optout_at")
@@ -37,6 +38,18 @@ class RowError(Exception):
     def __init__(self, problems: list[tuple[str, str]]) -> None:
         self.problems = problems
         super().__init__("; ".join(f"{c}: {r}" for c, r in problems))
+
+
+class PropertyTypeConflict(ServiceError):
+    """Rows of a batch hold a value that their property's type cannot take, the type having been
+    decided by an earlier row of the batch or by a concurrent writer; nothing of the batch was
+    written. `rows` are (index in the batch, property, reason); the message names no value."""
+
+    def __init__(self, rows: list[tuple[int, str, str]]) -> None:
+        self.rows = rows
+        names = ", ".join(sorted({repr(name) for _, name, _ in rows}))
+        super().__init__(f"{len({i for i, _, _ in rows})} row(s) hold a value of another type than property "
+                         f"{names} was given first; nothing of the batch was written")
 
 
 @dataclass(frozen=True)
@@ -68,6 +81,7 @@ class PreparedProfile:
     property_types: dict[str, str] = field(default_factory=dict)
     optin_at: datetime | None = None
     optout_at: datetime | None = None
+    raw_properties: dict[str, Any] = field(default_factory=dict)  # as given, to coerce again if need be
 
     @property
     def key(self) -> tuple[str, str]:
@@ -140,7 +154,9 @@ def prepare_profile(
     values: Mapping[str, Any], defaults: AudienceDefaults, property_types: Mapping[str, str] | None = None,
 ) -> PreparedProfile:
     """Validate and normalize one profile. Keys other than PROFILE_FIELDS are properties, coerced
-    to `property_types[name]` (inferred from the value when not given). Raises RowError."""
+    to `property_types[name]` (inferred from the value when not given). Pass one dict for a whole
+    batch: the types a valid row infers are added to it, so a later row is coerced to them (a
+    property keeps the type it was first given). Raises RowError."""
     problems: list[tuple[str, str]] = []
     types = property_types or {}
     user_id = _text(values.get("user_id"), "user_id", 128, problems)
@@ -174,6 +190,7 @@ def prepare_profile(
                          "a profile needs a user_id or a valid phone" if not phone_raw
                          else f"{(phone_reason or 'is not valid').rstrip('.')}; with no user_id the profile cannot be kept"))
 
+    raw_properties: dict[str, Any] = {}
     properties: dict[str, Any] = {}
     used_types: dict[str, str] = {}
     for key, raw in values.items():
@@ -182,16 +199,30 @@ def prepare_profile(
         if not isinstance(key, str) or not key.strip() or len(key) > 128:
             problems.append((str(key)[:40], "property names must be 1–128 characters"))
             continue
-        type_ = types.get(key) or infer_json_type(raw)
-        try:
-            properties[key] = coerce(raw, type_)
-            used_types[key] = type_
-        except ValueError as exc:
-            problems.append((key, f"{exc} (property type {type_})"))
+        raw_properties[key] = raw
+        _add_typed(properties, used_types, key, raw, types.get(key), problems)
     if problems:
         raise RowError(problems)
+    _learn_types(property_types, used_types)
     return PreparedProfile(user_id, phone, phone_raw, phone_status, phone_reason, phone_type, sms_capable,
-                           name, tz, country, properties, used_types, optin_at, optout_at)
+                           name, tz, country, properties, used_types, optin_at, optout_at, raw_properties)
+
+
+def _add_typed(properties: dict[str, Any], used: dict[str, str], key: str, raw: Any, known: str | None,
+               problems: list[tuple[str, str]]) -> None:
+    """The value coerced to its property's known type, else to the type the value suggests."""
+    type_ = known or infer_json_type(raw)
+    try:
+        properties[key] = coerce(raw, type_)
+        used[key] = type_
+    except ValueError as exc:
+        problems.append((key, f"{exc} (property type {type_})"))
+
+
+def _learn_types(batch_types: Mapping[str, str] | None, used: Mapping[str, str]) -> None:
+    if isinstance(batch_types, MutableMapping):
+        for name, type_ in used.items():
+            batch_types.setdefault(name, type_)
 
 
 @dataclass(frozen=True)
@@ -202,18 +233,13 @@ class UpsertResult:
     profile_ids: list[int]  # in input order
 
 
-def _insert_ignore(session: AsyncSession, model: type, index_elements: Sequence[str]) -> Any:
+def _insert(session: AsyncSession, model: type) -> Any:
     dialect = session.bind.dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    return module.insert(model).on_conflict_do_nothing(index_elements=list(index_elements))
+    return (postgresql if dialect == "postgresql" else sqlite).insert(model)
 
 
-async def _remember_types(session: AsyncSession, scope: str, types: Mapping[str, str]) -> None:
-    if types:
-        await session.execute(
-            _insert_ignore(session, PropertyDef, ["scope", "name"]),
-            [{"scope": scope, "name": name, "type": type_} for name, type_ in types.items()],
-        )
+def _insert_ignore(session: AsyncSession, model: type, index_elements: Sequence[str]) -> Any:
+    return _insert(session, model).on_conflict_do_nothing(index_elements=list(index_elements))
 
 
 async def property_types(session: AsyncSession, scope: str = "profile") -> dict[str, str]:
@@ -221,13 +247,173 @@ async def property_types(session: AsyncSession, scope: str = "profile") -> dict[
     return dict(rows.all())
 
 
-async def _existing(session: AsyncSession, user_ids: set[str], phones: set[str]) -> list[Profile]:
-    found: list[Profile] = []
-    for keys, column in ((sorted(user_ids), Profile.user_id), (sorted(phones), Profile.phone)):
-        for start in range(0, len(keys), 1000):
-            chunk = keys[start:start + 1000]
-            found.extend(await session.scalars(select(Profile).where(column.in_(chunk))))
+async def _decide_types(session: AsyncSession, used: Sequence[tuple[str, Mapping[str, str]]]) -> dict[str, dict[str, str]]:
+    """scope → {property: type} for the properties a batch uses: a new property gets the type of
+    the batch's first value, unless a concurrent writer defined it first (the insert waits for that
+    writer on PostgreSQL and is serialized on SQLite, so the read-back is the type that holds)."""
+    wanted: dict[tuple[str, str], str] = {}
+    for scope, types in used:
+        for name, type_ in types.items():
+            wanted.setdefault((scope, name), type_)
+    if not wanted:
+        return {}
+    keys = sorted(wanted)  # one order for every writer, so concurrent batches never deadlock
+    await session.execute(_insert_ignore(session, PropertyDef, ["scope", "name"]),
+                          [{"scope": scope, "name": name, "type": wanted[scope, name]} for scope, name in keys])
+    decided: dict[str, dict[str, str]] = {}
+    for scope in sorted({scope for scope, _ in keys}):
+        names = [name for s, name in keys if s == scope]
+        for start in range(0, len(names), 500):
+            rows = await session.execute(select(PropertyDef.name, PropertyDef.type).where(
+                PropertyDef.scope == scope, PropertyDef.name.in_(names[start:start + 500])))
+            decided.setdefault(scope, {}).update(dict(rows.all()))
+    return decided
+
+
+def _retyped(index: int, properties: dict[str, Any], raw: Mapping[str, Any], used: dict[str, str],
+             decided: Mapping[str, str], problems: list[tuple[int, str, str]]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The row's properties in the decided types: coerced again from the value as given, the same
+    rule as when the type is known before the row is read."""
+    if all(decided.get(name, type_) == type_ for name, type_ in used.items()):
+        return properties, used
+    properties, used = dict(properties), dict(used)
+    for name, type_ in list(used.items()):
+        target = decided.get(name, type_)
+        if target != type_:
+            try:
+                properties[name] = coerce(raw.get(name, properties[name]), target)
+                used[name] = target
+            except ValueError as exc:
+                problems.append((index, name, f"{exc} (property type {target})"))
+    return properties, used
+
+
+async def _conform_profiles(session: AsyncSession, prepared: Sequence[PreparedProfile]) -> list[PreparedProfile]:
+    decided = (await _decide_types(session, [("profile", p.property_types) for p in prepared])).get("profile", {})
+    problems: list[tuple[int, str, str]] = []
+    conformed = []
+    for index, p in enumerate(prepared):
+        properties, used = _retyped(index, p.properties, p.raw_properties, p.property_types, decided, problems)
+        conformed.append(p if used is p.property_types else replace(p, properties=properties, property_types=used))
+    if problems:
+        raise PropertyTypeConflict(problems)
+    return conformed
+
+
+_PHONE_COLUMNS = ("phone", "phone_raw", "phone_status", "phone_reason", "phone_type", "sms_capable")
+_KEEP_PHONE = object()  # a consent's number: the profile's own, as the batch gave none before it
+
+
+@dataclass
+class _Change:
+    """What one batch says about one person: the columns it gives, properties to merge, and the
+    latest subscription move; applied to the stored row in the database, so a concurrent writer's
+    other columns and properties stay."""
+
+    key: tuple[str, str]
+    user_id: str | None
+    columns: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+    subscription: tuple[str, datetime] | None = None
+    consents: list[tuple[str, datetime, Any]] = field(default_factory=list)
+
+    def fold(self, p: PreparedProfile) -> None:
+        if p.phone_raw:
+            self.columns.update({column: getattr(p, column) for column in _PHONE_COLUMNS})
+        for column in ("name", "timezone", "country"):
+            if getattr(p, column):
+                self.columns[column] = getattr(p, column)
+        self.properties.update(p.properties)
+        for moment, target in ((p.optin_at, "subscribed"), (p.optout_at, "unsubscribed")):
+            if moment:
+                if self.subscription is None or moment > self.subscription[1]:
+                    self.subscription = (target, moment)
+                self.consents.append((target, moment, self.columns.get("phone", _KEEP_PHONE)))
+
+    def new_row(self, defaults: AudienceDefaults, now: datetime) -> dict[str, Any]:
+        state, moment = self.subscription or ("never", None)
+        return {
+            "user_id": self.user_id, "phone": None, "phone_raw": None, "phone_status": "missing",
+            "phone_reason": None, "phone_type": None, "sms_capable": False, "name": None, "timezone": defaults.timezone,
+            "country": None, **self.columns, "properties": self.properties, "subscription": state,
+            "subscription_at": moment, "created_at": now, "updated_at": now,
+        }
+
+    def changes(self, row: Row[Any]) -> bool:
+        """Whether applying this to the row as read changes anything (else nothing is written)."""
+        stored = row.properties or {}
+        return (any(not _same(getattr(row, column), value) for column, value in self.columns.items())
+                or ("timezone" not in self.columns and row.timezone is None)
+                or any(name not in stored or not _same(stored[name], value) for name, value in self.properties.items())
+                or (self.subscription is not None
+                    and (row.subscription_at is None or self.subscription[1] > row.subscription_at)))
+
+    def shape(self) -> tuple[Any, ...]:
+        return (tuple(sorted(self.columns)), bool(self.properties), self.subscription is not None)
+
+    def parameters(self, row_id: int, defaults: AudienceDefaults, now: datetime) -> dict[str, Any]:
+        values = {f"new_{column}": value for column, value in self.columns.items()}
+        if "timezone" not in self.columns:
+            values["new_timezone"] = defaults.timezone
+        if self.properties:
+            values["new_properties"] = self.properties
+        if self.subscription:
+            values["new_subscription"], values["new_subscription_at"] = self.subscription
+        return {**values, "row_id": row_id, "new_updated_at": now}
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _update_statement(dialect: str, shape: tuple[Any, ...]) -> Any:
+    """UPDATE … SET the given columns, properties merged into the stored ones (SQLite json_patch,
+    PostgreSQL jsonb ||) and the subscription moved only forward in time — all decided by the
+    database on the row as it is, so concurrent writers lose nothing of each other's."""
+    columns, has_properties, has_subscription = shape
+    table = Profile.__table__
+    values: dict[str, Any] = {column: bindparam(f"new_{column}", type_=table.c[column].type) for column in columns}
+    if "timezone" not in columns:  # the default zone, only where the profile has none
+        values["timezone"] = func.coalesce(table.c.timezone, bindparam("new_timezone", type_=table.c.timezone.type))
+    if has_properties:
+        patch = bindparam("new_properties", type_=table.c.properties.type)
+        values["properties"] = (table.c.properties.op("||")(patch) if dialect == "postgresql"
+                                else func.json_patch(table.c.properties, patch))
+    if has_subscription:
+        moment = bindparam("new_subscription_at", type_=table.c.subscription_at.type)
+        newer = or_(table.c.subscription_at.is_(None), table.c.subscription_at < moment)
+        values["subscription"] = case((newer, bindparam("new_subscription", type_=table.c.subscription.type)),
+                                      else_=table.c.subscription)
+        values["subscription_at"] = case((newer, moment), else_=table.c.subscription_at)
+    values["updated_at"] = bindparam("new_updated_at", type_=table.c.updated_at.type)
+    return update(table).where(table.c.id == bindparam("row_id")).values(values)
+
+
+async def _find(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
+    """The stored profile of each identity: by user id, or for a phone the oldest profile with it."""
+    table = Profile.__table__
+    found: dict[tuple[str, str], Row[Any]] = {}
+    for kind, column in (("user_id", table.c.user_id), ("phone", table.c.phone)):
+        values = sorted(value for k, value in keys if k == kind)
+        for start in range(0, len(values), 1000):
+            rows = await session.execute(select(table).where(column.in_(values[start:start + 1000]))
+                                         .order_by(table.c.id))
+            for row in rows:
+                found.setdefault((kind, getattr(row, kind)), row)
     return found
+
+
+async def _create(session: AsyncSession, changes: Sequence[_Change], defaults: AudienceDefaults,
+                  now: datetime) -> dict[tuple[str, str], int]:
+    """Insert the people not stored yet; one a concurrent writer has just created is skipped (the
+    unique user id, or phone without a user id) and left out of the answer."""
+    table = Profile.__table__
+    ordered = sorted(changes, key=lambda c: c.key)  # one lock order for every writer
+    result = await session.execute(
+        _insert(session, Profile).on_conflict_do_nothing().returning(table.c.id, table.c.user_id, table.c.phone),
+        [c.new_row(defaults, now) for c in ordered],
+    )
+    return {("user_id", user_id) if user_id else ("phone", phone or ""): new_id for new_id, user_id, phone in result}
 
 
 async def upsert_profiles(
@@ -235,107 +421,54 @@ async def upsert_profiles(
 ) -> UpsertResult:
     """Create or update profiles by user id (else phone), merging properties; a row that changes
     nothing writes nothing, so importing the same file twice is a no-op. Opt-in/out timestamps
-    move the subscription forward in time only, each with a consent record."""
+    move the subscription forward in time only, each with a consent record. Safe against
+    concurrent writers: the database merges each batch into the row as it is then, and one person
+    is one profile (a unique user id, or a unique phone among profiles without one). Raises
+    PropertyTypeConflict when a row's property value cannot take the type decided for it."""
+    if not prepared:
+        return UpsertResult(0, 0, 0, [])
     now = clock.now()
-    user_ids = {p.user_id for p in prepared if p.user_id}
-    phones = {p.phone for p in prepared if not p.user_id and p.phone}
-    rows = await _existing(session, user_ids, phones)
-    by_user = {r.user_id: r for r in rows if r.user_id}
-    by_phone: dict[str, Profile] = {}
-    for r in sorted(rows, key=lambda r: r.id):
-        if r.phone:
-            by_phone.setdefault(r.phone, r)
-
-    merged: dict[tuple[str, str], dict[str, Any]] = {}
-    originals: dict[tuple[str, str], dict[str, Any]] = {}
-    order: list[tuple[str, str]] = []
-    consents: list[dict[str, Any]] = []
+    prepared = await _conform_profiles(session, prepared)
+    changes: dict[tuple[str, str], _Change] = {}
     for p in prepared:
-        key = p.key
-        if key not in merged:
-            row = by_user.get(p.user_id) if p.user_id else by_phone.get(p.phone or "")
-            current = _row_values(row) if row is not None else _new_values(p, defaults, now)
-            originals[key] = dict(current) if row is not None else {}
-            merged[key] = current
-        order.append(key)
-        state = merged[key]
-        _merge(state, p, defaults)
-        for moment, target in ((p.optin_at, "subscribed"), (p.optout_at, "unsubscribed")):
-            if moment and (state["subscription_at"] is None or moment > state["subscription_at"]):
-                state["subscription"], state["subscription_at"] = target, moment
-            if moment:
-                consents.append({"key": key, "state": target, "at": moment, "phone": state["phone"]})
+        changes.setdefault(p.key, _Change(p.key, p.user_id)).fold(p)
 
-    await _remember_types(session, "profile", {k: v for p in prepared for k, v in p.property_types.items()})
-    created = updated = unchanged = 0
-    inserts = [(key, values) for key, values in merged.items() if "id" not in values]
-    if inserts:
-        # RETURNING the keys rather than relying on row order: SQLite cannot order a multi-row
-        # RETURNING, so sort_by_parameter_order would make SQLAlchemy insert one row at a time.
-        table = Profile.__table__
-        result = await session.execute(
-            table.insert().returning(table.c.id, table.c.user_id, table.c.phone),
-            [values for _, values in inserts],
-        )
-        new_ids = {("user_id", user_id) if user_id else ("phone", phone or ""): new_id
-                   for new_id, user_id, phone in result.all()}
-        for key, values in inserts:
-            values["id"] = new_ids[key]
-        created = len(inserts)
-    changes = []
-    for key, values in merged.items():
-        if key in originals and originals[key]:
-            if values != originals[key]:
-                changes.append({**values, "updated_at": now})
-            else:
-                unchanged += 1
-    if changes:
-        await session.execute(update(Profile), changes)
-        updated = len(changes)
+    found = await _find(session, list(changes))
+    ids = {key: row.id for key, row in found.items()}
+    created = 0
+    missing = [key for key in changes if key not in found]
+    for _ in range(3):  # a person created concurrently is found on the next read (deleted again: retried)
+        if not missing:
+            break
+        inserted = await _create(session, [changes[key] for key in missing], defaults, now)
+        ids.update(inserted)
+        created += len(inserted)
+        raced = await _find(session, [key for key in missing if key not in inserted])
+        found.update(raced)
+        ids.update({key: row.id for key, row in raced.items()})
+        missing = [key for key in missing if key not in inserted and key not in raced]
+    if missing:
+        raise ServiceError("profiles changed too fast while being written; retry")
+
+    updates = [(row.id, changes[key]) for key, row in sorted(found.items(), key=lambda item: item[1].id)
+               if changes[key].changes(row)]
+    by_shape: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row_id, change in updates:
+        by_shape.setdefault(change.shape(), []).append(change.parameters(row_id, defaults, now))
+    dialect = session.bind.dialect.name
+    for shape, parameters in by_shape.items():
+        await session.execute(_update_statement(dialect, shape), parameters)
+
+    consents = sorted(
+        {(ids[key], state, at): (found[key].phone if key in found else None) if phone is _KEEP_PHONE else phone
+         for key, change in changes.items() for state, at, phone in change.consents}.items())
     if consents:
         await session.execute(
             _insert_ignore(session, Consent, ["profile_id", "state", "source", "at"]),
-            [{"profile_id": merged[c["key"]]["id"], "state": c["state"], "source": source, "at": c["at"],
-              "phone": c["phone"]} for c in consents],
+            [{"profile_id": pid, "state": state, "source": source, "at": at, "phone": phone}
+             for (pid, state, at), phone in consents],
         )
-    return UpsertResult(created, updated, unchanged, [merged[key]["id"] for key in order])
-
-
-_COLUMNS = ("user_id", "phone", "phone_raw", "phone_status", "phone_reason", "phone_type", "sms_capable", "name",
-            "timezone", "country", "properties", "subscription", "subscription_at")
-
-
-def _row_values(row: Profile) -> dict[str, Any]:
-    values = {column: getattr(row, column) for column in _COLUMNS}
-    values["properties"] = dict(row.properties or {})
-    values["id"] = row.id
-    return values
-
-
-def _new_values(p: PreparedProfile, defaults: AudienceDefaults, now: datetime) -> dict[str, Any]:
-    return {
-        "user_id": p.user_id, "phone": None, "phone_raw": None, "phone_status": "missing", "phone_reason": None,
-        "phone_type": None, "sms_capable": False, "name": None, "timezone": None, "country": None,
-        "properties": {}, "subscription": "never", "subscription_at": None, "created_at": now, "updated_at": now,
-    }
-
-
-def _merge(state: dict[str, Any], p: PreparedProfile, defaults: AudienceDefaults) -> None:
-    if p.user_id:
-        state["user_id"] = p.user_id
-    if p.phone_raw:
-        state.update(phone=p.phone, phone_raw=p.phone_raw, phone_status=p.phone_status,
-                     phone_reason=p.phone_reason, phone_type=p.phone_type, sms_capable=p.sms_capable)
-    if p.name:
-        state["name"] = p.name
-    if p.timezone:
-        state["timezone"] = p.timezone
-    elif not state["timezone"]:
-        state["timezone"] = defaults.timezone
-    if p.country:
-        state["country"] = p.country
-    if p.properties:
-        state["properties"] = {**state["properties"], **p.properties}
+    return UpsertResult(created, len(updates), len(found) - len(updates), [ids[p.key] for p in prepared])
 
 
 # --- events ------------------------------------------------------------------------------------
@@ -349,6 +482,7 @@ class PreparedEvent:
     at: datetime
     properties: dict[str, Any]
     property_types: dict[str, str]
+    raw_properties: dict[str, Any] = field(default_factory=dict)  # as given, to coerce again if need be
 
     @property
     def dedupe(self) -> str:
@@ -363,7 +497,9 @@ EVENT_FIELDS = ("user_id", "phone", "name", "event", "at", "time", "timestamp", 
 
 def prepare_event(values: Mapping[str, Any], defaults: AudienceDefaults,
                   property_types: Mapping[str, str] | None = None) -> PreparedEvent:
-    """Validate one event: who (user_id or phone), name, time, properties. Raises RowError."""
+    """Validate one event: who (user_id or phone), name, time, properties. As for profiles, pass
+    one dict per event name for a whole batch and the types it infers are added to it. Raises
+    RowError."""
     problems: list[tuple[str, str]] = []
     user_id = _text(values.get("user_id"), "user_id", 128, problems)
     phone_raw = _text(values.get("phone"), "phone", 64, problems)
@@ -388,21 +524,16 @@ def prepare_event(values: Mapping[str, Any], defaults: AudienceDefaults,
         problems.append(("properties", "must be an object"))
         raw_props = {}
     types = property_types or {}
+    raw_properties = {key: raw for key, raw in raw_props.items() if raw is not None and raw != ""}
     properties: dict[str, Any] = {}
     used: dict[str, str] = {}
-    for key, raw in raw_props.items():
-        if raw is None or raw == "":
-            continue
-        type_ = types.get(key) or infer_json_type(raw)
-        try:
-            properties[key] = coerce(raw, type_)
-            used[key] = type_
-        except ValueError as exc:
-            problems.append((key, f"{exc} (property type {type_})"))
+    for key, raw in raw_properties.items():
+        _add_typed(properties, used, key, raw, types.get(key), problems)
     if problems:
         raise RowError(problems)
     assert name is not None and at is not None
-    return PreparedEvent(user_id, phone, name, at, properties, used)
+    _learn_types(property_types, used)
+    return PreparedEvent(user_id, phone, name, at, properties, used, raw_properties)
 
 
 @dataclass(frozen=True)
@@ -415,9 +546,11 @@ class EventsResult:
 async def record_events(session: AsyncSession, prepared: Sequence[PreparedEvent], *, source: str,
                         defaults: AudienceDefaults) -> EventsResult:
     """Store events (a profile is created for an unknown user id or phone); a repeated event is
-    ignored. `sms_optin` / `sms_optout` also change the subscription, forward in time only."""
+    ignored. `sms_optin` / `sms_optout` also change the subscription, forward in time only.
+    Raises PropertyTypeConflict as `upsert_profiles` does, for event properties."""
     if not prepared:
         return EventsResult(0, 0, 0)
+    prepared = await _conform_events(session, prepared)
     people = [
         PreparedProfile(e.user_id, e.phone, e.phone if not e.user_id else None,
                         "valid" if e.phone and not e.user_id else "missing", None, None, False, None, None, None,
@@ -427,19 +560,27 @@ async def record_events(session: AsyncSession, prepared: Sequence[PreparedEvent]
     ]
     people = [_with_phone_details(p, defaults) for p in people]
     upserted = await upsert_profiles(session, people, source="event", defaults=defaults)
-    types_by_event: dict[str, dict[str, str]] = {}
-    for e in prepared:
-        types_by_event.setdefault(e.name, {}).update(e.property_types)
-    for event_name, types in types_by_event.items():
-        await _remember_types(session, f"event:{event_name}", types)
     rows = [{"profile_id": pid, "name": e.name, "at": e.at, "properties": e.properties, "dedupe": e.dedupe}
             for e, pid in zip(prepared, upserted.profile_ids, strict=True)]
-    unique_rows = list({row["dedupe"]: row for row in rows}.values())
+    unique_rows = sorted({row["dedupe"]: row for row in rows}.values(), key=lambda row: row["dedupe"])
     result = await session.execute(
         _insert_ignore(session, Event, ["dedupe"]).returning(Event.__table__.c.id), unique_rows,
     )
     recorded = len(result.scalars().all())
     return EventsResult(recorded, len(rows) - recorded, upserted.created)
+
+
+async def _conform_events(session: AsyncSession, prepared: Sequence[PreparedEvent]) -> list[PreparedEvent]:
+    decided = await _decide_types(session, [(f"event:{e.name}", e.property_types) for e in prepared])
+    problems: list[tuple[int, str, str]] = []
+    conformed = []
+    for index, e in enumerate(prepared):
+        properties, used = _retyped(index, e.properties, e.raw_properties, e.property_types,
+                                    decided.get(f"event:{e.name}", {}), problems)
+        conformed.append(e if used is e.property_types else replace(e, properties=properties, property_types=used))
+    if problems:
+        raise PropertyTypeConflict(problems)
+    return conformed
 
 
 def _with_phone_details(p: PreparedProfile, defaults: AudienceDefaults) -> PreparedProfile:
