@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, unquote
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from smsconsole.files import private_dir, private_file, tighten
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -22,7 +26,8 @@ class DatabaseError(Exception):
 
 
 def normalize_url(url: str) -> str:
-    """Accept URLs as users write them: sqlite:///… and postgresql://… get async drivers."""
+    """Accept URLs as users write them: sqlite:///… and postgresql://… get async drivers.
+    `sqlite:///path?mode=ro` opens the file read-only (as an SQLite `file:` URI)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -35,6 +40,8 @@ def normalize_url(url: str) -> str:
         if not parsed.database or parsed.database == ":memory:":
             raise DatabaseError("an in-memory SQLite database cannot be shared by the engine and consoles; give a file path")
         parsed = parsed.set(drivername="sqlite+aiosqlite")
+        if parsed.query.get("mode") == "ro" and not parsed.database.startswith("file:"):
+            parsed = _read_only_sqlite(parsed, Path(parsed.database))
     elif backend in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+asyncpg")
     else:
@@ -46,24 +53,71 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite URL (plain or `file:` URI form); None for other databases."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database.startswith("file:"):
+        return Path(unquote(parsed.database[len("file:"):].split("?", 1)[0]))
+    return Path(parsed.database).expanduser()
+
+
+def _read_only_sqlite(parsed: Any, path: Path) -> Any:
+    """The URL opening `path` read-only. When its folder cannot be written and no shared-memory
+    file exists, SQLite could not open a WAL database even for reading: it is opened immutable
+    (a copy that nobody writes)."""
+    query = {"mode": "ro", "uri": "true"}
+    folder = path.expanduser().absolute().parent
+    if not os.access(folder, os.W_OK) and not Path(f"{path}-shm").exists():
+        query["immutable"] = "1"
+    return parsed.set(database="file:" + quote(str(path.expanduser().absolute())), query=query)
+
+
+def _cannot_write(path: Path) -> bool:
+    """An existing database file this user may read but not write (or whose folder it cannot
+    write, where SQLite keeps the WAL)."""
+    return path.exists() and os.access(path, os.R_OK) and (
+        not os.access(path, os.W_OK) or not os.access(path.absolute().parent, os.W_OK))
+
+
+def is_read_only(engine: AsyncEngine) -> bool:
+    """Whether the engine opens its SQLite file read-only."""
+    return engine.url.get_backend_name() == "sqlite" and engine.url.query.get("mode") == "ro"
+
+
+def _sqlite_pragmas(read_only: bool) -> Any:
+    def set_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        if not read_only:  # a read-only connection cannot change the journal; it reads the WAL as is
+            cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=10000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        if not read_only:
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    return set_pragmas
 
 
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An async engine for a user URL; SQLite gets WAL, a busy timeout and foreign keys."""
+    """An async engine for a user URL; SQLite gets WAL, a busy timeout and foreign keys, and a
+    new database file (its WAL and shared-memory files follow its mode) is private to the user.
+    A file the user may read but not write is opened read-only."""
     async_url = normalize_url(url)
     if is_sqlite(async_url):
-        path = make_url(async_url).database
-        if path:
-            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        path = sqlite_file(async_url)
+        parsed = make_url(async_url)
+        if path is not None and parsed.query.get("mode") != "ro":
+            if _cannot_write(path):
+                async_url = _read_only_sqlite(parsed, path).render_as_string(hide_password=False)
+            else:
+                private_dir(path.parent)
+                private_file(path)
+                tighten([path, Path(f"{path}-wal"), Path(f"{path}-shm")])
+        read_only = make_url(async_url).query.get("mode") == "ro"
         engine = create_async_engine(async_url, connect_args={"timeout": 10}, **kwargs)
-        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas(read_only))
     else:
         kwargs.setdefault("pool_pre_ping", True)
         engine = create_async_engine(async_url, **kwargs)
@@ -157,7 +211,15 @@ async def open_database(url: str, *, migrate: bool = True) -> AsyncEngine:
     """Open, check and (by default) upgrade the database. Raises DatabaseError in one line."""
     engine = create_engine(url)
     try:
-        if migrate:
+        if migrate and is_read_only(engine):
+            state = await asyncio.wait_for(schema_state(engine), timeout=15)
+            if not state.up_to_date:
+                raise DatabaseError(
+                    f"the database {_masked(url)} is read-only and its schema is "
+                    f"{'not initialized' if state.current is None else f'at revision {state.current}'} "
+                    f"(head is {state.head}); open it once with write access to upgrade it"
+                )
+        elif migrate:
             await asyncio.wait_for(upgrade(engine), timeout=60)
         else:
             await asyncio.wait_for(schema_state(engine), timeout=15)
@@ -173,6 +235,12 @@ async def open_database(url: str, *, migrate: bool = True) -> AsyncEngine:
             raise DatabaseError(describe_connect_error(url, exc)) from None
         raise
     return engine
+
+
+def _masked(url: str) -> str:
+    from smsconsole.secrets import mask_url
+
+    return mask_url(url)
 
 
 @asynccontextmanager
