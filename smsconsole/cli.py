@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import PurePath
 from typing import Any, NoReturn
 
+from sqlalchemy.exc import DBAPIError
+
 from smsconsole import __version__
 from smsconsole.config import Config, ConfigError, load_config
 from smsconsole.db import DatabaseError
@@ -204,6 +206,7 @@ def _handler(command: str) -> Callable[[Config, argparse.Namespace], Awaitable[i
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    config: Config | None = None
     try:
         args = parser.parse_args(argv)
         config = load_config({"database_url": args.database_url, "log_level": args.log_level})
@@ -229,6 +232,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except DBAPIError as exc:  # full disk or database, read-only database, lost connection
+        return _fail(_describe_database_error(exc, config), EXIT_FAILED)
+    except OSError as exc:  # e.g. no space left on device writing a file
+        return _fail(_describe_os_error(exc), EXIT_FAILED)
     except Exception as exc:
         from smsconsole.services.errors import ServiceError, ValidationError
 
@@ -242,6 +249,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _fail(message: str, code: int) -> int:
     print(f"smsconsole: error: {message}", file=sys.stderr)
     return code
+
+
+def _describe_database_error(exc: DBAPIError, config: Config | None) -> str:
+    """One line for a database error: the driver's first line only (never the statement or its
+    parameters, which may hold personal data)."""
+    from smsconsole.secrets import mask_url
+
+    reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else type(exc).__name__
+    where = f"the database {mask_url(config.effective_database_url)}" if config else "the database"
+    lowered = reason.lower()
+    if "readonly database" in lowered or "read-only transaction" in lowered:
+        return f"{where} is read-only and this command writes to it ({reason})"
+    if "database or disk is full" in lowered or "no space left" in lowered or "disk full" in lowered:
+        return f"{where} is full, or the disk it is on is ({reason}); free some space and run the command again"
+    return f"database error: {reason}"
+
+
+def _describe_os_error(exc: OSError) -> str:
+    reason = exc.strerror or type(exc).__name__
+    return f"{reason}: {exc.filename}" if exc.filename else reason
 
 
 def _describe_problems(problems: list[tuple[str, str]]) -> str:
@@ -275,14 +302,15 @@ def _run_console(config: Config) -> int:
 
     setup_logging(config.effective_log_file, config.log_level)
 
-    async def check() -> None:  # fail in one line before the screen takes over the terminal
+    async def check() -> bool:  # fail in one line before the screen takes over the terminal
         from smsconsole.runtime import Runtime
 
         runtime = await Runtime.open(config)
         await runtime.close()
+        return runtime.read_only
 
-    asyncio.run(check())
-    SmsConsoleApp(config).run()
+    read_only = asyncio.run(check())
+    SmsConsoleApp(config, run_engine=not read_only).run()  # a read-only database: attached, no engine
     return 0
 
 
@@ -295,10 +323,16 @@ def _display(value: Any) -> str:
     return str(value)
 
 
-async def _with_runtime(config: Config, work: Callable[[Any], Awaitable[int]], *, migrate: bool = True) -> int:
+async def _with_runtime(config: Config, work: Callable[[Any], Awaitable[int]], *, migrate: bool = True,
+                        need_secrets: bool = False, writes: bool = False) -> int:
+    """Run `work` with a runtime. need_secrets: refuse when the key cannot open the stored
+    credentials; writes: refuse a read-only database up front (a command that runs the engine)."""
     from smsconsole.runtime import Runtime
 
-    runtime = await Runtime.open(config, migrate=migrate)
+    runtime = await Runtime.open(config, migrate=migrate, need_secrets=need_secrets)
+    if writes and runtime.read_only:
+        await runtime.close()
+        raise OperationFailed(f"the database {_masked_url(config)} is read-only and this command writes to it")
     try:
         return await work(runtime)
     finally:
@@ -358,7 +392,7 @@ async def cmd_serve(config: Config, args: argparse.Namespace) -> int:
         log.info("shut down cleanly")
         return 0
 
-    return await _with_runtime(config, work)
+    return await _with_runtime(config, work, need_secrets=True, writes=True)
 
 
 def _masked_url(config: Config) -> str:
@@ -454,7 +488,10 @@ async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
                     shown = value.replace("\n", "\n      ") if isinstance(value, str) else value
                     print(f"  {key}: {shown}")
                 async with factory() as session:
-                    preview = svc.request_preview(await svc.load_spec(session, box, args.name))
+                    try:
+                        preview = svc.request_preview(await svc.load_spec(session, box, args.name))
+                    except SecretError:  # the key cannot open its secrets: `providers update` re-enters them
+                        preview = None
                 if preview:
                     print("  request preview (secrets masked):")
                     print("    " + preview.replace("\n", "\n    "))
@@ -476,7 +513,7 @@ async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
             return 0
         raise UsageError(f"unknown providers action {action!r}")
 
-    return await _with_runtime(config, work)
+    return await _with_runtime(config, work, need_secrets=action in ("add", "test"))
 
 
 def _rate(value: float | None) -> str:
@@ -574,7 +611,7 @@ async def cmd_send_test(config: Config, args: argparse.Namespace) -> int:
         detail = f"[{final.error_code}] " if final.error_code else ""
         raise OperationFailed(f"{final.state}: message {final.id} to {final.to_number}: {detail}{final.reason or ''}".rstrip(": "))
 
-    return await _with_runtime(config, work)
+    return await _with_runtime(config, work, need_secrets=True)
 
 
 async def _wait_settled(factory: Any, message_id: int, timeout: float) -> Any:
@@ -785,7 +822,7 @@ async def cmd_import(config: Config, args: argparse.Namespace) -> int:
                 print(f"bad rows written to {summary.error_file}")
         return EXIT_FAILED if summary.outcome in ("partial", "failed") else 0
 
-    return await _with_runtime(config, work)
+    return await _with_runtime(config, work, writes=not args.preview)
 
 
 # --- segments ----------------------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,8 +20,18 @@ from smsconsole import clock
 from smsconsole.models import Message
 from smsconsole.models import Provider as ProviderRow
 from smsconsole.providers import REGISTRY
-from smsconsole.providers.base import ConfigField, ConnectionCheck, Provider, http_url
-from smsconsole.secrets import REDACTOR, SecretBox, SecretError, mask, resolve
+from smsconsole.providers.base import (
+    CallbackRejected,
+    ConfigField,
+    ConnectionCheck,
+    PollPage,
+    Provider,
+    ProviderError,
+    SendOutcome,
+    StatusReport,
+    http_url,
+)
+from smsconsole.secrets import ENC_PREFIX, REDACTOR, Scrubber, SecretBox, SecretError, mask, resolve, secret_forms
 from smsconsole.services import audit
 from smsconsole.services.errors import Conflict, NotFound, ValidationError
 from smsconsole.services.groups import groups_using_provider
@@ -208,9 +220,16 @@ async def update_provider(
     cls = REGISTRY[row.kind]
     secret_names = {f.name for f in cls.config_fields if f.secret}
     merged = dict(values)
+    unreadable: list[tuple[str, str]] = []
     for secret in secret_names:
         if not (merged.get(secret) or "").strip() and secret in (row.secrets or {}):
-            merged[secret] = box.open(row.secrets[secret])
+            try:
+                merged[secret] = box.open(row.secrets[secret])
+            except SecretError:  # the key was lost or replaced: the operator enters the secret again
+                unreadable.append((secret, f"the stored value cannot be decrypted with {box.key_source}; "
+                                           "give it again"))
+    if unreadable:
+        raise ValidationError(unreadable)
     target_name = (new_name or name).strip()
     rates, rate_problems = _rates(rate_limit=rate_limit, sender_rate_limit=sender_rate_limit)
     _validate(row.kind, target_name, merged, base_url, rate_problems)
@@ -243,9 +262,28 @@ async def provider_values(session: AsyncSession, box: SecretBox, name: str) -> d
     row = await _row(session, name)
     values = dict(row.config or {})
     for secret, sealed in (row.secrets or {}).items():
-        opened = box.open(sealed)
+        opened = box.open(sealed) if box.can_open(sealed) else ""  # unreadable: to be entered again
         values[secret] = opened if opened.startswith("env:") else ""
     return values
+
+
+async def unreadable_secrets(session: AsyncSession, box: SecretBox) -> list[tuple[str, list[str]]]:
+    """Providers with encrypted secrets that `box` cannot decrypt: (name, secret field names)."""
+    found = []
+    for name, stored in await session.execute(select(ProviderRow.name, ProviderRow.secrets).order_by(ProviderRow.name)):
+        fields = [field for field, sealed in sorted((stored or {}).items())
+                  if str(sealed).startswith(ENC_PREFIX) and not box.can_open(sealed)]
+        if fields:
+            found.append((name, fields))
+    return found
+
+
+async def has_encrypted_secrets(session: AsyncSession) -> bool:
+    """Whether any provider stores an encrypted secret (not only env: references)."""
+    for (stored,) in await session.execute(select(ProviderRow.secrets)):
+        if any(str(sealed).startswith(ENC_PREFIX) for sealed in (stored or {}).values()):
+            return True
+    return False
 
 
 async def set_rate_limits(session: AsyncSession, name: str, *, rate_limit: RateInput = KEEP,
@@ -299,15 +337,90 @@ def adapter_spec(row: ProviderRow, box: SecretBox) -> AdapterSpec:
 
 
 def build_adapter(spec: AdapterSpec, client: httpx.AsyncClient) -> Provider:
-    """An adapter with env references resolved. Raises SecretError when one is unset."""
+    """An adapter with env references resolved, whose answers carry no secret: a gateway may echo
+    its request (URL, headers, body) into an error, so every error, outcome, check and report
+    leaving the adapter has the resolved secrets (as sent: raw, URL-encoded, JSON-escaped,
+    Basic auth) replaced by "***", and the log redacts them. Raises SecretError when an env
+    reference is unset."""
     cls = REGISTRY[spec.kind]
     secret_names = {f.name for f in cls.config_fields if f.secret}
     resolved = {}
     for key, value in spec.values.items():
         resolved[key] = resolve(value) if key in secret_names else value
-        if key in secret_names:
-            REDACTOR.register(resolved[key])
-    return cls(resolved, client=client, base_url=spec.base_url)
+    forms = secret_forms([resolved[k] for k in secret_names if k in resolved],
+                         companions=[v for k, v in resolved.items() if k not in secret_names])
+    REDACTOR.register(*forms)
+    adapter = cls(resolved, client=client, base_url=spec.base_url)
+    scrub = Scrubber(forms)
+    if scrub:
+        _scrub_answers(adapter, scrub)
+    return adapter
+
+
+_ASYNC_CALLS = ("send", "check_connection", "fetch_statuses", "poll_statuses", "poll_inbound")
+_CALLBACKS = ("status_callback", "inbound_callback")
+
+
+def _scrub_answers(adapter: Provider, scrub: Scrubber) -> None:
+    """Wrap the adapter's calls (on the instance, so its class and capabilities stay as they are)
+    so that nothing they return or raise carries a secret."""
+    for name in _ASYNC_CALLS:
+        setattr(adapter, name, _scrubbed_call(getattr(adapter, name), scrub))
+    for name in _CALLBACKS:
+        setattr(adapter, name, _scrubbed_callback(getattr(adapter, name), scrub))
+
+
+def _scrubbed_call(call: Callable[..., Awaitable[Any]], scrub: Scrubber) -> Callable[..., Awaitable[Any]]:
+    @functools.wraps(call)
+    async def scrubbed(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = await call(*args, **kwargs)
+        except ProviderError as exc:
+            _scrub_error(exc, scrub)
+            raise
+        return _scrub_value(result, scrub)
+
+    return scrubbed
+
+
+def _scrubbed_callback(call: Callable[..., Any], scrub: Scrubber) -> Callable[..., Any]:
+    @functools.wraps(call)
+    def scrubbed(*args: Any, **kwargs: Any) -> Any:
+        try:
+            result = call(*args, **kwargs)
+        except CallbackRejected as exc:
+            exc.reason = scrub(exc.reason) or ""
+            exc.args = (exc.reason,)
+            raise
+        return _scrub_value(result, scrub)
+
+    return scrubbed
+
+
+def _scrub_error(error: ProviderError, scrub: Scrubber) -> ProviderError:
+    """The error itself, its message and code scrubbed (in place: outcomes of a batch share one)."""
+    error.message = scrub(error.message) or ""
+    error.code = scrub(error.code)
+    error.args = (error.message,)
+    return error
+
+
+def _scrub_value(value: Any, scrub: Scrubber) -> Any:
+    if isinstance(value, list):
+        return [_scrub_value(item, scrub) for item in value]
+    if isinstance(value, SendOutcome):
+        if value.error is not None:
+            _scrub_error(value.error, scrub)
+        status = scrub(value.provider_status)
+        return value if status == value.provider_status else dataclasses.replace(value, provider_status=status)
+    if isinstance(value, ConnectionCheck):
+        return dataclasses.replace(value, detail=scrub(value.detail) or "")
+    if isinstance(value, StatusReport):
+        return dataclasses.replace(value, reason=scrub(value.reason), error_code=scrub(value.error_code),
+                                   provider_status=scrub(value.provider_status) or "")
+    if isinstance(value, PollPage):
+        return dataclasses.replace(value, reports=tuple(_scrub_value(r, scrub) for r in value.reports))
+    return value
 
 
 async def load_spec(session: AsyncSession, box: SecretBox, name: str) -> AdapterSpec:
