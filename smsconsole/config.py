@@ -35,6 +35,9 @@ class Config:
     send_timeout_seconds: float = 15.0
     listen_host: str = "127.0.0.1"
     listen_port: int = 0  # 0: the webhook/ingestion listener is off
+    listen_max_connections: int = 256  # beyond: the longest-waiting unfinished one is closed, else 503
+    listen_request_timeout_seconds: float = 15.0  # to send a request's headers and body, or 408 and closed
+    listen_keep_alive_seconds: float = 5.0  # an idle kept-alive connection is closed after this
     poll_interval_seconds: float = 30.0  # receipts/replies pollers, per provider
     reconcile_after_seconds: float = 900.0  # ask the provider about `sent` messages with no final receipt
 
@@ -83,6 +86,9 @@ _TUNABLES = {
     "send_timeout_seconds": float,
     "poll_interval_seconds": float,
     "reconcile_after_seconds": float,
+    "listen_max_connections": int,
+    "listen_request_timeout_seconds": float,
+    "listen_keep_alive_seconds": float,
 }
 _SETTABLE: dict[str, type] = {
     "listen_host": str,

@@ -309,12 +309,14 @@ class ApiKey(Base):
 
 class Receipt(Base):
     """A delivery receipt as received (webhook or poll). `applied_at` is None while its message is
-    not known yet (a receipt can arrive before the send is recorded); it is applied when it appears."""
+    not known yet (a receipt can arrive before the send is recorded); it is applied when it appears.
+    One row per (provider, message id, status, part): a replayed receipt inserts nothing."""
 
     __tablename__ = "receipts"
     __table_args__ = (
         Index("ix_receipts_lookup", "provider_id", "provider_message_id"),
         Index("ix_receipts_pending", "applied_at"),
+        UniqueConstraint("provider_id", "provider_message_id", "provider_status", "part", name="uq_receipts_report"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -328,7 +330,7 @@ class Receipt(Base):
     error_code: Mapped[str | None] = mapped_column(String(32))
     error_kind: Mapped[str | None] = mapped_column(String(16))
     reason: Mapped[str | None] = mapped_column(Text)
-    part: Mapped[int | None] = mapped_column(Integer)
+    part: Mapped[int] = mapped_column(Integer, server_default="0")  # 0: the whole message, else 1, 2, …
     parts: Mapped[int | None] = mapped_column(Integer)
     via: Mapped[str] = mapped_column(String(8))  # webhook | poll
     occurred_at: Mapped[datetime | None]
@@ -342,6 +344,7 @@ class InboundMessage(Base):
     __tablename__ = "inbound_messages"
     __table_args__ = (
         UniqueConstraint("provider_id", "provider_message_id"),
+        UniqueConstraint("provider_id", "dedupe_key", name="uq_inbound_messages_dedupe"),
         Index("ix_inbound_received", "received_at"),
         Index("ix_inbound_sender", "sender"),
     )
@@ -350,6 +353,8 @@ class InboundMessage(Base):
     provider_id: Mapped[int | None] = mapped_column(ForeignKey("providers.id", ondelete="SET NULL"))
     provider_name: Mapped[str | None] = mapped_column(String(64))
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    # Without a provider message id: a hash of what the message says, so a replay is found (replies.py).
+    dedupe_key: Mapped[str | None] = mapped_column(String(64))
     sender: Mapped[str] = mapped_column(String(32))
     recipient: Mapped[str | None] = mapped_column(String(64))
     text: Mapped[str] = mapped_column(Text)

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -89,7 +89,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 class RequestLog:
     """One INFO line per request (method, path, status, item count, key prefix, time); an
     unexpected error becomes a JSON 500 and is logged by type only, since database errors can
-    carry payload values."""
+    carry payload values. A client that hangs up before its request is complete is no error of
+    ours: logged at INFO with status 499 (nginx's "client closed request"), nothing answered."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -112,6 +113,9 @@ class RequestLog:
 
         try:
             await self.app(scope, receive, send_status)
+        except ClientDisconnect:
+            status = 499
+            log.info("%s %s: the client disconnected before its request was complete", method, path)
         except Exception as exc:
             log.error("%s %s failed: %s", method, path, type(exc).__name__)
             log.debug("traceback of the failed request", exc_info=True)

@@ -21,7 +21,7 @@ from smsconsole.models import Provider as ProviderRow
 from smsconsole.providers.base import MAX_CALLBACK_BYTES, CallbackRejected, CallbackRequest, Provider
 from smsconsole.secrets import SecretError
 from smsconsole.services.errors import ServiceError
-from smsconsole.services.providers import adapter_spec, build_adapter
+from smsconsole.services.providers import NAME_RULE, adapter_spec, build_adapter
 from smsconsole.services.receipts import apply_status_reports
 from smsconsole.services.settings import get_settings
 
@@ -84,6 +84,10 @@ async def _callback(request: Request, context: ListenerContext, adapters: _Adapt
     import time
 
     name, kind = request.path_params["provider"], request.path_params["kind"]
+    if not NAME_RULE.fullmatch(name):  # no provider can have this name: answered without a query
+        request.state.key_prefix = "-"
+        return _answer(404, "unknown_provider", "no provider has that name (names are 1-64 letters, digits, "
+                                                "'.', '_' or '-')")
     request.state.key_prefix = name  # the access log shows which provider called
     if kind not in KINDS:
         return _answer(404, "not_found", f"no endpoint {request.method} {request.url.path}; "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -51,6 +52,9 @@ _HINTS = {"event": "name", "timestamp": "at", "time": "at", "attributes": "prope
 
 T = TypeVar("T")
 Problem = dict[str, Any]  # {"index": int | None, "field": str | None, "reason": str}
+# Characters no database here stores as text: NUL (PostgreSQL refuses it) and unpaired surrogates
+# (JSON can spell "\udc80", which is no UTF-8). A request holding one is refused, naming the field.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def routes(context: ListenerContext) -> list[Route]:
@@ -95,6 +99,10 @@ def _prepare_profiles(items: Sequence[Any], defaults: AudienceDefaults,
         if not isinstance(item, dict):
             problems.append(_problem(index, None, "must be a JSON object"))
             continue
+        unstorable = _unstorable(index, item)
+        if unstorable:
+            problems.extend(unstorable)
+            continue
         found = _unknown_fields(index, item, PROFILE_API_FIELDS)
         values = {k: v for k, v in item.items() if k in PROFILE_FIELDS}
         properties = item.get("properties")
@@ -125,7 +133,8 @@ async def _ingest_events(request: Request, context: ListenerContext) -> Response
     await _require_key(request, context)
     items = await _read_items(request, context.limits, "events")
     names = sorted({item["name"].strip() for item in items
-                    if isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"].strip()})
+                    if isinstance(item, dict) and isinstance(item.get("name"), str) and item["name"].strip()
+                    and not _UNSTORABLE.search(item["name"])})
     with _database_errors():
         async with context.factory() as session:
             defaults = await audience_defaults(session)
@@ -151,6 +160,10 @@ def _prepare_events(items: Sequence[Any], defaults: AudienceDefaults,
         if not isinstance(item, dict):
             problems.append(_problem(index, None, "must be a JSON object"))
             continue
+        unstorable = _unstorable(index, item)
+        if unstorable:
+            problems.extend(unstorable)
+            continue
         found = _unknown_fields(index, item, EVENT_API_FIELDS)
         values = {k: v for k, v in item.items() if k in EVENT_API_FIELDS}
         if values.get("properties") is None:
@@ -173,6 +186,52 @@ def _prepare_events(items: Sequence[Any], defaults: AudienceDefaults,
 
 def _problem(index: int | None, field: str | None, reason: str) -> Problem:
     return {"index": index, "field": field, "reason": reason}
+
+
+def _unstorable_reason(text: str) -> str | None:
+    found = _UNSTORABLE.search(text)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "contains a NUL character (\\u0000), which cannot be stored; remove it"
+    return (f"contains an unpaired surrogate (\\u{ord(found.group()):04x}), which is not valid Unicode text; "
+            "send the character itself or a valid surrogate pair")
+
+
+def _unstorable(index: int, item: Mapping[str, Any]) -> list[Problem]:
+    """Every field of `item` holding a NUL or an unpaired surrogate, in a key or anywhere in its
+    value, named without echoing the bad text (a lone surrogate cannot even be sent back)."""
+    found: list[Problem] = []
+
+    def walk(value: Any) -> str | None:
+        if isinstance(value, str):
+            return _unstorable_reason(value)
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                reason = _unstorable_reason(key) or walk(inner)
+                if reason:
+                    return reason
+        if isinstance(value, list):
+            for inner in value:
+                reason = walk(inner)
+                if reason:
+                    return reason
+        return None
+
+    for name, value in item.items():
+        key_reason = _unstorable_reason(name)
+        if key_reason:
+            found.append(_problem(index, None, f"a field name {key_reason}"))
+        elif name == "properties" and isinstance(value, dict):
+            for key, inner in value.items():
+                key_reason = _unstorable_reason(key)
+                if key_reason:
+                    found.append(_problem(index, "properties", f"a property name {key_reason}"))
+                elif reason := walk(inner):
+                    found.append(_problem(index, f"properties.{key}", reason))
+        elif reason := walk(value):
+            found.append(_problem(index, name, reason))
+    return found
 
 
 def _unknown_fields(index: int, item: Mapping[str, Any], known: Sequence[str]) -> list[Problem]:

@@ -2,7 +2,8 @@
 
 Every report is kept as a `receipts` row; it moves its message forward only (DESIGN.md invariant
 4: queued → sending → sent → delivered | undelivered | failed, and `unknown` can be settled), so a
-late or repeated receipt is a no-op. A receipt whose message is not known yet stays pending
+late or repeated receipt is a no-op: one row per (provider, provider message id, provider status,
+part), kept by a unique key, so even concurrent replays store one. A receipt whose message is not known yet stays pending
 (`applied_at` NULL) and is applied when the message appears. Long messages whose provider gives
 each part its own id (`message_parts`) resolve to one status: delivered when every part is, failed
 or undelivered as soon as one part is. The caller owns the commit: the listener commits before it
@@ -10,16 +11,18 @@ answers 2xx, the pollers commit before the cursor moves on (in the same transact
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smsconsole import clock
@@ -39,6 +42,44 @@ _RANK = {"unknown": 1, "sent": 2, "delivered": 3, "undelivered": 3, "failed": 3}
 _SETTLEABLE = ("sent", "unknown")
 PENDING_WINDOW = timedelta(days=3)  # early receipts are retried this long
 CHUNK = 500  # ids per IN (...) list
+ID_MAX = 128  # characters a provider's message id column holds
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL (PostgreSQL refuses it) and lone surrogates (not UTF-8)
+
+
+def safe_text(value: str) -> str:
+    """Text as it can be stored on either database: NULs dropped, lone surrogates replaced by U+FFFD.
+    A genuine message with such bytes is kept (a STOP followed by a NUL is still a STOP)."""
+    return _UNSTORABLE.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", value)
+
+
+def stored_id(value: str | None) -> str | None:
+    """A provider's message id as stored and looked up: safe text, and past 128 characters its head
+    and a hash of the whole, so the same id always gives the same key and two ids never share one."""
+    if value is None:
+        return None
+    text = safe_text(value)
+    if len(text) <= ID_MAX:
+        return text
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+    return f"{text[:ID_MAX - len(digest) - 1]}~{digest}"
+
+
+def _key_id(report: StatusReport) -> str:
+    """What identifies a receipt's message in its unique key: the provider's id, else our echoed
+    reference (so receipts of two messages that carry only a reference never clash)."""
+    if report.provider_message_id:
+        return report.provider_message_id
+    return (stored_id(f"ref:{report.ref}") or "") if report.ref else ""
+
+
+def _storable(report: StatusReport) -> StatusReport:
+    def text(value: str | None, limit: int | None = None) -> str | None:
+        return None if value is None else safe_text(value)[:limit] if limit else safe_text(value)
+
+    return replace(report, provider_message_id=stored_id(report.provider_message_id),
+                   provider_status=text(report.provider_status, 64) or "", recipient=text(report.recipient, 32),
+                   error_code=text(report.error_code, 32), reason=text(report.reason), ref=text(report.ref),
+                   part=report.part or 0)
 
 
 @dataclass(frozen=True)
@@ -74,10 +115,11 @@ async def apply_status_reports(
     """Store `reports` (one provider's) as receipts and move their messages forward. A handful of
     queries per batch, whatever its size. The caller commits."""
     now = clock.now()
-    seen: set[tuple[str, str, int | None]] = set()
+    reports = [_storable(report) for report in reports]
+    seen: set[tuple[str, str, int]] = set()
     items: list[_Item] = []
     duplicates = 0
-    keys = sorted({r.provider_message_id for r in reports if r.provider_message_id})
+    keys = sorted({_key_id(r) for r in reports if _key_id(r)})
     if keys:
         for chunk in _chunks(keys):
             rows = await session.execute(
@@ -89,23 +131,28 @@ async def apply_status_reports(
         if not report.provider_message_id and not report.ref:
             log.info("receipt from %s with neither a message id nor a reference ignored", provider_name)
             continue
-        key = (report.provider_message_id or "", report.provider_status, report.part)
+        key = (_key_id(report), report.provider_status, report.part or 0)
         if key in seen:
             duplicates += 1
             continue
         seen.add(key)
         items.append(_Item(report))
     changed = await _settle(session, provider_id, items, now)
-    if items:
-        await session.execute(insert(Receipt), [_receipt_row(item, provider_id, provider_name, via, now)
-                                                for item in items])
-    applied = sum(1 for item in items if item.message_id is not None)
+    stored = len(items)
+    if items:  # a concurrent replay may have stored some since they were looked up: those insert nothing
+        dialect = postgresql if session.bind.dialect.name == "postgresql" else sqlite
+        inserted = await session.execute(
+            dialect.insert(Receipt).on_conflict_do_nothing().returning(Receipt.__table__.c.id),
+            [_receipt_row(item, provider_id, provider_name, via, now) for item in items])
+        stored = len(inserted.all())
+        duplicates += len(items) - stored
+    applied = min(stored, sum(1 for item in items if item.message_id is not None))
     for item in items:
         if item.report.state is None:
             log.info("%s: provider status %r of %s means nothing new; kept, not applied", provider_name,
                      item.report.provider_status, item.report.provider_message_id)
-    return ApplyResult(received=len(reports), stored=len(items), duplicates=duplicates, applied=applied,
-                       pending=len(items) - applied, changed=changed)
+    return ApplyResult(received=len(reports), stored=stored, duplicates=duplicates, applied=applied,
+                       pending=max(0, stored - applied), changed=changed)
 
 
 async def apply_pending_receipts(session: AsyncSession, *, limit: int = 1000) -> int:
@@ -273,7 +320,7 @@ def _receipt_row(item: _Item, provider_id: int | None, provider_name: str | None
     report = item.report
     return {
         "provider_id": provider_id, "provider_name": provider_name,
-        "provider_message_id": (report.provider_message_id or "")[:128],
+        "provider_message_id": _key_id(report),
         "message_id": item.message_id, "recipient": (report.recipient or None) and report.recipient[:32],
         "provider_status": (report.provider_status or "")[:64], "state": report.state,
         "error_code": (report.error_code or None) and report.error_code[:32],
@@ -289,7 +336,7 @@ def _report_of(row: Receipt) -> StatusReport:
     return StatusReport(
         provider_message_id=row.provider_message_id or None, provider_status=row.provider_status, state=row.state,
         at=row.occurred_at, recipient=row.recipient, error_code=row.error_code, reason=row.reason,
-        part=row.part, parts=row.parts,
+        part=row.part or None, parts=row.parts,
     )
 
 
@@ -334,7 +381,7 @@ async def message_receipts(session: AsyncSession, message_id: int) -> list[Recei
     """A message's receipts in the order they arrived."""
     rows = await session.scalars(select(Receipt).where(Receipt.message_id == message_id).order_by(Receipt.id))
     return [ReceiptView(r.id, r.provider_name, r.provider_message_id, r.message_id, r.provider_status, r.state,
-                        r.error_code, r.part, r.via, r.received_at, r.applied_at) for r in rows]
+                        r.error_code, r.part or None, r.via, r.received_at, r.applied_at) for r in rows]
 
 
 # --- the Sandbox's replies ----------------------------------------------------------------------

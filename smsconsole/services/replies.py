@@ -1,7 +1,9 @@
 """Replies (MO): what a person sent us, and what it does. Both doors (pollers, webhook listener) and
 the Sandbox hand every inbound message to `record_inbound`, which in the caller's transaction:
 
-- keeps it once (a repeat of the same provider message id returns the first row, doing nothing);
+- keeps it once (a repeat of the same provider message id returns the first row, doing nothing; a
+  message without an id is a replay when the same sender, recipient, text and provider time — or,
+  without a time, the same within REPLAY_WINDOW — arrived before);
 - finds the sender's profile by phone, or creates one;
 - links it to the message it answers (the latest one sent to that number);
 - acts on a keyword: opt-out unsubscribes at once (consent source "keyword"), suppresses every
@@ -28,11 +30,13 @@ from smsconsole.providers.base import InboundReport
 from smsconsole.services import keywords as keyword_service
 from smsconsole.services import profiles as profile_service
 from smsconsole.services.errors import ValidationError
+from smsconsole.services.receipts import safe_text, stored_id
 from smsconsole.services.settings import get_settings
 from smsconsole.sms import analyze
 
 PRIORITY_AUTO = 1000  # ahead of test (100) and campaign messages
 AUTO_RESPONSE_WINDOW = timedelta(minutes=10)
+REPLAY_WINDOW = timedelta(minutes=10)  # an id-less message repeated within this is a replay (up to twice as long)
 REPLY_EVENT = "sms_reply"
 ACTION_EVENTS = {"opt_out": profile_service.OPTOUT_EVENT, "opt_in": profile_service.OPTIN_EVENT}
 INBOUND_ACTIONS = ("opt_out", "opt_in", "help", "custom", "reply")
@@ -73,25 +77,38 @@ async def record_inbound(session: AsyncSession, *, provider_id: int | None, prov
     now = clock.now()
     settings = await get_settings(session)
     region = settings["default_region"] or None
-    number = parse_number(report.sender, region) if report.sender else None
+    raw_sender = safe_text(report.sender or "")
+    number = parse_number(raw_sender, region) if raw_sender else None
     # kept as sent when it is no phone number (a short code, a name): stored, never answered
-    sender = number.e164 if number is not None and number.valid and number.e164 else (report.sender or "").strip()
+    sender = (number.e164 if number is not None and number.valid and number.e164 else raw_sender.strip())[:32]
+    recipient = safe_text(report.recipient)[:64] if report.recipient else None
+    text = safe_text(report.text or "")
+    provider_message_id = stored_id(report.provider_message_id) or None
 
+    same_provider = (InboundMessage.provider_id.is_(None) if provider_id is None
+                     else InboundMessage.provider_id == provider_id)
+    dedupe_keys: list[str] = []
+    if provider_message_id is None:
+        dedupe_keys = _replay_keys(provider_id, sender, recipient, text, report.at, now)
+        replayed = await session.scalar(select(InboundMessage).where(
+            same_provider, InboundMessage.dedupe_key.in_(dedupe_keys)).order_by(InboundMessage.id).limit(1))
+        if replayed is not None:
+            return await _inbound_view(session, replayed, duplicate=True)
     values = {
         "provider_id": provider_id, "provider_name": provider_name,
-        "provider_message_id": report.provider_message_id, "sender": sender[:32],
-        "recipient": (report.recipient or None) and report.recipient[:64], "text": report.text or "",
+        "provider_message_id": provider_message_id, "dedupe_key": dedupe_keys[0] if dedupe_keys else None,
+        "sender": sender, "recipient": recipient, "text": text,
         "via": via[:8], "occurred_at": report.at, "received_at": now,
     }
+    unique = ["provider_id", "provider_message_id"] if provider_message_id else ["provider_id", "dedupe_key"]
     inserted = await session.execute(
-        _insert_ignore(session, InboundMessage, ["provider_id", "provider_message_id"])
-        .returning(InboundMessage.__table__.c.id), [values],
+        _insert_ignore(session, InboundMessage, unique).returning(InboundMessage.__table__.c.id), [values],
     )
     new_id = inserted.scalar()
     if new_id is None:  # seen before: the first one did the work
         existing = await session.scalar(select(InboundMessage).where(
-            InboundMessage.provider_id == provider_id,
-            InboundMessage.provider_message_id == report.provider_message_id))
+            same_provider, InboundMessage.provider_message_id == provider_message_id if provider_message_id
+            else InboundMessage.dedupe_key == values["dedupe_key"]))
         assert existing is not None
         return await _inbound_view(session, existing, duplicate=True)
     row = await session.get(InboundMessage, new_id)
@@ -144,6 +161,20 @@ async def record_inbound(session: AsyncSession, *, provider_id: int | None, prov
     row.processed_at = clock.now()
     await session.flush()
     return await _inbound_view(session, row, suppressed=suppressed)
+
+
+def _replay_keys(provider_id: int | None, sender: str, recipient: str | None, text: str, at: datetime | None,
+                 now: datetime) -> list[str]:
+    """The keys an id-less message is known by: with the provider's time, one for exactly that
+    message; without, one for this REPLAY_WINDOW-long slot (stored) and one for the slot before."""
+    def key(moment: str) -> str:
+        basis = "\x1f".join((str(provider_id or ""), sender, recipient or "", text, moment))
+        return hashlib.sha256(basis.encode("utf-8")).hexdigest()
+
+    if at is not None:
+        return [key(at.isoformat())]
+    slot = int(now.timestamp() // REPLAY_WINDOW.total_seconds())
+    return [key(f"slot:{slot}"), key(f"slot:{slot - 1}")]
 
 
 async def suppress_queued(session: AsyncSession, to_number: str, word: str) -> int:

@@ -36,7 +36,10 @@ def parse_datetime(text: str) -> datetime:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace(" ", "T", 1))
     except ValueError:
         raise ValueError(f"{text!r} is not a valid date") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+        raise ValueError(f"{text!r} is out of range (years 1 to 9999 in UTC)") from None
 
 
 def coerce(value: Any, type_: str) -> Any:
@@ -73,7 +76,10 @@ def coerce(value: Any, type_: str) -> Any:
         if isinstance(value, date):
             return format_datetime(datetime(value.year, value.month, value.day, tzinfo=UTC))
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return format_datetime(datetime.fromtimestamp(value, UTC))
+            try:
+                return format_datetime(datetime.fromtimestamp(value, UTC))
+            except (OverflowError, OSError, ValueError):
+                raise ValueError(f"{value!r} is out of range as unix seconds") from None
         if not isinstance(value, str):
             raise ValueError(f"{value!r} is not a date")
         return format_datetime(parse_datetime(value))
