@@ -55,13 +55,6 @@ def create_key(key_file: Path) -> bytes:
     return key
 
 
-def load_or_create_key(key_file: Path, env_key: str = "") -> bytes:
-    """The Fernet key: from SMSCONSOLE_SECRET_KEY if set, else the key file, created 0600.
-    Runtime.open creates a key only when the database holds no encrypted credential."""
-    key = read_key(key_file, env_key)
-    return key if key is not None else create_key(key_file)
-
-
 def _check_key(key: bytes, where: str) -> None:
     try:
         Fernet(key)
