@@ -134,7 +134,9 @@ class Message(Base):
     body: Mapped[str] = mapped_column(Text)
     encoding: Mapped[str] = mapped_column(String(8))
     segments: Mapped[int] = mapped_column(Integer)
+    # queued → claimed (by one engine tenure, not yet sent) → sending (its request is leaving) → …
     state: Mapped[str] = mapped_column(String(16), index=False)
+    claim_token: Mapped[str | None] = mapped_column(String(32))  # the lease tenure that claimed it
     reason: Mapped[str | None] = mapped_column(Text)
     error_code: Mapped[str | None] = mapped_column(String(32))
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
@@ -175,6 +177,8 @@ class EngineLease(Base):
     holder: Mapped[str] = mapped_column(String(128))
     host: Mapped[str] = mapped_column(String(128))
     pid: Mapped[int] = mapped_column(Integer)
+    # New for every tenure (each acquisition that is not a renewal): outbox writes are fenced on it.
+    token: Mapped[str | None] = mapped_column(String(32))
     acquired_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
     expires_at: Mapped[datetime]

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smsconsole.models import Profile
@@ -22,6 +23,7 @@ from smsconsole.models import Profile
 CONSENT_EXEMPT_KINDS = frozenset({"auto"})
 # Kinds that need an explicit opt-in (subscription "subscribed"); others only need "not opted out".
 OPT_IN_REQUIRED_KINDS = frozenset({"campaign"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class ClaimedMessage(Protocol):
@@ -35,6 +37,7 @@ class ClaimedMessage(Protocol):
 class Recipient:
     profile_id: int
     subscription: str  # subscribed | unsubscribed | never
+    subscription_at: datetime | None = None
 
 
 @dataclass
@@ -49,17 +52,31 @@ class GuardContext:
             return [found] if found else []
         return self.by_phone.get(message.to_number, [])
 
+    def number_opted_out(self, number: str) -> bool:
+        """An opt-out belongs to the phone number: the number is opted out when the latest
+        subscription change among the profiles holding it is an unsubscribe (a later, explicit
+        opt-in of one of them, such as START, gives the number back; ties go to the opt-out)."""
+        holders = self.by_phone.get(number, [])
+        changed = [r for r in holders if r.subscription in ("subscribed", "unsubscribed")]
+        if not changed:
+            return False
+        latest = max(changed, key=lambda r: (r.subscription_at or _EPOCH, r.subscription == "unsubscribed"))
+        return latest.subscription == "unsubscribed"
+
 
 Guard = Callable[[ClaimedMessage, GuardContext], str | None]
 
 
 def consent_guard(message: ClaimedMessage, context: GuardContext) -> str | None:
-    """Never to the opted-out; campaign traffic only to those who opted in."""
+    """Never to the opted-out (the profile, or the number whoever holds it); campaign traffic only
+    to those who opted in."""
     if message.kind in CONSENT_EXEMPT_KINDS:
         return None
     recipients = context.recipients(message)
     if any(r.subscription == "unsubscribed" for r in recipients):
         return "the recipient unsubscribed from SMS"
+    if context.number_opted_out(message.to_number):
+        return "this number unsubscribed from SMS (on another profile holding it)"
     if message.kind in OPT_IN_REQUIRED_KINDS and not any(r.subscription == "subscribed" for r in recipients):
         return "the recipient never opted in to SMS" if recipients else "no profile with this number has opted in to SMS"
     return None
@@ -69,21 +86,23 @@ GUARDS: list[Guard] = [consent_guard]
 
 
 async def load_context(session: AsyncSession, messages: Iterable[ClaimedMessage]) -> GuardContext:
-    """The profiles of a batch's recipients: by id where a message names one, else by number."""
-    messages = list(messages)
-    profile_ids = {m.profile_id for m in messages if m.profile_id is not None and m.kind not in CONSENT_EXEMPT_KINDS}
-    phones = {m.to_number for m in messages if m.profile_id is None and m.kind not in CONSENT_EXEMPT_KINDS}
+    """The profiles of a batch's recipients: by id where a message names one, and every profile
+    holding each message's number (an opt-out on any of them counts). One query per batch."""
+    messages = [m for m in messages if m.kind not in CONSENT_EXEMPT_KINDS]
+    profile_ids = {m.profile_id for m in messages if m.profile_id is not None}
+    phones = {m.to_number for m in messages}
     context = GuardContext()
-    if profile_ids:
-        for profile_id, subscription in await session.execute(
-            select(Profile.id, Profile.subscription).where(Profile.id.in_(profile_ids))
-        ):
-            context.by_profile[profile_id] = Recipient(profile_id, subscription)
-    if phones:
-        for profile_id, phone, subscription in await session.execute(
-            select(Profile.id, Profile.phone, Profile.subscription).where(Profile.phone.in_(phones))
-        ):
-            context.by_phone.setdefault(phone, []).append(Recipient(profile_id, subscription))
+    if not profile_ids and not phones:
+        return context
+    for profile_id, phone, subscription, at in await session.execute(
+        select(Profile.id, Profile.phone, Profile.subscription, Profile.subscription_at)
+        .where(or_(Profile.id.in_(profile_ids), Profile.phone.in_(phones)))
+    ):
+        recipient = Recipient(profile_id, subscription, at)
+        if profile_id in profile_ids:
+            context.by_profile[profile_id] = recipient
+        if phone in phones:
+            context.by_phone.setdefault(phone, []).append(recipient)
     return context
 
 

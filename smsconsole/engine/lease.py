@@ -1,7 +1,11 @@
 """The engine lease: a row naming the one process that runs the engine for a database.
 
 The holder renews it by heartbeat; anyone may take it once it has expired. Acquire and renew are
-single conditional statements, so two processes racing on SQLite or PostgreSQL cannot both win."""
+single conditional statements, so two processes racing on SQLite or PostgreSQL cannot both win.
+
+Every tenure (an acquisition that is not a renewal of a live lease of ours) gets a new random
+token. The dispatcher's outbox writes carry `fence(token)`: a process that was paused past its
+lease, and has since been replaced, can prove nothing and so writes (and sends) nothing."""
 
 from __future__ import annotations
 
@@ -11,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -46,39 +50,61 @@ class LeaseInfo:
         return self.expires_at > clock.now()
 
 
-async def acquire(factory: async_sessionmaker[AsyncSession], holder: Holder, ttl: float) -> bool:
-    """Take the lease if it is free, expired, or already ours. True when we hold it."""
+async def acquire(factory: async_sessionmaker[AsyncSession], holder: Holder, ttl: float) -> str | None:
+    """Take the lease if it is free, expired, or already ours. Returns the tenure's token when we
+    hold it (the same token when this renews a live lease of ours), else None."""
     now = clock.now()
     expires = now + timedelta(seconds=ttl)
+    fresh = uuid.uuid4().hex
+    ours_and_live = and_(EngineLease.holder == holder.id, EngineLease.expires_at >= now,
+                         EngineLease.token.is_not(None))
     async with factory() as session, session.begin():
         result = await session.execute(
             update(EngineLease)
             .where(EngineLease.name == LEASE_NAME)
             .where(or_(EngineLease.expires_at < now, EngineLease.holder == holder.id))
-            .values(holder=holder.id, host=holder.host, pid=holder.pid, acquired_at=now,
+            .values(holder=holder.id, host=holder.host, pid=holder.pid,
+                    acquired_at=case((ours_and_live, EngineLease.acquired_at), else_=now),
+                    token=case((ours_and_live, EngineLease.token), else_=fresh),
                     heartbeat_at=now, expires_at=expires)
+            .returning(EngineLease.token)
         )
-        if result.rowcount == 1:
-            return True
-        exists = await session.scalar(select(EngineLease.name).where(EngineLease.name == LEASE_NAME))
-    if exists is not None:
-        return False
+        token = result.scalar_one_or_none()
+        if token is not None:
+            return token
+        found = await session.scalar(select(EngineLease.name).where(EngineLease.name == LEASE_NAME))
+    if found is not None:
+        return None
     try:
         async with factory() as session, session.begin():
             session.add(EngineLease(name=LEASE_NAME, holder=holder.id, host=holder.host, pid=holder.pid,
-                                    acquired_at=now, heartbeat_at=now, expires_at=expires))
+                                    token=fresh, acquired_at=now, heartbeat_at=now, expires_at=expires))
     except IntegrityError:
-        return False  # someone else inserted it first
-    return True
+        return None  # someone else inserted it first
+    return fresh
 
 
-async def renew(factory: async_sessionmaker[AsyncSession], holder: Holder, ttl: float) -> bool:
-    """Extend our lease. False means we lost it (expired and taken): stop engine work at once."""
+def fence(token: str) -> ColumnElement[bool]:
+    """True inside a statement only while the tenure `token` still holds a live lease. Put it in
+    the WHERE of every outbox write a lease holder makes; a stale holder's write then changes no row."""
+    return exists(
+        select(EngineLease.name).where(EngineLease.name == LEASE_NAME, EngineLease.token == token,
+                                       EngineLease.expires_at > clock.now())
+    )
+
+
+async def renew(factory: async_sessionmaker[AsyncSession], holder: Holder, ttl: float,
+                token: str | None = None) -> bool:
+    """Extend our lease. False means we lost it (expired and taken, or expired at all when `token`
+    is given: a tenure that lapsed is over, even if nobody took it): stop engine work at once."""
     now = clock.now()
+    conditions = [EngineLease.name == LEASE_NAME, EngineLease.holder == holder.id]
+    if token is not None:
+        conditions += [EngineLease.token == token, EngineLease.expires_at >= now]
     async with factory() as session, session.begin():
         result = await session.execute(
             update(EngineLease)
-            .where(EngineLease.name == LEASE_NAME, EngineLease.holder == holder.id)
+            .where(*conditions)
             .values(heartbeat_at=now, expires_at=now + timedelta(seconds=ttl))
         )
         return result.rowcount == 1

@@ -60,6 +60,7 @@ class Engine:
         self._client = client
         self._wake = asyncio.Event()
         self._lost = asyncio.Event()
+        self._token: str | None = None  # this tenure's lease token (outbox writes are fenced on it)
         self.state = EngineState.STARTING
         self.other_holder: lease.LeaseInfo | None = None
 
@@ -76,13 +77,14 @@ class Engine:
         try:
             while not stop.is_set():
                 try:
-                    held = await lease.acquire(self.factory, self.holder, self.config.lease_ttl_seconds)
+                    token = await lease.acquire(self.factory, self.holder, self.config.lease_ttl_seconds)
                 except Exception as exc:  # the database is unreachable for now: keep trying
                     log.error("cannot reach the database for the engine lease: %s", exc)
-                    held = False
-                if held:
+                    token = None
+                if token is not None:
                     log.info("engine lease acquired by %s", self.holder.id)
                     self.other_holder = None
+                    self._token = token
                     await self._run_holding(stop, client)
                     continue
                 self.state = EngineState.STANDBY
@@ -102,6 +104,7 @@ class Engine:
             self.factory, self.box, client,
             DispatchSettings(batch_size=self.config.dispatch_batch_size,
                              max_attempts=self.config.max_send_attempts),
+            token=self._token,
         )
         scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
         scheduler.add_job(self._heartbeat, "interval", seconds=self.config.heartbeat_seconds,
@@ -132,7 +135,7 @@ class Engine:
 
     async def _heartbeat(self) -> None:
         try:
-            if not await lease.renew(self.factory, self.holder, self.config.lease_ttl_seconds):
+            if not await lease.renew(self.factory, self.holder, self.config.lease_ttl_seconds, self._token):
                 self._lost.set()
         except Exception as exc:
             log.error("lease heartbeat failed: %s", exc)

@@ -22,8 +22,8 @@ from smsconsole.services import audit
 from smsconsole.services.errors import NotFound, ValidationError
 from smsconsole.sms import analyze, replace_lookalikes
 
-STATES = ("queued", "sending", "sent", "delivered", "undelivered", "failed", "suppressed", "unknown")
-OPEN_STATES = ("queued", "sending")
+STATES = ("queued", "claimed", "sending", "sent", "delivered", "undelivered", "failed", "suppressed", "unknown")
+OPEN_STATES = ("queued", "claimed", "sending")
 PRIORITY_TEST = 100
 
 

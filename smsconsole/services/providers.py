@@ -308,7 +308,7 @@ async def remove_provider(session: AsyncSession, name: str, actor: str) -> None:
                        f"remove it from {'them' if len(groups) > 1 else 'it'} first")
     pending = await session.scalar(
         select(func.count()).select_from(Message)
-        .where(Message.provider_id == row.id, Message.state.in_(("queued", "sending")))
+        .where(Message.provider_id == row.id, Message.state.in_(("queued", "claimed", "sending")))
     )
     if pending:
         raise Conflict(f"provider {name!r} has {pending} message(s) queued or sending; wait for them or cancel them first")

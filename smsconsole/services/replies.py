@@ -129,13 +129,18 @@ async def record_inbound(session: AsyncSession, *, provider_id: int | None, prov
 
     suppressed = 0
     if action == "opt_out":
-        if profile is not None and profile.subscription != "unsubscribed":
-            await profile_service.set_subscription(session, profile.id, "unsubscribed", source="keyword", at=now,
-                                                   detail=f"replied {keyword.word} via {provider_name or '-'}")
+        # An opt-out belongs to the number: every profile holding it is unsubscribed.
+        for holder in await _holders(session, sender) if profile is not None else []:
+            if holder.subscription != "unsubscribed":
+                await profile_service.set_subscription(session, holder.id, "unsubscribed", source="keyword", at=now,
+                                                       detail=f"replied {keyword.word} via {provider_name or '-'}")
         suppressed = await suppress_queued(session, sender, keyword.word if keyword else "STOP")
-    elif action == "opt_in" and profile is not None and profile.subscription != "subscribed":
-        await profile_service.set_subscription(session, profile.id, "subscribed", source="keyword", at=now,
-                                               detail=f"replied {keyword.word} via {provider_name or '-'}")
+    elif action == "opt_in" and profile is not None:
+        # The number opts back in: its profile, and every other holder the number's opt-out reached.
+        for holder in await _holders(session, sender):
+            if holder.subscription == "unsubscribed" or (holder.id == profile.id and holder.subscription != "subscribed"):
+                await profile_service.set_subscription(session, holder.id, "subscribed", source="keyword", at=now,
+                                                       detail=f"replied {keyword.word} via {provider_name or '-'}")
 
     if profile is not None:
         properties: dict[str, Any] = {"text": row.text[:TEXT_MAX], "number": sender, "inbound_id": row.id}
@@ -178,15 +183,21 @@ def _replay_keys(provider_id: int | None, sender: str, recipient: str | None, te
 
 
 async def suppress_queued(session: AsyncSession, to_number: str, word: str) -> int:
-    """Every message still queued to this number becomes `suppressed` (one UPDATE). Messages
-    already handed to a provider cannot be called back; the dispatcher re-checks the rest."""
+    """Every message still queued (or claimed, not yet sent) to this number becomes `suppressed`
+    (one UPDATE). Messages already handed to a provider cannot be called back; the dispatcher's
+    send gate re-checks the number right before each request."""
     now = clock.now()
     result = await session.execute(
-        update(Message).where(Message.to_number == to_number, Message.state == "queued")
+        update(Message).where(Message.to_number == to_number, Message.state.in_(("queued", "claimed")))
         .values(state="suppressed", reason=SUPPRESSED_REASON.format(word=word), finished_at=now, updated_at=now)
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)
+
+
+async def _holders(session: AsyncSession, phone: str) -> list[Profile]:
+    """Every profile holding this number, oldest first."""
+    return list(await session.scalars(select(Profile).where(Profile.phone == phone).order_by(Profile.id)))
 
 
 async def _profile_for(session: AsyncSession, phone: str, region: str | None,

@@ -31,7 +31,7 @@ NO_PROVIDER = "(none)"
 class DeliveryCounts:
     """One provider's (or the total's) messages in a window."""
 
-    waiting: int = 0  # queued + sending
+    waiting: int = 0  # queued + claimed + sending
     sent: int = 0  # left for the provider: sent + delivered + undelivered
     delivered: int = 0
     undelivered: int = 0
@@ -41,7 +41,7 @@ class DeliveryCounts:
     replies: int = 0
 
     def add_state(self, state: str, count: int) -> None:
-        if state in ("queued", "sending"):
+        if state in ("queued", "claimed", "sending"):
             self.waiting += count
         if state in LEFT_STATES:
             self.sent += count

@@ -38,10 +38,10 @@ async def add_group(rt: Runtime, name: str, provider_ids: list[int], *, countrie
         return group.id
 
 
-async def add_profile(rt: Runtime, phone: str, subscription: str) -> int:
+async def add_profile(rt: Runtime, phone: str, subscription: str, user_id: str | None = None) -> int:
     now = clock.now()
     async with rt.factory() as session, session.begin():
-        profile = Profile(phone=phone, phone_raw=phone, phone_status="valid", sms_capable=True,
+        profile = Profile(user_id=user_id, phone=phone, phone_raw=phone, phone_status="valid", sms_capable=True,
                           subscription=subscription, properties={}, created_at=now, updated_at=now)
         session.add(profile)
         await session.flush()

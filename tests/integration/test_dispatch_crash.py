@@ -3,22 +3,27 @@ own process, killed with SIGKILL at several seeded random points and restarted, 
 fake gateway that records every message it receives. At the end every message was received
 exactly once, except those the engine recorded `unknown` (received at most once, never resent).
 
-SQLite only (the engine's worst case: one writer). The fake takes 10 messages per request so the
-test stays well under a minute on two cores; the requests, claims and kills are real."""
+On SQLite (the engine's worst case: one writer) and on PostgreSQL, each with 20,000 settled
+messages already in the table and analyzed before the queue fills (the plan that once let one claim
+take the whole outbox). The fake takes 10 messages per request so the test stays well under a
+minute on two cores; the requests, claims and kills are real. Claimed-but-unsent messages go back
+to the queue on restart, so `unknown` is only what may have left: the test prints how many
+`unknown` messages the gateway never received (the goal is 0; a kill between the send gate's
+commit and the request leaving can leave a few)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select, text
 
 from smsconsole import clock
 from smsconsole.models import Message
@@ -32,18 +37,20 @@ MESSAGES = 20_000
 KILLS = 4
 SEED = 20251
 PER_REQUEST = 10
+SETTLED = 20_000
 
 
-def _open_count(database: Path) -> tuple[int, int]:
-    """(queued or sending, settled) messages, read with the stdlib driver (no event loop needed)."""
-    with sqlite3.connect(database, timeout=30) as conn:
-        rows = dict(conn.execute("SELECT state IN ('queued', 'sending'), count(*) FROM messages GROUP BY 1").fetchall())
-    return rows.get(1, 0), rows.get(0, 0)
+async def _open_count(rt: Runtime) -> int:
+    """Messages not yet settled: queued, claimed or sending."""
+    async with rt.factory() as session:
+        return await session.scalar(select(func.count()).select_from(Message)
+                                    .where(Message.state.in_(("queued", "claimed", "sending")))) or 0
 
 
-def _states(database: Path) -> dict[str, str]:
-    with sqlite3.connect(database, timeout=30) as conn:
-        return {str(message_id): state for message_id, state in conn.execute("SELECT id, state FROM messages")}
+async def _states(rt: Runtime) -> dict[str, str]:
+    async with rt.factory() as session:
+        rows = await session.execute(select(Message.id, Message.state).where(Message.dedupe_key.is_not(None)))
+        return {str(message_id): state for message_id, state in rows}
 
 
 def _start_engine(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -52,9 +59,9 @@ def _start_engine(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
                                 stderr=subprocess.STDOUT)
 
 
-async def test_kill_9_at_random_points_loses_nothing_and_sends_nothing_twice(tmp_path: Path) -> None:
-    database = tmp_path / "crash.db"
-    config = make_config(tmp_path, f"sqlite:///{database}")
+async def test_kill_9_at_random_points_loses_nothing_and_sends_nothing_twice(
+        tmp_path: Path, database_url: str) -> None:
+    config = make_config(tmp_path, database_url)
     sink = SmsSink()
     with serve(sink) as server:
         rt = await Runtime.open(config)
@@ -66,16 +73,28 @@ async def test_kill_9_at_random_points_loses_nothing_and_sends_nothing_twice(tmp
             async with rt.factory() as session, session.begin():
                 await session.execute(insert(Message), [
                     {"kind": "transactional", "priority": 0, "provider_id": view.id, "provider_name": "sink",
+                     "to_number": f"+1415{n:07d}", "body": f"old {n}", "encoding": "GSM-7", "segments": 1,
+                     "state": "delivered", "attempts": 1, "created_at": now, "updated_at": now,
+                     "sent_at": now, "finished_at": now}
+                    for n in range(SETTLED)
+                ])
+            async with rt.db.connect() as connection:
+                await connection.execute(text("ANALYZE"))
+                await connection.commit()
+            async with rt.factory() as session, session.begin():
+                await session.execute(insert(Message), [
+                    {"kind": "transactional", "priority": 0, "provider_id": view.id, "provider_name": "sink",
                      "to_number": f"+1415{n:07d}", "body": f"message {n}", "encoding": "GSM-7", "segments": 1,
                      "state": "queued", "attempts": 0, "created_at": now, "updated_at": now,
                      "dedupe_key": f"run:1:profile:{n}"}
                     for n in range(MESSAGES)
                 ])
-        finally:
+        except BaseException:
             await rt.close()
+            raise
 
         env = {**os.environ, "SMSCONSOLE_CONFIG_DIR": str(config.config_dir),
-               "SMSCONSOLE_DATA_DIR": str(config.data_dir), "SMSCONSOLE_DATABASE_URL": f"sqlite:///{database}",
+               "SMSCONSOLE_DATA_DIR": str(config.data_dir), "SMSCONSOLE_DATABASE_URL": database_url,
                "SMSCONSOLE_LEASE_TTL_SECONDS": "1", "SMSCONSOLE_HEARTBEAT_SECONDS": "0.2",
                "SMSCONSOLE_DISPATCH_BATCH_SIZE": "200", "SMSCONSOLE_DISPATCH_INTERVAL_SECONDS": "0.05"}
         env.pop("SMSCONSOLE_SECRET_KEY", None)
@@ -87,7 +106,7 @@ async def test_kill_9_at_random_points_loses_nothing_and_sends_nothing_twice(tmp
             engine = _start_engine(env, log)
             deadline = time.monotonic() + 60
             while len(sink.received) < threshold and engine.poll() is None and time.monotonic() < deadline:
-                time.sleep(rng.uniform(0.001, 0.02))
+                await asyncio.sleep(rng.uniform(0.001, 0.02))
             assert engine.poll() is None, log.read_text()[-3000:]
             engine.send_signal(signal.SIGKILL)
             engine.wait(10)
@@ -96,17 +115,19 @@ async def test_kill_9_at_random_points_loses_nothing_and_sends_nothing_twice(tmp
         try:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
-                open_messages, _ = _open_count(database)
-                if open_messages == 0:
+                if await _open_count(rt) == 0:
                     break
                 assert engine.poll() is None, log.read_text()[-3000:]
-                time.sleep(0.2)
+                await asyncio.sleep(0.2)
         finally:
             engine.send_signal(signal.SIGTERM)
             engine.wait(20)
+        try:
+            states = await _states(rt)
+        finally:
+            await rt.close()
 
     assert kills == KILLS
-    states = _states(database)
     received = Counter(sink.received)
     assert len(states) == MESSAGES
     by_state = Counter(states.values())
@@ -116,5 +137,9 @@ async def test_kill_9_at_random_points_loses_nothing_and_sends_nothing_twice(tmp
     not_received = [ref for ref, state in states.items() if state == "sent" and received[ref] != 1]
     assert not_received == []
     assert set(received) <= set(states)
-    # A kill leaves at most the batches in flight unknown: claimed, possibly sent, never resent.
-    assert by_state["unknown"] <= KILLS * 3 * 200, by_state
+    # Only messages whose request may have left become unknown: claimed ones went back to the queue.
+    never_sent = [ref for ref, state in states.items() if state == "unknown" and received[ref] == 0]
+    print(f"\n{database_url.split(':')[0]}: {by_state['unknown']} unknown after {KILLS} kills, "
+          f"{len(never_sent)} of them never reached the gateway")
+    # At most one send-gate group (8 requests of 10) per kill can be marked and not yet out.
+    assert len(never_sent) <= KILLS * 8 * PER_REQUEST, by_state

@@ -16,6 +16,7 @@ HEALTH_MARKS = {"healthy": "●", "unhealthy": "✖", "unknown": "○"}
 
 STATE_STYLES = {
     "queued": "cyan",
+    "claimed": "cyan",
     "sending": "bold cyan",
     "sent": "green",
     "delivered": "bold green",
