@@ -212,6 +212,29 @@ async def test_concurrent_batches_agree_on_a_new_property_type(runtime: Runtime,
         assert isinstance(properties["size"], str if decided == "string" else int)
 
 
+async def test_a_writer_that_read_the_types_before_another_defined_them_follows_the_database(
+    runtime: Runtime,
+) -> None:
+    """The race made deterministic: both rows were prepared while `size` and `level` were unknown,
+    and another writer has defined them since; the write follows the stored types."""
+    defaults = P.AudienceDefaults()
+    stale_number = P.prepare_profile({"user_id": "a", "level": 2}, defaults, {})
+    stale_text = P.prepare_profile({"user_id": "b", "size": "lots"}, defaults, {})
+    async with runtime.factory() as session, session.begin():
+        first = [P.prepare_profile({"user_id": "c", "level": "high", "size": 3}, defaults, {})]
+        await P.upsert_profiles(session, first, source="api", defaults=defaults)
+    async with runtime.factory() as session, session.begin():
+        await P.upsert_profiles(session, [stale_number], source="api", defaults=defaults)
+    with pytest.raises(P.PropertyTypeConflict) as caught:
+        async with runtime.factory() as session, session.begin():
+            await P.upsert_profiles(session, [stale_number, stale_text], source="api", defaults=defaults)
+    assert caught.value.rows == [(1, "size", "'lots' is not a number (property type number)")]
+    assert "lots" not in str(caught.value)
+    assert await _types(runtime) == {"level": "string", "size": "number"}
+    assert (await _show(runtime, "a")).properties == {"level": "2"}
+    assert await _count(runtime, Profile) == 2
+
+
 # --- the migration merges the duplicates that exist already ---------------------------------------
 
 
