@@ -58,6 +58,7 @@ from smsconsole.providers.base import (
 )
 from smsconsole.secrets import SecretBox, SecretError
 from smsconsole.services.providers import build_adapter
+from smsconsole.services.receipts import stored_id
 from smsconsole.services.settings import get_settings
 
 log = logging.getLogger("smsconsole.dispatch")
@@ -500,7 +501,7 @@ class Dispatcher:
             if outcome.error is None:
                 healthy = True
                 job.final = {
-                    "state": "sent", "provider_message_id": outcome.provider_message_id, "sent_at": finished,
+                    "state": "sent", "provider_message_id": stored_id(outcome.provider_message_id), "sent_at": finished,
                     "reason": None, "error_code": None, "next_attempt_at": None,
                     "provider_id": entry.id, "provider_name": entry.name,
                 }

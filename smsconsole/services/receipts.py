@@ -348,7 +348,7 @@ def part_rows(message_id: int, provider_id: int | None, outcome: SendOutcome, no
     the dispatcher inserts them with the message's `sent` update, in the same transaction."""
     if len(outcome.part_ids) < 2:
         return []
-    return [{"message_id": message_id, "provider_id": provider_id, "provider_message_id": part_id[:128],
+    return [{"message_id": message_id, "provider_id": provider_id, "provider_message_id": stored_id(part_id),
              "part": index, "state": "sent", "updated_at": now}
             for index, part_id in enumerate(outcome.part_ids, start=1) if part_id]
 

@@ -37,6 +37,7 @@ from smsconsole.providers.base import InboundReport
 from smsconsole.runtime import Runtime
 from smsconsole.services import profiles as profile_service
 from smsconsole.services import replies
+from smsconsole.services.receipts import stored_id
 from tests.conftest import make_config
 from tests.fakes.server import serve
 from tests.fakes.sink import SmsSink, generic_config
@@ -440,3 +441,30 @@ async def test_a_database_error_while_writing_outcomes_is_retried_and_strands_no
     assert await _states(runtime) == Counter({"sent": 100})
     assert len(sink.received) == 100
 
+
+
+async def test_a_provider_message_id_over_128_characters_is_kept_as_its_stored_key(runtime: Runtime) -> None:
+    """A gateway may answer with a very long id: the message is `sent` (not stranded by a failed
+    write on PostgreSQL) under the same key receipts use to find it."""
+    long_id = "gw-" + "x" * 300
+
+    async def gateway(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        while (await receive()).get("more_body"):
+            pass
+        body = ('{"id": "%s"}' % long_id).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
+
+    with serve(gateway) as server:
+        provider = await _sink_provider(runtime, server.url)
+        (message_id,) = await queue(runtime, message_row(1, provider_id=provider, provider_name="sink"))
+        async with httpx.AsyncClient() as client:
+            await Dispatcher(runtime.factory, runtime.box, client, DispatchSettings()).run_once()
+    async with runtime.factory() as session:
+        row = await session.get(Message, message_id)
+    assert row is not None and row.state == "sent"
+    assert row.provider_message_id == stored_id(long_id)
+    assert len(row.provider_message_id) <= 128
