@@ -45,7 +45,7 @@ from smsconsole.engine import guards as guard_mod
 from smsconsole.engine import lease as lease_mod
 from smsconsole.engine.circuit import CircuitBreaker
 from smsconsole.engine.ratelimit import RateLimiter
-from smsconsole.engine.routing import NoRoute, ProviderEntry, Route, RoutingTable, load_routing
+from smsconsole.engine.routing import NoRoute, ProviderEntry, RoutingTable, load_routing
 from smsconsole.models import Message, MessageAttempt, Provider as ProviderRow
 from smsconsole.providers.base import (
     ConfigurationError,

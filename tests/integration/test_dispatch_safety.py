@@ -14,12 +14,13 @@ the fake records when each message arrived and which engine sent it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from smsconsole.services import replies
 from smsconsole.services.receipts import stored_id
 from tests.conftest import make_config
 from tests.fakes.server import serve
+from tests.integration.test_dispatch_crash import _start_engine
 from tests.fakes.sink import SmsSink, generic_config
 from tests.integration.dispatch_support import add_profile, add_provider, message_row, queue, set_provider
 
@@ -76,6 +78,35 @@ async def _states(rt: Runtime) -> Counter[str]:
     async with rt.factory() as session:
         rows = await session.execute(select(Message.state, func.count()).group_by(Message.state))
         return Counter({state: count for state, count in rows})
+
+
+@contextlib.asynccontextmanager
+async def _dispatching(rt: Runtime) -> AsyncIterator[asyncio.Event]:
+    """The dispatcher's loop running in the background; yields its wake event."""
+    stop, wake = asyncio.Event(), asyncio.Event()
+    async with httpx.AsyncClient() as client:
+        dispatcher = Dispatcher(rt.factory, rt.box, client, DispatchSettings(batch_size=50))
+        running = asyncio.create_task(dispatcher.run(stop, wake, 0.05))
+        try:
+            yield wake
+        finally:
+            stop.set()
+            await running
+
+
+async def _arrived(sink: SmsSink, count: int) -> None:
+    async def enough() -> bool:
+        return len(sink.received) >= count
+
+    await _until(enough)
+
+
+async def _settled(rt: Runtime) -> None:
+    async def nothing_open() -> bool:
+        states = await _states(rt)
+        return states["queued"] + states["claimed"] + states["sending"] == 0
+
+    await _until(nothing_open)
 
 
 async def _sink_provider(rt: Runtime, url: str, per_request: int = 1, rate: float | None = None) -> int:
@@ -160,26 +191,12 @@ async def test_a_stop_committed_while_messages_wait_for_their_rate_limit_stops_t
         profile = await add_profile(runtime, NUMBER, "subscribed")
         await queue(runtime, *(message_row(n, provider_id=provider, provider_name="sink", profile_id=profile,
                                            to_number=NUMBER) for n in range(24)))
-        stop, wake = asyncio.Event(), asyncio.Event()
-        async with httpx.AsyncClient() as client:
-            dispatcher = Dispatcher(runtime.factory, runtime.box, client, DispatchSettings(batch_size=50))
-            running = asyncio.create_task(dispatcher.run(stop, wake, 0.05))
-
-            async def some_arrived() -> bool:
-                return len(sink.received) >= 6
-
-            await _until(some_arrived)
+        async with _dispatching(runtime):
+            await _arrived(sink, 6)
             async with runtime.factory() as session, session.begin():  # an operator unsubscribes them
                 await profile_service.set_subscription(session, profile, "unsubscribed", source="operator")
             committed = time.monotonic()
-
-            async def settled() -> bool:
-                states = await _states(runtime)
-                return states["queued"] + states["claimed"] + states["sending"] == 0
-
-            await _until(settled)
-            stop.set()
-            await running
+            await _settled(runtime)
     late = sink.after(committed)
     assert len(late) <= 1, f"{len(late)} message(s) reached the gateway after the opt-out was committed"
     states = await _states(runtime)
@@ -198,15 +215,8 @@ async def test_a_stop_stops_every_profile_holding_the_number(runtime: Runtime) -
         second = await add_profile(runtime, NUMBER, "subscribed", user_id="u-second")
         await queue(runtime, *(message_row(n, provider_id=provider, provider_name="sink", profile_id=second,
                                            to_number=NUMBER) for n in range(24)))
-        stop, wake = asyncio.Event(), asyncio.Event()
-        async with httpx.AsyncClient() as client:
-            dispatcher = Dispatcher(runtime.factory, runtime.box, client, DispatchSettings(batch_size=50))
-            running = asyncio.create_task(dispatcher.run(stop, wake, 0.05))
-
-            async def some_arrived() -> bool:
-                return len(sink.received) >= 6
-
-            await _until(some_arrived)
+        async with _dispatching(runtime) as wake:
+            await _arrived(sink, 6)
             async with runtime.factory() as session, session.begin():
                 view = await replies.record_inbound(
                     session, provider_id=provider, provider_name="sink", via="poll",
@@ -214,19 +224,12 @@ async def test_a_stop_stops_every_profile_holding_the_number(runtime: Runtime) -
                                          text="STOP"))
             committed = time.monotonic()
             assert view.action == "opt_out"
-
-            async def settled() -> bool:
-                states = await _states(runtime)
-                return states["queued"] + states["claimed"] + states["sending"] == 0
-
-            await _until(settled)
+            await _settled(runtime)
             # a message queued to the second profile after the STOP does not go either
             later = await queue(runtime, message_row(99, provider_id=provider, provider_name="sink",
                                                      profile_id=second, to_number=NUMBER))
             wake.set()
-            await _until(settled)
-            stop.set()
-            await running
+            await _settled(runtime)
     assert len(sink.after(committed)) <= 1
     async with runtime.factory() as session:
         subscriptions = dict((await session.execute(select(Profile.id, Profile.subscription))).all())
@@ -350,12 +353,6 @@ async def _pause_outside_a_transaction(process: subprocess.Popen[bytes], rt: Run
     raise AssertionError("could not pause the engine outside a transaction")
 
 
-def _serve_process(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "smsconsole", "serve"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-
-
 async def test_sigstop_past_the_ttl_then_sigcont_the_stale_engine_sends_nothing(
         database_url: str, tmp_path: Path) -> None:
     """A real `smsconsole serve` (A) is stopped with SIGSTOP past its lease, an engine in this
@@ -372,7 +369,7 @@ async def test_sigstop_past_the_ttl_then_sigcont_the_stale_engine_sends_nothing(
                    "SMSCONSOLE_DATA_DIR": str(config.data_dir), "SMSCONSOLE_DATABASE_URL": database_url,
                    "SMSCONSOLE_LEASE_TTL_SECONDS": "1", "SMSCONSOLE_HEARTBEAT_SECONDS": "0.2",
                    "SMSCONSOLE_DISPATCH_BATCH_SIZE": "200", "SMSCONSOLE_DISPATCH_INTERVAL_SECONDS": "0.05"}
-            engine_a = _serve_process(env, tmp_path / "a.log")
+            engine_a = _start_engine(env, tmp_path / "a.log")
             b_client = httpx.AsyncClient(headers={"x-engine": "B"}, timeout=5)
             stop_b = asyncio.Event()
             engine_b = Engine(rt.factory, rt.box, config, client=b_client)
