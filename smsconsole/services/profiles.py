@@ -233,12 +233,12 @@ class UpsertResult:
     profile_ids: list[int]  # in input order
 
 
-def _insert(session: AsyncSession, model: type) -> Any:
+def _insert(session: AsyncSession, model: Any) -> Any:
     dialect = session.bind.dialect.name
     return (postgresql if dialect == "postgresql" else sqlite).insert(model)
 
 
-def _insert_ignore(session: AsyncSession, model: type, index_elements: Sequence[str]) -> Any:
+def _insert_ignore(session: AsyncSession, model: Any, index_elements: Sequence[str]) -> Any:
     return _insert(session, model).on_conflict_do_nothing(index_elements=list(index_elements))
 
 
@@ -407,10 +407,10 @@ async def _create(session: AsyncSession, changes: Sequence[_Change], defaults: A
                   now: datetime) -> dict[tuple[str, str], int]:
     """Insert the people not stored yet; one a concurrent writer has just created is skipped (the
     unique user id, or phone without a user id) and left out of the answer."""
-    table = Profile.__table__
+    table = Profile.__table__  # a Core insert: the ORM's bulk insert splits rows by which values are None
     ordered = sorted(changes, key=lambda c: c.key)  # one lock order for every writer
     result = await session.execute(
-        _insert(session, Profile).on_conflict_do_nothing().returning(table.c.id, table.c.user_id, table.c.phone),
+        _insert(session, table).on_conflict_do_nothing().returning(table.c.id, table.c.user_id, table.c.phone),
         [c.new_row(defaults, now) for c in ordered],
     )
     return {("user_id", user_id) if user_id else ("phone", phone or ""): new_id for new_id, user_id, phone in result}
