@@ -116,7 +116,8 @@ def build_parser() -> Parser:
         "import", help="import profiles (CSV) or events (CSV or JSON lines)",
         description="Streams the file in batches; good rows are kept, each bad row is reported (row, column, "
         "reason) and written to FILE.errors.csv. Re-running the same file changes nothing. Exit 0 when every row "
-        "was imported, 1 when some or all rows were bad.",
+        "was imported, 1 when some or all rows were bad, or when the database failed mid-way (the batches "
+        "written before are kept; re-run to import the rest).",
     )
     imp.add_argument("kind", choices=("profiles", "events"))
     imp.add_argument("file")
@@ -798,10 +799,15 @@ async def cmd_import(config: Config, args: argparse.Namespace) -> int:
             if sys.stderr.isatty() and size:
                 print(f"\r{rows:,} rows, {100 * done / size:.0f}%   ", end="", file=sys.stderr, flush=True)
 
-        summary = await imports.run_import(
-            runtime.factory, path, args.kind, actor=ACTOR, mapping=mapping, types=types, format=args.format,
-            delimiter=args.delimiter, error_file=Path(args.errors) if args.errors else None, progress=progress,
-        )
+        try:
+            summary = await imports.run_import(
+                runtime.factory, path, args.kind, actor=ACTOR, mapping=mapping, types=types, format=args.format,
+                delimiter=args.delimiter, error_file=Path(args.errors) if args.errors else None, progress=progress,
+            )
+        except imports.ImportAborted as exc:  # the database failed mid-way; finished batches are kept
+            if sys.stderr.isatty():
+                print(file=sys.stderr)
+            raise OperationFailed(str(exc)) from None
         if sys.stderr.isatty():
             print(file=sys.stderr)
         if args.json:

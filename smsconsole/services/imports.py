@@ -10,7 +10,13 @@ Row numbers are the file's line numbers (the header is line 1), as an editor sho
 csv module does the parsing and csv.Sniffer guesses the dialect (no third-party CSV library is
 needed for that); decoding uses `surrogateescape`, so a line with bytes that are not UTF-8 is
 reported as a bad row instead of stopping the import, and is copied byte for byte into the error
-file."""
+file.
+
+Hostile files are read safely: a CSV record the csv module gives up on (a field past its size
+limit, a stray quote) is skipped to its real end, so lines inside a quoted field never become rows
+of their own; text no database can store (NUL, lone surrogates) is a bad row; and a row the
+database refuses anyway is isolated by writing its batch again in halves, so the rest of the
+batch is kept. Writes that meet another writer (a concurrent import) are retried."""
 
 from __future__ import annotations
 
@@ -19,8 +25,11 @@ import contextlib
 import csv
 import io
 import json
+import logging
 import os
+import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -29,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole.models import PropertyDef
@@ -48,6 +58,11 @@ FIELD_TARGETS: dict[str, tuple[str, ...]] = {
 }
 ERROR_FILE_COLUMNS = ("row", "column", "reason", "raw")
 HEAD_BYTES = 64 * 1024
+RAW_LIMIT = 131_072  # characters of a bad row kept for the error file (a csv reader's default field limit)
+BUSY_RETRIES = 6  # writes that meet another writer (locked, deadlock, lost connection): ~3 s in all
+CONFLICT_RETRIES = 3  # a unique-key conflict, usually a concurrent import of the same people
+
+logger = logging.getLogger(__name__)
 
 _WHO = {
     "user_id": ("userid", "id", "externalid", "customerid", "uid", "clientid", "contactid", "memberid",
@@ -87,12 +102,17 @@ class ImportFileError(ServiceError):
     """The file cannot be imported at all (missing, unreadable, binary, empty, no header)."""
 
 
+class ImportAborted(ServiceError):
+    """The database failed during the import in a way retrying did not cure. The batches before
+    it are kept (and the bad rows so far are in the error file); re-running the import completes it."""
+
+
 @dataclass(frozen=True)
 class RowProblem:
     row: int  # line number in the file where the row starts; the header is line 1
     column: str  # the file's column (CSV header or JSON key); "" when the whole row is unusable
     reason: str
-    raw: str  # the row as it is in the file (shortened to 500 characters here; whole in the error file)
+    raw: str  # the row as it is in the file (shortened to 500 characters here; to RAW_LIMIT in the error file)
 
     def describe(self) -> str:
         where = f"row {self.row}" + (f", column {self.column!r}" if self.column else "")
@@ -182,6 +202,11 @@ class _Record:
     raw: str
     values: dict[str, Any] | None  # column → value, None when unreadable
     problems: list[tuple[str, str]] = field(default_factory=list)
+    whole: bool = True  # raw holds the whole record (not cut at RAW_LIMIT)
+
+    def may_hold_unstorable(self) -> bool:
+        """NUL and lone surrogates reach the values only as such in a CSV line or as \\u escapes in JSON."""
+        return not self.whole or "\x00" in self.raw or "\\u" in self.raw
 
 
 def _undecodable(text: str) -> bool:
@@ -216,8 +241,9 @@ def _read_head(path: Path) -> tuple[bytes, int]:
     if not head.removeprefix(b"\xef\xbb\xbf").strip():
         raise ImportFileError(f"{path.name} is empty")
     text = head.decode("utf-8", errors="surrogateescape")
+    # A stray NUL or control character is a bad row, reported as such; a file full of them is binary.
     odd = sum(1 for c in text if ("\udc80" <= c <= "\udcff") or (c < " " and c not in "\t\r\n\f\v"))
-    if b"\x00" in head or odd > len(text) * 0.1:
+    if odd > len(text) * 0.1:
         raise ImportFileError(f"{path.name} is not a text file; use CSV or JSON lines (UTF-8)")
     return head, size
 
@@ -262,27 +288,91 @@ def _detect(path: Path, head: bytes, format: str | None, delimiter: str | None) 
     return _Format("csv", bom, chosen, skipinitialspace)
 
 
+def _still_quoted(line: str, quoted: bool, delimiter: str, skipinitialspace: bool) -> bool:
+    """Whether a CSV record is inside a quoted field at the end of `line`, given whether it was at
+    its start: the csv module's reading of the dialect (double quotes, no escape character), where a
+    character after a closing quote continues the field instead of being strict mode's error."""
+    START, FIELD, QUOTED, CLOSED = range(4)
+    state = QUOTED if quoted else START
+    i, end = 0, len(line)
+    while i < end:
+        if state == QUOTED:
+            i = line.find('"', i)
+            if i < 0:
+                return True
+            state = CLOSED
+        else:
+            char = line[i]
+            if char == delimiter:
+                state = START
+            elif state == START:
+                if char == '"':
+                    state = QUOTED
+                elif not (char == " " and skipinitialspace):
+                    state = FIELD
+            elif state == CLOSED:
+                state = QUOTED if char == '"' else FIELD  # "" is an escaped quote
+        i += 1
+    return state == QUOTED
+
+
 class _Lines:
     """The file as text lines with their endings, counting lines and bytes, remembering the lines of
-    the current record so a bad one can be copied verbatim."""
+    the current record so a bad one can be copied verbatim (up to RAW_LIMIT characters). The csv
+    reader and `skip_rest_of_record` read from the same iterator."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fmt: _Format) -> None:
         self.binary = path.open("rb")
         self.text = io.TextIOWrapper(self.binary, encoding="utf-8-sig", errors="surrogateescape", newline="")
+        self.delimiter, self.skipinitialspace = fmt.delimiter or ",", fmt.skipinitialspace
         self.line_no = 0
+        self.start = 1  # line number of the current record's first line
         self.pending: list[str] = []
+        self.pending_chars = 0
+        self.overflow_quoted: bool | None = None  # quote state once lines past RAW_LIMIT are dropped
+        self.taken_whole = True
+        self.iterator = self._read()
 
     def __iter__(self) -> Iterator[str]:
+        return self.iterator
+
+    def _read(self) -> Iterator[str]:
         for line in self.text:
             self.line_no += 1
-            self.pending.append(line)
+            if not self.pending or self.pending_chars + len(line) <= RAW_LIMIT:
+                self.pending.append(line)
+                self.pending_chars += len(line)
+            else:  # an enormous record: keep its start for the error file, and only its quote state after that
+                if self.overflow_quoted is None:
+                    self.overflow_quoted = self._quoted(self.pending, False)
+                self.overflow_quoted = self._quoted([line], self.overflow_quoted)
             yield line
 
+    def _quoted(self, lines: list[str], quoted: bool) -> bool:
+        for line in lines:
+            quoted = _still_quoted(line, quoted, self.delimiter, self.skipinitialspace)
+        return quoted
+
+    def skip_rest_of_record(self) -> None:
+        """After the csv reader gave up on a record (which leaves it at the end of a line, possibly
+        inside a quoted field): read on to where the record really ends, so no line of it is taken
+        for a record of its own."""
+        quoted = self.overflow_quoted if self.overflow_quoted is not None else self._quoted(self.pending, False)
+        while quoted:
+            try:
+                line = next(self.iterator)
+            except StopIteration:
+                return
+            quoted = _still_quoted(line, True, self.delimiter, self.skipinitialspace)
+
     def take(self) -> tuple[int, str]:
-        """(first line number, raw text) of the lines read since the last call."""
-        start = self.line_no - len(self.pending) + 1
-        raw = "".join(self.pending).rstrip("\r\n")
+        """(first line number, raw text) of the lines read since the last call; `taken_whole` says
+        whether the raw text is all of them."""
+        start, raw = self.start, "".join(self.pending).rstrip("\r\n")
+        self.taken_whole = self.overflow_quoted is None
+        self.start = self.line_no + 1
         self.pending.clear()
+        self.pending_chars, self.overflow_quoted = 0, None
         return start, raw
 
     def bytes_read(self) -> int:
@@ -313,12 +403,24 @@ def _unique_columns(cells: list[str]) -> tuple[list[str], list[str]]:
 
 
 def _csv_header(lines: _Lines, reader: Iterator[list[str]], path: Path) -> tuple[list[str], list[str]]:
-    for cells in reader:
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            lines.skip_rest_of_record()
+            row, _ = lines.take()
+            reason = _csv_reason(exc)
+            raise ImportFileError(f"line {row} of {path.name} cannot be read as the header: {reason}") from None
         row, raw = lines.take()
         if not any(c.strip() for c in cells):
             continue
         if _undecodable(raw):
             raise ImportFileError(f"the header of {path.name} is not UTF-8 text; save the file as UTF-8")
+        if any(_UNSTORABLE.search(c) for c in cells):
+            raise ImportFileError(f"line {row} of {path.name}: the column names contain a NUL character (\\x00); "
+                                  "fix the header")
         data_like = [c.strip() for c in cells if _DATA_LIKE.fullmatch(c.strip())]
         if data_like:
             raise ImportFileError(
@@ -340,8 +442,9 @@ def _csv_records(lines: _Lines, fmt: _Format, path: Path) -> tuple[list[str], li
             except StopIteration:
                 return
             except csv.Error as exc:
+                lines.skip_rest_of_record()
                 row, raw = lines.take()
-                yield _Record(row, raw, None, [("", f"cannot be read as CSV ({exc}); check its quotes")])
+                yield _Record(row, raw, None, [("", _csv_reason(exc))])
                 continue
             row, raw = lines.take()
             if not any(c.strip() for c in cells):
@@ -356,7 +459,8 @@ def _csv_records(lines: _Lines, fmt: _Format, path: Path) -> tuple[list[str], li
                        for i, c in enumerate(cells) if _undecodable(c)]
                 yield _Record(row, raw, None, bad or [("", "contains bytes that are not UTF-8")])
                 continue
-            yield _Record(row, raw, {name: cell.strip() for name, cell in zip(columns, cells)})
+            values = {name: cell.strip() for name, cell in zip(columns, cells)}
+            yield _Record(row, raw, values, whole=lines.taken_whole)
 
     return columns, warnings, records()
 
@@ -374,14 +478,54 @@ def _jsonl_records(lines: _Lines) -> Iterator[_Record]:
         except json.JSONDecodeError as exc:
             yield _Record(row, raw, None, [("", f"is not valid JSON ({exc.msg} at character {exc.colno})")])
             continue
+        except RecursionError:
+            yield _Record(row, raw, None, [("", "is nested too deeply to read")])
+            continue
+        except ValueError:  # e.g. an integer of more digits than Python converts
+            yield _Record(row, raw, None, [("", "holds a number too long to read")])
+            continue
         if not isinstance(value, dict):
             yield _Record(row, raw, None, [("", "is not a JSON object")])
             continue
         yield _Record(row, raw, value)
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _csv_reason(exc: csv.Error) -> str:
+    if "field larger than field limit" in str(exc):
+        return (f"a field is longer than {csv.field_size_limit():,} characters; "
+                "check for a quote that is never closed")
+    return f"cannot be read as CSV ({exc}); check its quotes"
+
+
+def _unstorable_values(values: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(column, reason) for each column holding text no database can store: NUL, which PostgreSQL
+    refuses, or a lone surrogate (from a JSON escape such as "\\ud800"), which is not Unicode text —
+    in its name, its value or anywhere inside it."""
+    problems: list[tuple[str, str]] = []
+    for column, value in values.items():
+        stack: list[Any] = [column, value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, str):
+                found = _UNSTORABLE.search(item)
+                if found:
+                    char = found.group()
+                    problems.append((column, "contains a NUL character (\\x00)" if char == "\x00"
+                                     else f"contains a lone surrogate (\\u{ord(char):04x}), which is not text"))
+                    break
+            elif isinstance(item, dict):
+                stack.extend(item.keys())
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+    return problems
+
+
 def _open_records(path: Path, fmt: _Format) -> tuple[_Lines, list[str], list[str], Iterator[_Record]]:
-    lines = _Lines(path)
+    lines = _Lines(path, fmt)
     try:
         if fmt.format == "csv":
             columns, warnings, records = _csv_records(lines, fmt, path)
@@ -429,7 +573,7 @@ def _is_moment(value: Any) -> bool:
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     try:
         parse_datetime(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return False
     return True
 
@@ -639,7 +783,7 @@ def _preview(
             sample_problems.extend(_problems(record, plan))
         elif defaults is not None:
             try:
-                _prepare(plan, record.values, {**known, **effective}, {}, defaults)
+                _prepare_record(plan, record, {**known, **effective}, {}, defaults)
             except P.RowError as exc:
                 record.problems = exc.problems
                 sample_problems.extend(_problems(record, plan))
@@ -697,7 +841,12 @@ class _Plan:
 
 
 def _prepare(plan: _Plan, values: Mapping[str, Any], types: Mapping[str, str],
-             event_types: Mapping[str, Mapping[str, str]], defaults: P.AudienceDefaults) -> Any:
+             event_types: Mapping[str, Mapping[str, str]], defaults: P.AudienceDefaults,
+             check_text: bool = True) -> Any:
+    if check_text:
+        unstorable = _unstorable_values({c: v for c, v in values.items() if plan.target(c) != SKIP})
+        if unstorable:
+            raise P.RowError(unstorable)
     fields: dict[str, Any] = {}
     properties: dict[str, Any] = {}
     explicit: dict[str, Any] = {}
@@ -743,6 +892,18 @@ def _prepare(plan: _Plan, values: Mapping[str, Any], types: Mapping[str, str],
     return prepared
 
 
+def _prepare_record(plan: _Plan, record: _Record, types: Mapping[str, str],
+                    event_types: Mapping[str, Mapping[str, str]], defaults: P.AudienceDefaults) -> Any:
+    """`_prepare` for a readable record; a value that breaks a parser in a way no check foresaw
+    (a date past year 9999 in UTC, say) is a RowError too, not the end of the import."""
+    assert record.values is not None
+    try:
+        return _prepare(plan, record.values, types, event_types, defaults, record.may_hold_unstorable())
+    except (ValueError, ArithmeticError, RecursionError) as exc:
+        logger.warning("import row %d could not be prepared: %s", record.row, type(exc).__name__)
+        raise P.RowError([("", f"holds a value that cannot be imported ({type(exc).__name__})")]) from None
+
+
 def _problems(record: _Record, plan: _Plan) -> list[RowProblem]:
     return [RowProblem(record.row, plan.column(column) if column else "", reason, record.raw)
             for column, reason in record.problems]
@@ -768,7 +929,7 @@ class _ErrorFile:
             self.writer = csv.writer(self.handle)
             self.writer.writerow(ERROR_FILE_COLUMNS)
         for p in problems:
-            self.writer.writerow((p.row, p.column, p.reason, raw))
+            self.writer.writerow((p.row, p.column, p.reason, raw[:RAW_LIMIT]))
 
     def close(self) -> None:
         if self.handle is not None:
@@ -786,9 +947,19 @@ class _ErrorFile:
                 self.path.unlink()
 
 
+@dataclass(frozen=True)
+class _Ready:
+    """A prepared row and where it came from, kept until its batch is written."""
+
+    row: int
+    raw: str
+    prepared: Any
+
+
 class _Run:
     """The reading side of an import: records → prepared rows, bad rows → error file. Runs in a
-    worker thread one batch at a time, so a long file never blocks the event loop."""
+    worker thread one batch at a time, so a long file never blocks the event loop; rows the
+    database refuses are reported from the event loop, hence the lock."""
 
     def __init__(self, preview: ImportPreview, fmt: _Format, plan: _Plan, types: dict[str, str],
                  event_types: dict[str, dict[str, str]], defaults: P.AudienceDefaults, errors: _ErrorFile,
@@ -798,33 +969,35 @@ class _Run:
         self.errors, self.max_reported = errors, max_reported
         self.rows_read = self.bad_rows = self.problem_count = 0
         self.reported: list[RowProblem] = []
+        self.lock = threading.Lock()
 
-    def next_batch(self, size: int) -> tuple[list[Any], int, int]:
+    def next_batch(self, size: int) -> tuple[list[_Ready], int, int]:
         """(prepared rows, rows read, bytes read so far) for up to `size` rows; rows read is 0 at the
         end of the file."""
-        prepared: list[Any] = []
+        prepared: list[_Ready] = []
         count = 0
         for record in islice(self.records, size):
             count += 1
             if record.values is not None:
                 try:
-                    prepared.append(_prepare(self.plan, record.values, self.types, self.event_types, self.defaults))
+                    row = _prepare_record(self.plan, record, self.types, self.event_types, self.defaults)
+                    prepared.append(_Ready(record.row, record.raw, row))
                     continue
                 except P.RowError as exc:
                     record.problems = exc.problems
-            self._report(record)
+            self.report(record.row, record.raw, _problems(record, self.plan))
         self.rows_read += count
-        self._learn(prepared)
+        self._learn([r.prepared for r in prepared])
         return prepared, count, self.lines.bytes_read()
 
-    def _report(self, record: _Record) -> None:
-        found = _problems(record, self.plan)
-        self.bad_rows += 1
-        self.problem_count += len(found)
-        self.errors.write(found, record.raw)
-        room = self.max_reported - len(self.reported)
-        if room > 0:
-            self.reported.extend(RowProblem(p.row, p.column, p.reason, p.raw[:500]) for p in found[:room])
+    def report(self, row: int, raw: str, found: list[RowProblem]) -> None:
+        with self.lock:
+            self.bad_rows += 1
+            self.problem_count += len(found)
+            self.errors.write(found, raw)
+            room = self.max_reported - len(self.reported)
+            if room > 0:
+                self.reported.extend(RowProblem(p.row, p.column, p.reason, p.raw[:500]) for p in found[:room])
 
     def _learn(self, prepared: list[Any]) -> None:
         """Types first seen in this batch hold for the rest of the file, as the database keeps them."""
@@ -842,6 +1015,140 @@ class _Run:
         self.errors.close()
 
 
+# --- writing, with retries and the refused rows isolated -----------------------------------------------
+
+
+def _failure(exc: BaseException) -> str:
+    """What a failed write means: "busy" (another writer or a dropped connection: try again),
+    "conflict" (a unique key: a concurrent import of the same people, or this row itself), "row"
+    (a value the database or its driver refuses) or "fatal" (the database itself: full, read-only,
+    broken)."""
+    if isinstance(exc, DBAPIError):
+        orig = exc.orig
+        state = str(getattr(orig, "sqlstate", None) or "")
+        if exc.connection_invalidated or state[:2] in ("08", "40") or state == "55P03":
+            return "busy"
+        if isinstance(exc, IntegrityError) or state.startswith("23"):
+            return "conflict"
+        if state.startswith("22"):
+            return "row"
+        if isinstance(exc, OperationalError) and any(w in str(orig).lower() for w in ("locked", "busy")):
+            return "busy"
+        if not state and not isinstance(exc, OperationalError) and _caused_by_a_value(exc):
+            return "row"
+        return "fatal"
+    return "row"  # a value the driver could not encode, caught before it reached the database
+
+
+def _caused_by_a_value(exc: BaseException) -> bool:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        if isinstance(current, (ValueError, UnicodeError, OverflowError)):
+            return True
+        nested = [a for a in getattr(current, "args", ()) if isinstance(a, BaseException)]
+        current = getattr(current, "orig", None) or current.__cause__ or (nested[0] if nested else None)
+    return False
+
+
+def _database_says(exc: BaseException) -> str:
+    """The database's own first line for a failure of the database itself (never a row's values:
+    only used for "busy" and "fatal" failures, whose messages name no data)."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip().splitlines()[0] if str(orig).strip() else ""
+    text = re.sub(r"^<class '[\w.]+'>: ", "", text)
+    state = getattr(orig, "sqlstate", None)
+    return (f"{text[:200]} (SQLSTATE {state})" if state else text[:200]) or type(orig).__name__
+
+
+_REFUSED = {
+    "conflict": "the database refused this row: it conflicts with a stored row (a unique key or a rule); "
+                "re-run the import to retry it",
+    "row": "the database refused this row: it holds a value the database cannot store",
+}
+
+
+class _Writer:
+    """Writes prepared batches, each in its own transaction. A batch that fails for one of its
+    rows is written again in halves until the refused rows are alone (each reported as a bad row,
+    without its values); one that meets another writer is retried; a failure of the database
+    itself stops the import with ImportAborted."""
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession], kind: str, defaults: P.AudienceDefaults,
+                 run: _Run) -> None:
+        self.factory, self.kind, self.defaults, self.run = factory, kind, defaults, run
+        self.created = self.updated = self.unchanged = self.recorded = self.duplicates = self.good = 0
+
+    async def write(self, rows: list[_Ready]) -> None:
+        await self._store(rows, CONFLICT_RETRIES)
+
+    async def _store(self, rows: list[_Ready], conflict_retries: int) -> None:
+        try:
+            where = f"rows {rows[0].row}–{rows[-1].row}" if len(rows) > 1 else f"row {rows[0].row}"
+            await _retrying(lambda: self._write(rows), conflict_retries, where=f"while writing {where}",
+                            imported=self.good)
+        except _Refused as refused:
+            if len(rows) == 1:
+                self.run.report(rows[0].row, rows[0].raw,
+                                [RowProblem(rows[0].row, "", _REFUSED[refused.kind], rows[0].raw)])
+                return
+            middle = len(rows) // 2
+            await self._store(rows[:middle], 0)
+            await self._store(rows[middle:], 0)
+
+    async def _write(self, rows: list[_Ready]) -> None:
+        prepared = [r.prepared for r in rows]
+        async with self.factory() as session, session.begin():
+            if self.kind == "profiles":
+                result = await P.upsert_profiles(session, prepared, source="import", defaults=self.defaults)
+                counts = (result.created, result.updated, result.unchanged, 0,
+                          len(prepared) - result.created - result.updated - result.unchanged)
+            else:
+                events = await P.record_events(session, prepared, source="import", defaults=self.defaults)
+                counts = (events.profiles_created, 0, 0, events.recorded, events.duplicates)
+        self.created += counts[0]
+        self.updated += counts[1]
+        self.unchanged += counts[2]
+        self.recorded += counts[3]
+        self.duplicates += counts[4]
+        self.good += len(rows)
+
+
+class _Refused(Exception):
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+
+
+async def _retrying(operation: Callable[[], Any], conflict_retries: int = 0, *, where: str,
+                    imported: int | None = None) -> Any:
+    """Run a write (a transaction of its own, so a failed try leaves nothing behind) until it
+    succeeds: "busy" failures are retried BUSY_RETRIES times, "conflict" ones `conflict_retries`
+    times, with a growing, jittered pause; a failure that stays raises _Refused (conflict, row)
+    or ImportAborted (busy, fatal)."""
+    busy_left, conflict_left, pause = BUSY_RETRIES, conflict_retries, 0.05
+    while True:
+        try:
+            return await operation()
+        except (SQLAlchemyError, ValueError, UnicodeError, OverflowError) as exc:
+            kind = _failure(exc)
+            if kind == "busy" and busy_left:
+                busy_left -= 1
+                logger.info("import %s: the database was busy, retrying (%s)", where, _database_says(exc))
+            elif kind == "conflict" and conflict_left:
+                conflict_left -= 1
+                logger.info("import %s: a unique-key conflict, retrying", where)
+            elif kind in ("conflict", "row"):
+                raise _Refused(kind) from None
+            else:
+                logger.warning("import stopped: the database failed (%s)", _database_says(exc))
+                done = ("nothing was imported" if imported is None
+                        else f"{imported:,} rows before them were imported; re-run the same import to complete it")
+                raise ImportAborted(f"the database failed {where} ({_database_says(exc)}); {done}") from None
+        await asyncio.sleep(pause * (0.5 + random.random()))
+        pause = min(pause * 2, 1.0)
+
+
 async def run_import(
     factory: async_sessionmaker[AsyncSession], path: str | os.PathLike[str], kind: str = "profiles", *,
     actor: str, mapping: Mapping[str, str] | None = None, types: Mapping[str, str] | None = None,
@@ -852,17 +1159,25 @@ async def run_import(
     """Import a whole file, streaming it in batches of `batch_size` rows, each written and committed
     in its own transaction (a re-run after a crash completes the rest; rows already imported change
     nothing). Bad rows go to `error_file` (default `<name>.errors.csv` beside the file, written only
-    when there are bad rows). Raises ImportFileError / ValidationError before writing anything when
-    the file or the mapping cannot be used."""
+    when there are bad rows), including rows the database refuses. Raises ImportFileError /
+    ValidationError before writing anything when the file or the mapping cannot be used, and
+    ImportAborted when the database fails mid-way (the batches before it are kept)."""
     started = time.monotonic()
     if kind not in KINDS:
         raise ValidationError([("kind", f"must be one of {', '.join(KINDS)}")])
     if batch_size < 1:
         raise ValidationError([("batch_size", "must be at least 1")])
-    async with factory() as session:
-        defaults = defaults or await P.audience_defaults(session)
-        event_types = await _event_types(session) if kind == "events" else {}
-        profile_types = await P.property_types(session, "profile") if kind == "profiles" else {}
+
+    async def read_settings() -> tuple[P.AudienceDefaults, dict[str, dict[str, str]], dict[str, str]]:
+        async with factory() as session:
+            return (defaults or await P.audience_defaults(session),
+                    await _event_types(session) if kind == "events" else {},
+                    await P.property_types(session, "profile") if kind == "profiles" else {})
+
+    try:
+        defaults, event_types, profile_types = await _retrying(read_settings, where="while reading the settings")
+    except _Refused:
+        raise ImportAborted("the database refused to read the settings; nothing was imported") from None
     known = profile_types if kind == "profiles" else {}
     preview, fmt = await asyncio.to_thread(
         _preview, path, kind, mapping=mapping, types=types, format=format, delimiter=delimiter,
@@ -883,7 +1198,7 @@ async def run_import(
     plan = _Plan(kind, preview.format, preview.mapping)
     column_types = {**known, **preview.types}  # known types also hold for properties the sample did not show
     run = _Run(preview, fmt, plan, column_types, event_types, defaults, _ErrorFile(errors_path), max_reported)
-    created = updated = unchanged = recorded = duplicates = good = 0
+    writer = _Writer(factory, kind, defaults, run)
     if progress:
         progress(0, 0, preview.file_size)
     loop = asyncio.get_running_loop()
@@ -897,17 +1212,7 @@ async def run_import(
                 break
             reading = loop.run_in_executor(None, run.next_batch, batch_size)
             if prepared:
-                async with factory() as session, session.begin():
-                    if kind == "profiles":
-                        result = await P.upsert_profiles(session, prepared, source="import", defaults=defaults)
-                        created, updated, unchanged = (created + result.created, updated + result.updated,
-                                                       unchanged + result.unchanged)
-                        duplicates += len(prepared) - result.created - result.updated - result.unchanged
-                    else:
-                        events = await P.record_events(session, prepared, source="import", defaults=defaults)
-                        recorded, duplicates = recorded + events.recorded, duplicates + events.duplicates
-                        created += events.profiles_created
-                good += len(prepared)
+                await writer.write(prepared)
             done_rows += count
             if progress:
                 progress(done_rows, min(read_bytes, preview.file_size), preview.file_size)
@@ -919,12 +1224,21 @@ async def run_import(
     if run.bad_rows == 0:
         run.errors.remove_stale()
     summary = ImportSummary(
-        path=preview.path, kind=kind, format=preview.format, rows_read=run.rows_read, good_rows=good,
-        bad_rows=run.bad_rows, created=created, updated=updated, unchanged=unchanged, events_recorded=recorded,
-        duplicates=duplicates, problem_count=run.problem_count, problems=tuple(run.reported),
+        path=preview.path, kind=kind, format=preview.format, rows_read=run.rows_read, good_rows=writer.good,
+        bad_rows=run.bad_rows, created=writer.created, updated=writer.updated, unchanged=writer.unchanged,
+        events_recorded=writer.recorded, duplicates=writer.duplicates, problem_count=run.problem_count,
+        problems=tuple(sorted(run.reported, key=lambda p: p.row)),
         error_file=errors_path if run.bad_rows else None, elapsed_seconds=time.monotonic() - started,
     )
-    async with factory() as session, session.begin():
-        await audit.record(session, actor, f"import.{kind}", preview.path.name, rows=summary.rows_read,
-                           bad_rows=summary.bad_rows, created=created, updated=updated, events=recorded)
+
+    async def record_audit() -> None:
+        async with factory() as session, session.begin():
+            await audit.record(session, actor, f"import.{kind}", preview.path.name, rows=summary.rows_read,
+                               bad_rows=summary.bad_rows, created=summary.created, updated=summary.updated,
+                               events=summary.events_recorded)
+
+    try:
+        await _retrying(record_audit, where="while recording the import in the audit log", imported=summary.good_rows)
+    except _Refused:
+        logger.warning("import of %s finished but its audit entry was refused", preview.path.name)
     return summary
