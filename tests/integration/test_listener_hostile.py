@@ -102,10 +102,15 @@ def _generic_json(url: str, raw: str) -> CallbackRequest:
 # --- item 10: odd bytes at every door ----------------------------------------------------------
 
 
+def _ascii_id(value: object) -> str:
+    """A test id xdist can carry between processes (no lone surrogates), short enough to read."""
+    return ascii(value).strip("'\"")[:60]
+
+
 @pytest.mark.parametrize("path", [
     "/callbacks/tw%00/status", "/callbacks/%00/inbound", "/callbacks/twilio-main%00/inbound",
     "/callbacks/%ED%B2%80/status", "/callbacks/" + "a" * 300 + "/status", "/callbacks/tw%0A/status",
-])
+], ids=_ascii_id)
 async def test_an_impossible_provider_name_is_a_404_whatever_the_database(
         runtime: Runtime, client: httpx.AsyncClient, path: str) -> None:
     await _provider(runtime, "twilio-main", "twilio", T.CONFIG)
@@ -145,7 +150,7 @@ async def test_a_genuine_twilio_receipt_with_an_overlong_sid_and_a_nul_status_is
 
 
 @pytest.mark.parametrize("kind", ["status", "inbound"])
-@pytest.mark.parametrize("oddity", ["\\u0000", "\\udc80", "\\ud800x"])
+@pytest.mark.parametrize("oddity", ["\\u0000", "\\udc80", "\\ud800x"], ids=["nul", "lone-low", "lone-high"])
 async def test_json_callbacks_with_nul_or_lone_surrogates_are_stored_safely(
         runtime: Runtime, client: httpx.AsyncClient, kind: str, oddity: str) -> None:
     await _provider(runtime, GENERIC, "generic", {**G.BASE, "inbound_id_field": "mo_id"})
@@ -212,7 +217,7 @@ EVENT_ODDITIES = [
 
 @pytest.mark.parametrize(("path", "raw", "field"),
                          [("/v1/profiles", raw, field) for raw, field in PROFILE_ODDITIES]
-                         + [("/v1/events", raw, field) for raw, field in EVENT_ODDITIES])
+                         + [("/v1/events", raw, field) for raw, field in EVENT_ODDITIES], ids=_ascii_id)
 async def test_the_ingestion_api_answers_odd_values_with_a_422_naming_the_field(
         runtime: Runtime, client: httpx.AsyncClient, path: str, raw: str, field: str) -> None:
     key = await _api_key(runtime)
