@@ -6,11 +6,12 @@ real number of its region; every invalid result carries a `reason` fit to show b
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
-from phonenumbers.geodata.locale import LOCALE_DATA
 
 NON_GEOGRAPHIC = "001"  # phonenumbers' region for +800, +808, +870, +881, ... numbers
 
@@ -65,7 +66,7 @@ class NumberInfo:
 
 def region_name(code: str) -> str:
     """The English name phonenumbers ships for a region code, or the code itself."""
-    names = LOCALE_DATA.get(code, {})
+    names = _locale_data().get(code, {})
     name = names.get("en", "")
     if name.startswith("*"):  # "*xx": the name is held under language xx
         name = names.get(name[1:], "")
@@ -80,11 +81,35 @@ def normalize_region(code: str | None) -> str | None:
     return candidate if candidate in phonenumbers.SUPPORTED_REGIONS else None
 
 
-# (code, country name) for a region picker, in alphabetical order of the name.
-REGION_CHOICES: list[tuple[str, str]] = sorted(
-    ((code, region_name(code)) for code in phonenumbers.SUPPORTED_REGIONS),
-    key=lambda choice: (choice[1].casefold(), choice[0]),
-)
+@functools.cache
+def _locale_data() -> dict[str, dict[str, str]]:
+    """phonenumbers' region names, loaded on first use. Its module is read on its own, as importing
+    it through `phonenumbers.geodata` first loads that package's whole geocoding table (~0.6 s)."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    name = "phonenumbers.geodata.locale"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(phonenumbers.__file__).parent / "geodata" / "locale.py")
+        if spec is not None and spec.loader is not None:
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module.LOCALE_DATA  # type: ignore[no-any-return]
+    from phonenumbers.geodata.locale import LOCALE_DATA
+
+    return LOCALE_DATA
+
+
+def __getattr__(name: str) -> Any:
+    """REGION_CHOICES: (code, country name) for a region picker, in alphabetical order of the
+    name; built on first use, so importing this module does not load the region names."""
+    if name == "REGION_CHOICES":
+        choices = sorted(((code, region_name(code)) for code in phonenumbers.SUPPORTED_REGIONS),
+                         key=lambda choice: (choice[1].casefold(), choice[0]))
+        globals()["REGION_CHOICES"] = choices
+        return choices
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 _MISSING_COUNTRY_CODE = (
