@@ -3,10 +3,14 @@ what changed, on an interval per provider, resuming from its `poll_cursors` row 
 it also asks providers with a status lookup about `sent` messages that have waited too long for a
 final receipt (the Sandbox's receipts come this way, after its receipt delay), and applies
 receipts that arrived before their message was recorded. A page's reports and its cursor are
-committed in one transaction, so nothing polled is lost and nothing is skipped on a crash."""
+committed in one transaction, so nothing polled is lost and nothing is skipped on a crash.
+
+A poll that fails (a provider down, a secret that cannot be read) backs off exponentially and is
+logged once when it starts failing, at most hourly while it goes on, and once when it works again."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -30,6 +34,7 @@ log = logging.getLogger("smsconsole.pollers")
 POLL_TICK_SECONDS = 1.0  # how often the engine looks for due polls (each provider has its own interval)
 MAX_PAGES_PER_TURN = 20  # a backlog is worked off over several ticks, never in one long turn
 MAX_BACKOFF_SECONDS = 600.0
+REMINDER_SECONDS = 3600.0  # a failure that goes on is logged again this often, no more
 RECONCILE_BATCH = 100  # messages asked about per provider per tick
 RECONCILE_HORIZON = timedelta(days=3)  # older `sent` messages are no longer asked about
 
@@ -42,10 +47,17 @@ class PollSettings:
 
 @dataclass
 class _Due:
-    """When a provider's poller (or reconcile) runs next, and how long it backs off after errors."""
+    """When a provider's poller (or reconcile) runs next, how long it backs off after errors, and
+    the failure last logged (None while it works)."""
 
     at: float = 0.0
     failures: int = 0
+    problem: str | None = None
+    logged_at: float = 0.0
+
+
+def _backoff(interval: float, failures: int) -> float:
+    return min(MAX_BACKOFF_SECONDS, interval * 2 ** min(failures, 6))
 
 
 @dataclass
@@ -60,43 +72,83 @@ class Pollers:
     _adapters: dict[int, tuple[object, Provider]] = field(default_factory=dict)
 
     async def tick(self) -> None:
-        """One turn: every provider whose poll is due is polled, stale `sent` messages are looked
-        up, pending receipts are applied. Errors are logged per provider, never raised."""
+        """One turn: every provider whose poll is due is polled (providers side by side, so a slow
+        one holds up no other), stale `sent` messages are looked up, pending receipts are applied.
+        Errors are logged per provider on change, never raised."""
+        reading = self._due.setdefault((0, "providers"), _Due())
         try:
             specs = await self._specs()
         except Exception as exc:
-            log.error("pollers: cannot read providers: %s", type(exc).__name__)
+            self._failed(reading, "reading the providers", type(exc).__name__, 0.0, logging.ERROR)
             return
-        for spec in specs:
-            try:
-                adapter = self._adapter(spec)
-            except SecretError as exc:
-                log.error("pollers: provider %s: %s", spec.name, exc)
-                continue
-            caps = adapter.capabilities
-            if caps.status_polling:
-                await self._run(spec, adapter, "status")
-            if caps.inbound_polling:
-                await self._run(spec, adapter, "inbound")
-            if _has_lookup(adapter):
-                await self._run(spec, adapter, "reconcile")
+        self._succeeded(reading, "reading the providers")
+        await asyncio.gather(*(self._provider_turn(provider_id, name, spec) for provider_id, name, spec in specs))
+        pending = self._due.setdefault((0, "pending"), _Due())
         try:
             async with self.factory() as session, session.begin():
                 applied = await apply_pending_receipts(session)
             if applied:
                 log.info("applied %d receipt(s) that arrived before their message was recorded", applied)
         except Exception as exc:
-            log.error("pollers: applying pending receipts failed: %s", type(exc).__name__)
+            self._failed(pending, "applying pending receipts", type(exc).__name__, 0.0, logging.ERROR)
+            return
+        self._succeeded(pending, "applying pending receipts")
 
-    async def _specs(self) -> list[AdapterSpec]:
+    def next_attempt(self, provider_id: int) -> float | None:
+        """When (on the monotonic clock) a provider whose adapter cannot be built (a secret that
+        cannot be read) is tried again; None when nothing is holding it back."""
+        due = self._due.get((provider_id, "adapter"))
+        return due.at if due is not None and due.problem is not None else None
+
+    async def _provider_turn(self, provider_id: int, name: str, spec: AdapterSpec | SecretError) -> None:
+        due = self._due.setdefault((provider_id, "adapter"), _Due())
+        if self.monotonic() < due.at:
+            return
+        try:
+            if isinstance(spec, SecretError):
+                raise spec
+            adapter = self._adapter(spec)
+        except SecretError as exc:
+            self._failed(due, f"provider {name}", str(exc), _backoff(self.settings.interval_seconds, due.failures + 1),
+                         logging.ERROR)
+            return
+        self._succeeded(due, f"provider {name}")
+        caps = adapter.capabilities
+        if caps.status_polling:
+            await self._run(spec, adapter, "status")
+        if caps.inbound_polling:
+            await self._run(spec, adapter, "inbound")
+        if _has_lookup(adapter):
+            await self._run(spec, adapter, "reconcile")
+
+    def _failed(self, due: _Due, what: str, reason: str, delay: float, level: int) -> None:
+        """Back off, and log the failure when it starts (and as a rare reminder while it lasts)."""
+        now = self.monotonic()
+        due.failures += 1
+        due.at = now + delay
+        if due.problem is None:
+            log.log(level, "pollers: %s failed: %s; retrying with backoff%s", what, reason,
+                    f" (next try in {delay:.0f}s)" if delay else "")
+            due.logged_at = now
+        elif now - due.logged_at >= REMINDER_SECONDS:
+            log.log(level, "pollers: %s still failing after %d attempts: %s", what, due.failures, reason)
+            due.logged_at = now
+        due.problem = reason
+
+    def _succeeded(self, due: _Due, what: str) -> None:
+        if due.problem is not None:
+            log.info("pollers: %s works again after %d failed attempt(s)", what, due.failures)
+        due.problem, due.failures = None, 0
+
+    async def _specs(self) -> list[tuple[int, str, AdapterSpec | SecretError]]:
         async with self.factory() as session:
             rows = await session.scalars(select(ProviderRow).where(ProviderRow.enabled.is_(True)))
-            specs = []
+            specs: list[tuple[int, str, AdapterSpec | SecretError]] = []
             for row in rows:
                 try:
-                    specs.append(adapter_spec(row, self.box))
-                except SecretError as exc:
-                    log.error("pollers: provider %s: %s", row.name, exc)
+                    specs.append((row.id, row.name, adapter_spec(row, self.box)))
+                except SecretError as exc:  # the key cannot open it: backed off and logged like any failure
+                    specs.append((row.id, row.name, exc))
             return specs
 
     def _adapter(self, spec: AdapterSpec) -> Provider:
@@ -123,12 +175,8 @@ class Pollers:
             else:
                 await self._poll(spec, adapter, job)
         except ProviderError as exc:
-            due.failures += 1
-            delay = min(MAX_BACKOFF_SECONDS, self._interval(adapter, job) * 2 ** min(due.failures, 6))
-            delay = max(delay, exc.retry_after or 0.0)
-            due.at = self.monotonic() + delay
-            log.warning("pollers: %s %s failed (%s): %s; next try in %.0fs", spec.name, job, exc.kind.value, exc,
-                        delay)
+            delay = max(_backoff(self._interval(adapter, job), due.failures + 1), exc.retry_after or 0.0)
+            self._failed(due, f"{spec.name} {job}", f"{exc.kind.value}: {exc}", delay, logging.WARNING)
             if job != "reconcile":
                 await self._record_error(spec.id, job, f"{exc.kind.value}: {exc}")
             return
@@ -136,12 +184,11 @@ class Pollers:
             due.at = float("inf")  # the adapter cannot do it after all
             return
         except Exception as exc:
-            due.failures += 1
-            due.at = self.monotonic() + min(MAX_BACKOFF_SECONDS, self._interval(adapter, job) * 2 ** min(due.failures, 6))
-            log.error("pollers: %s %s failed unexpectedly: %s", spec.name, job, type(exc).__name__)
+            self._failed(due, f"{spec.name} {job}", f"unexpected {type(exc).__name__}",
+                         _backoff(self._interval(adapter, job), due.failures + 1), logging.ERROR)
             log.debug("traceback", exc_info=True)
             return
-        due.failures = 0
+        self._succeeded(due, f"{spec.name} {job}")
         due.at = self.monotonic() + self._interval(adapter, job)
 
     async def _poll(self, spec: AdapterSpec, adapter: Provider, kind: str) -> None:

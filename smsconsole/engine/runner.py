@@ -6,11 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 import httpx
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole.config import Config
@@ -106,16 +106,20 @@ class Engine:
                              max_attempts=self.config.max_send_attempts),
             token=self._token,
         )
-        scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1})
-        scheduler.add_job(self._heartbeat, "interval", seconds=self.config.heartbeat_seconds,
-                          id="lease-heartbeat", misfire_grace_time=None)
         pollers = Pollers(self.factory, self.box, client, PollSettings(self.config.poll_interval_seconds,
                                                                        self.config.reconcile_after_seconds))
-        scheduler.add_job(pollers.tick, "interval", seconds=POLL_TICK_SECONDS, id="receipt-pollers",
-                          misfire_grace_time=None)
-        scheduler.add_job(reconcile_unknown, "interval", args=(self.factory, self.box, client),
-                          seconds=RECONCILE_SECONDS, id="reconcile-unknown", misfire_grace_time=None)
-        scheduler.start()
+
+        async def reconcile() -> None:
+            await reconcile_unknown(self.factory, self.box, client)
+
+        # The engine's chores: each waits its interval after the previous turn finished, so a slow
+        # turn (a provider that is slow to answer) delays the next one instead of overlapping it,
+        # and each is cancelled and awaited on the way out.
+        chores = [asyncio.create_task(_every(seconds, chore), name=f"engine-{name}") for name, seconds, chore in (
+            ("lease-heartbeat", self.config.heartbeat_seconds, self._heartbeat),
+            ("receipt-pollers", POLL_TICK_SECONDS, pollers.tick),
+            ("reconcile-unknown", RECONCILE_SECONDS, reconcile),
+        )]
         listener: Listener | None = None
         try:
             listener = await start_listener(self.factory, self.box, self.config, lambda: self.state.value)
@@ -124,7 +128,9 @@ class Engine:
         finally:
             if listener is not None:
                 await listener.stop()
-            scheduler.shutdown(wait=False)
+            for chore in chores:
+                chore.cancel()
+            await asyncio.gather(*chores, return_exceptions=True)
             if self._lost.is_set():
                 log.warning("engine lease lost; standing by")
             else:
@@ -139,6 +145,16 @@ class Engine:
                 self._lost.set()
         except Exception as exc:
             log.error("lease heartbeat failed: %s", exc)
+
+
+async def _every(seconds: float, chore: Callable[[], Awaitable[None]]) -> None:
+    """Run `chore` every `seconds` after the previous run finished, until cancelled."""
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await chore()
+        except Exception:  # a chore logs its own errors; one that escapes must not end the loop
+            log.exception("engine chore %s failed", getattr(chore, "__qualname__", chore))
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:
