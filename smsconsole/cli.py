@@ -11,6 +11,7 @@ import contextlib
 import json
 import signal
 import sys
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, is_dataclass, replace
 from datetime import datetime
@@ -649,16 +650,22 @@ async def cmd_demo(config: Config, args: argparse.Namespace) -> int:
             async with runtime.factory() as session, session.begin():
                 await demo.reset(session)
 
+        started = time.monotonic()
+        live = sys.stderr.isatty()
+
         def progress(stage: str, done: int, total: int) -> None:
-            if sys.stderr.isatty():
-                print(f"\r{stage}: {done:,}/{total:,}   ", end="", file=sys.stderr, flush=True)
+            """A counter that updates in place on a terminal; a line per finished stage anywhere."""
+            line = f"{stage}: {done:,}/{total:,} ({time.monotonic() - started:.0f} s)"
+            if live:
+                print(f"\r{line}   ", end="\n" if done >= total else "", file=sys.stderr, flush=True)
+            elif done >= total:
+                print(line, file=sys.stderr, flush=True)
 
         summary = await demo.create_demo(runtime.factory, runtime.box, profiles_count=args.profiles,
                                          progress=progress)
-        if sys.stderr.isatty():
-            print(file=sys.stderr)
         print(f"demo ready in {where}: {summary.profiles:,} profiles, {summary.events:,} events, "
-              f"provider '{summary.provider}'")
+              f"{summary.messages:,} messages with {summary.receipts:,} receipts, {summary.replies:,} replies "
+              f"({summary.opt_outs:,} STOP), provider '{summary.provider}'")
         open_hint = "smsconsole --demo" if args.database_url is None else f"smsconsole --database-url {where}"
         print(f"open it with: {open_hint}")
         return 0

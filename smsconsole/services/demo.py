@@ -1,6 +1,8 @@
 """Demo data: a Sandbox provider and a realistic audience (profiles across countries and time
-zones, typed properties, consent, and a few months of events), deterministic for a given seed,
-written through the same services as real imports."""
+zones, typed properties, consent, and a few months of events), written through the same services
+as real imports, then a week of traffic: messages in every state with their attempts and receipts,
+and replies (plain ones, HELP, and STOPs that unsubscribe their profiles) through the same inbound
+door as real replies. Deterministic for a given seed (and the time it is made)."""
 
 from __future__ import annotations
 
@@ -8,10 +10,11 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import phonenumbers
 from phonenumbers import PhoneNumberType
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
@@ -20,17 +23,25 @@ from smsconsole.models import (
     AuditEntry,
     Consent,
     Event,
+    InboundMessage,
     Message,
     MessageAttempt,
+    MessagePart,
+    PollCursor,
     Profile,
     PropertyDef,
     Provider,
+    ProviderGroup,
+    ProviderGroupMember,
+    Receipt,
     Segment,
     Setting,
 )
+from smsconsole.providers.base import InboundReport
 from smsconsole.secrets import SecretBox
-from smsconsole.services import profiles, providers
+from smsconsole.services import profiles, providers, replies
 from smsconsole.services.profiles import AudienceDefaults
+from smsconsole.sms import analyze
 
 # (region, share of profiles, time zone used when the phone cannot tell, first names)
 COUNTRIES = [
@@ -49,11 +60,36 @@ CATEGORIES = ["shoes", "electronics", "books", "beauty", "home", "toys"]
 INTERESTS = ["sports", "music", "travel", "fashion", "gaming", "cooking", "tech"]
 
 
+# A week of traffic: (state, share) of the messages that went out; `sent` ones are the last few
+# minutes' (their receipts arrive once the engine runs), `unknown` ones timed out without an id.
+STATES = [("delivered", 0.86), ("undelivered", 0.05), ("failed", 0.05), ("unknown", 0.01), ("sent", 0.03)]
+RECEIPTS = {  # state → (Sandbox status, letter in its message id, error code, error kind, reason)
+    "delivered": ("DELIVRD", "D", None, None, None),
+    "undelivered": ("UNDELIV", "U", "SANDBOX-UNDELIVERED", "transient",
+                    "sandbox: the handset was unreachable (undelivered pattern or rate)"),
+    "failed": ("REJECTD", "F", "SANDBOX-FAILED", "permanent", "sandbox: the carrier rejected it (failed receipt pattern)"),
+}
+BODIES = [
+    "Hi {first}, your order {order} has shipped and arrives in 2-3 days.",
+    "Your verification code is {code}. It expires in 10 minutes.",
+    "{first}, your plan renews on {date}. Manage it in the app. Reply STOP to opt out.",
+    "Flash sale: 20% off {category} today only 🛍️ Reply STOP to opt out.",
+    "Hi {first}, items in your cart are selling fast. Reply STOP to opt out.",
+]
+REPLIES = ["Thanks!", "When will it arrive?", "ok 👍", "Can I change the delivery address?", "Great, thank you"]
+TRAFFIC_DAYS = 7
+MAX_MESSAGES = 5_000
+
+
 @dataclass(frozen=True)
 class DemoSummary:
     profiles: int
     events: int
     provider: str
+    messages: int = 0
+    receipts: int = 0
+    replies: int = 0
+    opt_outs: int = 0
 
 
 async def has_data(session: AsyncSession) -> bool:
@@ -65,8 +101,8 @@ async def has_data(session: AsyncSession) -> bool:
 
 async def reset(session: AsyncSession) -> None:
     """Empty every table the demo fills (the schema stays)."""
-    for model in (MessageAttempt, Message, Event, Consent, Profile, PropertyDef, Segment, ApiKey, Provider,
-                  Setting, AuditEntry):
+    for model in (InboundMessage, Receipt, MessagePart, MessageAttempt, Message, Event, Consent, Profile, PropertyDef,
+                  Segment, ApiKey, PollCursor, ProviderGroupMember, ProviderGroup, Provider, Setting, AuditEntry):
         await session.execute(delete(model))
 
 
@@ -156,13 +192,15 @@ async def create_demo(
     factory: async_sessionmaker[AsyncSession], box: SecretBox, *, profiles_count: int = 10_000,
     days: int = 120, seed: int = 7, progress: Callable[[str, int, int], None] | None = None,
 ) -> DemoSummary:
-    """Fill an empty database with the demo audience. Call `reset` first for a used one."""
+    """Fill an empty database with the demo audience and a week of traffic. Call `reset` first
+    for a used one. `progress(stage, done, total)` is called as each stage moves on."""
     rng = random.Random(seed)
     now = clock.now().replace(microsecond=0)
     defaults = AudienceDefaults(region=None, timezone="UTC")
     async with factory() as session, session.begin():
         await providers.create_provider(session, box, kind="sandbox", name="sandbox",
                                         values={"fail_pattern": r"^\+1555"}, actor="demo")
+        provider_id = int(await session.scalar(select(Provider.id).where(Provider.name == "sandbox")) or 0)
     rows = [_profile_row(rng, i, now) for i in range(profiles_count)]
     batch = 2000
     for start in range(0, len(rows), batch):
@@ -176,11 +214,157 @@ async def create_demo(
     for index, row in enumerate(rows):
         for event in _events_for(rng, str(row["user_id"]), str(row["plan"]), now, days):
             pending.append(profiles.prepare_event(event, defaults))
-        if len(pending) >= 5000 or index == len(rows) - 1:
+        if len(pending) >= 20_000 or index == len(rows) - 1:
             async with factory() as session, session.begin():
                 result = await profiles.record_events(session, pending, source="import", defaults=defaults)
             total_events += result.recorded
             pending = []
             if progress:
                 progress("events", index + 1, len(rows))
-    return DemoSummary(profiles=len(rows), events=total_events, provider="sandbox")
+    messages, receipts = await _create_traffic(factory, provider_id, rng, now, progress)
+    answered, opt_outs = await _create_replies(factory, provider_id, rng, now, progress)
+    return DemoSummary(profiles=len(rows), events=total_events, provider="sandbox", messages=messages,
+                       receipts=receipts, replies=answered, opt_outs=opt_outs)
+
+
+def _sandbox_id(rng: random.Random, sent: datetime, letter: str) -> str:
+    """A message id as the Sandbox makes them (its sent time and outcome inside), so the engine
+    settles the demo's `sent` messages as it does real ones."""
+    return f"SBX{int(sent.timestamp() * 1000):012X}{letter}{rng.getrandbits(32):08X}"
+
+
+def _traffic_plan(rng: random.Random, count: int, now: datetime) -> list[tuple[str, datetime]]:
+    """(state, queued at) for `count` messages over the last week, busier lately: a tenth in the
+    last hour, a quarter earlier today, the rest over the week. Every state appears at least once."""
+    plan: list[tuple[str, datetime]] = []
+    weights = [w for _, w in STATES]
+    for index in range(count):
+        state = STATES[index][0] if index < len(STATES) else rng.choices([s for s, _ in STATES], weights=weights)[0]
+        if state == "sent":  # still waiting for its receipt
+            age = timedelta(seconds=rng.randint(20, 240))
+        else:
+            roll = rng.random()
+            span = 3600 if roll < 0.10 else 86_400 if roll < 0.35 else TRAFFIC_DAYS * 86_400
+            age = timedelta(seconds=rng.randint(300, span))
+        plan.append((state, now - age))
+    return sorted(plan, key=lambda item: item[1])
+
+
+async def _create_traffic(factory: async_sessionmaker[AsyncSession], provider_id: int, rng: random.Random,
+                          now: datetime, progress: Callable[[str, int, int], None] | None) -> tuple[int, int]:
+    """A week of messages to subscribed, reachable profiles, with their attempts and receipts, in a
+    few set-based inserts. Returns (messages, receipts)."""
+    async with factory() as session:
+        recipients = (await session.execute(
+            select(Profile.id, Profile.phone, Profile.name, Profile.country)
+            .where(Profile.subscription == "subscribed", Profile.phone_status == "valid",
+                   Profile.sms_capable.is_(True))
+            .order_by(Profile.id)
+        )).all()
+    if not recipients:
+        return 0, 0
+    count = min(MAX_MESSAGES, max(len(STATES) * 4, len(recipients) // 3))
+    messages: list[dict[str, Any]] = []
+    for index, (state, created) in enumerate(_traffic_plan(rng, count, now)):
+        profile_id, phone, name, country = rng.choice(recipients)
+        body = rng.choice(BODIES).format(
+            first=(name or "there").split()[0], order=f"#{rng.randint(10_000, 99_999)}",
+            code=f"{rng.randint(0, 999_999):06d}", date=(now + timedelta(days=rng.randint(3, 20))).strftime("%d %b"),
+            category=rng.choice(CATEGORIES))
+        info = analyze(body)
+        sent = created + timedelta(seconds=1)
+        finished = sent + timedelta(seconds=rng.randint(2, 40))
+        receipt = RECEIPTS.get(state)
+        messages.append({
+            "kind": "transactional", "priority": 0, "provider_id": provider_id, "provider_name": "sandbox",
+            "profile_id": profile_id, "country": country, "to_number": phone, "body": body,
+            "encoding": str(info.encoding), "segments": info.segments, "state": state,
+            "reason": receipt[4] if receipt else ("no answer from the sandbox in time; not resent"
+                                                  if state == "unknown" else None),
+            "error_code": receipt[2] if receipt else None,
+            "provider_message_id": None if state == "unknown" else _sandbox_id(rng, sent, receipt[1] if receipt else "D"),
+            "attempts": 1, "dedupe_key": f"demo:{index}", "created_at": created, "sending_at": created,
+            "sent_at": None if state == "unknown" else sent,
+            "finished_at": finished if receipt else (sent + timedelta(seconds=15) if state == "unknown" else None),
+            "updated_at": finished if state != "sent" else sent,
+        })
+    async with factory() as session, session.begin():
+        ids = (await session.execute(
+            insert(Message).returning(Message.id, sort_by_parameter_order=True), messages)).scalars().all()
+        await session.execute(insert(MessageAttempt), [{
+            "message_id": message_id, "provider_id": provider_id, "provider_name": "sandbox",
+            "started_at": m["sending_at"], "finished_at": m["sent_at"] or m["finished_at"],
+            "outcome": "unknown" if m["state"] == "unknown" else "sent",
+            "error_message": m["reason"] if m["state"] == "unknown" else None,
+        } for message_id, m in zip(ids, messages, strict=True)])
+        receipts = [{
+            "provider_id": provider_id, "provider_name": "sandbox", "provider_message_id": m["provider_message_id"],
+            "message_id": message_id, "recipient": m["to_number"], "provider_status": RECEIPTS[m["state"]][0],
+            "state": m["state"], "error_code": RECEIPTS[m["state"]][2], "error_kind": RECEIPTS[m["state"]][3],
+            "reason": RECEIPTS[m["state"]][4], "part": 0, "via": "poll", "occurred_at": m["finished_at"],
+            "received_at": m["finished_at"], "applied_at": m["finished_at"],
+        } for message_id, m in zip(ids, messages, strict=True) if m["state"] in RECEIPTS]
+        if receipts:
+            await session.execute(insert(Receipt), receipts)
+    if progress:
+        progress("messages and receipts", len(messages), len(messages))
+    return len(messages), len(receipts)
+
+
+async def _create_replies(factory: async_sessionmaker[AsyncSession], provider_id: int, rng: random.Random,
+                          now: datetime, progress: Callable[[str, int, int], None] | None) -> tuple[int, int]:
+    """Replies to the last message some people got: plain ones, a HELP, and STOPs, through the
+    inbound door (keywords, opt-out of every profile holding the number, events, auto-responses),
+    dated after that message. Returns (replies, opt-outs)."""
+    async with factory() as session:  # each number's last message, if it was not in the last ten minutes
+        latest = func.max(Message.created_at)
+        last = (await session.execute(
+            select(Message.to_number, latest).where(Message.kind == "transactional")
+            .group_by(Message.to_number).having(latest < now - timedelta(minutes=10)).order_by(Message.to_number)
+        )).all()
+    if len(last) < 2:
+        return 0, 0
+    chosen = rng.sample(last, min(len(last), max(3, len(last) // 25)))
+    texts = ["STOP", "HELP", rng.choice(REPLIES)][:len(chosen)] + [
+        rng.choice(["STOP", "STOP", *REPLIES]) if n % 4 == 0 else rng.choice(REPLIES) for n in range(len(chosen) - 3)]
+    planned = sorted(((last_at + timedelta(minutes=rng.randint(1, 90)), number, text)
+                      for (number, last_at), text in zip(chosen, texts, strict=True)), key=lambda item: item[0])
+    opt_outs = 0
+    async with factory() as session, session.begin():
+        for index, (at, number, text) in enumerate(planned):
+            at = min(at, now - timedelta(seconds=60 + index))  # after its number's last message, before now
+            report = InboundReport(provider_message_id=f"SBXMODEMO{index:011d}", sender=number, recipient="SANDBOX",
+                                   text=text, at=at)
+            view = await replies.record_inbound(session, provider_id=provider_id, provider_name="sandbox",
+                                                report=report, via="sandbox")
+            await _date_reply(session, view.id, number, at, rng)
+            opt_outs += view.action == "opt_out"
+            if progress:
+                progress("replies", index + 1, len(planned))
+    return len(planned), opt_outs
+
+
+async def _date_reply(session: AsyncSession, inbound_id: int, number: str, at: datetime, rng: random.Random) -> None:
+    """Move what a demo reply did to its own time: its receipt, the consent it changed, and its
+    auto-response (sent and delivered a few seconds later, as the engine would have)."""
+    row = await session.get(InboundMessage, inbound_id)
+    assert row is not None
+    row.received_at = row.processed_at = at
+    await session.execute(update(Consent).where(Consent.phone == number, Consent.source == "keyword").values(at=at))
+    await session.execute(update(Profile).where(Profile.phone == number, Profile.subscription == "unsubscribed")
+                          .values(subscription_at=at))
+    if row.response_message_id is None:
+        return
+    sent, finished = at + timedelta(seconds=2), at + timedelta(seconds=6)
+    provider_message_id = _sandbox_id(rng, sent, "D")
+    await session.execute(update(Message).where(Message.id == row.response_message_id).values(
+        state="delivered", provider_message_id=provider_message_id, attempts=1, created_at=at, sending_at=sent,
+        sent_at=sent, finished_at=finished, updated_at=finished))
+    await session.execute(insert(MessageAttempt), [{
+        "message_id": row.response_message_id, "provider_id": row.provider_id, "provider_name": row.provider_name,
+        "started_at": sent, "finished_at": sent, "outcome": "sent"}])
+    await session.execute(insert(Receipt), [{
+        "provider_id": row.provider_id, "provider_name": row.provider_name, "provider_message_id": provider_message_id,
+        "message_id": row.response_message_id, "recipient": number, "provider_status": "DELIVRD",
+        "state": "delivered", "part": 0, "via": "poll", "occurred_at": finished, "received_at": finished,
+        "applied_at": finished}])
