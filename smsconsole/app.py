@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import signal
 from collections.abc import Iterable
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events, work
 from textual.app import App, SystemCommand
@@ -18,8 +19,6 @@ from textual.worker import Worker
 
 from smsconsole.config import Config
 from smsconsole.db import DatabaseError
-from smsconsole.engine import lease
-from smsconsole.engine.runner import Engine, EngineState
 from smsconsole.messages import TestMessageQueued
 from smsconsole.runtime import Runtime
 from smsconsole.screens.audience.search import AudienceScreen
@@ -36,6 +35,9 @@ from smsconsole.screens.test_send import TestSendScreen
 from smsconsole.screens.widgets.errors import report_worker_error
 from smsconsole.screens.widgets.top_bar import EngineInfo
 from smsconsole.secrets import SecretError
+
+if TYPE_CHECKING:
+    from smsconsole.engine.runner import Engine
 
 ENGINE_STATUS_SECONDS = 1.0
 SECTION_GROUP = Binding.Group("Sections", compact=True)
@@ -100,8 +102,18 @@ class SmsConsoleApp(App[None]):
                 return
         self._runtime_ready.set()
         if self.run_engine:
-            self.engine = Engine(self._runtime.factory, self._runtime.box, self.config)
-            self._engine_task = asyncio.create_task(self.engine.run(self._engine_stop), name="engine")
+            self.call_after_refresh(self.start_engine)
+        self._refresh_engine_info()
+
+    @work(exclusive=True, group="app-engine-start", exit_on_error=False)
+    async def start_engine(self) -> None:
+        """Start the in-process engine once the first frame is on screen. Its code (dispatcher,
+        providers, listener) is imported in a thread, so the screen keeps answering meanwhile."""
+        runner = await asyncio.to_thread(importlib.import_module, "smsconsole.engine.runner")
+        if self._engine_stop.is_set() or self._runtime is None:  # quit while it was loading
+            return
+        self.engine = runner.Engine(self._runtime.factory, self._runtime.box, self.config)
+        self._engine_task = asyncio.create_task(self.engine.run(self._engine_stop), name="engine")
         self._refresh_engine_info()
 
     # --- engine ------------------------------------------------------------------------------
@@ -109,17 +121,19 @@ class SmsConsoleApp(App[None]):
     def _refresh_engine_info(self) -> None:
         if self.engine is not None:
             status = self.engine.status
-            tone = {EngineState.RUNNING: "here", EngineState.STANDBY: "elsewhere"}.get(status.state, "none")
-            if status.state is EngineState.STANDBY and status.holder is None:
+            tone = {"running": "here", "standby": "elsewhere"}.get(status.state.value, "none")
+            if status.state.value == "standby" and status.holder is None:
                 tone = "none"
             short = {"here": "running here"}.get(tone) or (
                 f"on {status.holder.host}" if tone == "elsewhere" and status.holder else status.state.value)
             self.engine_info = EngineInfo(status.describe(), tone, short)
-        elif self._runtime_ready.is_set():
+        elif self._runtime_ready.is_set() and not self.run_engine:  # the engine, while it loads, stays "starting"
             self._read_lease()
 
     @work(exclusive=True, group="app-engine-status", exit_on_error=False)
     async def _read_lease(self) -> None:
+        from smsconsole.engine import lease
+
         runtime = await self.runtime()
         async with runtime.factory() as session:
             holder = await lease.current(session)

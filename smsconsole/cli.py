@@ -16,14 +16,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, is_dataclass, replace
 from datetime import datetime
 from pathlib import PurePath
-from typing import Any, NoReturn
-
-from sqlalchemy.exc import DBAPIError
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from smsconsole import __version__
 from smsconsole.config import Config, ConfigError, load_config
-from smsconsole.db import DatabaseError
-from smsconsole.secrets import SecretError
+
+if TYPE_CHECKING:
+    from sqlalchemy.exc import DBAPIError
+
+# Each command imports what it needs (the database layer, providers, the console) when it runs,
+# so `--help` and the reading commands start quickly; see bench/startup.py.
 
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -223,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(handler(config, args))
     except UsageError as exc:
         return _fail(str(exc), EXIT_USAGE)
-    except (ConfigError, DatabaseError, SecretError) as exc:
+    except ConfigError as exc:
         return _fail(str(exc), EXIT_USAGE)
     except OperationFailed as exc:
         return _fail(str(exc), EXIT_FAILED)
@@ -234,11 +236,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except DBAPIError as exc:  # full disk or database, read-only database, lost connection
-        return _fail(_describe_database_error(exc, config), EXIT_FAILED)
-    except OSError as exc:  # e.g. no space left on device writing a file
-        return _fail(_describe_os_error(exc), EXIT_FAILED)
     except Exception as exc:
+        # Error classes of modules a command never imported cannot have been raised, so they are
+        # looked up only among the loaded modules (importing them here would cost every command).
+        if isinstance(exc, (*_loaded("smsconsole.db", "DatabaseError"), *_loaded("smsconsole.secrets", "SecretError"))):
+            return _fail(str(exc), EXIT_USAGE)
+        if isinstance(exc, _loaded("sqlalchemy.exc", "DBAPIError")):  # full disk or database, read-only, lost connection
+            return _fail(_describe_database_error(exc, config), EXIT_FAILED)  # type: ignore[arg-type]
+        if isinstance(exc, OSError):  # e.g. no space left on device writing a file
+            return _fail(_describe_os_error(exc), EXIT_FAILED)
         from smsconsole.services.errors import ServiceError, ValidationError
 
         if isinstance(exc, ValidationError):
@@ -246,6 +252,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if isinstance(exc, ServiceError):
             return _fail(str(exc), EXIT_USAGE)
         raise
+
+
+def _loaded(module: str, name: str) -> tuple[type[BaseException], ...]:
+    """The class `module.name` when that module is loaded (for isinstance), else ()."""
+    loaded = sys.modules.get(module)
+    return (getattr(loaded, name),) if loaded is not None else ()
 
 
 def _fail(message: str, code: int) -> int:
@@ -489,6 +501,8 @@ async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
                 for key, value in view.settings.items():
                     shown = value.replace("\n", "\n      ") if isinstance(value, str) else value
                     print(f"  {key}: {shown}")
+                from smsconsole.secrets import SecretError
+
                 async with factory() as session:
                     try:
                         preview = svc.request_preview(await svc.load_spec(session, box, args.name))

@@ -134,3 +134,22 @@ async def test_stopping_the_engine_right_after_it_started_logs_no_traceback(
     tracebacks = [r for r in caplog.records if r.exc_info is not None and r.levelno >= logging.WARNING]
     assert not tracebacks, [(r.name, r.getMessage()) for r in tracebacks]
     assert not [r for r in caplog.records if "maximum number of running instances" in r.getMessage()]
+
+
+async def test_quitting_the_console_while_a_poll_is_in_flight_logs_no_traceback(
+        runtime: Runtime, black_hole: str, caplog: pytest.LogCaptureFixture) -> None:
+    from tests.tui.support import make_app, wait_for
+
+    async with runtime.factory() as session, session.begin():
+        await providers.create_provider(session, runtime.box, kind="twilio", name="twilio-silent", values=TWILIO,
+                                        base_url=black_hole, actor="test")
+    caplog.set_level(logging.DEBUG)
+    app = make_app(runtime.config, runtime, run_engine=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: app.engine is not None and app.engine.state is EngineState.RUNNING,
+                       timeout=30, what="the engine")
+        await pilot.pause(1.5)  # the first poll is waiting for its answer
+        await pilot.press("q")
+    assert app._engine_task is not None and app._engine_task.done()
+    tracebacks = [r for r in caplog.records if r.exc_info is not None and r.levelno >= logging.WARNING]
+    assert not tracebacks, [(r.name, r.getMessage()) for r in tracebacks]
