@@ -2,11 +2,15 @@
 
 Pure: no database, no Textual. A number is `valid` when phonenumbers' metadata says it is a
 real number of its region; every invalid result carries a `reason` fit to show beside the field.
+`parse_number` is the one door for a number someone typed or imported: a letter in it is refused
+(phonenumbers would read letters as keypad digits, sending +1415555abcd to +14155552223), and so
+is an extension (`ext. 12`, `x12`, `#12`), which cannot receive SMS.
 """
 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +56,9 @@ _MISSING_REGION_NAMES = {"AC": "Ascension Island", "TA": "Tristan da Cunha", "XK
 class NumberInfo:
     """The outcome of parsing one typed number. When `valid`, `e164`, `country` and
     `number_type` are set (`region` is None only for non-geographic numbers such as +800);
-    when not, `reason` says why in a sentence and the other fields are None or False."""
+    when not, `reason` says why in a sentence and the other fields are None or False;
+    `has_letters` then says the text holds letters, i.e. it is no phone number as typed (a vanity
+    number, a word, a letter typed for a digit), not merely an invalid one."""
 
     input: str
     valid: bool
@@ -62,6 +68,7 @@ class NumberInfo:
     number_type: str | None = None
     reason: str | None = None
     sms_capable: bool = False
+    has_letters: bool = False
 
 
 def region_name(code: str) -> str:
@@ -118,14 +125,45 @@ _MISSING_COUNTRY_CODE = (
 )
 
 
+_EXTENSION_REASON = "An extension cannot receive SMS: remove it."
+# A trailing extension as phonenumbers reads one ("ext. 12", "extension 12", "x12", "#12",
+# ";ext=12"); found first so that its marker's letters are not taken for letters in the number.
+_EXTENSION = re.compile(r"\s*(?:;\s*ext=|,?\s*(?:ext(?:ension|n)?\.?|x|#)\s*:?)\s*\d{1,7}#?$", re.IGNORECASE)
+_EXTENSION_TAIL = 32
+_SHOWN_LETTERS = 8
+
+
 def parse_number(text: str, default_region: str | None) -> NumberInfo:
     """Parse a number typed in international form (+44..., 0044...) or, with a default region,
-    in national form (07400 123456). Spaces, dashes, dots and parentheses are ignored."""
+    in national form (07400 123456). Spaces, dashes, dots and parentheses are ignored; letters are
+    refused, never read as keypad digits; an extension is refused."""
     stripped = text.strip()
     if not stripped:
         return NumberInfo(input=text, valid=False, reason="Enter a phone number.")
-    region = normalize_region(default_region)
+    tail = max(len(stripped) - _EXTENSION_TAIL, 0)  # the pattern backtracks: look at the end only
+    extension = _EXTENSION.search(stripped, tail)
+    if extension:
+        stripped = stripped[: extension.start()]
+    letters = list(dict.fromkeys(ch for ch in stripped if ch.isalpha()))
+    if letters:
+        return NumberInfo(input=text, valid=False, reason=_letters_reason(stripped, letters), has_letters=True)
+    info = _parse_digits(text, stripped, normalize_region(default_region))
+    if extension and info.valid:
+        return NumberInfo(input=text, valid=False, reason=_EXTENSION_REASON)
+    return info
 
+
+def _letters_reason(text: str, letters: list[str]) -> str:
+    if not any(ch.isdigit() for ch in text):
+        return "This is not a phone number."
+    shown = ", ".join(letters[:_SHOWN_LETTERS]) + (", …" if len(letters) > _SHOWN_LETTERS else "")
+    which = f"a letter ({shown})" if len(letters) == 1 else f"letters ({shown})"
+    return (f"The number contains {which}: a phone number has only digits, spaces, dashes, dots, "
+            "parentheses and a leading +.")
+
+
+def _parse_digits(text: str, stripped: str, region: str | None) -> NumberInfo:
+    """`parse_number` for text with no letters (so phonenumbers has no keypad letters to map)."""
     parsed = _parse(stripped, region)
     # "00" is the international prefix almost everywhere; honour it when the default region
     # uses another one (US 011) or there is no default region at all.
@@ -170,9 +208,7 @@ def _parse_error_reason(error: NumberParseException, text: str, region: str | No
 
 def _describe(text: str, number: phonenumbers.PhoneNumber) -> NumberInfo:
     if number.extension:
-        return NumberInfo(
-            input=text, valid=False, reason="An extension cannot receive SMS: remove it."
-        )
+        return NumberInfo(input=text, valid=False, reason=_EXTENSION_REASON)
     if not phonenumbers.is_valid_number(number):
         return NumberInfo(input=text, valid=False, reason=_invalid_reason(number, text.strip()))
 

@@ -176,7 +176,7 @@ def prepare_profile(
     optout_at = _moment(values.get("optout_at"), "optout_at", problems)
 
     phone = phone_reason = phone_type = None
-    phone_status, sms_capable = "missing", False
+    phone_status, sms_capable, phone_refused = "missing", False, False
     if phone_raw:
         info = parse_number(phone_raw, defaults.region)
         if info.valid and info.e164:
@@ -185,7 +185,10 @@ def prepare_profile(
             tz = tz or _phone_timezone(info.e164)
         else:
             phone_status, phone_reason = "invalid", info.reason
-    if not user_id and phone_status != "valid":
+            if info.has_letters:  # no number as typed (a word, a vanity number): refused, not kept as invalid
+                phone_refused = True
+                problems.append(("phone", info.reason or "contains letters"))
+    if not user_id and phone_status != "valid" and not phone_refused:
         problems.append(("user_id" if not phone_raw else "phone",
                          "a profile needs a user_id or a valid phone" if not phone_raw
                          else f"{(phone_reason or 'is not valid').rstrip('.')}; with no user_id the profile cannot be kept"))
@@ -511,7 +514,7 @@ def prepare_event(values: Mapping[str, Any], defaults: AudienceDefaults,
         info = parse_number(phone_raw, defaults.region)
         if info.valid:
             phone = info.e164
-        elif not user_id:
+        elif not user_id or info.has_letters:
             problems.append(("phone", info.reason or "is not valid"))
     if not user_id and not phone_raw:
         problems.append(("user_id", "an event needs a user_id or a phone"))

@@ -70,7 +70,6 @@ def test_valid_numbers(
 INVALID_CASES = [
     ("empty", "", "GB", "Enter a phone number."),
     ("blank", "   ", None, "Enter a phone number."),
-    ("letters", "hello", "GB", "This is not a phone number."),
     ("national form without a region", "07400 123456", None,
      "The number has no country code: enter it in international form, e.g. +44 7911 123456, "
      "or set a default region."),
@@ -103,6 +102,71 @@ INVALID_CASES = [
 )
 def test_invalid_numbers_say_why(typed: str, region: str | None, reason: str) -> None:
     assert parse_number(typed, region) == NumberInfo(input=typed, valid=False, reason=reason)
+
+
+LETTERS = ": a phone number has only digits, spaces, dashes, dots, parentheses and a leading +."
+
+# typed, default region -> reason. A letter is never read as a keypad digit (phonenumbers would
+# turn +1415555abcd into +14155552223 and 1-800-FLOWERS into +18003569377): a vanity number, a
+# letter typed for a digit or a word in the cell is refused, saying which letters.
+LETTER_CASES = [
+    ("keypad letters at the end", "+1415555abcd", "US", "The number contains letters (a, b, c, d)" + LETTERS),
+    ("vanity number", "1-800-FLOWERS", "US", "The number contains letters (F, L, O, W, E, R, S)" + LETTERS),
+    ("vanity number, international", "+1 800 FLOWERS", None,
+     "The number contains letters (F, L, O, W, E, R, S)" + LETTERS),
+    ("one letter, fewer than phonenumbers maps", "+1415555012a", "US", "The number contains a letter (a)" + LETTERS),
+    ("a capital I typed for a 1", "+44 7400 I23456", None, "The number contains a letter (I)" + LETTERS),
+    ("O typed for 0", "O7400 123456", "GB", "The number contains a letter (O)" + LETTERS),
+    ("a Cyrillic letter that looks like a 3", "+1 415 555 012З", None,
+     "The number contains a letter (З)" + LETTERS),
+    ("a tel: prefix", "tel:+14155550123", None, "The number contains letters (t, e, l)" + LETTERS),
+    ("words before the number", "mobile +447400123456", None,
+     "The number contains letters (m, o, b, i, l, e)" + LETTERS),
+    ("words after the number", "+14155550123 call me", None,
+     "The number contains letters (c, a, l, m, e)" + LETTERS),
+    ("many letters, the first eight named", "+1 800 ABCDEFGHIJ", "US",
+     "The number contains letters (A, B, C, D, E, F, G, H, …)" + LETTERS),
+    ("letters and an extension", "+1415555abcd x12", "US", "The number contains letters (a, b, c, d)" + LETTERS),
+    ("letters only", "hello", "GB", "This is not a phone number."),
+]
+
+
+@pytest.mark.parametrize(
+    ("typed", "region", "reason"),
+    [case[1:] for case in LETTER_CASES],
+    ids=[case[0] for case in LETTER_CASES],
+)
+def test_letters_are_never_read_as_digits(typed: str, region: str | None, reason: str) -> None:
+    assert parse_number(typed, region) == NumberInfo(input=typed, valid=False, reason=reason, has_letters=True)
+
+
+# Extensions are recognised (so the reason says what to do) and refused: an extension cannot
+# receive SMS. Their marker's letters are not "letters in the number".
+EXTENSION_CASES = [
+    ("ext.", "07400 123456 ext. 12", "GB"),
+    ("extension", "+44 7400 123456 extension 12", None),
+    ("x", "+1 415 555 0123 x12", None),
+    ("X with a space", "+1 415 555 0123 X 12", None),
+    ("#", "+1 415 555 0123 #12", None),
+    ("RFC 3966 ;ext=", "+14155550123;ext=12", None),
+    ("a comma", "+1 415 555 0123, 12", None),
+]
+
+
+@pytest.mark.parametrize(
+    ("typed", "region"), [case[1:] for case in EXTENSION_CASES], ids=[case[0] for case in EXTENSION_CASES],
+)
+def test_an_extension_is_refused_as_such(typed: str, region: str | None) -> None:
+    assert parse_number(typed, region) == NumberInfo(
+        input=typed, valid=False, reason="An extension cannot receive SMS: remove it.")
+
+
+def test_an_extension_on_a_bad_number_says_what_is_wrong_with_the_number() -> None:
+    assert parse_number("+44 7400 1234 ext. 5", None).reason == "The number is too short for United Kingdom."
+
+
+def test_full_width_digits_are_digits_not_letters() -> None:
+    assert parse_number("+1 415 555 ０１２３", None).e164 == "+14155550123"
 
 
 @pytest.mark.parametrize(
