@@ -98,8 +98,9 @@ def setup_logging(log_file: Path, level: str = "INFO", to_stderr: bool = False) 
     handlers: list[logging.Handler] = []
     try:
         private_dir(log_file.parent)
+        # backslashreplace: text from outside (a lone surrogate in a callback) never breaks a log line
         handlers.append(PrivateRotatingFileHandler(log_file, maxBytes=5_000_000, backupCount=BACKUPS,
-                                                   encoding="utf-8"))
+                                                   encoding="utf-8", errors="backslashreplace"))
     except OSError as exc:
         print(f"smsconsole: warning: cannot write log file {log_file}: {exc.strerror}", file=sys.stderr)
     if to_stderr:

@@ -182,6 +182,7 @@ class SendOutcome:
 class ConnectionCheck:
     ok: bool
     detail: str
+    checked: bool = True  # False: nothing was contacted, so the result says nothing of the provider's health
 
 
 # --- receipts and replies --------------------------------------------------------------------

@@ -405,7 +405,7 @@ def report_from_message(message: Mapping[str, Any]) -> StatusReport:
     message_id = str(message.get("id"))
     state = STATUS_MAP.get(kind)
     if kind not in STATUS_MAP:
-        logger.info("bulksms: ignoring unknown status %r of %s", provider_status, message_id)
+        logger.info("bulksms: ignoring unknown status %r of %r", provider_status, message_id)
     error_kind, reason, error_code = None, None, None
     if kind == "FAILED":
         known = FAILURE_SUBTYPES.get(subtype or "")

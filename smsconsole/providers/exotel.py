@@ -335,7 +335,7 @@ def status_report(sid: str, status: str, detailed_code: str | None, detailed_sta
     `failed` classified by its DetailedStatusCode; an unknown status maps to None."""
     state = STATUS_MAP.get(status)
     if state is None:
-        logger.info("exotel: ignoring unknown status %r of %s", status, sid)
+        logger.info("exotel: ignoring unknown status %r of %r", status, sid)
     code = detailed_code.strip() if detailed_code and detailed_code.strip() not in ("", "0") else None
     error_kind, reason = None, None
     if state == "failed":

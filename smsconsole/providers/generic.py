@@ -911,8 +911,9 @@ class GenericHttpProvider(Provider):
         except GenericRequestError as exc:
             return ConnectionCheck(ok=False, detail=f"the request does not render: {exc}")
         if not spec.check_url:
-            detail = "the request renders with sample values; no Check URL is set, so nothing was contacted"
-            return ConnectionCheck(ok=True, detail=detail)
+            detail = ("no Check URL (check_url) configured, so nothing was contacted; "
+                      "the request renders with sample values")
+            return ConnectionCheck(ok=True, detail=detail, checked=False)
         url = fill(spec.check_url, {**sample_values(spec.custom_keys), "ApiKey": spec.api_key}, _url_quote)
         headers = [(n, v.encode("utf-8")) for n, v in request.headers if n.lower() != "content-type"]
         auth = httpx.BasicAuth(spec.username, spec.password) if spec.username or spec.password else None

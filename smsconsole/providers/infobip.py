@@ -329,7 +329,7 @@ def report_from_result(result: Mapping[str, Any]) -> StatusReport:
     group = str(status["groupName"])
     state = STATUS_MAP.get(group)
     if state is None:
-        logger.info("infobip: ignoring unknown status group %r of %s", group, message_id)
+        logger.info("infobip: ignoring unknown status group %r of %r", group, message_id)
     error = result.get("error") if isinstance(result.get("error"), dict) else {}
     error_id = error.get("id")
     error_code = str(error.get("name") or error_id) if error_id not in (None, 0, "0") else None

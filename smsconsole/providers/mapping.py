@@ -111,7 +111,7 @@ class FieldMapping:
                                             "are required")
             state = self.status_values.get(status)
             if state is None:
-                logger.info("mapped receipt: ignoring unknown status %r of %s", status, message_id)
+                logger.info("mapped receipt: ignoring unknown status %r of %r", status, message_id)
             error = _text(item, self.receipt_error) if self.receipt_error else None
             reports.append(StatusReport(
                 provider_message_id=message_id, provider_status=status, state=state,

@@ -349,7 +349,7 @@ def _report(request_id: Any, number: Any, status: Any, desc: Any, failed_reason:
         key = desc.strip().lower()
         state = STATUS_MAP.get(key)
     if state is None:
-        logger.info("msg91: ignoring unknown status %r (%r) of request %s", code, desc, request_id)
+        logger.info("msg91: ignoring unknown status %r (%r) of request %r", code, desc, request_id)
     error_kind, reason = None, None
     if state in ("failed", "undelivered"):
         error_class, meaning = STATUS_ERRORS.get(key, (PermanentError, f"MSG91 status {code}"))

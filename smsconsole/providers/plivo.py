@@ -406,7 +406,7 @@ def status_report(uuid: str, status: str, *, error_code: str | None = None, reci
     """A Plivo status and ErrorCode read as a receipt; an unknown status maps to None."""
     state = STATUS_MAP.get(status)
     if state is None:
-        logger.info("plivo: ignoring status %r of %s", status, uuid)
+        logger.info("plivo: ignoring status %r of %r", status, uuid)
     code = (error_code or "").strip().lstrip("0") or None
     error_kind, reason = None, None
     if code and state in ("failed", "undelivered"):

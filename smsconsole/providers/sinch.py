@@ -409,7 +409,7 @@ def status_report(provider_message_id: str, status: str, code: Any, *, recipient
     """A Sinch status and code read as a receipt; an unknown status maps to None."""
     state = STATUS_MAP.get(status)
     if state is None:
-        logger.info("sinch: ignoring unknown status %r of %s", status, provider_message_id)
+        logger.info("sinch: ignoring unknown status %r of %r", status, provider_message_id)
     code_text = str(code) if code not in (None, "") else None
     error_kind, reason = None, None
     if state in ("failed", "undelivered"):

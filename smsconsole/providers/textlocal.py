@@ -280,7 +280,7 @@ class TextlocalProvider(Provider):
     def _report(self, message_id: str, status: str, number: str, when: str | None) -> StatusReport:
         state, error_class, meaning = STATUS_MAP.get(status, (None, None, ""))
         if status not in STATUS_MAP:
-            logger.info("textlocal: ignoring unknown status %r of %s", status, message_id)
+            logger.info("textlocal: ignoring unknown status %r of %r", status, message_id)
         return StatusReport(
             provider_message_id=message_id, provider_status=status, state=state, at=self._datetime(when),
             recipient=e164(_digits(number)), error_code=status if error_class else None,

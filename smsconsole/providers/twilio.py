@@ -377,7 +377,7 @@ def status_report(sid: str, status: str, *, error_code: str | None = None, recip
     """A Twilio status (and its ErrorCode) read as a receipt; an unknown status maps to None."""
     state = STATUS_MAP.get(status)
     if state is None:
-        logger.info("twilio: ignoring unknown status %r of %s", status, sid)
+        logger.info("twilio: ignoring unknown status %r of %r", status, sid)
     error_kind, reason = None, None
     code = str(error_code) if error_code not in (None, "", "0") else None
     if code and state in ("failed", "undelivered"):

@@ -431,7 +431,7 @@ def status_report(message_id: str, status: str, *, error_code: str | None = None
     """A Vonage status and err-code read as a receipt; an unknown status maps to None."""
     state = STATUS_MAP.get(status)
     if state is None:
-        logger.info("vonage: ignoring status %r of %s", status, message_id)
+        logger.info("vonage: ignoring status %r of %r", status, message_id)
     code = error_code if error_code not in (None, "", "0") else None
     error_kind, reason = None, None
     if code and state in ("failed", "undelivered"):
