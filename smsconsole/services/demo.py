@@ -201,6 +201,10 @@ async def create_demo(
         await providers.create_provider(session, box, kind="sandbox", name="sandbox",
                                         values={"fail_pattern": r"^\+1555"}, actor="demo")
         provider_id = int(await session.scalar(select(Provider.id).where(Provider.name == "sandbox")) or 0)
+    import httpx  # the Sandbox's connection test contacts nothing; it is run as an operator would
+
+    async with httpx.AsyncClient() as client:
+        await providers.test_provider(factory, box, "sandbox", client, "demo")
     rows = [_profile_row(rng, i, now) for i in range(profiles_count)]
     batch = 2000
     for start in range(0, len(rows), batch):

@@ -65,8 +65,9 @@ async def test_the_demo_has_messages_in_each_state_receipts_replies_and_stops(ru
         auto = list(await session.scalars(select(Message).where(Message.kind == "auto")))
         assert auto and all(m.state == "delivered" and m.sent_at is not None for m in auto)
 
-        # what Home and Stats show: the last hour and the Stats list are not empty
+        # what Home and Stats show: a tested provider, the last hour and the Stats list not empty
         hour = await delivery_stats(session, "hour")
+        assert [(p.name, p.health) for p in hour.providers] == [("sandbox", "healthy")]
         assert hour.total.sent and hour.total.delivered and sum(hour.per_minute)
         assert len(await recent_messages(session, limit=20)) == 20
 
