@@ -520,7 +520,7 @@ async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
             if args.json:
                 _print_json(check)
             else:
-                print(f"{'ok' if check.ok else 'failed'}: {check.detail}")
+                print(f"{'not checked' if not check.checked else 'ok' if check.ok else 'failed'}: {check.detail}")
             return 0 if check.ok else EXIT_FAILED
         if action == "remove":
             async with factory() as session, session.begin():

@@ -76,6 +76,25 @@ def analyze(text: str) -> SmsInfo:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Ucs2Culprit:
+    """A character that forces UCS-2: how often it occurs and its first (0-based) string index."""
+
+    char: str
+    count: int
+    first_index: int
+
+
+def ucs2_culprits(text: str) -> tuple[Ucs2Culprit, ...]:
+    """Each distinct character that forces UCS-2, named once, in order of first appearance."""
+    first: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for index, ch in analyze(text).non_gsm:
+        first.setdefault(ch, index)
+        counts[ch] = counts.get(ch, 0) + 1
+    return tuple(Ucs2Culprit(ch, counts[ch], index) for ch, index in first.items())
+
+
 def split_segments(text: str) -> list[str]:
     """The parts as they would be sent: one part up to 160/70 units, else parts of at most
     153/67 that never split an ESC pair or a surrogate pair (so a part may hold 152/66)."""

@@ -210,7 +210,9 @@ class ProvidersScreen(SectionScreen):
             self.notify(str(exc), title="Test failed", severity="error")
             self.load_providers()
             return
-        if check.ok:
+        if not check.checked:
+            self.notify(check.detail, title=f"{name}: not checked", severity="warning", timeout=10)
+        elif check.ok:
             self.notify(check.detail, title=f"{name}: connection ok")
         else:
             self.notify(check.detail, title=f"{name}: connection failed", severity="error", timeout=10)

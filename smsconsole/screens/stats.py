@@ -140,7 +140,7 @@ class StatsScreen(LiveSectionScreen):
                 f"{result.total.waiting:,} waiting · {result.total.suppressed:,} suppressed")
             sync_rows(self.query_one("#stats-recent-table", DataTable), {
                 str(m.id): (str(m.id), format_time(m.created_at, seconds=True), m.kind, m.to_number,
-                            m.provider_name or "-", state_text(m.state), _detail(m))
+                            m.provider_name or "-", state_text(m.shown_state), _detail(m))
                 for m in messages
             })
 
@@ -159,3 +159,5 @@ def _detail(view: MessageView) -> str:
         return view.provider_message_id
     code = f"[{view.error_code}] " if view.error_code else ""
     return f"{code}{view.reason or ''}".strip()
+    if view.retrying:
+        return f"next attempt {format_time(view.next_attempt_at, seconds=True)} · {code}{view.shown_reason or ''}".strip()

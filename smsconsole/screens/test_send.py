@@ -3,8 +3,10 @@ recent test messages change state live."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
+import phonenumbers
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -29,18 +31,54 @@ from smsconsole.services.messages import (
 )
 from smsconsole.services.providers import ProviderView, list_providers
 from smsconsole.services.settings import get_settings
-from smsconsole.sms import analyze, replace_lookalikes
+from smsconsole.sms import analyze, replace_lookalikes, ucs2_culprits
 
 REFRESH_SECONDS = 1.0
 GROUP_PREFIX = "group:"  # a select value naming a group rather than a provider
 SHOWN_UCS2_CHARACTERS = 6
+HEALTH_RANK = {"healthy": 0, "unknown": 1, "unhealthy": 2}
+FALLBACK_EXAMPLE_REGION = "GB"  # whose example number shows when no default region is set
+
+
+def example_number(region: str | None) -> tuple[str, str | None]:
+    """(international, national) forms of the region's example mobile number; national is None
+    without a region (a national number needs one)."""
+    example = phonenumbers.example_number_for_type(region or FALLBACK_EXAMPLE_REGION,
+                                                   phonenumbers.PhoneNumberType.MOBILE)
+    if example is None:
+        example = phonenumbers.example_number_for_type(FALLBACK_EXAMPLE_REGION, phonenumbers.PhoneNumberType.MOBILE)
+        region = None
+    assert example is not None
+    international = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    national = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.NATIONAL) if region else None
+    return international, national
+
+
+def number_placeholder(region: str | None) -> str:
+    international, national = example_number(region)
+    return f"e.g. {international} or {national}" if national else f"e.g. {international} (with the country code)"
+
+
+def default_choice(providers: Sequence[ProviderView], groups: Sequence[GroupView]) -> str | None:
+    """What Test send offers first: the default group when it has an enabled provider, else the
+    healthiest enabled provider (healthy, then untested, then unhealthy; in rotation first; by name)."""
+    for group in groups:
+        if group.is_default and any(member.enabled for member in group.members):
+            return GROUP_PREFIX + group.name
+    enabled = [view for view in providers if view.enabled]
+    if not enabled:
+        return None
+    best = min(enabled, key=lambda v: (HEALTH_RANK.get(v.health, 1), v.circuit_state != "closed", v.name))
+    return best.name
 
 
 def describe_number(text: str, region: str | None) -> Text:
     """The typed number as the operator should read it: E.164, country, type, or why not."""
     if not text.strip():
-        where = f"national form in {region}" if region else "no default region set: use +country code"
-        return Text(f"E.164 (+44 7911 123456) or {where}", style="dim")
+        international, national = example_number(region)
+        if national:
+            return Text(f"E.164 (e.g. {international}) or national form in {region} (e.g. {national})", style="dim")
+        return Text(f"E.164 (e.g. {international}); no default region set: use +country code", style="dim")
     info = parse_number(text, region)
     if not info.valid:
         return Text(f"✖ {info.reason}", style="red")
@@ -52,7 +90,8 @@ def describe_number(text: str, region: str | None) -> Text:
 
 def describe_body(body: str, smart: bool) -> tuple[Text, Text]:
     """(cost line, UCS-2 line): what the message costs as it will be sent, and which typed
-    characters force UCS-2 (highlighted, 1-based positions; look-alikes marked)."""
+    characters force UCS-2, each named once (highlighted, with its count or 1-based position;
+    look-alikes marked)."""
     sent, replaced = replace_lookalikes(body) if smart else (body, 0)
     info = analyze(sent)
     plural = "" if info.segments == 1 else "s"
@@ -63,19 +102,22 @@ def describe_body(body: str, smart: bool) -> tuple[Text, Text]:
     )
     if replaced:
         cost.append(f" · {replaced} look-alike{'s' if replaced != 1 else ''} replaced", style="cyan")
-    forcing = [(index, ch) for index, ch in analyze(body).non_gsm
-               if not (smart and replace_lookalikes(ch)[1])]
+    forcing = [c for c in ucs2_culprits(body) if not (smart and replace_lookalikes(c.char)[1])]
     if not forcing:
         return cost, Text("")
-    why = Text("UCS-2 because of: ", style="dim")
-    for index, ch in forcing[:SHOWN_UCS2_CHARACTERS]:
+    why = Text("UCS-2 because of ", style="dim")
+    for culprit in forcing[:SHOWN_UCS2_CHARACTERS]:
+        ch = culprit.char
         why.append(ch if ch.isprintable() and not ch.isspace() else repr(ch)[1:-1], style="reverse bold yellow")
-        why.append(f" at {index + 1}")
+        why.append(f" ×{culprit.count:,} (first at {culprit.first_index + 1})" if culprit.count > 1
+                   else f" at {culprit.first_index + 1}")
         if replace_lookalikes(ch)[1]:
             why.append(" (look-alike)", style="cyan")
         why.append("  ")
     if len(forcing) > SHOWN_UCS2_CHARACTERS:
-        why.append(f"… {len(forcing) - SHOWN_UCS2_CHARACTERS} more", style="dim")
+        more = len(forcing) - SHOWN_UCS2_CHARACTERS
+        why.append(f"… {more} more character{'s' if more != 1 else ''}", style="dim")
+    why.rstrip()
     return cost, why
 
 
@@ -90,6 +132,8 @@ def message_detail(view: MessageView) -> str:
     if view.state in ("sent", "delivered") and view.provider_message_id:
         return view.provider_message_id
     code = f"[{view.error_code}] " if view.error_code else ""
+    if view.retrying:
+        return f"next attempt {format_time(view.next_attempt_at, seconds=True)} · {code}{view.shown_reason or ''}".strip()
     return f"{code}{view.reason or ''}".strip()
 
 
@@ -115,11 +159,11 @@ class TestSendScreen(SectionScreen):
                 yield FormField("provider", "Provider or group",
                                 Select[str]([], prompt="Choose a provider or group", compact=True,
                                             id="input-provider"))
-                yield FormField("to", "To", Input(placeholder="+44 7911 123456 or national form", compact=True,
+                yield FormField("to", "To", Input(placeholder=number_placeholder(None), compact=True,
                                                   id="input-to"))
             yield Static(describe_number("", None), id="number-info")
             yield FormField("body", "Message", TextArea(compact=True, id="input-body", soft_wrap=True,
-                                                        placeholder="Type the message…"))
+                                                        placeholder="e.g. Your code is 123456"))
             yield Static(describe_body("", False)[0], id="body-stats")
             yield Static("", id="ucs2-info")
             with Horizontal(id="test-send-actions"):
@@ -180,9 +224,10 @@ class TestSendScreen(SectionScreen):
         names = [value for _, value in options]
         if chosen in names:
             select.value = chosen
-        elif enabled := [view.name for view in providers if view.enabled]:
-            select.value = enabled[0]
+        elif (first := default_choice(providers, groups or [])) is not None:
+            select.value = first
         self._region = region
+        self.query_one("#input-to", Input).placeholder = number_placeholder(region)
         self.query_one("#field-to", FormField).query_one(".form-field-label", Static).update(
             f"To (default region {region})" if region else "To (no default region)"
         )
@@ -263,7 +308,7 @@ class TestSendScreen(SectionScreen):
         with self.app.batch_update():
             sync_rows(self.query_one("#recent-table", DataTable), {
                 str(view.id): (str(view.id), format_time(view.created_at, seconds=True), view.to_number,
-                               _via(view), state_text(view.state), message_detail(view))
+                               _via(view), state_text(view.shown_state), message_detail(view))
                 for view in views
             })
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -25,6 +26,9 @@ from smsconsole.sms import analyze, replace_lookalikes
 STATES = ("queued", "claimed", "sending", "sent", "delivered", "undelivered", "failed", "suppressed", "unknown")
 OPEN_STATES = ("queued", "claimed", "sending")
 PRIORITY_TEST = 100
+# The dispatcher's countdown at the end of a retry reason ("…; retrying in 30s"): stale as soon as
+# it is written, so views give the next attempt's time instead.
+_COUNTDOWN = re.compile(r";\s*retrying in \d+(?:\.\d+)?s\s*$")
 
 
 @dataclass(frozen=True)
@@ -57,17 +61,34 @@ class MessageView:
     updated_at: datetime
     group_name: str | None = None  # the group it was sent through, when one was named
     country: str | None = None  # the destination's region
+    next_attempt_at: datetime | None = None  # when the engine tries a queued message again
 
     @property
     def settled(self) -> bool:
         return self.state not in OPEN_STATES
+
+    @property
+    def retrying(self) -> bool:
+        """Queued again after a failed attempt, to be tried at `next_attempt_at`."""
+        return self.state == "queued" and self.attempts > 0 and self.next_attempt_at is not None
+
+    @property
+    def shown_state(self) -> str:
+        """The state as an operator reads it: `retrying` rather than `queued` after a failed attempt
+        (machine output keeps `state`)."""
+        return "retrying" if self.retrying else self.state
+
+    @property
+    def shown_reason(self) -> str | None:
+        """The reason without a retry countdown (show `next_attempt_at` beside it instead)."""
+        return _COUNTDOWN.sub("", self.reason) if self.reason else self.reason
 
 
 def message_view(row: Message, group_name: str | None = None) -> MessageView:
     return MessageView(
         row.id, row.kind, row.provider_name, row.to_number, row.body, row.encoding, row.segments,
         row.state, row.reason, row.error_code, row.provider_message_id, row.attempts, row.created_at,
-        row.sent_at, row.updated_at, group_name, row.country,
+        row.sent_at, row.updated_at, group_name, row.country, row.next_attempt_at,
     )
 
 

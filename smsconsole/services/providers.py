@@ -444,10 +444,13 @@ def request_preview(spec: AdapterSpec) -> str | None:
         return f"(cannot render the request: {exc})"
 
 
-async def record_health(session: AsyncSession, provider_id: int, ok: bool, detail: str) -> None:
+async def record_health(session: AsyncSession, provider_id: int, ok: bool, detail: str,
+                        checked: bool = True) -> None:
+    """A connection test's result as the provider's health; a test that contacted nothing leaves
+    it unknown (it proved nothing either way)."""
     row = await session.get(ProviderRow, provider_id)
     if row is not None:
-        row.health = "healthy" if ok else "unhealthy"
+        row.health = ("healthy" if ok else "unhealthy") if checked else "unknown"
         row.health_detail = detail
         row.health_checked_at = clock.now()
 
@@ -465,6 +468,6 @@ async def test_provider(
     except SecretError as exc:
         check = ConnectionCheck(ok=False, detail=str(exc))
     async with factory() as session, session.begin():
-        await record_health(session, spec.id, check.ok, check.detail)
+        await record_health(session, spec.id, check.ok, check.detail, check.checked)
         await audit.record(session, actor, "provider.test", name, ok=check.ok)
     return check

@@ -113,6 +113,21 @@ async def test_test_connection_records_health(runtime: Runtime) -> None:
     assert view.health == "healthy" and view.health_checked_at is not None
 
 
+async def test_a_test_that_contacted_nothing_leaves_health_unknown(runtime: Runtime) -> None:
+    """A Generic HTTP provider without a Check URL (here pointed at a host that does not exist):
+    the test checks only that its request renders, so it must not call the provider healthy."""
+    import httpx
+
+    await _add(runtime, kind="generic", name="gw", url="https://unreachable.invalid/send", params="to=$$To")
+    async with httpx.AsyncClient() as client:
+        check = await svc.test_provider(runtime.factory, runtime.box, "gw", client, actor="test")
+    assert not check.checked and "nothing was contacted" in check.detail
+    async with runtime.factory() as session:
+        view = await svc.get_provider(session, "gw")
+    assert view.health == "unknown" and view.health_checked_at is not None
+    assert view.health_detail == check.detail
+
+
 async def test_missing_provider_and_provider_with_pending_messages(runtime: Runtime) -> None:
     from smsconsole.services import messages
 

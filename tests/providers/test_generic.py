@@ -413,6 +413,17 @@ async def test_check_without_check_url_only_renders(gateway: FakeGateway, client
     assert gateway.requests == []
 
 
+async def test_a_check_without_check_url_says_it_checked_nothing(gateway: FakeGateway,
+                                                                  client: httpx.AsyncClient) -> None:
+    check = await provider(gateway, client, {"url": "/send", "params": "to=$$To"}).check_connection()
+
+    assert not check.checked and check.detail.startswith("no Check URL (check_url) configured")
+    assert gateway.requests == []
+    with_url = await provider(gateway, client, {"url": "/send", "params": "to=$$To", "check_url": "/me"}
+                              ).check_connection()
+    assert with_url.checked and with_url.ok
+
+
 async def test_check_gets_check_url_with_auth_and_headers(gateway: FakeGateway, client: httpx.AsyncClient) -> None:
     config = {"url": "/send", "params": "to=$$To", "check_url": "/account", "username": "acme",
               "password": PASSWORD, "headers": "X-Api-Key: k-123"}

@@ -101,7 +101,7 @@ async def test_an_emoji_makes_the_message_ucs2_and_shows_the_segments(runtime: R
         await type_body(pilot, app, "Party at 8 🎉")
         assert text_of(app, "#body-stats") == "12 chars · UCS-2 · 1 segment · 57 of 70 left"
         ucs2 = app.screen.query_one("#ucs2-info", Static)
-        assert ucs2.display and str(ucs2.render()).startswith("UCS-2 because of: 🎉 at 12")
+        assert ucs2.display and str(ucs2.render()).startswith("UCS-2 because of 🎉 at 12")
         await type_body(pilot, app, " " + "x" * 60)
         assert text_of(app, "#body-stats") == "73 chars · UCS-2 · 2 segments · 60 of 67 left"
 

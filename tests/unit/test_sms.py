@@ -14,6 +14,7 @@ from smsconsole.sms import (
     is_gsm7,
     replace_lookalikes,
     split_segments,
+    ucs2_culprits,
 )
 
 EMOJI = "\U0001f600"  # 😀, outside the BMP: a surrogate pair in UTF-16
@@ -95,6 +96,23 @@ def test_one_non_gsm_character_switches_the_whole_message_to_ucs2(char: str) -> 
 def test_non_gsm_lists_every_offending_character_with_its_index() -> None:
     info = analyze("“Hi” ç")
     assert info.non_gsm == ((0, "“"), (3, "”"), (5, "ç"))
+
+
+def test_ucs2_culprits_name_each_character_once_with_its_count() -> None:
+    culprits = ucs2_culprits(EMOJI * 196)
+    assert [(c.char, c.count, c.first_index) for c in culprits] == [(EMOJI, 196, 0)]
+
+
+def test_ucs2_culprits_keep_the_order_of_first_appearance() -> None:
+    culprits = ucs2_culprits("“Hi” ç “there” " + EMOJI + " ç")
+    assert [(c.char, c.count, c.first_index) for c in culprits] == [
+        ("“", 2, 0), ("”", 2, 3), ("ç", 2, 5), (EMOJI, 1, 15),
+    ]
+
+
+def test_ucs2_culprits_of_gsm_text_are_none() -> None:
+    assert ucs2_culprits("Ç £5 @home [ok] €") == ()
+    assert ucs2_culprits("") == ()
 
 
 def test_gsm_text_has_no_non_gsm_characters() -> None:

@@ -16,6 +16,8 @@ from textual.widgets.option_list import Option
 
 from smsconsole.services.providers import KindView
 
+SANDBOX = "sandbox"
+
 
 class KindPickerDialog(ModalScreen[str | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -24,7 +26,8 @@ class KindPickerDialog(ModalScreen[str | None]):
 
     def __init__(self, kinds: Sequence[KindView]) -> None:
         super().__init__(classes="dialog-screen")
-        self.kinds = list(kinds)
+        # the Sandbox first: the help line points to it and it needs no account
+        self.kinds = sorted(kinds, key=lambda kind: kind.kind != SANDBOX)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="kind-picker", classes="dialog") as dialog:

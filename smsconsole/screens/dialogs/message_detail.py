@@ -38,16 +38,20 @@ class MessageDetailDialog(ModalScreen[None]):
             with VerticalScroll(id="message-detail-body"):
                 summary = Text.assemble(
                     ("To ", "dim"), m.to_number, ("  via ", "dim"), m.provider_name or "-",
-                    ("  state ", "dim"), state_text(m.state),
+                    ("  state ", "dim"), state_text(m.shown_state),
                     ("\nCreated ", "dim"), format_time(m.created_at, seconds=True),
                     ("  sent ", "dim"), format_time(m.sent_at, seconds=True),
                     ("  ", ""), (f"{m.encoding}, {m.segments} segment(s), {m.attempts} attempt(s)", "dim"),
                 )
                 if m.provider_message_id:
                     summary.append_text(Text.assemble(("\nProvider id ", "dim"), m.provider_message_id))
+                if m.retrying:
+                    summary.append_text(Text.assemble(("\nNext attempt ", "dim"),
+                                                      (format_time(m.next_attempt_at, seconds=True), "yellow")))
                 if m.reason or m.error_code:
                     code = f"[{m.error_code}] " if m.error_code else ""
-                    summary.append_text(Text.assemble(("\nReason ", "dim"), (f"{code}{m.reason or ''}", "red")))
+                    summary.append_text(Text.assemble(("\nReason ", "dim"),
+                                                      (f"{code}{m.shown_reason or ''}", "red")))
                 yield Static(summary, id="message-detail-summary")
                 yield Static(Text(m.body), id="message-detail-text", classes="message-text")
                 yield DataTable(id="message-attempts", cursor_type="row", show_cursor=False)

@@ -38,6 +38,13 @@ GENERIC = "generic"
 CURL_FIELDS = ("method", "url", "username", "password", "headers", "body_type", "params", "raw_body")
 
 
+def as_example(placeholder: str) -> str:
+    """A declared placeholder as the form shows it: marked as an example, so it never reads as a
+    value already filled in."""
+    text = placeholder.strip()
+    return f"e.g. {text}" if text and not text.lower().startswith(("e.g.", "default")) else text
+
+
 @dataclass(frozen=True)
 class ProviderDraft:
     """What the operator typed, as services take it."""
@@ -92,7 +99,8 @@ class ProviderFormDialog(ModalScreen[ProviderView | None]):
                                     required=field.required)
                 yield FormField("base_url", "Base URL",
                                 Input(current_base_url,
-                                      placeholder=self.kind.default_base_url or "https://…", compact=True,
+                                      placeholder=(f"default: {self.kind.default_base_url}" if self.kind.default_base_url
+                                                   else "e.g. https://sms.example.com"), compact=True,
                                       id="input-base-url"),
                                 help="Leave empty for the provider's own endpoint; set it for a proxy or a test server")
                 with Horizontal(id="provider-rate-limits"):
@@ -145,7 +153,7 @@ class ProviderFormDialog(ModalScreen[ProviderView | None]):
         return Input(
             value, id=widget_id, compact=True,
             password=field.secret and not value.startswith(ENV_PREFIX),
-            placeholder=KEEP_SECRET if self._stored_secret(field) else field.placeholder,
+            placeholder=KEEP_SECRET if self._stored_secret(field) else as_example(field.placeholder),
             type="integer" if field.kind == "int" else "text",
         )
 

@@ -16,6 +16,7 @@ HEALTH_MARKS = {"healthy": "●", "unhealthy": "✖", "unknown": "○"}
 
 STATE_STYLES = {
     "queued": "cyan",
+    "retrying": "yellow",  # queued again after a failed attempt (MessageView.shown_state)
     "claimed": "cyan",
     "sending": "bold cyan",
     "sent": "green",
