@@ -118,7 +118,9 @@ def build_parser() -> Parser:
     imp = commands.add_parser(
         "import", help="import profiles (CSV) or events (CSV or JSON lines)",
         description="Streams the file in batches; good rows are kept, each bad row is reported (row, column, "
-        "reason) and written to FILE.errors.csv. Re-running the same file changes nothing. Exit 0 when every row "
+        "reason) and written to NAME.errors.EXT beside it (people.csv -> people.errors.csv) in the file's own "
+        "columns plus error_row and error_reason: fix the rows there and import that file. Rows kept with a phone "
+        "that is not valid are listed as warnings. Re-running the same file changes nothing. Exit 0 when every row "
         "was imported, 1 when some or all rows were bad, or when the database failed mid-way (the batches "
         "written before are kept; re-run to import the rest).",
     )
@@ -131,7 +133,7 @@ def build_parser() -> Parser:
                      help="property type: string, number, boolean, date or list (overrides inference)")
     imp.add_argument("--format", choices=("csv", "jsonl"), help="file format (default: detected)")
     imp.add_argument("--delimiter", help="CSV delimiter (default: detected)")
-    imp.add_argument("--errors", metavar="PATH", help="where to write bad rows (default FILE.errors.csv)")
+    imp.add_argument("--errors", metavar="PATH", help="where to write bad rows (default NAME.errors.EXT beside FILE)")
     imp.add_argument("--preview", action="store_true", help="show the mapping, types and first rows; import nothing")
     imp.add_argument("--json", action="store_true")
 
@@ -846,7 +848,16 @@ async def cmd_import(config: Config, args: argparse.Namespace) -> int:
             if summary.problem_count > 20:
                 print(f"  … and {summary.problem_count - 20:,} more")
             if summary.error_file:
-                print(f"bad rows written to {summary.error_file}")
+                print(f"bad rows written to {summary.error_file} (fix them there and import that file)")
+            if summary.unreachable_rows:
+                rows = f"{summary.unreachable_rows:,} row{'s' if summary.unreachable_rows != 1 else ''}"
+                print(f"warning: {rows} imported without a reachable phone "
+                      + ("(no SMS can reach them; fix the phone and import again):" if args.kind == "profiles"
+                         else "(the phone is not a valid number, so it was not used):"))
+                for warning in summary.unreachable[:10]:
+                    print(f"  {warning.describe()}")
+                if summary.unreachable_rows > 10:
+                    print(f"  … and {summary.unreachable_rows - 10:,} more")
         return EXIT_FAILED if summary.outcome in ("partial", "failed") else 0
 
     return await _with_runtime(config, work, writes=not args.preview)

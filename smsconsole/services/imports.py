@@ -12,6 +12,14 @@ needed for that); decoding uses `surrogateescape`, so a line with bytes that are
 reported as a bad row instead of stopping the import, and is copied byte for byte into the error
 file.
 
+The error file (`NAME.errors.EXT` beside the file: people.csv → people.errors.csv, events.jsonl →
+events.errors.jsonl) holds the bad rows in the file's own form, so an operator fixes them there and
+imports that file: a CSV keeps its header, delimiter and cells, with two columns added at the end,
+`error_row` (the line number in the imported file) and `error_reason`; a JSON line keeps its text,
+with an `_error` key added ({"row": …, "reason": …}, plus "line" holding the text of a line that is
+no JSON object). An import skips those columns and that key, so the fixed file imports as it is.
+A row kept with a phone that is not valid (no SMS can reach it) is counted and listed as a warning.
+
 Hostile files are read safely: a CSV record the csv module gives up on (a field past its size
 limit, a stray quote) is skipped to its real end, so lines inside a quoted field never become rows
 of their own; text no database can store (NUL, lone surrogates) is a bad row; and a row the
@@ -42,6 +50,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlch
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole.models import PropertyDef
+from smsconsole.phone import parse_number
 from smsconsole.services import audit
 from smsconsole.services import profiles as P
 from smsconsole.services.errors import ServiceError, ValidationError
@@ -56,7 +65,9 @@ FIELD_TARGETS: dict[str, tuple[str, ...]] = {
     "profiles": ("user_id", "phone", "name", "timezone", "country", "optin_at", "optout_at"),
     "events": ("user_id", "phone", "name", "at"),
 }
-ERROR_FILE_COLUMNS = ("row", "column", "reason", "raw")
+ERROR_COLUMNS = ("error_row", "error_reason")  # added to a CSV error file's header; skipped when imported
+ERROR_KEY = "_error"  # added to each line of a JSON-lines error file; skipped when imported
+_OLD_ERROR_HEADER = "row,column,reason,raw"  # error files of earlier versions, still removed when stale
 HEAD_BYTES = 64 * 1024
 RAW_LIMIT = 131_072  # characters of a bad row kept for the error file (a csv reader's default field limit)
 BUSY_RETRIES = 6  # writes that meet another writer (locked, deadlock, lost connection): ~3 s in all
@@ -120,6 +131,19 @@ class RowProblem:
 
 
 @dataclass(frozen=True)
+class RowWarning:
+    """A row imported with something the operator should fix, e.g. a phone that is not valid."""
+
+    row: int
+    column: str
+    reason: str  # never the row's data
+
+    def describe(self) -> str:
+        where = f"row {self.row}" + (f", column {self.column!r}" if self.column else "")
+        return f"{where}: {self.reason}"
+
+
+@dataclass(frozen=True)
 class PreviewRow:
     row: int
     values: tuple[str, ...]  # aligned with ImportPreview.columns, as text
@@ -166,6 +190,9 @@ class ImportSummary:
     problems: tuple[RowProblem, ...]  # the first `max_reported`
     error_file: Path | None  # None when there were no bad rows
     elapsed_seconds: float
+    unreachable_rows: int = 0  # rows imported with a phone that is not valid (profiles: no SMS reaches them;
+    # events: the phone is not used)
+    unreachable: tuple[RowWarning, ...] = ()  # the first `max_reported` of them
 
     @property
     def outcome(self) -> str:
@@ -327,6 +354,7 @@ class _Lines:
         self.delimiter, self.skipinitialspace = fmt.delimiter or ",", fmt.skipinitialspace
         self.line_no = 0
         self.start = 1  # line number of the current record's first line
+        self.header: list[str] = []  # CSV: the header's cells as they are in the file
         self.pending: list[str] = []
         self.pending_chars = 0
         self.overflow_quoted: bool | None = None  # quote state once lines past RAW_LIMIT are dropped
@@ -426,6 +454,7 @@ def _csv_header(lines: _Lines, reader: Iterator[list[str]], path: Path) -> tuple
             raise ImportFileError(
                 f"line {row} of {path.name} looks like data, not column names ({data_like[0]!r}); "
                 "add a header line such as user_id,phone,optin_at")
+        lines.header = cells
         return _unique_columns(cells)
     raise ImportFileError(f"{path.name} has no header line")
 
@@ -551,8 +580,16 @@ def property_name_for(column: str, format: str = "csv") -> str:
     return re.sub(r"\W+", "_", column.strip().lower()).strip("_") or column.strip()
 
 
+def _is_error_note(format: str, column: str) -> bool:
+    """A column (or key) an error file adds: the reason a row was bad, not the row's data."""
+    return column in ERROR_COLUMNS if format == "csv" else column == ERROR_KEY
+
+
 def _as_property(kind: str, format: str, column: str) -> str:
-    """A column's default when it is no field: a property, unless its name is a profile field's."""
+    """A column's default when it is no field: a property, unless its name is a profile field's
+    or it holds an error file's notes."""
+    if _is_error_note(format, column):
+        return SKIP
     name = property_name_for(column, format)
     if kind == "profiles" and name in P.PROFILE_FIELDS:
         return SKIP
@@ -605,8 +642,13 @@ def _propose(kind: str, format: str, columns: list[str],
             if others:
                 warnings.append(f"{', '.join(map(repr, others))} also look like {target}; {column!r} is used")
             break
+    notes = [column for column in columns if _is_error_note(format, column)]
+    if notes:
+        warnings.append(f"{', '.join(map(repr, notes))} {'are' if len(notes) > 1 else 'is'} skipped: the notes "
+                        "of an error file, not data")
     warnings.extend(f"column {column!r} is skipped: its name is a profile field's; map it to "
-                    f"property:<name> to keep it" for column, target in mapping.items() if target == SKIP)
+                    f"property:<name> to keep it" for column, target in mapping.items()
+                    if target == SKIP and not _is_error_note(format, column))
     return mapping, warnings
 
 
@@ -777,16 +819,27 @@ def _preview(
         sources.setdefault(name, "override")
 
     sample_problems: list[RowProblem] = []
+    unreachable: list[RowWarning] = []
     plan = _Plan(kind, fmt.format, final)
     for record in sample:
         if record.values is None:
             sample_problems.extend(_problems(record, plan))
         elif defaults is not None:
             try:
-                _prepare_record(plan, record, {**known, **effective}, {}, defaults)
+                prepared = _prepare_record(plan, record, {**known, **effective}, {}, defaults)
             except P.RowError as exc:
                 record.problems = exc.problems
                 sample_problems.extend(_problems(record, plan))
+            else:
+                reason = _phone_warning(plan, record.values, prepared, defaults)
+                if reason:
+                    unreachable.append(RowWarning(record.row, plan.column("phone"), reason))
+    if unreachable:
+        first = unreachable[0]
+        more = ", …" if len(unreachable) > 1 else ""
+        warnings.append(f"{len(unreachable)} of the first {len(sample)} rows have a phone that is not valid "
+                        f"(row {first.row}: {first.reason.rstrip('.')}{more}); they will be imported without a "
+                        "reachable phone")
     unreadable = sum(1 for r in sample if r.values is None)
     if unreadable:
         warnings.append(f"{unreadable} of the first {len(sample)} rows cannot be read; they will be reported "
@@ -904,6 +957,18 @@ def _prepare_record(plan: _Plan, record: _Record, types: Mapping[str, str],
         raise P.RowError([("", f"holds a value that cannot be imported ({type(exc).__name__})")]) from None
 
 
+def _phone_warning(plan: _Plan, values: Mapping[str, Any], prepared: Any, defaults: P.AudienceDefaults) -> str | None:
+    """Why a row that imports has a phone no SMS can use: a profile kept with a phone that is not
+    valid, or an event (known by its user id) whose phone is not used. None when there is none."""
+    if plan.kind == "profiles":
+        return (prepared.phone_reason or "The number is not valid.") if prepared.phone_status == "invalid" else None
+    column = plan.column("phone")
+    given = values.get(column) if plan.target(column) == "phone" else None
+    if prepared.phone is not None or given in (None, "") or not isinstance(given, (str, int)):
+        return None
+    return parse_number(str(given), defaults.region).reason or "The number is not valid."
+
+
 def _problems(record: _Record, plan: _Plan) -> list[RowProblem]:
     return [RowProblem(record.row, plan.column(column) if column else "", reason, record.raw)
             for column, reason in record.problems]
@@ -913,23 +978,52 @@ def _problems(record: _Record, plan: _Plan) -> list[RowProblem]:
 
 
 class _ErrorFile:
-    """The error file, created at the first bad row."""
+    """The error file, created at the first bad row: the bad rows in the imported file's own form
+    (see the module docstring), so the operator fixes them there and imports that file."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, fmt: _Format, header: list[str], mapping: Mapping[str, str]) -> None:
+        self.path, self.fmt = path, fmt
         self.handle: io.TextIOWrapper | None = None
         self.writer: Any = None
+        self.header = header
+        # an error file imported again: its old notes make way for the new ones
+        self.dropped = {i for i, column in enumerate(_unique_columns(header)[0])
+                        if _is_error_note("csv", column) and mapping.get(column, SKIP) == SKIP}
+        self.width = len(header) - len(self.dropped)
 
-    def write(self, problems: list[RowProblem], raw: str) -> None:
+    def write(self, row: int, problems: list[RowProblem], raw: str) -> None:
         if self.handle is None:
             try:
                 self.handle = self.path.open("w", newline="", encoding="utf-8", errors="surrogateescape")
             except OSError as exc:
                 raise ImportFileError(f"cannot write the error file {self.path}: {exc.strerror or exc}") from None
-            self.writer = csv.writer(self.handle)
-            self.writer.writerow(ERROR_FILE_COLUMNS)
-        for p in problems:
-            self.writer.writerow((p.row, p.column, p.reason, raw[:RAW_LIMIT]))
+            if self.fmt.bom:
+                self.handle.write("\ufeff")
+            if self.fmt.format == "csv":
+                self.writer = csv.writer(self.handle, delimiter=self.fmt.delimiter or ",", quotechar='"',
+                                         doublequote=True)
+                self.writer.writerow([c for i, c in enumerate(self.header) if i not in self.dropped]
+                                     + list(ERROR_COLUMNS))
+        reason = "; ".join(f"{p.column}: {p.reason}" if p.column else p.reason for p in problems)
+        if self.fmt.format == "csv":
+            self.writer.writerow([*self._cells(raw), row, reason])
+        else:
+            self.handle.write(_error_line(raw, row, reason) + "\n")
+
+    def _cells(self, raw: str) -> list[str]:
+        """The record's cells as they are in the file, one per column; a record that cannot be read
+        as CSV is kept whole in the first column."""
+        try:
+            records = list(csv.reader(io.StringIO(raw, newline=""), **self.fmt.reader_args()))
+        except csv.Error:
+            records = []
+        if len(records) != 1:
+            cells = [raw[:RAW_LIMIT]]
+        elif len(records[0]) == len(self.header):
+            cells = [c for i, c in enumerate(records[0]) if i not in self.dropped]
+        else:
+            cells = records[0]
+        return cells + [""] * (self.width - len(cells))
 
     def close(self) -> None:
         if self.handle is not None:
@@ -939,12 +1033,46 @@ class _ErrorFile:
         """A previous run's error file at this path, now out of date (only one this module wrote)."""
         try:
             with self.path.open(encoding="utf-8", errors="replace") as handle:
-                first = handle.readline().strip()
+                first = handle.readline(RAW_LIMIT * 2).lstrip("\ufeff").rstrip("\r\n")
         except OSError:
             return
-        if first == ",".join(ERROR_FILE_COLUMNS):
+        ours = first == _OLD_ERROR_HEADER or any(first.endswith(d.join(ERROR_COLUMNS)) for d in ",;\t|")
+        if not ours and first.startswith("{"):
+            with contextlib.suppress(ValueError, RecursionError):
+                value = json.loads(first)
+                ours = isinstance(value, dict) and isinstance(value.get(ERROR_KEY), dict)
+        if ours:
             with contextlib.suppress(OSError):
                 self.path.unlink()
+
+
+def _error_line(raw: str, row: int, reason: str) -> str:
+    """A JSON line for the error file: the line as it was with an `_error` key added, or, for a
+    line that is no JSON object, an object whose `_error` holds the line's text."""
+    note: dict[str, Any] = {"row": row, "reason": reason}
+    try:
+        value = json.loads(raw)
+    except (ValueError, RecursionError):
+        value = None
+    if not isinstance(value, dict):
+        return _json({ERROR_KEY: {**note, "line": raw[:RAW_LIMIT]}})
+    if ERROR_KEY not in value:  # the text untouched, the note added before its closing brace
+        body = raw.rstrip()[:-1].rstrip()
+        return f"{body}{', ' if value else ''}{_json(ERROR_KEY)}: {_json(note)}}}"
+    old = value.pop(ERROR_KEY)
+    if isinstance(old, dict) and "line" in old:  # a line that is still no use keeps its text
+        note["line"] = old["line"]
+    return _json({**value, ERROR_KEY: note})
+
+
+def _json(value: Any) -> str:
+    """JSON text as readable as it can be: escaped only where a character cannot be written as UTF-8."""
+    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(value)
+    return text
 
 
 @dataclass(frozen=True)
@@ -954,6 +1082,7 @@ class _Ready:
     row: int
     raw: str
     prepared: Any
+    warning: str | None = None  # why its phone is not valid, when it has one that is not
 
 
 class _Run:
@@ -962,13 +1091,15 @@ class _Run:
     database refuses are reported from the event loop, hence the lock."""
 
     def __init__(self, preview: ImportPreview, fmt: _Format, plan: _Plan, types: dict[str, str],
-                 event_types: dict[str, dict[str, str]], defaults: P.AudienceDefaults, errors: _ErrorFile,
+                 event_types: dict[str, dict[str, str]], defaults: P.AudienceDefaults, errors_path: Path,
                  max_reported: int) -> None:
         self.lines, _, _, self.records = _open_records(preview.path, fmt)
         self.plan, self.types, self.event_types, self.defaults = plan, types, event_types, defaults
-        self.errors, self.max_reported = errors, max_reported
-        self.rows_read = self.bad_rows = self.problem_count = 0
+        self.errors = _ErrorFile(errors_path, fmt, self.lines.header, preview.mapping)
+        self.max_reported = max_reported
+        self.rows_read = self.bad_rows = self.problem_count = self.unreachable_rows = 0
         self.reported: list[RowProblem] = []
+        self.unreachable: list[RowWarning] = []
         self.lock = threading.Lock()
 
     def next_batch(self, size: int) -> tuple[list[_Ready], int, int]:
@@ -981,7 +1112,8 @@ class _Run:
             if record.values is not None:
                 try:
                     row = _prepare_record(self.plan, record, self.types, self.event_types, self.defaults)
-                    prepared.append(_Ready(record.row, record.raw, row))
+                    warning = _phone_warning(self.plan, record.values, row, self.defaults)
+                    prepared.append(_Ready(record.row, record.raw, row, warning))
                     continue
                 except P.RowError as exc:
                     record.problems = exc.problems
@@ -994,10 +1126,20 @@ class _Run:
         with self.lock:
             self.bad_rows += 1
             self.problem_count += len(found)
-            self.errors.write(found, raw)
+            self.errors.write(row, found, raw)
             room = self.max_reported - len(self.reported)
             if room > 0:
                 self.reported.extend(RowProblem(p.row, p.column, p.reason, p.raw[:500]) for p in found[:room])
+
+    def warn(self, rows: list[_Ready]) -> None:
+        """Rows written with a phone that is not valid."""
+        with self.lock:
+            for ready in rows:
+                if ready.warning is None:
+                    continue
+                self.unreachable_rows += 1
+                if len(self.unreachable) < self.max_reported:
+                    self.unreachable.append(RowWarning(ready.row, self.plan.column("phone"), ready.warning))
 
     def _learn(self, prepared: list[Any]) -> None:
         """Types first seen in this batch hold for the rest of the file, as the database keeps them."""
@@ -1113,6 +1255,7 @@ class _Writer:
         self.recorded += counts[3]
         self.duplicates += counts[4]
         self.good += len(rows)
+        self.run.warn(rows)
 
 
 class _Refused(Exception):
@@ -1149,6 +1292,13 @@ async def _retrying(operation: Callable[[], Any], conflict_retries: int = 0, *, 
         pause = min(pause * 2, 1.0)
 
 
+def default_error_file(path: Path, format: str) -> Path:
+    """Where an import of `path` writes its bad rows: NAME.errors.EXT beside it (people.csv →
+    people.errors.csv), keeping the extension so the fixed file is read the same way."""
+    suffix = path.suffix or (".csv" if format == "csv" else ".jsonl")
+    return path.with_name(f"{path.stem}.errors{suffix}")
+
+
 async def run_import(
     factory: async_sessionmaker[AsyncSession], path: str | os.PathLike[str], kind: str = "profiles", *,
     actor: str, mapping: Mapping[str, str] | None = None, types: Mapping[str, str] | None = None,
@@ -1158,8 +1308,8 @@ async def run_import(
 ) -> ImportSummary:
     """Import a whole file, streaming it in batches of `batch_size` rows, each written and committed
     in its own transaction (a re-run after a crash completes the rest; rows already imported change
-    nothing). Bad rows go to `error_file` (default `<name>.errors.csv` beside the file, written only
-    when there are bad rows), including rows the database refuses. Raises ImportFileError /
+    nothing). Bad rows go to `error_file` (default `default_error_file`, written only when there are
+    bad rows), including rows the database refuses, in the file's own format (module docstring). Raises ImportFileError /
     ValidationError before writing anything when the file or the mapping cannot be used, and
     ImportAborted when the database fails mid-way (the batches before it are kept)."""
     started = time.monotonic()
@@ -1186,8 +1336,7 @@ async def run_import(
     for scope, scope_types in event_types.items():
         problems.extend(_check_types({k: v for k, v in (types or {}).items() if v in TYPES}, scope_types,
                                      f" of {scope!r} events"))
-    errors_path = (Path(error_file).expanduser() if error_file
-                   else preview.path.with_name(f"{preview.path.stem}.errors.csv"))
+    errors_path = Path(error_file).expanduser() if error_file else default_error_file(preview.path, preview.format)
     if errors_path.resolve() == preview.path.resolve():
         problems.append(("error_file", "must not be the file being imported"))
     elif not errors_path.parent.is_dir():
@@ -1197,7 +1346,7 @@ async def run_import(
 
     plan = _Plan(kind, preview.format, preview.mapping)
     column_types = {**known, **preview.types}  # known types also hold for properties the sample did not show
-    run = _Run(preview, fmt, plan, column_types, event_types, defaults, _ErrorFile(errors_path), max_reported)
+    run = _Run(preview, fmt, plan, column_types, event_types, defaults, errors_path, max_reported)
     writer = _Writer(factory, kind, defaults, run)
     if progress:
         progress(0, 0, preview.file_size)
@@ -1229,6 +1378,7 @@ async def run_import(
         events_recorded=writer.recorded, duplicates=writer.duplicates, problem_count=run.problem_count,
         problems=tuple(sorted(run.reported, key=lambda p: p.row)),
         error_file=errors_path if run.bad_rows else None, elapsed_seconds=time.monotonic() - started,
+        unreachable_rows=run.unreachable_rows, unreachable=tuple(sorted(run.unreachable, key=lambda w: w.row)),
     )
 
     async def record_audit() -> None:

@@ -200,7 +200,7 @@ def test_import_keeps_good_rows_reports_bad_ones_and_is_idempotent(cli, tmp_path
     assert code == 0 and "opt-in" in out and "optin_at" in out
     code, out, _ = cli("import", "profiles", str(source))
     assert code == 1 and out.startswith("partial:") and "1 created" in out and "row 3, column 'phone'" in out
-    assert (tmp_path / "people.errors.csv").read_text().splitlines()[0] == "row,column,reason,raw"
+    assert (tmp_path / "people.errors.csv").read_text().splitlines()[0] == "phone,user_id,opt-in,zip,error_row,error_reason"
     code, out, _ = cli("import", "profiles", str(source), "--json")
     summary = json.loads(out)
     assert (summary["created"], summary["updated"], summary["unchanged"]) == (0, 0, 1)

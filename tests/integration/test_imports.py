@@ -4,6 +4,7 @@ streamed import that keeps the good rows, reports every bad one and changes noth
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import pytest
@@ -81,11 +82,13 @@ async def test_good_rows_are_kept_and_each_bad_one_reported(runtime: Runtime, tm
     assert "not UTF-8" in reasons[11]
 
     assert summary.error_file == tmp_path / "people.errors.csv"
-    rows = _error_rows(summary.error_file)
-    assert rows[0] == ["row", "column", "reason", "raw"]
-    assert [r[:2] for r in rows[1:]] == [[str(r), c] for r, c in found]
-    assert rows[1][3] == ",,Nobody,,,,"
-    assert rows[-1][3].encode("utf-8", "surrogateescape") == b"u10,+447400123463,Ren\xe9e,,,,"  # byte for byte
+    rows = _error_rows(summary.error_file)  # the file's own columns, then where and why
+    assert rows[0] == ["user_id", "phone", "name", "timezone", "country", "opt_in_timestamp", "score",
+                       "error_row", "error_reason"]
+    assert [int(r[7]) for r in rows[1:]] == [r for r, _ in found]
+    assert rows[1] == ["", "", "Nobody", "", "", "", "", "4", "user_id: a profile needs a user_id or a valid phone"]
+    assert rows[7][:7] == ["u9", "+447400123462", "Too", "Few", "", "", ""]  # padded to the header
+    assert rows[-1][2].encode("utf-8", "surrogateescape") == b"Ren\xe9e"  # byte for byte
 
     ann, by_phone = await _show(runtime, "u1"), await _show(runtime, "+447400123464")
     multi = await _show(runtime, "u13")
@@ -415,3 +418,152 @@ async def test_a_stray_quote_is_a_bad_row_not_a_silent_merge(runtime: Runtime, t
     assert [(p.row, p.raw) for p in summary.problems] == [(2, 'u1,"Ann\nu2,Bob\nu3,"Cy"d'), (6, 'u5,"Eve')]
     assert summary.problems[0].reason == "cannot be read as CSV (',' expected after '\"'); check its quotes"
     assert (summary.created, (await _show(runtime, "u4")).name) == (1, "Dee")
+
+
+# --- the error file: the bad rows as they were, ready to fix and import again ---------------------
+
+FIXABLE = (
+    "user_id;phone;Full Name;plan;notes\r\n"                          # 1 semicolons, as Excel writes them in many locales
+    "u1;+447400123456;Ann;gold;\"likes; semicolons\"\r\n"             # 2 good
+    "u2;+447400l23457;Bob;silver;\"two\nlines\"\r\n"                   # 3-4 a letter l for a one
+    "u3;+447400123458;Cy;;\r\n"                                       # 5 good
+    "u4;+44740012345O;Dee;gold;\r\n"                                  # 6 a letter O for a zero
+    "u5;+447400123460;Eve;gold\r\n"                                   # 7 a field missing
+    "u6;+447400123461;Fay;gold;\"never closed\r\n"                    # 8 a quote never closed (the last record)
+)
+
+
+async def test_the_error_file_has_the_original_columns_and_imports_again_once_fixed(
+        runtime: Runtime, tmp_path: Path) -> None:
+    source = _write(tmp_path / "people.csv", b"\xef\xbb\xbf" + FIXABLE.encode())
+    summary = await _import(runtime, source)
+    assert [p.row for p in summary.problems] == [3, 6, 7, 8]
+    assert summary.error_file == tmp_path / "people.errors.csv"
+
+    text = summary.error_file.read_bytes()
+    assert text.startswith(b"\xef\xbb\xbf")  # as the original: Excel then reads it as UTF-8
+    with summary.error_file.open(newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.reader(handle, delimiter=";"))
+    assert rows[0] == ["user_id", "phone", "Full Name", "plan", "notes", "error_row", "error_reason"]
+    assert rows[1][:5] == ["u2", "+447400l23457", "Bob", "silver", "two\nlines"]  # the cells as they were
+    assert rows[1][5:] == ["3", "phone: The number contains a letter (l): a phone number has only digits, spaces, "
+                                "dashes, dots, parentheses and a leading +."]
+    assert rows[2] == ["u4", "+44740012345O", "Dee", "gold", "", "6", rows[2][6]]
+    assert rows[3] == ["u5", "+447400123460", "Eve", "gold", "", "7", "has 4 fields; the header has 5"]
+    assert rows[4][0] == 'u6;+447400123461;Fay;gold;"never closed' and rows[4][1:5] == ["", "", "", ""]
+    assert rows[4][5] == "8" and "quote" in rows[4][6]
+
+    # the operator fixes the cells in place and imports the same file
+    rows[1][1], rows[2][1], rows[3][4], rows[4][:5] = "+447400123457", "+447400123450", "late", \
+        ["u6", "+447400123461", "Fay", "gold", "never closed"]
+    with summary.error_file.open("w", newline="", encoding="utf-8-sig") as handle:
+        csv.writer(handle, delimiter=";").writerows(rows)
+    preview = I.preview_import(summary.error_file, defaults=GB)
+    assert preview.mapping["error_row"] == preview.mapping["error_reason"] == "skip"
+    assert any("error_row" in w and "error file" in w for w in preview.warnings)
+    again = await _import(runtime, summary.error_file)
+    assert (again.bad_rows, again.created, again.error_file) == (0, 4, None)
+    assert not (tmp_path / "people.errors.errors.csv").exists()
+    fay, ann = await _show(runtime, "u6"), await _show(runtime, "u1")
+    assert (fay.phone, fay.properties) == ("+447400123461", {"plan": "gold", "notes": "never closed"})
+    assert ann.properties == {"plan": "gold", "notes": "likes; semicolons"}
+    async with runtime.factory() as session:
+        assert set(await P.property_types(session)) == {"plan", "notes"}  # no error_row, error_reason
+
+
+async def test_an_error_file_imported_again_with_rows_still_bad_keeps_one_pair_of_error_columns(
+        runtime: Runtime, tmp_path: Path) -> None:
+    source = _write(tmp_path / "people.csv", "user_id,timezone\nu1,Nowhere/City\nu2,Europe/Paris\n")
+    first = await _import(runtime, source)
+    assert first.error_file is not None
+    second = await _import(runtime, first.error_file)
+    assert second.error_file == tmp_path / "people.errors.errors.csv"
+    assert _error_rows(second.error_file) == [
+        ["user_id", "timezone", "error_row", "error_reason"],
+        ["u1", "Nowhere/City", "2", "timezone: 'Nowhere/City' is not a time zone (e.g. Europe/London, Asia/Kolkata)"]]
+
+
+async def test_json_lines_errors_keep_each_line_with_an_error_key_and_import_again_once_fixed(
+        runtime: Runtime, tmp_path: Path) -> None:
+    source = _write(tmp_path / "events.jsonl", (
+        '{"user_id": "u1", "event": "order", "at": "2026-03-01T10:00:00Z", "properties": {"sku": "A-1"}}\n'
+        '{"user_id": "u2", "event": "order", "at": "someday",  "properties": {"sku": "Ü-2"}}\n'
+        '{"user_id": "u3", "event": "order", "at": "2026-03-03"\n'
+        '[1, 2]\n'))
+    summary = await _import(runtime, source, "events")
+    assert summary.error_file == tmp_path / "events.errors.jsonl"
+    lines = summary.error_file.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == ('{"user_id": "u2", "event": "order", "at": "someday",  "properties": {"sku": "Ü-2"}, '
+                        '"_error": {"row": 2, "reason": "at: \'someday\' is not a date (use ISO 8601, e.g. '
+                        '2026-01-31 or 2026-01-31T09:30:00Z)"}}')  # the line as it was, the reason added
+    unreadable = json.loads(lines[1])
+    assert unreadable == {"_error": {"row": 3, "reason": unreadable["_error"]["reason"],
+                                     "line": '{"user_id": "u3", "event": "order", "at": "2026-03-03"'}}
+    assert unreadable["_error"]["reason"].startswith("is not valid JSON")
+    assert json.loads(lines[2])["_error"] == {"row": 4, "reason": "is not a JSON object", "line": "[1, 2]"}
+
+    fixed = [lines[0].replace("someday", "2026-03-02"),
+             '{"user_id": "u3", "event": "order", "at": "2026-03-03", "_error": {"row": 3, "reason": "fixed"}}']
+    _write(summary.error_file, "\n".join(fixed) + "\n")
+    again = await _import(runtime, summary.error_file, "events")
+    assert (again.bad_rows, again.events_recorded, again.error_file) == (0, 2, None)
+    async with runtime.factory() as session:
+        stored = (await session.scalars(select(Event.properties).order_by(Event.id))).all()
+    assert sorted(stored, key=len) == [{}, {"sku": "A-1"}, {"sku": "Ü-2"}]  # no _error property
+
+
+async def test_a_json_lines_line_still_bad_gets_a_fresh_reason_and_keeps_its_text(
+        runtime: Runtime, tmp_path: Path) -> None:
+    source = _write(tmp_path / "people.jsonl", '{"user_id": "u1", "timezone": "Mars"}\nnot json\n')
+    first = await _import(runtime, source)
+    assert first.error_file == tmp_path / "people.errors.jsonl"
+    second = await _import(runtime, first.error_file)
+    lines = [json.loads(line) for line in (tmp_path / "people.errors.errors.jsonl").read_text().splitlines()]
+    assert lines[0] == {"user_id": "u1", "timezone": "Mars", "_error": {
+        "row": 1, "reason": "timezone: 'Mars' is not a time zone (e.g. Europe/London, Asia/Kolkata)"}}
+    assert lines[1]["_error"]["line"] == "not json" and lines[1]["_error"]["row"] == 2
+    assert second.bad_rows == 2
+
+
+# --- rows kept without a reachable phone -----------------------------------------------------------
+
+
+async def test_rows_imported_with_an_invalid_phone_are_counted_and_listed_as_warnings(
+        runtime: Runtime, tmp_path: Path) -> None:
+    lines = ["user_id,phone"] + [f"u{i},{'+44 12' if i in (3, 5, 9) else f'+4474001234{i:02d}'}" for i in range(2, 12)]
+    source = _write(tmp_path / "people.csv", "\n".join(lines) + "\n")
+    summary = await _import(runtime, source, max_reported=2)
+    assert (summary.good_rows, summary.bad_rows, summary.outcome) == (10, 0, "ok")
+    assert summary.unreachable_rows == 3
+    assert [(w.row, w.column) for w in summary.unreachable] == [(3, "phone"), (5, "phone")]  # the first 2
+    assert summary.unreachable[0].reason == "The number is too short for United Kingdom."
+    assert summary.unreachable[0].describe() == "row 3, column 'phone': The number is too short for United Kingdom."
+    assert "+44" not in repr(summary.unreachable)  # reasons, not the data
+    preview = I.preview_import(source, defaults=GB)
+    assert any(w.startswith("3 of the first 10 rows have a phone that is not valid") for w in preview.warnings)
+
+
+async def test_an_event_whose_phone_is_not_used_is_a_warning(runtime: Runtime, tmp_path: Path) -> None:
+    source = _write(tmp_path / "events.csv", "user_id,phone,event,at\nu1,+44 12,order,2026-03-01\n")
+    summary = await _import(runtime, source, "events")
+    assert (summary.events_recorded, summary.unreachable_rows) == (1, 1)
+    assert summary.unreachable[0].describe() == "row 2, column 'phone': The number is too short for United Kingdom."
+
+
+def test_the_cli_summary_names_the_rows_without_a_reachable_phone(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    source = tmp_path / "people.csv"
+    rows = "".join(f"u{i},+44 12\n" for i in range(25)) + "ok,+447400123456\n"
+    source.write_text("user_id,phone\n" + rows)
+    code, out, _ = cli("import", "profiles", str(source))
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("ok: 26 rows read")
+    assert lines[1] == ("warning: 25 rows imported without a reachable phone (no SMS can reach them; "
+                        "fix the phone and import again):")
+    assert lines[2] == "  row 2, column 'phone': The number is too short for United Kingdom."
+    assert lines[11] == "  row 11, column 'phone': The number is too short for United Kingdom."
+    assert lines[12] == "  … and 15 more"
+    code, out, _ = cli("import", "profiles", str(source), "--json")
+    summary = json.loads(out)
+    assert summary["unreachable_rows"] == 25 and summary["unreachable"][0] == {
+        "row": 2, "column": "phone", "reason": "The number is too short for United Kingdom."}

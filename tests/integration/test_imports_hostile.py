@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import logging
 import os
 import subprocess
@@ -73,8 +74,18 @@ async def test_a_quoted_field_over_the_limit_is_one_bad_row_and_makes_no_phantom
     assert await _user_ids(runtime) == {"real2"}
     async with runtime.factory() as session:
         assert await session.scalar(select(Profile.id).where(Profile.phone == "+14155550001")) is None
-    [bad] = _error_rows(tmp_path / "people.errors.csv")
-    assert bad[0] == "2" and bad[3].startswith('real1,+14155550100,"AAA') and len(bad[3]) == LIMIT  # readable CSV
+    [bad] = _error_rows(tmp_path / "people.errors.csv")  # the unreadable record whole in the first column
+    assert bad[0].startswith('real1,+14155550100,"AAA') and len(bad[0]) == LIMIT  # readable CSV
+    assert bad[1:] == ["", "", "", "2", summary.problems[0].reason]
+
+
+async def test_the_error_file_of_a_giant_field_imports_again_without_a_phantom(runtime: Runtime, tmp_path: Path) -> None:
+    first = await _import(runtime, _write(tmp_path / "people.csv", GHOST_FILE))
+    assert first.error_file is not None
+    again = await _import(runtime, first.error_file)
+    assert (again.rows_read, again.good_rows, again.bad_rows) == (1, 0, 1)
+    assert {(p.row, p.column) for p in again.problems} == {(2, "user_id")}  # too long to be an id: still bad
+    assert await _user_ids(runtime) == {"real2"}
 
 
 def test_the_preview_shows_the_giant_field_as_one_bad_row_and_no_phantom(tmp_path: Path) -> None:
@@ -166,6 +177,23 @@ async def test_json_lines_with_nul_surrogates_or_oversized_values_are_bad_rows(
     again = await _import(runtime, source, kind)
     assert again.bad_rows == summary.bad_rows and again.created == 0
 
+    # the error file keeps each bad line (its bytes, when it is a JSON object) and imports again harmlessly
+    assert summary.error_file == tmp_path / f"{kind}.errors.jsonl"
+    originals = latin1.split(b"\n")
+    written = summary.error_file.read_bytes().split(b"\n")
+    assert len(written) == len(expected) + 1 and written[-1] == b""
+    for line, (row, _) in zip(written, expected):
+        original = originals[row - 1]
+        if line.startswith(b'{"_error": '):
+            note = json.loads(line)["_error"]
+            assert note["row"] == row and original.decode("utf-8", "surrogateescape").startswith(note["line"])
+        else:
+            assert line.startswith(original.rstrip(b"}").rstrip()) and b', "_error": {"row": %d, ' % row in line
+    before = await _user_ids(runtime)
+    retried = await _import(runtime, summary.error_file, kind)
+    assert (retried.bad_rows, retried.good_rows) == (summary.bad_rows, 0)
+    assert await _user_ids(runtime) == before
+
 
 async def test_a_header_with_a_nul_character_stops_the_import_before_it_writes(
         runtime: Runtime, tmp_path: Path) -> None:
@@ -210,7 +238,8 @@ async def test_a_row_the_database_refuses_is_reported_and_the_rest_of_its_batch_
     assert reason.startswith("the database refused this row") and "Refused" not in reason and "+44" not in reason
     assert (summary.created, summary.bad_rows) == (999, 1)
     assert len(await _user_ids(runtime)) == 999
-    assert [r[0] for r in _error_rows(tmp_path / "people.errors.csv")] == ["300"]
+    assert [(r[:3], r[3]) for r in _error_rows(tmp_path / "people.errors.csv")] == [
+        (["u300", "+447400100300", "Refused Person"], "300")]
 
 
 def _cli_env(tmp_path: Path, database_url: str) -> dict[str, str]:

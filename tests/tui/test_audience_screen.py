@@ -261,3 +261,20 @@ async def test_leaving_a_running_import_asks_first(runtime: Runtime, tmp_path: P
         screen.importing = False
         await pilot.press("escape")
         await wait_for(pilot, lambda: isinstance(app.screen, AudienceScreen), what="the search")
+
+
+async def test_the_import_summary_names_rows_kept_without_a_reachable_phone(runtime: Runtime, tmp_path: Path) -> None:
+    await seeded(runtime)
+    source = tmp_path / "kept.csv"
+    source.write_text("user_id,phone\nk-1,+44 12\nk-2,+447400555010\nk-3,+44 7400 1234\n", encoding="utf-8")
+    app = make_app(runtime.config, runtime)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_import(pilot, app, source)
+        await wait_for(pilot, lambda: screen.preview is not None, what="the preview")
+        assert "2 of the first 3 rows have a phone that is not valid" in text_of(app, "#import-notes")
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: app.screen.query_one("#import-summary").display, what="the summary")
+        summary = text_of(app, "#import-summary-text").replace("\n", " ")
+        assert "3 rows read · 3 imported · 0 bad rows" in summary
+        assert ("⚠ 2 rows imported without a reachable phone (no SMS can reach them): row 2 (The number is too "
+                "short for United Kingdom), row 4 (The number is too short for United Kingdom)") in summary

@@ -102,6 +102,14 @@ def summary_text(summary: ImportSummary) -> Text:
         text.append("\nBad rows written to ", style="dim")
         text.append(display_path(summary.error_file), style="bold")
         text.append(" (fix them there and import that file)", style="dim")
+    if summary.unreachable_rows:
+        why = "no SMS can reach them" if summary.kind == "profiles" else "their phone was not used"
+        text.append(f"\n⚠ {plural(summary.unreachable_rows, 'row')} imported without a reachable phone ({why}): ",
+                    style="yellow")
+        shown = summary.unreachable[:SHOWN_PROBLEMS]
+        text.append(", ".join(f"row {w.row} ({w.reason.rstrip('.')})" for w in shown))
+        if summary.unreachable_rows > len(shown):
+            text.append(f" and {summary.unreachable_rows - len(shown):,} more")
     text.append(f"\nTook {summary.elapsed_seconds:.1f} s", style="dim")
     return text
 
