@@ -108,8 +108,9 @@ class Pollers:
             if isinstance(spec, SecretError):
                 raise spec
             adapter = self._adapter(spec)
-        except SecretError as exc:
-            self._failed(due, f"provider {name}", str(exc), _backoff(self.settings.interval_seconds, due.failures + 1),
+        except Exception as exc:  # an unreadable secret, or settings the adapter refuses
+            reason = str(exc) if isinstance(exc, SecretError) else f"cannot build its adapter ({type(exc).__name__})"
+            self._failed(due, f"provider {name}", reason, _backoff(self.settings.interval_seconds, due.failures + 1),
                          logging.ERROR)
             return
         self._succeeded(due, f"provider {name}")
