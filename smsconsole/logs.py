@@ -50,8 +50,8 @@ class RepeatFilter(logging.Filter):
             if state is None and len(self._kinds) >= self.max_kinds:
                 self._forget(now)
             self._kinds[kind] = [now, 1, 0]
-            if left_out:
-                record.msg = f"{kind[2]} (repeated {left_out} more times in the previous {self.window:g} s)"
+            if left_out:  # said by our formatter only: the record is shared with every other handler
+                record.smsc_repeats = f" (repeated {left_out} more times in the previous {self.window:g} s)"
             return True
         if state[1] < self.burst:
             state[1] += 1
@@ -90,6 +90,13 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
               "later log lines may be lost", file=sys.stderr)
 
 
+class LineFormatter(logging.Formatter):
+    """The log line, plus the RepeatFilter's count of the lines of its kind left out."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        return super().formatMessage(record) + getattr(record, "smsc_repeats", "")
+
+
 def setup_logging(log_file: Path, level: str = "INFO", to_stderr: bool = False) -> None:
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -107,7 +114,7 @@ def setup_logging(log_file: Path, level: str = "INFO", to_stderr: bool = False) 
         handlers.append(logging.StreamHandler(sys.stderr))
     repeats = RepeatFilter()
     for handler in handlers:
-        handler.setFormatter(logging.Formatter(FORMAT))
+        handler.setFormatter(LineFormatter(FORMAT))
         handler.addFilter(repeats)
         handler.addFilter(REDACTOR)
         handler._smsconsole = True  # type: ignore[attr-defined]

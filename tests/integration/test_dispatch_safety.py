@@ -358,7 +358,9 @@ async def test_sigstop_past_the_ttl_then_sigcont_the_stale_engine_sends_nothing(
     """A real `smsconsole serve` (A) is stopped with SIGSTOP past its lease, an engine in this
     process (B, its requests tagged) takes over, then A gets SIGCONT: from then on A sends
     nothing but the requests that were already in flight when it was paused."""
-    config = make_config(tmp_path, database_url, lease_ttl_seconds=1.0, heartbeat_seconds=0.2)
+    # A 3 s lease: long enough that B, heartbeating every 0.2 s, keeps it on a loaded machine (a
+    # lapsed lease would let A take over legitimately, which is not what this test is about).
+    config = make_config(tmp_path, database_url, lease_ttl_seconds=3.0, heartbeat_seconds=0.2)
     sink = TimedSink()
     with serve(sink) as server:
         rt = await Runtime.open(config)
@@ -367,7 +369,7 @@ async def test_sigstop_past_the_ttl_then_sigcont_the_stale_engine_sends_nothing(
             await queue(rt, *(message_row(n, provider_id=provider, provider_name="sink") for n in range(1_500)))
             env = {**os.environ, "SMSCONSOLE_CONFIG_DIR": str(config.config_dir),
                    "SMSCONSOLE_DATA_DIR": str(config.data_dir), "SMSCONSOLE_DATABASE_URL": database_url,
-                   "SMSCONSOLE_LEASE_TTL_SECONDS": "1", "SMSCONSOLE_HEARTBEAT_SECONDS": "0.2",
+                   "SMSCONSOLE_LEASE_TTL_SECONDS": "3", "SMSCONSOLE_HEARTBEAT_SECONDS": "0.2",
                    "SMSCONSOLE_DISPATCH_BATCH_SIZE": "200", "SMSCONSOLE_DISPATCH_INTERVAL_SECONDS": "0.05"}
             engine_a = _start_engine(env, tmp_path / "a.log")
             b_client = httpx.AsyncClient(headers={"x-engine": "B"}, timeout=5)
