@@ -44,6 +44,12 @@ class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
+    def add_argument(self, *names: Any, **kwargs: Any) -> argparse.Action:
+        # a positional reads the same in --help, README and errors: NAME, WORD (choices stay listed)
+        if len(names) == 1 and not str(names[0]).startswith("-") and not {"metavar", "choices"} & kwargs.keys():
+            kwargs["metavar"] = str(names[0]).upper()
+        return super().add_argument(*names, **kwargs)
+
 
 def build_parser() -> Parser:
     parser = Parser(prog="smsconsole", description="Terminal console for SMS campaigns through your own providers.")
@@ -213,6 +219,7 @@ def _handler(command: str) -> Callable[[Config, argparse.Namespace], Awaitable[i
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     config: Config | None = None
+    args: argparse.Namespace | None = None
     try:
         args = parser.parse_args(argv)
         config = load_config({"database_url": args.database_url, "log_level": args.log_level})
@@ -241,8 +248,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         # Error classes of modules a command never imported cannot have been raised, so they are
         # looked up only among the loaded modules (importing them here would cost every command).
-        if isinstance(exc, (*_loaded("smsconsole.db", "DatabaseError"), *_loaded("smsconsole.secrets", "SecretError"))):
+        if isinstance(exc, (*_loaded("smsconsole.db", "DatabaseUrlError"), *_loaded("smsconsole.secrets", "SecretError"))):
             return _fail(str(exc), EXIT_USAGE)
+        if isinstance(exc, _loaded("smsconsole.db", "DatabaseError")):  # cannot be opened: the operation failed
+            return _fail(str(exc), EXIT_FAILED)
         if isinstance(exc, _loaded("sqlalchemy.exc", "DBAPIError")):  # full disk or database, read-only, lost connection
             return _fail(_describe_database_error(exc, config), EXIT_FAILED)  # type: ignore[arg-type]
         if isinstance(exc, OSError):  # e.g. no space left on device writing a file
@@ -250,7 +259,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         from smsconsole.services.errors import ServiceError, ValidationError
 
         if isinstance(exc, ValidationError):
-            return _fail(_describe_problems(exc.problems), EXIT_USAGE)
+            from smsconsole.cli_errors import describe_problems
+
+            return _fail(describe_problems(exc.problems, parser, args), EXIT_USAGE)
         if isinstance(exc, ServiceError):
             return _fail(str(exc), EXIT_USAGE)
         raise
@@ -285,10 +296,6 @@ def _describe_database_error(exc: DBAPIError, config: Config | None) -> str:
 def _describe_os_error(exc: OSError) -> str:
     reason = exc.strerror or type(exc).__name__
     return f"{reason}: {exc.filename}" if exc.filename else reason
-
-
-def _describe_problems(problems: list[tuple[str, str]]) -> str:
-    return "; ".join(f"--{field.replace('_', '-')}: {reason}" for field, reason in problems)
 
 
 def _print_json(value: Any) -> None:
@@ -619,6 +626,10 @@ async def cmd_send_test(config: Config, args: argparse.Namespace) -> int:
                     await asyncio.wait_for(engine_task, timeout=10)
         if args.json:
             _print_json(final)
+        if final.retrying:
+            due = f"{final.next_attempt_at:%H:%M:%S} UTC" if final.next_attempt_at else "soon"
+            raise OperationFailed(f"message {final.id} is still retrying after {args.timeout:g}s: next attempt at "
+                                  f"{due}; {final.shown_reason or 'the last attempt failed'}")
         if not final.settled:
             raise OperationFailed(f"message {final.id} is still {final.state} after {args.timeout:g}s")
         if final.state == "sent" or final.state == "delivered":
@@ -890,10 +901,13 @@ def _read_definition(path: str) -> Any:
         raise UsageError(f"--file: {name} is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
 
 
-def _definition_problems(problems: list[tuple[str, str]]) -> str:
-    """Problems named as the definition's paths (`conditions[1].value`) or the flag they came from."""
+def _definition_problems(problems: list[tuple[str, str]], action: str = "create") -> str:
+    """Problems named as the definition's paths (`conditions[1].value`) or the argument or flag
+    they came from (a new name is --rename or --as)."""
+    new_name = {"update": "--rename", "duplicate": "--as"}.get(action, "NAME")
+
     def where(path: str) -> str:
-        return {"name": "name", "new_name": "--as"}.get(path, f"definition {path}" if path else "definition")
+        return new_name if path in ("name", "new_name") else f"definition {path}" if path else "definition"
 
     return "; ".join(f"{where(path)}: {reason}" for path, reason in problems)
 
@@ -938,7 +952,7 @@ async def cmd_segments(config: Config, args: argparse.Namespace) -> int:
         try:
             return await _segments_action(runtime, args, action, definition, segments)
         except ValidationError as exc:
-            raise UsageError(_definition_problems(exc.problems)) from None
+            raise UsageError(_definition_problems(exc.problems, action)) from None
 
     return await _with_runtime(config, work)
 

@@ -88,7 +88,6 @@ async def cmd_groups(config: Config, args: argparse.Namespace) -> int:
         _with_runtime,
     )
     from smsconsole.services import groups as svc
-    from smsconsole.services.errors import ValidationError
 
     action = args.groups_command
     if action == "move" and (args.direction is None) == (args.to is None):
@@ -105,46 +104,41 @@ async def cmd_groups(config: Config, args: argparse.Namespace) -> int:
 
     async def work(runtime: Any) -> int:
         factory = runtime.factory
-        try:
-            if action in ("list", "show"):
-                async with factory() as session:
-                    views = (await svc.list_groups(session) if action == "list"
-                             else [await svc.get_group(session, args.name)])
-                if args.json:
-                    shown = [_group_json(v) for v in views]
-                    _print_json(shown if action == "list" else shown[0])
-                elif not views:
-                    print("no groups yet; create one with: smsconsole groups create NAME --providers A,B")
-                else:
-                    for view in views:
-                        _print_group(view)
+        if action in ("list", "show"):
+            async with factory() as session:
+                views = (await svc.list_groups(session) if action == "list"
+                         else [await svc.get_group(session, args.name)])
+            if args.json:
+                shown = [_group_json(v) for v in views]
+                _print_json(shown if action == "list" else shown[0])
+            elif not views:
+                print("no groups yet; create one with: smsconsole groups create NAME --providers A,B")
+            else:
+                for view in views:
+                    _print_group(view)
+            return 0
+        async with factory() as session, session.begin():
+            if action == "create":
+                view = await svc.create_group(session, name=args.name, providers=args.providers,
+                                              countries=args.countries, is_default=args.default, actor=ACTOR)
+                verb = "created"
+            elif action == "update":
+                view = await svc.update_group(session, args.name, new_name=args.rename,
+                                              providers=args.providers, countries=args.countries, actor=ACTOR)
+                verb = "updated"
+            elif action == "move":
+                step = {"up": -1, "down": 1}.get(args.direction or "")
+                view = await svc.move_member(session, args.name, args.provider, by=step, to=args.to,
+                                             actor=ACTOR)
+                verb = "reordered"
+            elif action == "set-default":
+                view = await svc.set_default_group(session, args.name, actor=ACTOR)
+                print(f"{view.name} is now the default group")
                 return 0
-            async with factory() as session, session.begin():
-                if action == "create":
-                    view = await svc.create_group(session, name=args.name, providers=args.providers,
-                                                  countries=args.countries, is_default=args.default, actor=ACTOR)
-                    verb = "created"
-                elif action == "update":
-                    view = await svc.update_group(session, args.name, new_name=args.rename,
-                                                  providers=args.providers, countries=args.countries, actor=ACTOR)
-                    verb = "updated"
-                elif action == "move":
-                    step = {"up": -1, "down": 1}.get(args.direction or "")
-                    view = await svc.move_member(session, args.name, args.provider, by=step, to=args.to,
-                                                 actor=ACTOR)
-                    verb = "reordered"
-                elif action == "set-default":
-                    view = await svc.set_default_group(session, args.name, actor=ACTOR)
-                    print(f"{view.name} is now the default group")
-                    return 0
-                else:
-                    await svc.delete_group(session, args.name, actor=ACTOR)
-                    print(f"deleted group {args.name!r}")
-                    return 0
-        except ValidationError as exc:
-            flags = {"name": "name", "new_name": "--rename", "provider": "provider", "position": "--to"}
-            raise UsageError("; ".join(f"{flags.get(field, '--' + field.replace('_', '-'))}: {reason}"
-                                       for field, reason in exc.problems)) from None
+            else:
+                await svc.delete_group(session, args.name, actor=ACTOR)
+                print(f"deleted group {args.name!r}")
+                return 0
         if getattr(args, "json", False):
             _print_json(_group_json(view))
         else:

@@ -10,6 +10,29 @@ from typing import Any
 from smsconsole.config import Config
 
 ACTOR = "cli"
+# Actions as the console and this CLI's text show them; --json and the database keep the stored
+# values (opt_out, opt_in), and both spellings are accepted as input.
+ACTION_WORDS = {"opt_out": "opt-out", "opt_in": "opt-in"}
+KEYWORD_ACTIONS = ("opt_out", "opt_in", "help", "custom")
+INBOX_ACTIONS = (*KEYWORD_ACTIONS, "reply")
+
+
+def action_word(action: str | None) -> str:
+    """An action as people read it: opt-out, opt-in, help, custom, reply."""
+    return ACTION_WORDS.get(action or "", action or "-")
+
+
+def _action_type(allowed: tuple[str, ...]) -> Callable[[str], str]:
+    """An argparse type: opt-out or opt_out (any case) becomes the stored value; anything else is
+    refused naming the actions as they are shown."""
+    def parse(value: str) -> str:
+        action = value.strip().lower().replace("-", "_")
+        if action not in allowed:
+            raise argparse.ArgumentTypeError(
+                f"{value!r} is not an action; use {', '.join(action_word(a) for a in allowed)}")
+        return action
+
+    return parse
 
 
 def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
@@ -28,7 +51,7 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
     keywords = commands.add_parser(
         "keywords", help="reply keywords (STOP, HELP, …) and their auto-responses",
         description="A keyword matches a reply that is exactly the keyword, ignoring case, accents, "
-        "punctuation and spacing ('Stop.', 'opt-out', 'ARRÊT'). Actions: opt_out, opt_in, help, custom "
+        "punctuation and spacing ('Stop.', 'opt-out', 'ARRÊT'). Actions: opt-out, opt-in, help, custom "
         "(logs --event-name as an event).")
     k_commands = keywords.add_subparsers(dest="keywords_command", metavar="ACTION", required=True,
                                          parser_class=parser_class)
@@ -38,7 +61,8 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
     for name, text in (("add", "add a keyword"), ("update", update_help)):
         sub = k_commands.add_parser(name, help=text)
         sub.add_argument("word")
-        sub.add_argument("--action", required=name == "add", help="opt_out, opt_in, help or custom")
+        sub.add_argument("--action", required=name == "add", type=_action_type(KEYWORD_ACTIONS),
+                         help="opt-out, opt-in, help or custom")
         sub.add_argument("--response", help="the auto-response ('' sends none)")
         sub.add_argument("--language", help="language code of the response, e.g. en, es, pt-BR")
         sub.add_argument("--event-name", "--event", dest="event_name",
@@ -54,7 +78,8 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
 
     inbox = commands.add_parser("inbox", help="the latest replies: keyword matched, action taken, message answered")
     inbox.add_argument("--limit", type=int, default=50, help="how many (default 50)")
-    inbox.add_argument("--action", help="only this action: opt_out, opt_in, help, custom or reply")
+    inbox.add_argument("--action", type=_action_type(INBOX_ACTIONS),
+                       help="only this action: opt-out, opt-in, help, custom or reply")
     inbox.add_argument("--keyword", help="only replies that matched this keyword")
     inbox.add_argument("--json", action="store_true")
 
@@ -138,7 +163,7 @@ async def cmd_keywords(config: Config, args: argparse.Namespace) -> int:
             for v in views:
                 state = ("default" if v.builtin else "custom") if v.enabled else "disabled"
                 response = v.response or (f"(logs event {v.event_name})" if v.event_name else "(no response)")
-                print(f"{v.word:<22} {v.action:<8} {v.language or '-':<6} {state:<9} {response}")
+                print(f"{v.word:<22} {action_word(v.action):<8} {v.language or '-':<6} {state:<9} {response}")
             return 0
         if action == "remove":
             async with runtime.factory() as session, session.begin():
@@ -159,7 +184,7 @@ async def cmd_keywords(config: Config, args: argparse.Namespace) -> int:
             _print_json(view)
         else:
             verb = "added" if action == "add" else "updated"
-            print(f"{verb} keyword {view.word!r}: {view.action}"
+            print(f"{verb} keyword {view.word!r}: {action_word(view.action)}"
                   + (f" ({view.language})" if view.language else "")
                   + (f", logs {view.event_name}" if view.event_name else "")
                   + ("" if view.enabled else ", disabled"))
@@ -170,7 +195,7 @@ async def cmd_keywords(config: Config, args: argparse.Namespace) -> int:
 
 async def cmd_inbox(config: Config, args: argparse.Namespace) -> int:
     from smsconsole.cli import UsageError
-    from smsconsole.services.replies import recent_inbound
+    from smsconsole.services.replies import count_inbound, recent_inbound
 
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
@@ -178,8 +203,14 @@ async def cmd_inbox(config: Config, args: argparse.Namespace) -> int:
     async def work(runtime: Any) -> int:
         async with runtime.factory() as session:
             views = await recent_inbound(session, limit=args.limit, action=args.action, keyword=args.keyword)
+            total = 0 if views else await count_inbound(session)  # says why the list is empty
         if args.json:
             _print_json(views)
+        elif not views and total:
+            wanted = " and ".join(part for part in (
+                f"keyword {args.keyword}" if args.keyword else "",
+                f"action {action_word(args.action)}" if args.action else "") if part)
+            print(f"no replies match {wanted} ({total:,} repl{'y' if total == 1 else 'ies'} in all)")
         elif not views:
             print("no replies yet (they arrive by polling or the webhook listener; try "
                   "'smsconsole sandbox reply --from +447400123456 --text STOP')")
@@ -190,14 +221,14 @@ async def cmd_inbox(config: Config, args: argparse.Namespace) -> int:
                 answers = str(v.answers_message_id) if v.answers_message_id else "-"
                 text = v.text.replace("\n", " ")
                 print(f"{v.received_at:%Y-%m-%d %H:%M:%S} {v.sender:<16} {who:<16} {v.keyword or '-':<10} "
-                      f"{v.action or '-':<8} {answers:<8} {text}")
+                      f"{action_word(v.action):<8} {answers:<8} {text}")
         return 0
 
     return await _with_runtime(config, work)
 
 
 async def cmd_stats(config: Config, args: argparse.Namespace) -> int:
-    from smsconsole.services.stats import delivery_stats
+    from smsconsole.services.stats import delivery_stats, describe_rate
 
     async def work(runtime: Any) -> int:
         async with runtime.factory() as session:
@@ -215,15 +246,17 @@ async def cmd_stats(config: Config, args: argparse.Namespace) -> int:
         label = "last hour" if result.window == "hour" else "today (UTC)"
         print(f"Delivery, {label} (messages queued since {result.since:%Y-%m-%d %H:%M} UTC)")
         print(f"{'PROVIDER':<16} {'SENT':>6} {'DELIV':>6} {'UNDEL':>6} {'FAILED':>6} {'UNKN':>6} {'REPL':>6} "
-              f"{'RATE':>6}  HEALTH / CIRCUIT")
+              f"{'DELIVERED/SETTLED':>17}  HEALTH / CIRCUIT")
         health = {p.name: p for p in result.providers}
         for name, c in [*result.by_provider.items(), ("total", result.total)]:
-            rate = f"{c.delivery_rate:.0%}" if c.delivery_rate is not None else "-"
+            rate = describe_rate(c)
             h = health.get(name)
             state = f"{h.health} / {h.circuit_state}" if h else ""
             print(f"{name[:16]:<16} {c.sent:>6} {c.delivered:>6} {c.undelivered:>6} {c.failed:>6} {c.unknown:>6} "
-                  f"{c.replies:>6} {rate:>6}  {state}")
+                  f"{c.replies:>6} {rate:>17}  {state}")
         print(f"sent per minute, last 60 min: {sum(result.per_minute)} total, peak {max(result.per_minute)}")
+        print(f"rate: delivered ÷ settled (delivered, undelivered or failed); {result.total.awaiting_receipt:,} "
+              f"awaiting a receipt, {result.total.waiting:,} waiting to be sent")
         return 0
 
     return await _with_runtime(config, work)
@@ -232,7 +265,8 @@ async def cmd_stats(config: Config, args: argparse.Namespace) -> int:
 def _counts(counts: Any) -> dict[str, Any]:
     return {"waiting": counts.waiting, "sent": counts.sent, "delivered": counts.delivered,
             "undelivered": counts.undelivered, "failed": counts.failed, "unknown": counts.unknown,
-            "suppressed": counts.suppressed, "replies": counts.replies, "delivery_rate": counts.delivery_rate}
+            "suppressed": counts.suppressed, "replies": counts.replies, "settled": counts.settled,
+            "awaiting_receipt": counts.awaiting_receipt, "delivery_rate": counts.delivery_rate}
 
 
 HANDLERS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {

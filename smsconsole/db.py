@@ -25,27 +25,31 @@ class DatabaseError(Exception):
     """The database cannot be used; the message is one line for the user."""
 
 
+class DatabaseUrlError(DatabaseError):
+    """The database URL itself is wrong (bad input, before anything is opened)."""
+
+
 def normalize_url(url: str) -> str:
     """Accept URLs as users write them: sqlite:///… and postgresql://… get async drivers.
     `sqlite:///path?mode=ro` opens the file read-only (as an SQLite `file:` URI)."""
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise DatabaseError(f"database URL {url!r} is not a valid URL (e.g. sqlite:///path/file.db or postgresql://user@host/db)") from None
+        raise DatabaseUrlError(f"database URL {url!r} is not a valid URL (e.g. sqlite:///path/file.db or postgresql://user@host/db)") from None
     backend = parsed.get_backend_name()
     driver = parsed.get_driver_name()
     if backend == "sqlite":
         if driver not in ("pysqlite", "aiosqlite"):
-            raise DatabaseError(f"unsupported SQLite driver {driver!r}; use sqlite:///path/file.db")
+            raise DatabaseUrlError(f"unsupported SQLite driver {driver!r}; use sqlite:///path/file.db")
         if not parsed.database or parsed.database == ":memory:":
-            raise DatabaseError("an in-memory SQLite database cannot be shared by the engine and consoles; give a file path")
+            raise DatabaseUrlError("an in-memory SQLite database cannot be shared by the engine and consoles; give a file path")
         parsed = parsed.set(drivername="sqlite+aiosqlite")
         if parsed.query.get("mode") == "ro" and not parsed.database.startswith("file:"):
             parsed = _read_only_sqlite(parsed, Path(parsed.database))
     elif backend in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+asyncpg")
     else:
-        raise DatabaseError(f"unsupported database {backend!r}; use SQLite (sqlite:///…) or PostgreSQL (postgresql://…)")
+        raise DatabaseUrlError(f"unsupported database {backend!r}; use SQLite (sqlite:///…) or PostgreSQL (postgresql://…)")
     return parsed.render_as_string(hide_password=False)
 
 

@@ -25,12 +25,15 @@ from smsconsole.services.stats import (
     DeliveryStats,
     ProviderHealth,
     delivery_stats,
+    describe_rate,
     recent_messages,
 )
 
 REFRESH_SECONDS = 1.0
 RECENT = 50
 WINDOW_LABELS = {"hour": "last hour", "today": "today (UTC)"}
+RATE_NOTE = "rate: delivered of settled"
+NARROW = 100  # below this many columns Health shows its mark only, so the rate keeps its "of N"
 CIRCUIT_STYLES = {"closed": "green", "open": "bold red", "half_open": "yellow"}
 
 
@@ -42,9 +45,12 @@ def circuit_text(state: str, until: datetime | None) -> Text:
     return Text(label, style=CIRCUIT_STYLES.get(state, ""))
 
 
-def health_circuit_text(health: str, circuit: str, until: datetime | None) -> Text:
-    """Health, and the circuit when it is not closed (a closed circuit is the normal case)."""
+def health_circuit_text(health: str, circuit: str, until: datetime | None, *, compact: bool = False) -> Text:
+    """Health (its mark only when compact), and the circuit when it is not closed (a closed
+    circuit is the normal case)."""
     text = health_text(health)
+    if compact:
+        text = Text(text.plain.split(" ", 1)[0], style=text.style)
     if circuit != "closed":
         text.append(" · ")
         text.append_text(circuit_text(circuit, until))
@@ -52,10 +58,11 @@ def health_circuit_text(health: str, circuit: str, until: datetime | None) -> Te
 
 
 def rate_text(counts: DeliveryCounts) -> Text:
+    """Delivered of settled, with how many settled (`100% of 2`): never a bare percentage."""
     rate = counts.delivery_rate
     if rate is None:
         return Text("-", style="dim")
-    return Text(f"{rate:.0%}", style="green" if rate >= 0.95 else "yellow" if rate >= 0.8 else "bold red")
+    return Text(describe_rate(counts), style="green" if rate >= 0.95 else "yellow" if rate >= 0.8 else "bold red")
 
 
 def count_cells(counts: DeliveryCounts) -> tuple[Text, ...]:
@@ -90,7 +97,7 @@ class StatsScreen(LiveSectionScreen):
     def compose_body(self) -> ComposeResult:
         with Vertical(id="stats-body"):
             with Vertical(id="stats-delivery", classes="panel") as panel:
-                panel.border_title = "Delivery, last hour"
+                panel.border_title = f"Delivery, {WINDOW_LABELS['hour']} ({RATE_NOTE})"
                 yield DataTable(id="stats-providers-table", cursor_type="none", zebra_stripes=True)
             with Horizontal(id="stats-throughput"):
                 yield Sparkline([0] * 60, id="stats-sparkline")
@@ -102,7 +109,7 @@ class StatsScreen(LiveSectionScreen):
     def on_mount(self) -> None:
         table = self.query_one("#stats-providers-table", DataTable)
         for label, key in (("Provider", "provider"), ("Health", "health"), ("Sent", "sent"),
-                           ("Deliv", "delivered"), ("Undel", "undelivered"), ("Failed", "failed"),
+                           ("Deliv", "delivered"), ("Undel", "undelivered"), ("Fail", "failed"),
                            ("Unkn", "unknown"), ("Repl", "replies"), ("Rate", "rate")):
             table.add_column(label, key=key)
         recent = self.query_one("#stats-recent-table", DataTable)
@@ -113,7 +120,7 @@ class StatsScreen(LiveSectionScreen):
 
     def action_toggle_window(self) -> None:
         self.window = "today" if self.window == "hour" else "hour"
-        self.query_one("#stats-delivery").border_title = f"Delivery, {WINDOW_LABELS[self.window]}"
+        self.query_one("#stats-delivery").border_title = f"Delivery, {WINDOW_LABELS[self.window]} ({RATE_NOTE})"
         self.action_refresh()
 
     @work(exclusive=True, group="stats-refresh", exit_on_error=False)
@@ -129,7 +136,8 @@ class StatsScreen(LiveSectionScreen):
         rows: dict[str, tuple[Any, ...]] = {}
         for name, counts in result.by_provider.items():
             view: ProviderHealth | None = health.get(name)
-            rows[name] = (name, health_circuit_text(view.health, view.circuit_state, view.circuit_until)
+            rows[name] = (name, health_circuit_text(view.health, view.circuit_state, view.circuit_until,
+                                                    compact=self.app.size.width < NARROW)
                           if view else Text("-", style="dim"), *count_cells(counts))
         rows["~total"] = (Text("total", style="bold"), "", *count_cells(result.total))
         with self.app.batch_update():
@@ -137,7 +145,8 @@ class StatsScreen(LiveSectionScreen):
             self.query_one("#stats-sparkline", Sparkline).data = list(result.per_minute)
             self.query_one("#stats-throughput-caption", Static).update(throughput_caption(result.per_minute))
             self.query_one("#stats-delivery").border_subtitle = (
-                f"{result.total.waiting:,} waiting · {result.total.suppressed:,} suppressed")
+                f"{result.total.awaiting_receipt:,} awaiting receipt · {result.total.waiting:,} waiting · "
+                f"{result.total.suppressed:,} suppressed")
             sync_rows(self.query_one("#stats-recent-table", DataTable), {
                 str(m.id): (str(m.id), format_time(m.created_at, seconds=True), m.kind, m.to_number,
                             m.provider_name or "-", state_text(m.shown_state), _detail(m))

@@ -269,6 +269,11 @@ def _profile_key(profile: Profile | None) -> str | None:
 # --- reading -----------------------------------------------------------------------------------
 
 
+async def count_inbound(session: AsyncSession) -> int:
+    """Every reply received, whatever it matched."""
+    return int(await session.scalar(select(func.count()).select_from(InboundMessage)) or 0)
+
+
 async def recent_inbound(session: AsyncSession, *, limit: int = 200, action: str | None = None,
                          keyword: str | None = None) -> list[InboundView]:
     """The latest replies, newest first, with profile and answered message (one query)."""

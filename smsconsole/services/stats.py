@@ -2,7 +2,9 @@
 minute) that read the same on SQLite and PostgreSQL; and one message's whole path.
 
 Counts are of messages queued in the window, by the state they are in now (the window the
-Home counts always used), so "sent" is everything that left: sent + delivered + undelivered."""
+Home counts always used), so "sent" is everything that left: sent + delivered + undelivered.
+The delivery rate is delivered ÷ settled (delivered, undelivered or failed), always shown with
+its denominator ("100% of 2"): messages awaiting a receipt or unknown count once they settle."""
 
 from __future__ import annotations
 
@@ -49,10 +51,25 @@ class DeliveryCounts:
             setattr(self, state, getattr(self, state) + count)
 
     @property
+    def settled(self) -> int:
+        """Messages with a final outcome: delivered, undelivered or failed."""
+        return self.delivered + self.undelivered + self.failed
+
+    @property
+    def awaiting_receipt(self) -> int:
+        """Messages that left and have no final receipt yet."""
+        return self.sent - self.delivered - self.undelivered
+
+    @property
     def delivery_rate(self) -> float | None:
-        """Delivered of what left and got a final answer; None before any."""
-        settled = self.delivered + self.undelivered
-        return self.delivered / settled if settled else None
+        """Delivered ÷ settled; None before any message settled."""
+        return self.delivered / self.settled if self.settled else None
+
+
+def describe_rate(counts: DeliveryCounts) -> str:
+    """The rate with what it is a share of: `100% of 2` (settled messages), `-` before any."""
+    rate = counts.delivery_rate
+    return "-" if rate is None else f"{rate:.0%} of {counts.settled:,}"
 
 
 @dataclass(frozen=True)

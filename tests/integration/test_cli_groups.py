@@ -69,7 +69,7 @@ def test_create_list_show_move_default_delete(cli: Cli) -> None:
         (["groups", "show", "nope"], "no group named 'nope'"),
         (["groups", "move", "first", "p0"], "move: give up, down or --to N"),
         (["groups", "move", "first", "p0", "--to", "5"], "--to: must be between 1 and 1"),
-        (["groups", "move", "first", "p9", "up"], "provider: 'p9' is not in group 'first'; its providers: p0"),
+        (["groups", "move", "first", "p9", "up"], "PROVIDER: 'p9' is not in group 'first'; its providers: p0"),
         (["groups", "update", "first"], "update: nothing to change; give --rename, --providers or --countries"),
         (["groups", "delete", "first"], "delete group 'first': add --yes to confirm"),
         (["groups", "create", "g"], "the following arguments are required: --providers"),

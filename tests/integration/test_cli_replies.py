@@ -18,7 +18,7 @@ def test_sandbox_reply_stop_then_inbox_and_stats(cli) -> None:  # type: ignore[n
     assert [(r["keyword"], r["action"], r["via"]) for r in json.loads(out)] == [
         (None, "reply", "sandbox"), ("STOP", "opt_out", "sandbox")]
     code, out, _ = cli("inbox", "--action", "opt_out")
-    assert code == 0 and "opt_out" in out and "deals" not in out
+    assert code == 0 and "opt-out" in out and "deals" not in out
     code, out, _ = cli("profiles", "show", "+447400123456", "--json")
     assert json.loads(out)["subscription"] == "unsubscribed"
     code, out, _ = cli("stats", "--json")

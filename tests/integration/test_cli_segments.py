@@ -93,7 +93,7 @@ def test_saved_segment_lifecycle(cli, audience: Path) -> None:  # type: ignore[n
     code, out, _ = cli("segments", "duplicate", "Repeat buyers", "--as", "Buyers B")
     assert code == 0
     code, _, err = cli("segments", "duplicate", "Repeat buyers", "--as", "Buyers B")
-    assert code == 2 and "name: a segment named 'Buyers B' already exists" in one_line_error(err)
+    assert code == 2 and "--as: a segment named 'Buyers B' already exists" in one_line_error(err)
 
     code, out, _ = cli("segments", "delete", "Buyers B", "--yes")
     assert code == 0 and out.strip() == "deleted segment 'Buyers B'"

@@ -56,11 +56,29 @@ async def test_counts_by_provider_for_the_last_hour_and_today(runtime: Runtime) 
     assert (a.sent, a.delivered, a.undelivered, a.failed, a.unknown, a.replies) == (3, 2, 1, 1, 0, 1)
     assert (b.sent, b.delivered, b.unknown, b.waiting) == (1, 0, 1, 1)
     assert (hour.total.sent, hour.total.replies, hour.total.waiting) == (4, 1, 1)
-    assert a.delivery_rate == 2 / 3 and b.delivery_rate is None
+    assert a.settled == 4 and a.delivery_rate == 2 / 4 and b.delivery_rate is None  # the failed one counts
     assert (today.total.sent, today.total.delivered, today.total.replies) == (6, 4, 2)
     health = {p.name: p for p in hour.providers}
     assert health["beta"].circuit_state == "open" and health["beta"].circuit_failures == 5
     assert health["alpha"].circuit_state == "closed"
+
+
+async def test_the_rate_is_delivered_of_settled_and_says_of_how_many(runtime: Runtime) -> None:
+    """6 sent, 2 delivered and 4 awaiting their receipts: 100% of the 2 that settled, not of the 6."""
+    clock.freeze(NOW)
+    async with runtime.factory() as session, session.begin():
+        await providers.create_provider(session, runtime.box, kind="sandbox", name="sbx", values={}, actor="t")
+    for index, state in enumerate(["delivered"] * 2 + ["sent"] * 4):
+        async with runtime.factory() as session, session.begin():
+            view = await messages.queue_test_message(session, provider_name="sbx", to="+447400123456",
+                                                     body=f"m{index}", default_region=None, actor="t")
+            await session.execute(update(Message).where(Message.id == view.id).values(state=state, sent_at=NOW))
+    async with runtime.factory() as session:
+        counts = (await stats.delivery_stats(session, "hour")).by_provider["sbx"]
+    assert (counts.sent, counts.delivered, counts.awaiting_receipt, counts.settled) == (6, 2, 4, 2)
+    assert counts.delivery_rate == 1.0
+    assert stats.describe_rate(counts) == "100% of 2"
+    assert stats.describe_rate(stats.DeliveryCounts(sent=3)) == "-"
 
 
 async def test_throughput_per_minute_buckets(runtime: Runtime) -> None:

@@ -152,3 +152,22 @@ async def test_editing_a_default_keyword_changes_only_its_response(runtime: Runt
     async with runtime.factory() as session:
         view = await keywords.get_keyword(session, "help")
     assert view.response == "Reply STOP to stop. Help: help@example.com" and view.builtin
+
+
+async def test_stats_rate_says_of_how_many_settled(runtime: Runtime, config: Config) -> None:
+    """sandbox: 2 sent, 1 delivered, 1 awaiting its receipt — 100% of 1, never a bare 100%."""
+    await seed_demo(runtime)
+    app = make_app(config, runtime)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.switch_mode("stats")
+        await wait_for(pilot, lambda: table(pilot, "#stats-providers-table").row_count > 1, what="providers")
+        providers = table(pilot, "#stats-providers-table")
+        await wait_for(pilot, lambda: "sandbox" in column(providers, "provider"), what="the sandbox row")
+        assert str(providers.get_cell("sandbox", "sent")) == "2"
+        assert str(providers.get_cell("sandbox", "rate")) == "100% of 1"
+        assert str(providers.get_cell("sandbox-fail", "rate")) == "0% of 1"  # a failed message settled too
+        assert str(providers.get_cell("~total", "rate")) == "50% of 2"
+        panel = pilot.app.screen.query_one("#stats-delivery")
+        assert str(panel.border_title) == "Delivery, last hour (rate: delivered of settled)"
+        assert str(panel.border_subtitle).startswith("1 awaiting receipt")
+        assert providers.virtual_size.width <= providers.scrollable_content_region.width  # "of N" fits at 80 columns
