@@ -110,3 +110,28 @@ def test_a_character_that_forces_ucs2_is_named_once_with_its_count() -> None:
     assert why.plain == (f"UCS-2 because of {EMOJI} ×2 (first at 4)  “ at 6 (look-alike)  ” at 10 (look-alike)")
     _, why = describe_body(f"Hi {EMOJI} “you”", smart=True)  # look-alikes replaced: only the emoji is left
     assert why.plain == f"UCS-2 because of {EMOJI} at 4"
+
+
+async def test_a_retrying_message_shows_retrying_in_stats_and_its_path(runtime: Runtime) -> None:
+    from smsconsole.screens.dialogs.message_path import MessagePathDialog
+
+    await add_provider(runtime, "sandbox", "sandbox")
+    async with runtime.factory() as session, session.begin():
+        queued = await queue_test_message(session, provider_name="sandbox", to="+14155550123", body="hi",
+                                          default_region=None, actor="test")
+        await session.execute(update(Message).where(Message.id == queued.id).values(
+            attempts=2, next_attempt_at=FROZEN + timedelta(seconds=8),
+            reason="attempt 2 of 5 failed on provider sandbox (sandbox: simulated transient failure); retrying in 8s"))
+    app = make_app(runtime.config, runtime)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await app.switch_mode("stats")
+        recent = app.screen.query_one("#stats-recent-table", DataTable)
+        await wait_for(pilot, lambda: recent.row_count == 1, what="the message")
+        assert str(recent.get_cell(str(queued.id), "state")) == "retrying"
+        assert str(recent.get_cell(str(queued.id), "detail")).startswith("next attempt 09:30:08 · attempt 2 of 5")
+        recent.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, MessagePathDialog), what="the path")
+        summary = str(app.screen.query_one("#message-detail-summary", Static).render())
+        assert "state retrying" in summary and "Next attempt 09:30:08" in summary
+        assert "retrying in" not in summary
