@@ -56,7 +56,7 @@ def example_number(region: str | None) -> tuple[str, str | None]:
 
 def number_placeholder(region: str | None) -> str:
     international, national = example_number(region)
-    return f"e.g. {international} or {national}" if national else f"e.g. {international} (with the country code)"
+    return f"e.g. {international} or {national}" if national else f"e.g. {international}"
 
 
 def default_choice(providers: Sequence[ProviderView], groups: Sequence[GroupView]) -> str | None:
