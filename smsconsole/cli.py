@@ -823,8 +823,12 @@ async def cmd_import(config: Config, args: argparse.Namespace) -> int:
                 print(f"  {column:<24} -> {target}{type_note}")
             for problem in preview.sample_problems[:10]:
                 print(f"  sample {problem.describe()}")
-            for field, reason in preview.problems:
-                print(f"  problem: {field}: {reason}")
+            if preview.problems:
+                from smsconsole.cli_errors import describe_problems
+
+                parser = build_parser()  # to name each problem's flag as typed (--map, --type)
+                for problem in preview.problems:
+                    print(f"  problem: {describe_problems([problem], parser, args)}")
             for warning in preview.warnings:
                 print(f"  warning: {warning}")
             return 0 if preview.ok else EXIT_FAILED

@@ -183,3 +183,10 @@ def test_a_send_still_retrying_when_the_wait_ends_says_so_and_when_it_is_tried_n
     assert re.search(r"message 1 is still retrying after 4s: next attempt at \d\d:\d\d:\d\d UTC; "
                      r"attempt \d of 5 failed on provider flaky", line), line
     assert "retrying in" not in line
+
+
+def test_a_preview_names_its_problems_by_flag(cli, seeded: Path) -> None:  # type: ignore[no-untyped-def]
+    code, out, _ = cli("import", "profiles", str(seeded / "nokey.csv"), "--preview")
+    assert code == 1
+    problems = [line.strip() for line in out.splitlines() if line.strip().startswith("problem:")]
+    assert problems == ["problem: --map: no column maps to user_id or phone; every row needs one of them"]
