@@ -54,10 +54,16 @@ class SmsConsoleApp(App[None]):
     DEFAULT_MODE = "home"
     COMMANDS = App.COMMANDS | {ProviderCommands, GroupCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 (declared by App)
+    # The digits and q reach the app only when the focused widget does not take printable keys;
+    # the F-keys are priority bindings, so no widget shadows them (a TextArea binds F6 and F7).
     BINDINGS: ClassVar[list[BindingType]] = [
-        *(Binding(f"{section.key},f{section.key}", f"switch_mode('{section.mode}')", section.title,
+        *(Binding(section.key, f"switch_mode('{section.mode}')", section.title,
                   id=f"app.{section.mode}", tooltip=section.tooltip, group=SECTION_GROUP) for section in SECTIONS),
+        *(Binding(f"f{section.key}", f"switch_mode('{section.mode}')", section.title, priority=True,
+                  id=f"app.{section.mode}-fkey", tooltip=section.tooltip, group=SECTION_GROUP) for section in SECTIONS),
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit (the engine stops and hands over its lease)"),
+        Binding("question_mark", "help", "Keys", show=False, id="app.help",
+                tooltip="Show or hide the keys of the focused screen and widget"),
     ]
 
     engine_info: reactive[EngineInfo] = reactive(EngineInfo("engine: starting", short="starting"))
@@ -159,6 +165,16 @@ class SmsConsoleApp(App[None]):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_error(self, event)
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # a dialog asks its question first: section keys (the F-keys too) wait until it is closed
+        return not (action == "switch_mode" and self.screen.is_modal)
+
+    def action_help(self) -> None:
+        if self.screen.query("HelpPanel"):
+            self.action_hide_help_panel()
+        else:
+            self.action_show_help_panel()
+
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         if not self.cursor_blink and hasattr(event.widget, "cursor_blink"):
             event.widget.cursor_blink = False
@@ -190,7 +206,7 @@ class SmsConsoleApp(App[None]):
     async def add_provider(self) -> None:
         await self.switch_mode("providers")
         if isinstance(self.screen, ProvidersScreen):
-            self.screen.action_add_provider()
+            self.screen.action_add()
 
     async def edit_provider(self, name: str) -> None:
         await self.switch_mode("providers")

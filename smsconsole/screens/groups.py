@@ -33,7 +33,7 @@ from smsconsole.services.groups import (
 from smsconsole.services.providers import list_providers
 
 REFRESH_SECONDS = 1.0
-EMPTY_HINT = "No groups yet. Press n to create one: providers in priority order, with failover."
+EMPTY_HINT = "No groups yet. Press a to add one: providers in priority order, with failover."
 DEFAULT_MARK = "★"
 STATUS_LOOK = {
     "healthy": ("●", "green"),
@@ -64,10 +64,11 @@ def rate_text(member: MemberView) -> str:
 
 class GroupsScreen(LiveSectionScreen):
     MODE = "groups"
+    MAIN = "#groups-table"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new_group", "New", id="groups.new", tooltip="Create a provider group"),
-        Binding("e", "edit_group", "Edit", id="groups.edit", tooltip="Edit the highlighted group (also enter)"),
-        Binding("d,delete", "delete_group", "Delete", id="groups.delete",
+        Binding("a", "add", "Add", id="groups.new", tooltip="Add a provider group"),
+        Binding("e", "edit", "Edit", id="groups.edit", tooltip="Edit the highlighted group (also enter)"),
+        Binding("d,delete", "delete", "Delete", id="groups.delete",
                 tooltip="Delete the highlighted group (asks first)"),
         Binding("asterisk", "set_default", "Default", id="groups.default", key_display="*",
                 tooltip="Make the highlighted group the default (for messages with no group and no country group)"),
@@ -184,7 +185,7 @@ class GroupsScreen(LiveSectionScreen):
     # --- create, edit, delete, default -----------------------------------------------------------
 
     @work(exclusive=True, group="groups-new", exit_on_error=False)
-    async def action_new_group(self) -> None:
+    async def action_add(self) -> None:
         runtime = await self.runtime()
         async with runtime.factory() as session:
             providers = await list_providers(session)
@@ -203,7 +204,7 @@ class GroupsScreen(LiveSectionScreen):
             self.reload(select=view.name)
 
     @on(DataTable.RowSelected, "#groups-table")
-    def action_edit_group(self) -> None:
+    def action_edit(self) -> None:
         if (name := self._require_highlighted("edit")) is not None:
             self.edit_group(name)
 
@@ -228,7 +229,7 @@ class GroupsScreen(LiveSectionScreen):
             self.notify(f"Saved {view.name}: {' > '.join(view.provider_names)}.", title="Group saved")
             self.reload(select=view.name)
 
-    def action_delete_group(self) -> None:
+    def action_delete(self) -> None:
         if (name := self._require_highlighted("delete")) is not None:
             self.delete_group(name)
 
@@ -290,5 +291,5 @@ class GroupsScreen(LiveSectionScreen):
     def _require_highlighted(self, verb: str) -> str | None:
         name = self.highlighted
         if name is None:
-            self.notify(f"No group to {verb}: press n to create one.", severity="warning")
+            self.notify(f"No group to {verb}: press a to add one.", severity="warning")
         return name

@@ -47,6 +47,7 @@ MONITOR_ROWS = (("sent", "sent", ""), ("delivered", "delivered", "green"), ("und
 
 class HomeScreen(LiveSectionScreen):
     MODE = "home"
+    MAIN = "#home-providers-table"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh", "Refresh", id="home.refresh", tooltip="Read the database again now"),
     ]

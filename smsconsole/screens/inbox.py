@@ -53,10 +53,11 @@ def one_line(text: str, width: int = 60) -> str:
 
 class InboxScreen(LiveSectionScreen):
     MODE = "inbox"
-    AUTO_FOCUS = "#inbox-table"
+    MAIN = "#inbox-table"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("r", "refresh", "Refresh", id="inbox.refresh", tooltip="Read the database again now"),
-        Binding("f", "focus_filter", "Filter", id="inbox.filter", tooltip="Filter by action or keyword"),
+        Binding("slash", "search", "Filter", id="inbox.filter", key_display="/",
+                tooltip="Filter by action or keyword (escape: back to the list)"),
     ]
 
     def __init__(self) -> None:
@@ -86,7 +87,7 @@ class InboxScreen(LiveSectionScreen):
         self.query_one("#inbox-empty").display = False
         self.start_live(REFRESH_SECONDS, self.refresh_inbox)
 
-    def action_focus_filter(self) -> None:
+    def action_search(self) -> None:
         self.query_one("#inbox-action", Select).focus()
 
     @on(Select.Changed, "#inbox-action")

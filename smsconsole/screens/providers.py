@@ -37,13 +37,14 @@ EMPTY_HINT = "No providers yet. Press a to add one — Sandbox needs no account.
 
 class ProvidersScreen(SectionScreen):
     MODE = "providers"
+    MAIN = "#providers-table"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("a", "add_provider", "Add", id="providers.add",
+        Binding("a", "add", "Add", id="providers.add",
                 tooltip="Add a provider: choose its kind, then fill in its form"),
-        Binding("e", "edit_provider", "Edit", id="providers.edit", tooltip="Edit the highlighted provider"),
-        Binding("d,delete", "remove_provider", "Remove", id="providers.remove",
+        Binding("e", "edit", "Edit", id="providers.edit", tooltip="Edit the highlighted provider"),
+        Binding("d,delete", "delete", "Remove", id="providers.remove",
                 tooltip="Remove the highlighted provider (asks first)"),
-        Binding("t", "test_provider", "Test", id="providers.test",
+        Binding("t", "test", "Test", id="providers.test",
                 tooltip="Test the highlighted provider's connection (sends nothing)"),
     ]
 
@@ -127,7 +128,7 @@ class ProvidersScreen(SectionScreen):
     # --- add and edit ------------------------------------------------------------------------
 
     @work(exclusive=True, group="providers-add", exit_on_error=False)
-    async def action_add_provider(self) -> None:
+    async def action_add(self) -> None:
         kind = await self.app.push_screen_wait(KindPickerDialog(provider_kinds()))
         if kind is None:
             return
@@ -145,7 +146,7 @@ class ProvidersScreen(SectionScreen):
             self.post_message(ProviderSaved(view.name, created=True))
             self.load_providers(select=view.name)
 
-    def action_edit_provider(self) -> None:
+    def action_edit(self) -> None:
         if (name := self._require_highlighted("edit")) is not None:
             self.edit_provider(name)
 
@@ -177,7 +178,7 @@ class ProvidersScreen(SectionScreen):
 
     # --- remove and test ---------------------------------------------------------------------
 
-    def action_remove_provider(self) -> None:
+    def action_delete(self) -> None:
         if (name := self._require_highlighted("remove")) is not None:
             self.remove_provider(name)
 
@@ -194,7 +195,7 @@ class ProvidersScreen(SectionScreen):
         self.post_message(ProviderRemoved(name))
         self.load_providers()
 
-    def action_test_provider(self) -> None:
+    def action_test(self) -> None:
         if (name := self._require_highlighted("test")) is not None:
             self.test_connection(name)
 

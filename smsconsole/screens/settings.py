@@ -49,20 +49,24 @@ def revoked_text(view: ApiKeyView) -> Text:
 
 
 class SettingsScreen(SectionScreen):
+    """One scrolling page. The page itself takes the focus on entry (PageUp/PageDown/Home/End and
+    the arrows scroll it, so the process config and the audit log are in reach); tab goes through
+    the settings fields, then the API keys, then the keywords; the buttons and the read-only tables
+    are left out of the tab order (their keys do the same: ctrl+s, ctrl+n, a, e, d). a, e and d act
+    on the focused table; e from the page goes to the settings fields."""
+
     MODE = "settings"
-    AUTO_FOCUS = None
+    MAIN = "#settings-body"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "save", "Save", id="settings.save", tooltip="Validate and save the settings"),
         Binding("ctrl+n", "create_api_key", "New API key", id="settings.api-key-create",
                 tooltip="Create a key for the ingestion API (shown once)"),
-        Binding("delete", "revoke_api_key", "Revoke key", id="settings.api-key-revoke",
-                tooltip="Revoke the highlighted API key (asks first)"),
-        Binding("a", "add_keyword", "Add keyword", id="settings.keyword-add",
-                tooltip="Add a reply keyword (with the keywords table focused)"),
-        Binding("e", "edit_keyword", "Edit keyword", id="settings.keyword-edit",
-                tooltip="Edit the highlighted keyword (enter does the same)"),
-        Binding("x", "delete_keyword", "Delete keyword", id="settings.keyword-delete",
-                tooltip="Delete the highlighted keyword (asks first)"),
+        Binding("a", "add", "Add", id="settings.keyword-add",
+                tooltip="Add a reply keyword, or an API key (with its table focused)"),
+        Binding("e", "edit", "Edit", id="settings.keyword-edit",
+                tooltip="Edit the highlighted keyword (enter does the same); from the page, the settings fields"),
+        Binding("d,delete", "delete", "Delete", id="settings.keyword-delete",
+                tooltip="Delete the highlighted keyword, or revoke the highlighted API key (asks first)"),
     ]
 
     def __init__(self) -> None:
@@ -93,7 +97,7 @@ class SettingsScreen(SectionScreen):
                     yield Button("Revoke…", id="api-key-revoke", variant="error", compact=True, disabled=True,
                                  tooltip="Revoke the highlighted key (delete); asks first")
             with Vertical(id="settings-keywords", classes="panel") as keywords:
-                keywords.border_title = "Reply keywords (a: add, enter: edit, x: delete)"
+                keywords.border_title = "Reply keywords (a: add, enter: edit, d: delete)"
                 yield DataTable(id="keywords-table", cursor_type="row", zebra_stripes=True)
                 with Horizontal(classes="form-buttons"):
                     yield Button("Add…", id="keyword-add", variant="primary", compact=True,
@@ -109,6 +113,9 @@ class SettingsScreen(SectionScreen):
                 yield DataTable(id="audit-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
+        # the tab order: the fields, then the two tables that take keys; the page scrolls to the rest
+        for widget in (*self.query(Button), self.query_one("#config-table"), self.query_one("#audit-table")):
+            widget.can_focus = False
         config = self.query_one("#config-table", DataTable)
         config.add_column("Key", key="key")
         config.add_column("Value", key="value")
@@ -230,18 +237,48 @@ class SettingsScreen(SectionScreen):
         self.query_one("#api-key-revoke", Button).disabled = view is None or not view.active
         self.refresh_bindings()
 
+    @property
+    def focused_table(self) -> str | None:
+        """"keywords" or "api-keys" while that table has the focus."""
+        focused = self.focused
+        if isinstance(focused, DataTable) and focused.id in ("keywords-table", "api-keys-table"):
+            return focused.id.removesuffix("-table")
+        return None
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("add_keyword", "edit_keyword", "delete_keyword"):
-            if self.focused is not self.query_one("#keywords-table", DataTable):
-                return False
-            return action == "add_keyword" or self.highlighted_keyword is not None or None
-        if action == "revoke_api_key":
-            # only while the keys table has focus: elsewhere delete edits text
-            if self.focused is not self.query_one("#api-keys-table", DataTable):
-                return False
-            view = self.highlighted_api_key
-            return view is not None and view.active or None
+        table = self.focused_table
+        if action == "add":
+            return table is not None
+        if action == "edit":
+            if table == "keywords":
+                return self.highlighted_keyword is not None or None
+            return table is None
+        if action == "delete":
+            if table == "keywords":
+                return self.highlighted_keyword is not None or None
+            if table == "api-keys":
+                view = self.highlighted_api_key
+                return view is not None and view.active or None
+            return False
         return True
+
+    def action_add(self) -> None:
+        if self.focused_table == "api-keys":
+            self.action_create_api_key()
+        elif self.focused_table == "keywords":
+            self.add_keyword()
+
+    def action_edit(self) -> None:
+        if self.focused_table == "keywords":
+            self.edit_keyword()
+        elif self.focused_table is None:
+            self.query_one("#settings-form Input", Input).focus()
+
+    def action_delete(self) -> None:
+        if self.focused_table == "api-keys":
+            self.revoke_highlighted_api_key()
+        elif self.focused_table == "keywords":
+            self.delete_highlighted_keyword()
 
     def on_descendant_focus(self) -> None:
         self.refresh_bindings()
@@ -265,7 +302,7 @@ class SettingsScreen(SectionScreen):
         self.load_settings()
 
     @on(Button.Pressed, "#api-key-revoke")
-    def action_revoke_api_key(self) -> None:
+    def revoke_highlighted_api_key(self) -> None:
         view = self.highlighted_api_key
         if view is None or not view.active:
             return
@@ -308,12 +345,12 @@ class SettingsScreen(SectionScreen):
         return self._keywords.get(key) if key is not None else None
 
     @on(Button.Pressed, "#keyword-add")
-    def action_add_keyword(self) -> None:
+    def add_keyword(self) -> None:
         self.app.push_screen(KeywordFormDialog(self._save_keyword), self._keyword_saved)
 
     @on(Button.Pressed, "#keyword-edit")
     @on(DataTable.RowSelected, "#keywords-table")
-    def action_edit_keyword(self) -> None:
+    def edit_keyword(self) -> None:
         view = self.highlighted_keyword
         if view is None:
             return
@@ -346,7 +383,7 @@ class SettingsScreen(SectionScreen):
             self.load_settings()
 
     @on(Button.Pressed, "#keyword-delete")
-    def action_delete_keyword(self) -> None:
+    def delete_highlighted_keyword(self) -> None:
         view = self.highlighted_keyword
         if view is not None:
             self.remove_keyword(view)

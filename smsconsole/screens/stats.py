@@ -84,9 +84,10 @@ def throughput_caption(per_minute: list[int], *, short: bool = False) -> str:
 
 class StatsScreen(LiveSectionScreen):
     MODE = "stats"
-    AUTO_FOCUS = "#stats-recent-table"
+    MAIN = "#stats-recent-table"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("t", "toggle_window", "Hour/today", id="stats.window", tooltip="Switch between the last hour and today"),
+        Binding("w", "toggle_window", "Hour/today", id="stats.window",
+                tooltip="Switch the window between the last hour and today"),
         Binding("r", "refresh", "Refresh", id="stats.refresh", tooltip="Read the database again now"),
     ]
 

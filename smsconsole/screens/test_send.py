@@ -141,10 +141,13 @@ class TestSendScreen(SectionScreen):
     __test__ = False  # not a pytest test class
 
     MODE = "test-send"
-    AUTO_FOCUS = "#input-to"
+    # the form and a live list: entering lands on the list, so the section keys work; e (or tab)
+    # goes to the form, escape comes back
+    MAIN = "#recent-table"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+s", "send", "Send", id="test-send.send",
                 tooltip="Queue the test message; the engine sends it and the table shows its status"),
+        Binding("e", "edit", "Edit", id="test-send.edit", tooltip="Edit the message: to the To field"),
     ]
 
     def __init__(self) -> None:
@@ -252,6 +255,9 @@ class TestSendScreen(SectionScreen):
         ucs2.display = bool(why)
 
     # --- send --------------------------------------------------------------------------------
+
+    def action_edit(self) -> None:
+        self.query_one("#input-to", Input).focus()
 
     @on(Input.Submitted, "#input-to")
     @on(Button.Pressed, "#send")

@@ -91,7 +91,9 @@ async def test_a_taken_name_is_refused_under_the_field(runtime: Runtime) -> None
         name_field = app.screen.query_one("#field-name", FormField)
         await wait_for(pilot, lambda: name_field.error.reason is not None, what="the name error")
         assert "already named 'crm-sync'" in (name_field.error.reason or "")
-        await pilot.press("escape")
+        await pilot.press("escape")  # a name was typed: it asks first
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the discard question")
+        await pilot.press("y")
         await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen), what="settings")
         assert len(key_rows(app)) == 3
 

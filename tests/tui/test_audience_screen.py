@@ -170,6 +170,7 @@ async def test_import_is_reachable_from_the_search_field_and_the_table(runtime: 
     app = make_app(runtime.config, runtime)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_audience(pilot, app)
+        await pilot.press("slash")
         assert isinstance(app.focused, Input)
         shown = {key for key, active in app.screen.active_bindings.items() if active.binding.show}
         assert "ctrl+o" in shown and "i" not in shown  # the field takes `i`; the footer offers ctrl+o

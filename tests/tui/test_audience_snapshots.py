@@ -57,6 +57,7 @@ def rows(pilot: Pilot[Any], selector: str) -> int:
 async def searched(pilot: Pilot[Any]) -> None:
     await pilot.press("5")
     await wait_for(pilot, lambda: rows(pilot, "#audience-table") == 5, what="the latest profiles")
+    await pilot.press("slash")  # to the search field
     await type_text(pilot, "smith")
     await wait_for(pilot, lambda: rows(pilot, "#audience-table") == 2, what="two Smiths")
 

@@ -104,7 +104,7 @@ async def test_create_refuses_an_eleventh_provider_and_shows_errors_under_fields
     app = make_app(runtime.config, runtime)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_groups(pilot, app, 1)
-        await pilot.press("n")
+        await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, GroupFormDialog), what="the form")
         dialog = app.screen
         assert isinstance(dialog, GroupFormDialog)

@@ -25,7 +25,7 @@ async def test_number_keys_switch_sections(runtime: Runtime) -> None:
 async def test_function_keys_switch_sections_even_while_typing(runtime: Runtime) -> None:
     app = make_app(runtime.config, runtime)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("3")
+        await pilot.press("3", "e")  # e: to the message form
         await wait_for(pilot, lambda: isinstance(app.focused, Input), what="the To field to take focus")
         await pilot.press("2")  # typed into the field, not a section switch
         assert app.current_mode == "test-send"

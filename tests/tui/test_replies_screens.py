@@ -76,7 +76,7 @@ async def test_stats_and_the_message_path(runtime: Runtime, config: Config) -> N
         await wait_for(pilot, lambda: "sandbox" in column(providers, "provider"), what="providers")
         sent, replies = (str(providers.get_cell("sandbox", key)) for key in ("sent", "replies"))
         assert (sent, replies) == ("2", "4")  # sent counts delivered + sent
-        await pilot.press("t")
+        await pilot.press("w")
         await wait_for(pilot, lambda: "today" in str(pilot.app.screen.query_one("#stats-delivery").border_title),
                        what="today")
         recent = table(pilot, "#stats-recent-table")
@@ -125,7 +125,7 @@ async def test_keywords_panel_add_refused_then_saved_and_delete(runtime: Runtime
         t = table(pilot, "#keywords-table")
         t.focus()
         t.move_cursor(row=t.get_row_index("SURVEY"))
-        await pilot.press("x")
+        await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, ConfirmDialog), what="the question")
         await pilot.press("y")
         await wait_for(pilot, lambda: "SURVEY" not in column(table(pilot, "#keywords-table"), "word"),

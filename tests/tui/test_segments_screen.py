@@ -112,7 +112,7 @@ async def test_a_segment_built_in_the_dialogs_shows_the_reach_the_data_gives(run
     app = make_app(runtime.config, runtime)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_segments(pilot, app, [])
-        await pilot.press("n")
+        await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, SegmentBuilderScreen), what="the builder")
         builder = app.screen
         assert isinstance(builder, SegmentBuilderScreen)
@@ -153,7 +153,7 @@ async def test_bad_values_in_the_condition_editor_are_named_and_nothing_is_added
     app = make_app(runtime.config, runtime)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_segments(pilot, app, [])
-        await pilot.press("n")
+        await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, SegmentBuilderScreen), what="the builder")
         builder = app.screen
         assert isinstance(builder, SegmentBuilderScreen)
@@ -177,7 +177,9 @@ async def test_bad_values_in_the_condition_editor_are_named_and_nothing_is_added
         assert error_of(dialog, "count") == "Count: must be a whole number from 0 to 1000000"
         assert app.focused is dialog.query_one("#input-count")
 
-        await pilot.press("escape")
+        await pilot.press("escape")  # changed: it asks first
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the discard question")
+        await pilot.press("y")
         await wait_for(pilot, lambda: app.screen is builder, what="the builder")
         assert builder.document == {"match": "all", "conditions": []}
 
@@ -187,7 +189,7 @@ async def test_raw_json_shows_each_problem_by_path_and_a_refused_save_keeps_the_
     app = make_app(runtime.config, runtime)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_segments(pilot, app, ["gold-plan", "india"])
-        await pilot.press("n")
+        await pilot.press("a")
         await wait_for(pilot, lambda: isinstance(app.screen, SegmentBuilderScreen), what="the builder")
         builder = app.screen
         assert isinstance(builder, SegmentBuilderScreen)
@@ -268,7 +270,7 @@ async def test_duplicate_asks_the_new_name_and_refuses_a_taken_one(runtime: Runt
     app = make_app(runtime.config, runtime)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_segments(pilot, app, ["gold-plan", "india"])
-        await pilot.press("d")
+        await pilot.press("c")
         await wait_for(pilot, lambda: isinstance(app.screen, SegmentNameDialog), what="the name dialog")
         dialog = app.screen
         assert isinstance(dialog, SegmentNameDialog)
@@ -292,12 +294,12 @@ async def test_delete_asks_first_and_deletes(runtime: Runtime) -> None:
     app = make_app(runtime.config, runtime)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_segments(pilot, app, ["gold-plan", "india"])
-        await pilot.press("x")
+        await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, SegmentsScreen), what="the list")
         assert table_names(app) == ["gold-plan", "india"]
-        await pilot.press("x")
+        await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         await pilot.press("y")
         await wait_for(pilot, lambda: table_names(app) == ["india"], what="the row to go")
@@ -318,7 +320,7 @@ async def test_a_segment_a_scheduled_campaign_uses_is_not_deleted(runtime: Runti
     async with app.run_test(size=(80, 24)) as pilot:
         await open_segments(pilot, app, ["gold-plan", "india"])
         assert cell(app, "gold-plan", "used_by") == "black-friday"
-        await pilot.press("x")
+        await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the confirmation")
         await pilot.press("y")
         await wait_for(pilot, lambda: any("black-friday" in n for n in notifications(app)), what="the refusal")

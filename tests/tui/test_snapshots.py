@@ -41,6 +41,7 @@ async def fill_test_send(pilot: Pilot[Any]) -> None:
     await wait_for(pilot, lambda: rows(pilot, "#recent-table") == 5, what="recent messages")
     await wait_for(pilot, lambda: "GB" in str(pilot.app.screen.query_one("#field-to .form-field-label").render()),
                    what="the default region")
+    await pilot.press("e")  # from the recent list to the form
     await type_text(pilot, "07400 123456")
     pilot.app.screen.query_one("#input-body").focus()
     await pilot.pause()

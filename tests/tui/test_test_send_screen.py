@@ -40,7 +40,7 @@ def recent_cell(app: SmsConsoleApp, message_id: int, column: str) -> str:
 
 
 async def open_test_send(pilot: Pilot[Any], app: SmsConsoleApp, provider: str | None = "sandbox") -> TestSendScreen:
-    await pilot.press("3")
+    await pilot.press("3", "e")  # e: from the recent list to the form
     screen = app.screen
     assert isinstance(screen, TestSendScreen)
     select = screen.query_one("#input-provider", Select)

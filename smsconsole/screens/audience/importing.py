@@ -198,7 +198,7 @@ class ImportScreen(SectionScreen):
     """Pushed over the Audience section; escape goes back (asking first while an import runs)."""
 
     MODE = "audience"
-    AUTO_FOCUS = "#import-path"
+    MAIN = "#import-path"  # a form: its path field takes the focus; escape goes back from it
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="import.back", tooltip="Back to the search (asks first while importing)"),
         Binding("ctrl+s", "start_import", "Import", id="import.start",

@@ -90,7 +90,7 @@ class ProfileScreen(SectionScreen):
     """Pushed over the Audience section; escape goes back to the search."""
 
     MODE = "audience"
-    AUTO_FOCUS = None
+    MAIN = "#profile-body"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "back", "Back", id="profile.back", tooltip="Back to the search"),
         Binding("s", "set_subscription('subscribed')", "Subscribe", id="profile.subscribe",

@@ -42,12 +42,12 @@ def search_hint(query: str, found: int, region: str | None) -> Text:
 
 class AudienceScreen(SectionScreen):
     MODE = "audience"
-    AUTO_FOCUS = "#audience-search"
+    MAIN = "#audience-table"  # / goes to the search field, escape comes back
     BINDINGS: ClassVar[list[BindingType]] = [
         # ctrl+o too, so the footer offers import while the search field takes printable keys
         Binding("i,ctrl+o", "import_file", "Import…", id="audience.import",
                 tooltip="Import profiles or events from a CSV or JSON-lines file"),
-        Binding("slash", "focus_search", "Search", id="audience.search",
+        Binding("slash", "search", "Search", id="audience.search",
                 tooltip="Search by phone (any format), user id or name"),
         Binding("down", "focus_results", show=False, id="audience.results",
                 tooltip="From the search field, move to the results"),
@@ -142,7 +142,7 @@ class AudienceScreen(SectionScreen):
         if self.table.row_count:
             self.table.focus()
 
-    def action_focus_search(self) -> None:
+    def action_search(self) -> None:
         self.query_one("#audience-search", Input).focus()
 
     def action_import_file(self, kind: str = "profiles") -> None:

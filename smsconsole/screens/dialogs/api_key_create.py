@@ -11,10 +11,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Static
 from textual.worker import Worker
 
+from smsconsole.screens.dialogs.form import FormDialog
 from smsconsole.screens.widgets.errors import report_worker_error
 from smsconsole.screens.widgets.fields import FormField
 from smsconsole.services.api_keys import ApiKeyView
@@ -33,7 +33,7 @@ class CreatedApiKey:
 CreateApiKey = Callable[[str], Awaitable[CreatedApiKey]]  # name → the new key; raises ValidationError
 
 
-class ApiKeyCreateDialog(ModalScreen[CreatedApiKey | None]):
+class ApiKeyCreateDialog(FormDialog[CreatedApiKey | None]):
     AUTO_FOCUS = "#api-key-name"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="api-key-create.cancel", tooltip="Close without creating a key"),
@@ -79,10 +79,6 @@ class ApiKeyCreateDialog(ModalScreen[CreatedApiKey | None]):
             self.field.error.show(str(exc))
             return
         self.dismiss(created)
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_error(self.app, event)

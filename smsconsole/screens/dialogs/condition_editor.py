@@ -11,10 +11,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, Select, SelectionList, Static
 
+from smsconsole.screens.dialogs.form import FormDialog
 from smsconsole.screens.segments.conditions import (
     COUNT_LABELS,
     DAY_OPS,
@@ -62,11 +62,11 @@ def _options(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return [(label, value) for value, label in pairs]
 
 
-class ConditionEditorDialog(ModalScreen[dict[str, Any] | None]):
+class ConditionEditorDialog(FormDialog[dict[str, Any] | None]):
     """`event` set: the dialog edits a where-filter on that event's properties."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="condition-editor.cancel", tooltip="Close without changing anything"),
+        Binding("escape", "cancel", "Cancel", id="condition-editor.cancel", tooltip="Close without changing anything (asks first when something was changed)"),
         Binding("ctrl+s", "done", "Done", id="condition-editor.done", tooltip="Check the condition and put it in place"),
     ]
 
@@ -363,7 +363,3 @@ class ConditionEditorDialog(ModalScreen[dict[str, Any] | None]):
                 target = self.query_one("#input-days" if window == "last_days" else "#input-start"
                                         if window == "between" else "#select-window")
             target.focus()
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)

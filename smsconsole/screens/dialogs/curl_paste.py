@@ -9,14 +9,14 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Static, TextArea
 
 from smsconsole.providers.curl import CurlImport, CurlParseError, import_curl
+from smsconsole.screens.dialogs.form import FormDialog
 from smsconsole.screens.widgets.fields import FieldError
 
 
-class CurlPasteDialog(ModalScreen[CurlImport | None]):
+class CurlPasteDialog(FormDialog[CurlImport | None]):
     AUTO_FOCUS = "#curl-command"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="curl-paste.cancel", tooltip="Close without importing"),
@@ -50,7 +50,3 @@ class CurlPasteDialog(ModalScreen[CurlImport | None]):
             self.query_one("#curl-error", FieldError).show(str(exc))
             return
         self.dismiss(imported)
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)

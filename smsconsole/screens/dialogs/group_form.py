@@ -12,11 +12,11 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Footer, Input, OptionList, Select
 from textual.widgets.option_list import Option
 from textual.worker import Worker
 
+from smsconsole.screens.dialogs.form import FormDialog
 from smsconsole.screens.widgets.errors import report_worker_error
 from smsconsole.screens.widgets.fields import FieldError, FormField, show_problems
 from smsconsole.services.errors import ServiceError, ValidationError
@@ -37,18 +37,19 @@ class GroupDraft:
 SaveGroup = Callable[[GroupDraft], Awaitable[GroupView]]
 
 
-class GroupFormDialog(ModalScreen[GroupView | None]):
+class GroupFormDialog(FormDialog[GroupView | None]):
     """Returns the saved group, or None when cancelled. `save` is the service call to make."""
 
     AUTO_FOCUS = "#input-group-name"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="group-form.cancel", tooltip="Close without saving"),
+        Binding("escape", "cancel", "Cancel", id="group-form.cancel",
+                tooltip="Close without saving (asks first when something was changed)"),
         Binding("ctrl+s", "save", "Save", id="group-form.save", tooltip="Save the group"),
         Binding("shift+up,ctrl+up", "move(-1)", "Up", id="group-form.up",
                 tooltip="Move the highlighted provider up (tried earlier)"),
         Binding("shift+down,ctrl+down", "move(1)", "Down", id="group-form.down",
                 tooltip="Move the highlighted provider down (tried later)"),
-        Binding("delete,x", "remove_member", "Remove", id="group-form.remove", show=False,
+        Binding("d,delete", "delete", "Remove", id="group-form.remove", show=False,
                 tooltip="Take the highlighted provider out of the group"),
     ]
 
@@ -77,7 +78,7 @@ class GroupFormDialog(ModalScreen[GroupView | None]):
                     members = OptionList(id="group-members", compact=True)
                     yield FormField("providers", f"Providers in priority order (at most {MAX_MEMBERS})", members,
                                     required=True,
-                                    help="The first healthy one sends. shift+↑/↓ (or ▲ ▼) reorder, x removes")
+                                    help="The first healthy one sends. shift+↑/↓ (or ▲ ▼) reorder, d removes")
                     with Horizontal(id="group-member-tools"):
                         yield Select[str]([], prompt="Add a provider…", compact=True, id="add-member")
                         yield Button("▲", id="member-up", compact=True, tooltip="Move up (shift+↑)")
@@ -93,6 +94,9 @@ class GroupFormDialog(ModalScreen[GroupView | None]):
 
     def on_mount(self) -> None:
         self._show_members()
+
+    def form_state(self) -> object:
+        return super().form_state(), tuple(self.members)
 
     @property
     def fields(self) -> list[FormField]:
@@ -158,7 +162,7 @@ class GroupFormDialog(ModalScreen[GroupView | None]):
         self._show_members(highlight=name)
 
     @on(Button.Pressed, "#member-remove")
-    def action_remove_member(self) -> None:
+    def action_delete(self) -> None:
         name = self._highlighted_member()
         if name is None:
             return
@@ -180,10 +184,6 @@ class GroupFormDialog(ModalScreen[GroupView | None]):
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
         self._save(self.draft())
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_error(self.app, event)

@@ -11,10 +11,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Select, Static, Switch, TextArea
 from textual.worker import Worker
 
+from smsconsole.screens.dialogs.form import FormDialog
 from smsconsole.screens.widgets.errors import report_worker_error
 from smsconsole.screens.widgets.fields import FieldError, FormField, show_problems
 from smsconsole.services.errors import ServiceError, ValidationError
@@ -29,10 +29,11 @@ from smsconsole.services.keywords import (
 SaveKeyword = Callable[[dict[str, str]], Awaitable[KeywordView]]
 
 
-class KeywordFormDialog(ModalScreen[KeywordView | None]):
+class KeywordFormDialog(FormDialog[KeywordView | None]):
     AUTO_FOCUS = "#input-word"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="keyword-form.cancel", tooltip="Close without saving"),
+        Binding("escape", "cancel", "Cancel", id="keyword-form.cancel",
+                tooltip="Close without saving (asks first when something was changed)"),
         Binding("ctrl+s", "save", "Save", id="keyword-form.save", tooltip="Validate and save"),
     ]
 
@@ -96,10 +97,6 @@ class KeywordFormDialog(ModalScreen[KeywordView | None]):
             general.show(str(exc))
             return
         self.dismiss(saved)
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_error(self.app, event)

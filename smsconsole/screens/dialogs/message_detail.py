@@ -20,7 +20,7 @@ from smsconsole.services.stats import ReceiptView, ReplyView
 
 class MessageDetailDialog(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape,q", "close", "Close", id="message-detail.close", tooltip="Back to the list"),
+        Binding("escape", "close", "Close", id="message-detail.close", tooltip="Back to the list"),
     ]
 
     def __init__(self, message: MessageView, attempts: Sequence[AttemptView],

@@ -10,10 +10,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input
 from textual.worker import Worker
 
+from smsconsole.screens.dialogs.form import FormDialog
 from smsconsole.screens.widgets.errors import report_worker_error
 from smsconsole.screens.widgets.fields import FormField
 from smsconsole.services.errors import ServiceError
@@ -21,7 +21,7 @@ from smsconsole.services.errors import ServiceError
 FindProfile = Callable[[str], Awaitable[str]]  # typed text → the key to open it by; raises NotFound
 
 
-class ProfileLookupDialog(ModalScreen[str | None]):
+class ProfileLookupDialog(FormDialog[str | None]):
     AUTO_FOCUS = "#lookup-key"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="profile-lookup.cancel", tooltip="Close without opening a profile"),
@@ -63,10 +63,6 @@ class ProfileLookupDialog(ModalScreen[str | None]):
             self.field.error.show(str(exc))
             return
         self.dismiss(key)
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_error(self.app, event)

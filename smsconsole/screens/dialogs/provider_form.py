@@ -12,7 +12,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Select, Static, Switch, TextArea
 from textual.worker import Worker
@@ -21,6 +20,7 @@ from smsconsole.providers.curl import CurlImport
 from smsconsole.providers.generic import preview_curl
 from smsconsole.providers.presets import PRESETS, preset
 from smsconsole.screens.dialogs.curl_paste import CurlPasteDialog
+from smsconsole.screens.dialogs.form import FormDialog
 from smsconsole.screens.widgets.errors import report_worker_error
 from smsconsole.screens.widgets.fields import (
     FieldError,
@@ -60,12 +60,13 @@ class ProviderDraft:
 SaveProvider = Callable[[ProviderDraft], Awaitable[ProviderView]]
 
 
-class ProviderFormDialog(ModalScreen[ProviderView | None]):
+class ProviderFormDialog(FormDialog[ProviderView | None]):
     """Returns the saved provider, or None when cancelled. `save` is the service call to make."""
 
     AUTO_FOCUS = "#input-name"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("escape", "cancel", "Cancel", id="provider-form.cancel", tooltip="Close without saving"),
+        Binding("escape", "cancel", "Cancel", id="provider-form.cancel",
+                tooltip="Close without saving (asks first when something was changed)"),
         Binding("ctrl+s", "save", "Save", id="provider-form.save", tooltip="Save the provider"),
     ]
 
@@ -251,10 +252,6 @@ class ProviderFormDialog(ModalScreen[ProviderView | None]):
     @on(Button.Pressed, "#save")
     def action_save(self) -> None:
         self._save(self.draft())
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_error(self.app, event)

@@ -10,10 +10,10 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Button, Footer, Input, Static
 from textual.worker import Worker
 
+from smsconsole.screens.dialogs.form import FormDialog
 from smsconsole.screens.widgets.errors import report_worker_error
 from smsconsole.screens.widgets.fields import FieldError, FormField, show_problems
 from smsconsole.services.errors import ServiceError, ValidationError
@@ -22,7 +22,7 @@ from smsconsole.services.segments import SegmentView
 SaveName = Callable[[str], Awaitable[SegmentView]]
 
 
-class SegmentNameDialog(ModalScreen[SegmentView | None]):
+class SegmentNameDialog(FormDialog[SegmentView | None]):
     """Returns what `save` returned, or None when cancelled."""
 
     AUTO_FOCUS = "#input-segment-name"
@@ -70,10 +70,6 @@ class SegmentNameDialog(ModalScreen[SegmentView | None]):
             general.show(str(exc))
             return
         self.dismiss(view)
-
-    @on(Button.Pressed, "#cancel")
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         report_worker_error(self.app, event)

@@ -21,6 +21,7 @@ from textual.widgets.tree import TreeNode
 from smsconsole.screens.base import ACTOR, SectionScreen
 from smsconsole.screens.dialogs.condition_editor import ConditionEditorDialog
 from smsconsole.screens.dialogs.confirm import ConfirmDialog
+from smsconsole.screens.dialogs.form import DISCARD_QUESTION
 from smsconsole.screens.segments.conditions import (
     EVENT,
     FILTER,
@@ -64,26 +65,28 @@ class SegmentBuilderScreen(SectionScreen[str | None]):
     """Returns the saved segment's name, or None when left without saving."""
 
     MODE = "segments"
+    MAIN = "#segment-tree"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "close", "Back", id="segment-builder.close",
-                tooltip="Back to the list (asks first when there are unsaved changes)"),
+                tooltip="From the name or JSON: to the tree; else back to the list (asks first when there are "
+                "unsaved changes)"),
         Binding("ctrl+s", "save", "Save", id="segment-builder.save", tooltip="Check and save the segment"),
-        Binding("a", "add_condition", "Add", id="segment-builder.add",
+        Binding("a", "add", "Add", id="segment-builder.add",
                 tooltip="Add a condition to the highlighted group (or to the group of the highlighted condition)"),
         Binding("g", "add_group", "Group", id="segment-builder.group",
                 tooltip="Add a nested group (ANY of its conditions) to the highlighted group"),
         Binding("f", "add_filter", "Filter", id="segment-builder.filter", show=False,
                 tooltip="Add a where-filter on the highlighted event condition's properties"),
-        Binding("e", "edit_node", "Edit", id="segment-builder.edit", show=False,
+        Binding("e", "edit", "Edit", id="segment-builder.edit", show=False,
                 tooltip="Edit the highlighted condition (or enter)"),
-        Binding("x,delete", "delete_node", "Del", id="segment-builder.delete",
+        Binding("d,delete", "delete", "Del", id="segment-builder.delete",
                 tooltip="Delete the highlighted condition or group"),
         Binding("m", "toggle_match", "And/Or", id="segment-builder.match",
                 tooltip="Switch the highlighted group between ALL (and) and ANY (or)"),
         Binding("ctrl+t", "toggle_json", "JSON", id="segment-builder.json",
                 tooltip="Switch between the tree and the raw JSON definition"),
     ]
-    TREE_ACTIONS = frozenset({"add_condition", "add_group", "add_filter", "edit_node", "delete_node", "toggle_match"})
+    TREE_ACTIONS = frozenset({"add", "add_group", "add_filter", "edit", "delete", "toggle_match"})
 
     def __init__(self, segment: SegmentView | None = None) -> None:
         super().__init__()
@@ -289,7 +292,7 @@ class SegmentBuilderScreen(SectionScreen[str | None]):
                                                                      kind=kind))
 
     @work(exclusive=True, group="segment-builder-edit", exit_on_error=False)
-    async def action_add_condition(self) -> None:
+    async def action_add(self) -> None:
         condition = await self._edit()
         if condition is not None:
             self._changed(self._insert(self._group_for(self.cursor_path), "conditions", condition))
@@ -320,10 +323,10 @@ class SegmentBuilderScreen(SectionScreen[str | None]):
 
     @on(Tree.NodeSelected, "#segment-tree")
     def _node_selected(self) -> None:
-        self.action_edit_node()
+        self.action_edit()
 
     @work(exclusive=True, group="segment-builder-edit", exit_on_error=False)
-    async def action_edit_node(self) -> None:
+    async def action_edit(self) -> None:
         path = self.cursor_path
         node = node_at(self.document, path) if path else self.document
         kind = kind_of(node, path) if path else GROUP
@@ -342,7 +345,7 @@ class SegmentBuilderScreen(SectionScreen[str | None]):
         owner[key][index] = condition
         self._changed(path)
 
-    def action_delete_node(self) -> None:
+    def action_delete(self) -> None:
         path = self.cursor_path
         if not path:
             self.notify("The top group stays; delete its conditions instead.", severity="warning")
@@ -468,10 +471,11 @@ class SegmentBuilderScreen(SectionScreen[str | None]):
 
     @work(exclusive=True, group="segment-builder-close", exit_on_error=False)
     async def action_close(self) -> None:
+        if self.leave_field():  # escape from the name or the JSON gives the tree's keys back first
+            return
         if self.dirty:
             discard = await self.app.push_screen_wait(ConfirmDialog(
-                "Unsaved changes",
-                "Leave the builder and discard the changes to this segment? (ctrl+s saves them.)",
+                "Unsaved changes", f"{DISCARD_QUESTION} (ctrl+s saves them.)",
                 confirm_label="Discard", destructive=True,
             ))
             if not discard:

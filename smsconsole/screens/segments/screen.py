@@ -30,7 +30,7 @@ from smsconsole.services.segments import (
     list_segments,
 )
 
-EMPTY_HINT = "No segments yet. Press n to build one: conditions on properties, events and subscription."
+EMPTY_HINT = "No segments yet. Press a to add one: conditions on properties, events and subscription."
 PENDING = Text("…", style="dim italic")
 
 
@@ -40,14 +40,15 @@ def shorten(text: str, width: int) -> str:
 
 class SegmentsScreen(SectionScreen):
     MODE = "segments"
+    MAIN = "#segments-table"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "new_segment", "New", id="segments.new", tooltip="Build a new segment"),
-        Binding("e", "edit_segment", "Edit", id="segments.edit", tooltip="Edit the highlighted segment (or enter)"),
-        Binding("d", "duplicate_segment", "Copy", id="segments.duplicate",
+        Binding("a", "add", "Add", id="segments.new", tooltip="Build a new segment"),
+        Binding("e", "edit", "Edit", id="segments.edit", tooltip="Edit the highlighted segment (or enter)"),
+        Binding("c", "copy", "Copy", id="segments.duplicate",
                 tooltip="Copy the highlighted segment under a new name"),
-        Binding("x,delete", "delete_segment", "Delete", id="segments.delete",
+        Binding("d,delete", "delete", "Delete", id="segments.delete",
                 tooltip="Delete the highlighted segment (asks first; refused while a scheduled campaign uses it)"),
-        Binding("r", "refresh_reach", "Reach", id="segments.reach", tooltip="Recompute every segment's reach now"),
+        Binding("r", "refresh", "Reach", id="segments.reach", tooltip="Recompute every segment's reach now"),
     ]
 
     def __init__(self) -> None:
@@ -145,7 +146,7 @@ class SegmentsScreen(SectionScreen):
                 if name == self.highlighted:
                     self._show_detail()
 
-    def action_refresh_reach(self) -> None:
+    def action_refresh(self) -> None:
         self.reach.clear()
         for name in self.segments:
             self.table.update_cell(name, "qualified", PENDING)
@@ -179,7 +180,7 @@ class SegmentsScreen(SectionScreen):
 
     # --- build and edit ----------------------------------------------------------------------
 
-    def action_new_segment(self) -> None:
+    def action_add(self) -> None:
         self.app.push_screen(SegmentBuilderScreen(), self._builder_closed)
 
     @on(DataTable.RowSelected, "#segments-table")
@@ -189,6 +190,8 @@ class SegmentsScreen(SectionScreen):
     def action_edit_segment(self) -> None:
         if (name := self._require_highlighted("edit")) is not None:
             self.edit_segment(name)
+
+    action_edit = action_edit_segment
 
     @work(exclusive=True, group="segments-edit", exit_on_error=False)
     async def edit_segment(self, name: str) -> None:
@@ -210,7 +213,7 @@ class SegmentsScreen(SectionScreen):
 
     # --- duplicate and delete ----------------------------------------------------------------
 
-    def action_duplicate_segment(self) -> None:
+    def action_copy(self) -> None:
         if (name := self._require_highlighted("duplicate")) is not None:
             self.duplicate(name)
 
@@ -231,7 +234,7 @@ class SegmentsScreen(SectionScreen):
             self._select = view.name
             self.load_segments()
 
-    def action_delete_segment(self) -> None:
+    def action_delete(self) -> None:
         if (name := self._require_highlighted("delete")) is not None:
             self.delete(name)
 
@@ -254,5 +257,5 @@ class SegmentsScreen(SectionScreen):
     def _require_highlighted(self, verb: str) -> str | None:
         name = self.highlighted
         if name is None:
-            self.notify(f"No segment to {verb}: press n to build one.", severity="warning")
+            self.notify(f"No segment to {verb}: press a to add one.", severity="warning")
         return name
