@@ -241,7 +241,10 @@ class TestSendScreen(SectionScreen):
     @on(Input.Changed, "#input-to")
     def _update_number(self) -> None:
         number = self.query_one("#input-to", Input).value
-        self.query_one("#number-info", Static).update(describe_number(number, self._region))
+        info = self.query_one("#number-info", Static)
+        info.update(describe_number(number, self._region))
+        # while a refusal of the number is shown under the field, this line would repeat it
+        info.display = self.query_one("#field-to", FormField).error.reason is None
 
     @on(TextArea.Changed, "#input-body")
     @on(Checkbox.Changed, "#input-smart-encoding")
@@ -287,6 +290,7 @@ class TestSendScreen(SectionScreen):
             exc = ValidationError([("provider" if field == "group" else field, reason)
                                    for field, reason in exc.problems])
             first = show_problems(self.fields, exc, general)
+            self._update_number()
             if first is not None:
                 first.control.focus()
             return
@@ -294,6 +298,7 @@ class TestSendScreen(SectionScreen):
             general.show(str(exc))
             return
         show_problems(self.fields, None, general)
+        self._update_number()
         via = queued.provider_name or f"group {queued.group_name}"
         self.notify(f"Message {queued.id} to {queued.to_number} via {via}: "
                     f"{queued.segments} segment(s), {queued.encoding}.", title="Queued")

@@ -383,7 +383,7 @@ class ImportScreen(SectionScreen):
             else:
                 by_row.setdefault(row, []).append(reason)
         for row in rows:
-            row.error.show("; ".join(by_row.get(row, [])) or None)
+            row.error.show("; ".join(by_row.get(row, [])) or None, label=row.column)
         self.query_one("#import-error", FieldError).show("\n".join(general) or None)
         self.query_one("#import-start", Button).disabled = True
 

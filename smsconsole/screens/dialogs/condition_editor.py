@@ -257,6 +257,18 @@ class ConditionEditorDialog(FormDialog[dict[str, Any] | None]):
                 "no events recorded yet; events can be imported in Audience" if not names else
                 "where-filters on its properties: press f on it in the tree")
 
+    @on(Input.Changed)
+    @on(Select.Changed)
+    @on(SelectionList.SelectedChanged)
+    def _row_changed(self, event: Input.Changed | Select.Changed | SelectionList.SelectedChanged[str]) -> None:
+        """A changed row's refusal goes at once; the other rows' stay until Done checks again.
+        (Defined before the handlers below, which may show a row's live note again.)"""
+        control = event.control
+        row = next((node for node in control.ancestors if (node.id or "").startswith("row-")), None)
+        if row is not None:
+            for error in row.query(FieldError):
+                error.show(None)
+
     @on(Select.Changed, "#select-kind")
     def _kind_changed(self) -> None:
         kind = self._value("#select-kind") or PROPERTY

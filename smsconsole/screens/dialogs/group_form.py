@@ -194,7 +194,7 @@ class GroupFormDialog(FormDialog[GroupView | None]):
         try:
             view = await self.save_group(draft)
         except ValidationError as exc:
-            first = show_problems(self.fields, exc, general, summarize=True)
+            first = show_problems(self.fields, exc, general)
             if first is not None:
                 first.control.focus()
             return

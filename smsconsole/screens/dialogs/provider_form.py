@@ -262,7 +262,7 @@ class ProviderFormDialog(FormDialog[ProviderView | None]):
         try:
             view = await self.save_provider(draft)
         except ValidationError as exc:
-            first = show_problems(self.fields, exc, general, summarize=True)
+            first = show_problems(self.fields, exc, general)
             if first is not None:
                 first.control.focus()
             return
