@@ -9,12 +9,13 @@ from textual.app import ComposeResult
 from textual.binding import ActiveBinding, Binding, BindingType
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Input, TextArea
+from textual.widgets import Input, TextArea
 from textual.worker import Worker
 
 from smsconsole.runtime import Runtime
 from smsconsole.screens.dialogs.confirm import ConfirmDialog
 from smsconsole.screens.widgets.errors import report_worker_error
+from smsconsole.screens.widgets.footer import FittingFooter
 from smsconsole.screens.widgets.live import LiveRefresh
 from smsconsole.screens.widgets.top_bar import TopBar
 from smsconsole.services.errors import ServiceError
@@ -51,7 +52,7 @@ class SectionScreen(Screen[ResultT]):
     def compose(self) -> ComposeResult:
         yield TopBar(self.MODE)
         yield from self.compose_body()
-        yield Footer()
+        yield FittingFooter()
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError

@@ -17,7 +17,11 @@ from textual.widgets import DataTable, Sparkline, Static
 from smsconsole.engine import lease
 from smsconsole.screens.base import LiveSectionScreen
 from smsconsole.screens.stats import health_circuit_text, throughput_caption
-from smsconsole.screens.widgets.formatting import format_time, health_text
+from smsconsole.screens.widgets.formatting import (
+    format_time,
+    health_text,
+    short_database_url,
+)
 from smsconsole.screens.widgets.tables import cursor_row_key, sync_rows
 from smsconsole.secrets import mask_url
 from smsconsole.services.providers import ProviderView, list_providers
@@ -151,8 +155,15 @@ class HomeScreen(LiveSectionScreen):
             lines.append("lease: free")
         if info.tone == "none":
             lines.append("queued messages wait for an engine: run `smsconsole serve`")
-        lines.append(f"db: {mask_url(self.console.config.effective_database_url)}")
-        self.query_one("#home-engine-detail", Static).update("\n".join(lines))
+        url = mask_url(self.console.config.effective_database_url)
+        detail = self.query_one("#home-engine-detail", Static)
+        room = detail.content_region.width or 26
+        lines.append(f"db: {short_database_url(url, room - len('db: '))}")  # never wrapped mid-word
+        detail.update("\n".join(lines))
+        detail.tooltip = f"database: {url}"
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._show_engine, self._holder)
 
 
 def _count(value: int, style: str) -> Text:

@@ -78,8 +78,8 @@ def throughput_caption(per_minute: list[int], *, short: bool = False) -> str:
     total, peak = sum(per_minute), max(per_minute, default=0)
     now = per_minute[-1] if per_minute else 0
     if short:
-        return f"sent/min, {len(per_minute)} min: peak {peak:,}, now {now:,}"
-    return f"sent per minute, last {len(per_minute)} min:\n{total:,} in all, peak {peak:,}, now {now:,}"
+        return f"sent/min: peak {peak:,}, now {now:,}"
+    return f"sent/min, last {len(per_minute)} min: {total:,} in all, peak {peak:,}, now {now:,}"
 
 
 class StatsScreen(LiveSectionScreen):

@@ -36,6 +36,7 @@ from smsconsole.screens.segments.conditions import (
 )
 from smsconsole.screens.segments.reach import reach_panel_text, reach_problems_text
 from smsconsole.screens.widgets.fields import FieldError
+from smsconsole.screens.widgets.trees import FittingTree
 from smsconsole.services.errors import ServiceError, ValidationError
 from smsconsole.services.segments import (
     ReachEstimate,
@@ -99,6 +100,7 @@ class SegmentBuilderScreen(SectionScreen[str | None]):
         self.problems: list[tuple[str, str]] = []
         self.estimating = False
         self._saved = (segment.name if segment else "", canonical(self.document))
+        self._descriptions: dict[str, Text] = {}  # node path → its label without problems
 
     # --- layout ------------------------------------------------------------------------------
 
@@ -113,7 +115,7 @@ class SegmentBuilderScreen(SectionScreen[str | None]):
             with Horizontal(id="builder-main"):
                 with Vertical(id="builder-definition", classes="panel") as panel:
                     panel.border_title = "Definition"
-                    tree: Tree[str] = Tree("", data="", id="segment-tree")
+                    tree: Tree[str] = FittingTree("", data="", id="segment-tree")
                     tree.auto_expand = False
                     tree.guide_depth = 3
                     yield tree
@@ -188,6 +190,7 @@ class SegmentBuilderScreen(SectionScreen[str | None]):
         kind = kind_of(node, path) if path else GROUP
         text = Text(("where " if kind == FILTER else "") + describe(node, path),
                     style="bold" if kind == GROUP else "")
+        self._descriptions[path] = text.copy()
         for problem in problems.get(path, []):
             text.append(f"  ✖ {problem}", style="red")
         for warning in warnings.get(path, []):
@@ -220,6 +223,7 @@ class SegmentBuilderScreen(SectionScreen[str | None]):
             for item_path, item in items:
                 add(child, item, item_path)
 
+        self._descriptions.clear()
         with self.app.batch_update():
             tree.clear()
             tree.root.set_label(self._label(self.document, "", problems, warnings))
@@ -231,9 +235,9 @@ class SegmentBuilderScreen(SectionScreen[str | None]):
         self._show_problem_list(problems)
 
     def _show_problem_list(self, problems: dict[str, list[str]] | None = None) -> None:
-        """Every problem, by path, under the tree or the JSON (the tree also marks each node)."""
+        """Under the JSON, every problem by path; the tree shows each beside its node instead."""
         lines = Text()
-        for path, reason in self.problems:
+        for path, reason in self.problems if self.json_mode else ():
             if lines:
                 lines.append("\n")
             lines.append("✖ ", style="red")
@@ -248,12 +252,25 @@ class SegmentBuilderScreen(SectionScreen[str | None]):
 
     def _highlight(self, node: TreeNode[str]) -> None:
         self.tree.move_cursor(node)
-        self.query_one("#segment-node", Static).update(node.label)
+        self._show_node_detail(node)
 
     @on(Tree.NodeHighlighted, "#segment-tree")
     def _show_node(self, event: Tree.NodeHighlighted[str]) -> None:
-        """The highlighted node in full, wrapped (a long label runs past the tree's edge)."""
-        self.query_one("#segment-node", Static).update(event.node.label)
+        self._show_node_detail(event.node)
+
+    def _show_node_detail(self, node: TreeNode[str] | None = None) -> None:
+        """The highlighted condition whole, wrapped at words; its problems too when the tree had to
+        cut its line (otherwise they are read in the tree, and said once)."""
+        node = node or self.tree.cursor_node
+        if node is None:
+            return
+        tree = self.tree
+        cut = not isinstance(tree, FittingTree) or tree.is_cut(node)
+        shown = node.label if cut else self._descriptions.get(node.data or "", node.label)
+        self.query_one("#segment-node", Static).update(shown)
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._show_node_detail)
 
     @property
     def cursor_path(self) -> str:
@@ -399,6 +416,10 @@ class SegmentBuilderScreen(SectionScreen[str | None]):
         self.refresh_bindings()
         self.schedule_estimate()
 
+    @on(Input.Changed, "#input-segment-name")
+    def _name_changed(self) -> None:
+        self.query_one("#builder-name-error", FieldError).show(None)  # a refused name goes once changed
+
     @on(TextArea.Changed, "#segment-json")
     def _json_changed(self) -> None:
         if self.json_mode:
@@ -452,7 +473,7 @@ class SegmentBuilderScreen(SectionScreen[str | None]):
                                                 actor=ACTOR)
         except ValidationError as exc:
             names = [reason for field, reason in exc.problems if field == "name"]
-            error.show(f"Name: {'; '.join(names)}" if names else None)
+            error.show("; ".join(names) or None, label="Name")
             others = [(field, reason) for field, reason in exc.problems if field != "name"]
             if others:
                 self._show_problems(others)

@@ -128,3 +128,35 @@ def display_folder(path: Path) -> str:
         relative = absolute.relative_to(Path.home())
         return "~" if relative == Path(".") else str(Path("~") / relative)
     return str(absolute)
+
+
+def shorten_middle(text: str, width: int) -> str:
+    """`text` in at most `width` characters, its middle replaced by an ellipsis."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    head = (width - 1) // 2
+    tail = width - 1 - head
+    return text[:head] + "…" + (text[-tail:] if tail else "")
+
+
+def short_database_url(url: str, width: int) -> str:
+    """A database URL that fits `width` without wrapping mid-word: as it is when it fits, else its
+    kind and the database's own name kept whole (`sqlite:///…/demo.db`, `sqlite …/demo.db`,
+    `postgresql db1.example.com/sms`, `postgresql …/sms`, where only the space may wrap), else with
+    its middle elided."""
+    if len(url) <= width:
+        return url
+    scheme, sep, rest = url.partition("://")
+    if sep and "/" in rest:
+        location, name = rest.rsplit("/", 1)
+        host = location.rsplit("@", 1)[-1] if not location.startswith("/") else ""
+        forms = [f"{scheme}:///…/{name}"] if location.startswith("/") else []
+        forms += [f"{scheme} {host}/{name}"] if host else []
+        for short in forms:
+            if len(short) <= width:
+                return short
+        # the kind, then the name on the next line if need be: wrapped between words, not inside one
+        return f"{scheme} …/{shorten_middle(name, width - 2)}"
+    return shorten_middle(url, width)

@@ -1,11 +1,14 @@
 """The line at the top of every section: the section tabs (click or press their key) and the engine
-banner saying who runs the engine. On a narrow terminal the tabs take their short titles and the
-banner its short form, so six tabs and the banner fit in 80 columns."""
+banner saying who runs the engine. The tabs take the widest form that leaves the banner room for
+its short form (a dot and a word or two): with the brand and full titles on a wide terminal, then
+without the brand, then closer together, then short titles (80 columns), then numbers only; the
+banner takes the rest and never pushes a tab off."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.events import Click, Resize
@@ -32,8 +35,14 @@ class SectionTab(Static):
         self.section = section
         self.tooltip = section.tooltip
 
-    def show_title(self, *, short: bool) -> None:
-        self.update(f"{self.section.key} {self.section.short_title if short else self.section.title}")
+    def label(self, form: str) -> str:
+        """The tab's text in one of the forms: full, short, number."""
+        if form == "number":
+            return self.section.key
+        return f"{self.section.key} {self.section.short_title if form == 'short' else self.section.title}"
+
+    def show_title(self, form: str) -> None:
+        self.update(self.label(form))
 
     async def on_click(self, event: Click) -> None:
         event.stop()
@@ -64,15 +73,32 @@ class EngineBanner(Static):
 
 
 class TopBar(Horizontal):
-    NARROW = 100  # below this many columns the tabs take their short titles
+    BANNER_ROOM = 16  # "● running here" and its padding: the banner's short form always fits
+    BRAND_WIDTH = len("smsconsole") + 2
+    # (classes, tab form, tab padding) from the widest layout to the narrowest
+    LAYOUTS = (("", "full", 2), ("-no-brand", "full", 2), ("-no-brand -tight", "full", 1),
+               ("-no-brand -tight", "short", 1), ("-no-brand -tight", "number", 1))
 
     def __init__(self, mode: str) -> None:
         super().__init__(id="top-bar")
         self.mode = mode
 
     def on_resize(self, event: Resize) -> None:
-        for tab in self.query(SectionTab):
-            tab.show_title(short=event.size.width < self.NARROW)
+        self.fit(event.size.width)
+
+    def fit(self, width: int) -> None:
+        """Take the widest layout whose tabs leave the banner its room."""
+        tabs = list(self.query(SectionTab))
+        for classes, form, padding in self.LAYOUTS:
+            used = sum(cell_len(tab.label(form)) + padding for tab in tabs)
+            if "-no-brand" not in classes:
+                used += self.BRAND_WIDTH
+            if used + self.BANNER_ROOM <= width:
+                break
+        for name in ("-no-brand", "-tight"):
+            self.set_class(name in classes.split(), name)
+        for tab in tabs:
+            tab.show_title(form)
 
     def compose(self) -> ComposeResult:
         yield Static("smsconsole", id="brand", markup=False)
