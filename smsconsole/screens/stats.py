@@ -168,6 +168,6 @@ def _detail(view: MessageView) -> str:
     if view.state in ("sent", "delivered") and view.provider_message_id:
         return view.provider_message_id
     code = f"[{view.error_code}] " if view.error_code else ""
-    return f"{code}{view.reason or ''}".strip()
     if view.retrying:
         return f"next attempt {format_time(view.next_attempt_at, seconds=True)} · {code}{view.shown_reason or ''}".strip()
+    return f"{code}{view.reason or ''}".strip()
