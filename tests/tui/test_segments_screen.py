@@ -193,6 +193,8 @@ async def test_raw_json_shows_each_problem_by_path_and_a_refused_save_keeps_the_
         await wait_for(pilot, lambda: isinstance(app.screen, SegmentBuilderScreen), what="the builder")
         builder = app.screen
         assert isinstance(builder, SegmentBuilderScreen)
+        builder.query_one("#input-segment-name", Input).focus()  # the builder opens on its tree
+        await pilot.pause()
         await type_text(pilot, "typo")
         await pilot.press("ctrl+t")
         assert builder.json_mode and app.focused is builder.json_area
