@@ -443,7 +443,7 @@ async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
             print(f"  {'--base-url':<26}override {kind.default_base_url or 'the endpoint'}")
         return 0
     if action == "presets":
-        from smsconsole.providers.presets import PRESETS
+        from smsconsole.services.providers import PRESETS
 
         if args.json:
             _print_json(PRESETS)
@@ -567,7 +567,7 @@ def _parse_fields(kind: Any, tokens: list[str], *, update: bool = False,
         raise UsageError(f"unknown option {unknown[0]!r} for kind {kind.kind}; its options: {known}")
     values: dict[str, str] = {}
     if getattr(parsed, "preset", None):
-        from smsconsole.providers.presets import PRESETS, preset
+        from smsconsole.services.providers import PRESETS, preset
 
         try:
             values.update(preset(parsed.preset).values)

@@ -106,10 +106,8 @@ def _print_json(value: Any) -> None:
 
 
 async def cmd_sandbox(config: Config, args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
     from smsconsole.cli import UsageError
-    from smsconsole.models import Provider
+    from smsconsole.services.providers import first_sandbox
     from smsconsole.services.receipts import simulate_reply
     from smsconsole.services.settings import get_settings
 
@@ -117,9 +115,7 @@ async def cmd_sandbox(config: Config, args: argparse.Namespace) -> int:
         async with runtime.factory() as session, session.begin():
             name = args.provider
             if not name:
-                name = await session.scalar(select(Provider.name).where(Provider.kind == "sandbox",
-                                                                        Provider.enabled.is_(True))
-                                            .order_by(Provider.id).limit(1))
+                name = await first_sandbox(session)
                 if name is None:
                     raise UsageError("no Sandbox provider: add one with 'smsconsole providers add sandbox "
                                      "--name sandbox'")

@@ -20,6 +20,11 @@ from smsconsole import clock
 from smsconsole.models import Message
 from smsconsole.models import Provider as ProviderRow
 from smsconsole.providers import REGISTRY
+# The Generic catalogue (presets, curl import, request preview) reaches screens and the CLI through this
+# module only; they import no `smsconsole.providers` module themselves.
+from smsconsole.providers.curl import CurlImport, CurlParseError, import_curl  # noqa: F401  (re-exported)
+from smsconsole.providers.generic import preview_curl  # noqa: F401  (re-exported)
+from smsconsole.providers.presets import PRESETS, GenericPreset, preset  # noqa: F401  (re-exported)
 from smsconsole.providers.base import (
     CallbackRejected,
     ConfigField,
@@ -246,6 +251,13 @@ async def update_provider(
     row.health, row.health_detail, row.updated_at = "unknown", None, clock.now()
     await audit.record(session, actor, "provider.update", target_name, fields=sorted(values), **rates)
     return _view(row)
+
+
+async def first_sandbox(session: AsyncSession) -> str | None:
+    """The name of the oldest enabled Sandbox provider, or None."""
+    return await session.scalar(select(ProviderRow.name).where(ProviderRow.kind == "sandbox",
+                                                               ProviderRow.enabled.is_(True))
+                                .order_by(ProviderRow.id).limit(1))
 
 
 async def list_providers(session: AsyncSession) -> list[ProviderView]:

@@ -11,9 +11,9 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Button, Footer, Static, TextArea
 
-from smsconsole.providers.curl import CurlImport, CurlParseError, import_curl
 from smsconsole.screens.dialogs.form import FormDialog
 from smsconsole.screens.widgets.fields import FieldError
+from smsconsole.services.providers import CurlImport, CurlParseError, import_curl
 
 
 class CurlPasteDialog(FormDialog[CurlImport | None]):

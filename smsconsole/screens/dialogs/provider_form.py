@@ -16,9 +16,6 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Select, Static, Switch, TextArea
 from textual.worker import Worker
 
-from smsconsole.providers.curl import CurlImport
-from smsconsole.providers.generic import preview_curl
-from smsconsole.providers.presets import PRESETS, preset
 from smsconsole.screens.dialogs.curl_paste import CurlPasteDialog
 from smsconsole.screens.dialogs.form import FormDialog
 from smsconsole.screens.widgets.errors import report_worker_error
@@ -30,7 +27,7 @@ from smsconsole.screens.widgets.fields import (
 )
 from smsconsole.secrets import ENV_PREFIX, MASK
 from smsconsole.services.errors import ServiceError, ValidationError
-from smsconsole.services.providers import FieldView, KindView, ProviderView
+from smsconsole.services.providers import PRESETS, CurlImport, FieldView, KindView, ProviderView, preset, preview_curl
 
 KEEP_SECRET = "leave empty to keep the stored secret"
 GENERIC = "generic"
