@@ -73,17 +73,6 @@ class SubscriptionChanged(Message):
 
 
 @dataclass
-class SegmentSaved(Message):
-    name: str
-    created: bool
-
-
-@dataclass
-class SegmentRemoved(Message):
-    name: str
-
-
-@dataclass
 class ApiKeyCreated(Message):
     """A key was created. Carries only its public prefix: the key itself is shown once, never sent."""
 
