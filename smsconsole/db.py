@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from sqlalchemy import event
+from sqlalchemy import event, text
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -153,17 +154,17 @@ def _alembic_config(url: str) -> Any:
     return cfg
 
 
+def known_revisions() -> list[str]:
+    """The schema revisions this smsconsole ships, oldest first. Read from the migration files'
+    names (`0007_idempotent_receipts.py` is revision 0007; each one's down_revision is the one
+    before, which tests/integration/test_schema.py checks against Alembic's own reading), so
+    opening a database needs no Alembic: it is imported only to migrate."""
+    return sorted(path.name[:4] for path in (MIGRATIONS_DIR / "versions").glob("[0-9][0-9][0-9][0-9]_*.py"))
+
+
 def head_revision() -> str:
-    from alembic.script import ScriptDirectory
-
-    return ScriptDirectory.from_config(_alembic_config("sqlite:///unused.db")).get_current_head() or ""
-
-
-def known_revisions() -> set[str]:
-    from alembic.script import ScriptDirectory
-
-    script = ScriptDirectory.from_config(_alembic_config("sqlite:///unused.db"))
-    return {rev.revision for rev in script.walk_revisions()}
+    revisions = known_revisions()
+    return revisions[-1] if revisions else ""
 
 
 @dataclass(frozen=True)
@@ -178,10 +179,15 @@ class SchemaState:
 
 async def schema_state(engine: AsyncEngine) -> SchemaState:
     """Where the database's schema is. Raises DatabaseError if a newer smsconsole wrote it."""
-    from alembic.runtime.migration import MigrationContext
-
     def read(sync_conn: Any) -> str | None:
-        return MigrationContext.configure(sync_conn).get_current_revision()
+        # what Alembic's MigrationContext.get_current_revision reads, without importing Alembic
+        if not sa_inspect(sync_conn).has_table("alembic_version"):
+            return None
+        versions = sync_conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        if len(versions) > 1:
+            raise DatabaseError(f"the database records several schema heads ({', '.join(sorted(versions))}); "
+                                "it was not written by smsconsole")
+        return versions[0] if versions else None
 
     async with engine.connect() as conn:
         current = await conn.run_sync(read)
@@ -195,11 +201,11 @@ async def schema_state(engine: AsyncEngine) -> SchemaState:
 
 async def upgrade(engine: AsyncEngine) -> SchemaState:
     """Create or upgrade the schema to head (idempotent)."""
-    from alembic import command
-
     state = await schema_state(engine)
     if state.up_to_date:
         return state
+    from alembic import command  # lazy: start-up (only a migration needs Alembic)
+
     cfg = _alembic_config(engine.url.render_as_string(hide_password=False))
 
     def run(sync_conn: Any) -> None:

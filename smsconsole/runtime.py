@@ -10,6 +10,7 @@ from smsconsole.config import Config
 from smsconsole.db import is_read_only, open_database, session_factory
 from smsconsole.files import tighten
 from smsconsole.secrets import SecretBox, SecretError, locked_message, read_key
+from smsconsole.services.sealed import has_encrypted_secrets, unreadable_secrets
 
 
 @dataclass
@@ -54,8 +55,6 @@ class Runtime:
 async def _check_key(factory: async_sessionmaker[AsyncSession], box: SecretBox, migrated: bool) -> str | None:
     """Why `box` cannot open the stored credentials, or None; makes the key when there is none
     and nothing is encrypted."""
-    from smsconsole.services.providers import has_encrypted_secrets, unreadable_secrets
-
     if not migrated:  # the schema may not exist yet, so nothing is stored; a seal makes the key
         return None
     async with factory() as session:

@@ -279,25 +279,6 @@ async def provider_values(session: AsyncSession, box: SecretBox, name: str) -> d
     return values
 
 
-async def unreadable_secrets(session: AsyncSession, box: SecretBox) -> list[tuple[str, list[str]]]:
-    """Providers with encrypted secrets that `box` cannot decrypt: (name, secret field names)."""
-    found = []
-    for name, stored in await session.execute(select(ProviderRow.name, ProviderRow.secrets).order_by(ProviderRow.name)):
-        fields = [field for field, sealed in sorted((stored or {}).items())
-                  if str(sealed).startswith(ENC_PREFIX) and not box.can_open(sealed)]
-        if fields:
-            found.append((name, fields))
-    return found
-
-
-async def has_encrypted_secrets(session: AsyncSession) -> bool:
-    """Whether any provider stores an encrypted secret (not only env: references)."""
-    for (stored,) in await session.execute(select(ProviderRow.secrets)):
-        if any(str(sealed).startswith(ENC_PREFIX) for sealed in (stored or {}).values()):
-            return True
-    return False
-
-
 async def set_rate_limits(session: AsyncSession, name: str, *, rate_limit: RateInput = KEEP,
                           sender_rate_limit: RateInput = KEEP, actor: str) -> ProviderView:
     """Change only a provider's rate limits (segments per second; empty removes a limit)."""
