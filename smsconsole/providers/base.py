@@ -12,10 +12,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 # --- errors ------------------------------------------------------------------------------------
 
@@ -509,6 +510,8 @@ class Provider:
 
         A failure before the request left (connect error) is transient; a timeout or broken
         connection after it left is `OutcomeUnknownError`, because the provider may have acted."""
+        import httpx  # lazy: start-up (importing the contract must not cost httpx)
+
         if self.client is None:
             raise ConfigurationError("no HTTP client was given to the provider")
         try:

@@ -6,11 +6,13 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import subprocess
+import sys
 
 import pytest
 
 import smsconsole.providers as providers_package
-from smsconsole.providers import REGISTRY
+from smsconsole.providers import ADAPTERS, REGISTRY, provider_class
 from smsconsole.providers.base import Capabilities, Provider
 
 SUPPORT_MODULES = {"base", "curl", "mapping", "presets"}  # shared code, not adapters
@@ -45,3 +47,17 @@ def test_adapters_declare_themselves_fully(kind: str) -> None:
     assert all(f.label and f.help for f in adapter.config_fields), "every field needs a label and help"
     if kind not in ("sandbox", "generic", "infobip"):  # Infobip's base URL is per account, a required setting
         assert adapter.default_base_url.startswith("https://"), "a real provider's default endpoint is HTTPS"
+
+
+def test_importing_the_registry_loads_no_adapter_and_no_httpx() -> None:
+    """The CLI and console import the registry at start-up; adapters and httpx load on first use."""
+    code = ("import sys, smsconsole.providers, smsconsole.providers.base\n"
+            "print(sorted(m for m in sys.modules if m == 'httpx' or m.startswith('smsconsole.providers.')))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "['smsconsole.providers.base']"
+
+
+def test_registry_reads_like_a_mapping_and_loads_on_lookup() -> None:
+    assert list(REGISTRY) == list(ADAPTERS) and len(REGISTRY) == len(ADAPTERS)
+    assert "twilio" in REGISTRY and "nope" not in REGISTRY and REGISTRY.get("nope") is None
+    assert provider_class("twilio").__name__ == "TwilioProvider" and REGISTRY["twilio"].kind == "twilio"
