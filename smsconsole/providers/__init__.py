@@ -23,7 +23,7 @@ ADAPTERS: dict[str, str] = {
     "msg91": "msg91:Msg91Provider",
     "exotel": "exotel:ExotelProvider",
     "netcore": "netcore:NetcoreProvider",
-    "generic": "generic:GenericHttpProvider",
+    "generic": "generic.adapter:GenericHttpProvider",
     "sandbox": "sandbox:SandboxProvider",
 }
 

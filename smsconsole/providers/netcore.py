@@ -3,7 +3,7 @@
 sharing one Text), Text, templateid, entityid (India DLT), async and short, and an optional
 `api-key` header. A request with several numbers is one request; each recipient's message id is
 `{REQID}:{digits}`. Delivery reports are read through the Generic provider's field mapping
-(smsconsole.providers.mapping), checked by the secret token in the callback URL.
+(smsconsole.providers.generic.receipts), checked by the secret token in the callback URL.
 
 Unconfirmed (see the issue report), because Netcore's current pages document only the request:
 the answer format (read as the legacy XML `<RESULT REQID='…'>` with `<REQUEST-ERROR>` /
@@ -42,7 +42,7 @@ from smsconsole.providers.base import (
     pattern,
     snippet,
 )
-from smsconsole.providers.mapping import (
+from smsconsole.providers.generic.receipts import (
     DEFAULT_STATUS_VALUES,
     MAPPING_FIELDS,
     FieldMapping,

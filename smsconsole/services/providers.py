@@ -22,9 +22,9 @@ from smsconsole.models import Provider as ProviderRow
 from smsconsole.providers import REGISTRY
 # The Generic catalogue (presets, curl import, request preview) reaches screens and the CLI through this
 # module only; they import no `smsconsole.providers` module themselves.
-from smsconsole.providers.curl import CurlImport, CurlParseError, import_curl  # noqa: F401  (re-exported)
-from smsconsole.providers.generic import preview_curl  # noqa: F401  (re-exported)
-from smsconsole.providers.presets import PRESETS, GenericPreset, preset  # noqa: F401  (re-exported)
+from smsconsole.providers.generic.curl import CurlImport, CurlParseError, import_curl  # noqa: F401  (re-exported)
+from smsconsole.providers.generic.preview import preview_curl  # noqa: F401  (re-exported)
+from smsconsole.providers.generic.presets import PRESETS, GenericPreset, preset  # noqa: F401  (re-exported)
 from smsconsole.providers.base import (
     CallbackRejected,
     ConfigField,
@@ -423,11 +423,8 @@ async def load_spec(session: AsyncSession, box: SecretBox, name: str) -> Adapter
 def request_preview(spec: AdapterSpec) -> str | None:
     """The exact request the provider would send for a sample message, as a curl command with
     secrets masked — for providers whose request the operator writes (Generic HTTP)."""
-    from smsconsole.providers.generic import (
-        GenericHttpProvider,
-        GenericRequestError,
-        preview_curl,
-    )
+    from smsconsole.providers.generic.adapter import GenericHttpProvider
+    from smsconsole.providers.generic.request import GenericRequestError
 
     if REGISTRY.get(spec.kind) is not GenericHttpProvider:
         return None

@@ -8,14 +8,11 @@ import re
 
 import pytest
 
-from smsconsole.providers.curl import CurlParseError, import_curl, parse_curl
-from smsconsole.providers.generic import (
-    SAMPLE_MESSAGE,
-    GenericHttpProvider,
-    compile_config,
-    preview_curl,
-    render_request,
-)
+from smsconsole.providers.generic.adapter import GenericHttpProvider
+from smsconsole.providers.generic.curl import CurlParseError, import_curl, parse_curl
+from smsconsole.providers.generic.preview import preview_curl
+from smsconsole.providers.generic.request import compile_config, render_request
+from smsconsole.providers.generic.templating import SAMPLE_MESSAGE
 
 SAMPLES: list[tuple[str, str, dict[str, str]]] = [
     (

@@ -13,7 +13,10 @@ import httpx
 import pytest
 
 from smsconsole.providers.base import ErrorKind, OutboundMessage
-from smsconsole.providers.generic import SAMPLE_MESSAGE, GenericHttpProvider, GenericRequestError, preview_curl
+from smsconsole.providers.generic.adapter import GenericHttpProvider
+from smsconsole.providers.generic.preview import preview_curl
+from smsconsole.providers.generic.request import GenericRequestError
+from smsconsole.providers.generic.templating import SAMPLE_MESSAGE
 from tests.fakes.generic import FakeGateway, RecordedRequest, Reply
 from tests.fakes.server import serve, unused_port
 

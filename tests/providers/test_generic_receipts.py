@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from smsconsole.providers.base import CallbackRejected, CallbackRequest, OutboundMessage
-from smsconsole.providers.generic import GenericHttpProvider
+from smsconsole.providers.generic.adapter import GenericHttpProvider
 from tests.fakes.generic import FakeGateway
 from tests.fakes.server import serve
 

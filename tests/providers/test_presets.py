@@ -9,8 +9,10 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from smsconsole.providers.base import OutboundMessage
-from smsconsole.providers.generic import GenericHttpProvider, compile_config, preview_curl, render_request
-from smsconsole.providers.presets import PRESETS, preset
+from smsconsole.providers.generic.adapter import GenericHttpProvider
+from smsconsole.providers.generic.presets import PRESETS, preset
+from smsconsole.providers.generic.preview import preview_curl
+from smsconsole.providers.generic.request import compile_config, render_request
 
 MESSAGE = OutboundMessage(ref="42", to="+919812345678", body="Your OTP is 1234",
                           options={"template_id": "1107161234567890123"})

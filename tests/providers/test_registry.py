@@ -15,21 +15,23 @@ import smsconsole.providers as providers_package
 from smsconsole.providers import ADAPTERS, REGISTRY, provider_class
 from smsconsole.providers.base import Capabilities, Provider
 
-SUPPORT_MODULES = {"base", "curl", "mapping", "presets"}  # shared code, not adapters
-ADAPTER_MODULES = sorted(m.name for m in pkgutil.iter_modules(providers_package.__path__)
-                         if m.name not in SUPPORT_MODULES)
+SUPPORT_MODULES = {"base"}  # shared code, not adapters
+PACKAGE = providers_package.__name__ + "."
+PROVIDER_MODULES = sorted(m.name.removeprefix(PACKAGE) for m in pkgutil.walk_packages(providers_package.__path__, PACKAGE)
+                          if not m.ispkg and m.name.removeprefix(PACKAGE) not in SUPPORT_MODULES)
 EXPECTED_KINDS = {"twilio", "generic", "sandbox", "vonage", "plivo", "msg91", "exotel", "netcore", "textlocal",
                   "bulksms", "sinch", "infobip"}
 
 
-@pytest.mark.parametrize("module_name", ADAPTER_MODULES)
+@pytest.mark.parametrize("module_name", PROVIDER_MODULES)
 def test_every_adapter_module_is_registered(module_name: str) -> None:
-    module = importlib.import_module(f"smsconsole.providers.{module_name}")
+    module = importlib.import_module(PACKAGE + module_name)
     adapters = [cls for _, cls in inspect.getmembers(module, inspect.isclass)
                 if issubclass(cls, Provider) and cls is not Provider and cls.__module__ == module.__name__]
-    assert adapters, f"{module_name} defines no Provider subclass"
     for adapter in adapters:
         assert REGISTRY.get(adapter.kind) is adapter, f"{adapter.__name__} ({adapter.kind}) is not in REGISTRY"
+    registered = {spec.partition(":")[0] for spec in ADAPTERS.values()}
+    assert bool(adapters) == (module_name in registered), f"{module_name}: an adapter module defines one adapter"
 
 
 def test_every_kind_the_issue_names_is_registered() -> None:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
-from smsconsole.providers.generic import METHODS
+from smsconsole.providers.generic.templating import METHODS
 
 
 class CurlParseError(ValueError):
