@@ -109,7 +109,7 @@ def test_delete_refused_while_a_scheduled_campaign_uses_it(cli, audience: Path, 
         return ["Black Friday"]
 
     with monkeypatch.context() as patch:
-        patch.setattr("smsconsole.services.segments.campaigns_using_segment", used_by)
+        patch.setattr("smsconsole.services.segments.crud.campaigns_using_segment", used_by)
         code, _, err = cli("segments", "delete", "Gold", "--yes")
     assert code == 2 and "used by scheduled campaign(s) Black Friday" in one_line_error(err)
     code, out, _ = cli("segments", "list")

@@ -552,7 +552,7 @@ async def test_duplicate_and_delete(audience: Runtime, monkeypatch: pytest.Monke
     async def used_by(session: Any, segment_id: int) -> list[str]:
         return ["Spring sale"] if segment_id == original.id else []
 
-    monkeypatch.setattr(svc, "campaigns_using_segment", used_by)
+    monkeypatch.setattr(svc.crud, "campaigns_using_segment", used_by)
     async with audience.factory() as session, session.begin():
         with pytest.raises(Conflict, match="Spring sale"):
             await svc.delete_segment(session, "Lapsed", actor="ops")

@@ -316,7 +316,7 @@ async def test_a_segment_a_scheduled_campaign_uses_is_not_deleted(runtime: Runti
         return ["black-friday"]
 
     # the seam the campaigns service will fill: pretend a scheduled campaign targets every segment
-    monkeypatch.setattr(segment_service, "campaigns_using_segment", used_by_black_friday)
+    monkeypatch.setattr(segment_service.crud, "campaigns_using_segment", used_by_black_friday)
     monkeypatch.setattr("smsconsole.screens.segments.screen.campaigns_using_segment", used_by_black_friday)
     app = make_app(runtime.config, runtime)
     async with app.run_test(size=(80, 24)) as pilot:
