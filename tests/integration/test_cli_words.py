@@ -131,7 +131,7 @@ def test_actions_read_as_in_the_console_and_json_keeps_stored_values(  # type: i
 
 
 def test_the_cli_action_lists_match_the_services() -> None:
-    from smsconsole.cli_replies import INBOX_ACTIONS, KEYWORD_ACTIONS
+    from smsconsole.cli.replies import INBOX_ACTIONS, KEYWORD_ACTIONS
     from smsconsole.services.keywords import ACTIONS
     from smsconsole.services.replies import INBOUND_ACTIONS
 

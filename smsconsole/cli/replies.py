@@ -1,15 +1,15 @@
-"""CLI commands for replies (wired into smsconsole.cli by add_parsers and HANDLERS):
-`sandbox reply`, `keywords list|add|update|remove`, `inbox` and `stats`."""
+"""Replies: `sandbox reply`, `keywords list|add|update|remove` and `inbox`."""
 
 from __future__ import annotations
 
 import argparse
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
+from smsconsole.cli.output import Commands, UsageError, add_actions, print_json
+from smsconsole.cli.runtime import ACTOR, with_runtime
 from smsconsole.config import Config
 
-ACTOR = "cli"
 # Actions as the console and this CLI's text show them; --json and the database keep the stored
 # values (opt_out, opt_in), and both spellings are accepted as input.
 ACTION_WORDS = {"opt_out": "opt-out", "opt_in": "opt-in"}
@@ -35,11 +35,10 @@ def _action_type(allowed: tuple[str, ...]) -> Callable[[str], str]:
     return parse
 
 
-def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
-    """Add this module's subcommands to the top-level `commands` subparsers."""
+def register(commands: Commands) -> None:
     sandbox = commands.add_parser("sandbox", help="the built-in Sandbox provider: simulate a reply")
-    sb_commands = sandbox.add_subparsers(dest="sandbox_command", metavar="ACTION", required=True,
-                                         parser_class=parser_class)
+    sandbox.set_defaults(func=cmd_sandbox)
+    sb_commands = add_actions(sandbox, "sandbox_command")
     reply = sb_commands.add_parser(
         "reply", help="a reply from a number, through the same door as a real one (keywords, opt-out, auto-response)")
     reply.add_argument("--from", dest="sender", required=True, metavar="NUMBER",
@@ -53,8 +52,8 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
         description="A keyword matches a reply that is exactly the keyword, ignoring case, accents, "
         "punctuation and spacing ('Stop.', 'opt-out', 'ARRÊT'). Actions: opt-out, opt-in, help, custom "
         "(logs --event-name as an event).")
-    k_commands = keywords.add_subparsers(dest="keywords_command", metavar="ACTION", required=True,
-                                         parser_class=parser_class)
+    keywords.set_defaults(func=cmd_keywords)
+    k_commands = add_actions(keywords, "keywords_command")
     k_list = k_commands.add_parser("list", help="every keyword, with its action, language and response")
     k_list.add_argument("--json", action="store_true")
     update_help = "change a keyword (a default one: response, language, enabled)"
@@ -77,36 +76,15 @@ def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> N
     k_remove.add_argument("word")
 
     inbox = commands.add_parser("inbox", help="the latest replies: keyword matched, action taken, message answered")
+    inbox.set_defaults(func=cmd_inbox)
     inbox.add_argument("--limit", type=int, default=50, help="how many (default 50)")
     inbox.add_argument("--action", type=_action_type(INBOX_ACTIONS),
                        help="only this action: opt-out, opt-in, help, custom or reply")
     inbox.add_argument("--keyword", help="only replies that matched this keyword")
     inbox.add_argument("--json", action="store_true")
 
-    stats = commands.add_parser("stats", help="delivery per provider (sent, delivered, failed, replies …), "
-                                "provider health and throughput")
-    stats.add_argument("--window", choices=("hour", "today"), default="hour", help="the last hour (default) or today")
-    stats.add_argument("--json", action="store_true")
-
-
-async def _with_runtime(config: Config, work: Callable[[Any], Awaitable[int]]) -> int:
-    from smsconsole.runtime import Runtime
-
-    runtime = await Runtime.open(config)
-    try:
-        return await work(runtime)
-    finally:
-        await runtime.close()
-
-
-def _print_json(value: Any) -> None:
-    from smsconsole.cli import _print_json as print_json
-
-    print_json(value)
-
 
 async def cmd_sandbox(config: Config, args: argparse.Namespace) -> int:
-    from smsconsole.cli import UsageError
     from smsconsole.services.providers import first_sandbox
     from smsconsole.services.receipts import simulate_reply
     from smsconsole.services.settings import get_settings
@@ -122,12 +100,12 @@ async def cmd_sandbox(config: Config, args: argparse.Namespace) -> int:
             region = (await get_settings(session))["default_region"]
             view = await simulate_reply(session, name, args.sender, args.text, default_region=region)
         if args.json:
-            _print_json(view)
+            print_json(view)
         else:
             print(_describe_reply(view))
         return 0
 
-    return await _with_runtime(config, work)
+    return await with_runtime(config, work)
 
 
 def _describe_reply(view: Any) -> str:
@@ -153,7 +131,7 @@ async def cmd_keywords(config: Config, args: argparse.Namespace) -> int:
             async with runtime.factory() as session, session.begin():
                 views = await keywords.list_keywords(session)
             if args.json:
-                _print_json(views)
+                print_json(views)
                 return 0
             print(f"{'WORD':<22} {'ACTION':<8} {'LANG':<6} {'STATE':<9} RESPONSE")
             for v in views:
@@ -177,7 +155,7 @@ async def cmd_keywords(config: Config, args: argparse.Namespace) -> int:
                                                      language=args.language, response=args.response,
                                                      event_name=args.event_name, enabled=args.enabled, actor=ACTOR)
         if args.json:
-            _print_json(view)
+            print_json(view)
         else:
             verb = "added" if action == "add" else "updated"
             print(f"{verb} keyword {view.word!r}: {action_word(view.action)}"
@@ -186,11 +164,10 @@ async def cmd_keywords(config: Config, args: argparse.Namespace) -> int:
                   + ("" if view.enabled else ", disabled"))
         return 0
 
-    return await _with_runtime(config, work)
+    return await with_runtime(config, work)
 
 
 async def cmd_inbox(config: Config, args: argparse.Namespace) -> int:
-    from smsconsole.cli import UsageError
     from smsconsole.services.replies import count_inbound, recent_inbound
 
     if args.limit < 1:
@@ -201,7 +178,7 @@ async def cmd_inbox(config: Config, args: argparse.Namespace) -> int:
             views = await recent_inbound(session, limit=args.limit, action=args.action, keyword=args.keyword)
             total = 0 if views else await count_inbound(session)  # says why the list is empty
         if args.json:
-            _print_json(views)
+            print_json(views)
         elif not views and total:
             wanted = " and ".join(part for part in (
                 f"keyword {args.keyword}" if args.keyword else "",
@@ -220,54 +197,4 @@ async def cmd_inbox(config: Config, args: argparse.Namespace) -> int:
                       f"{action_word(v.action):<8} {answers:<8} {text}")
         return 0
 
-    return await _with_runtime(config, work)
-
-
-async def cmd_stats(config: Config, args: argparse.Namespace) -> int:
-    from smsconsole.services.stats import delivery_stats, describe_rate
-
-    async def work(runtime: Any) -> int:
-        async with runtime.factory() as session:
-            result = await delivery_stats(session, args.window)
-        if args.json:
-            payload = {
-                "window": result.window, "since": result.since,
-                "total": {**_counts(result.total)},
-                "providers": {name: _counts(c) for name, c in result.by_provider.items()},
-                "per_minute": result.per_minute,
-                "health": result.providers,
-            }
-            _print_json(payload)
-            return 0
-        label = "last hour" if result.window == "hour" else "today (UTC)"
-        print(f"Delivery, {label} (messages queued since {result.since:%Y-%m-%d %H:%M} UTC)")
-        print(f"{'PROVIDER':<16} {'SENT':>6} {'DELIV':>6} {'UNDEL':>6} {'FAILED':>6} {'UNKN':>6} {'REPL':>6} "
-              f"{'DELIVERED/SETTLED':>17}  HEALTH / CIRCUIT")
-        health = {p.name: p for p in result.providers}
-        for name, c in [*result.by_provider.items(), ("total", result.total)]:
-            rate = describe_rate(c)
-            h = health.get(name)
-            state = f"{h.health} / {h.circuit_state}" if h else ""
-            print(f"{name[:16]:<16} {c.sent:>6} {c.delivered:>6} {c.undelivered:>6} {c.failed:>6} {c.unknown:>6} "
-                  f"{c.replies:>6} {rate:>17}  {state}")
-        print(f"sent per minute, last 60 min: {sum(result.per_minute)} total, peak {max(result.per_minute)}")
-        print(f"rate: delivered ÷ settled (delivered, undelivered or failed); {result.total.awaiting_receipt:,} "
-              f"awaiting a receipt, {result.total.waiting:,} waiting to be sent")
-        return 0
-
-    return await _with_runtime(config, work)
-
-
-def _counts(counts: Any) -> dict[str, Any]:
-    return {"waiting": counts.waiting, "sent": counts.sent, "delivered": counts.delivered,
-            "undelivered": counts.undelivered, "failed": counts.failed, "unknown": counts.unknown,
-            "suppressed": counts.suppressed, "replies": counts.replies, "settled": counts.settled,
-            "awaiting_receipt": counts.awaiting_receipt, "delivery_rate": counts.delivery_rate}
-
-
-HANDLERS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
-    "sandbox": cmd_sandbox,
-    "keywords": cmd_keywords,
-    "inbox": cmd_inbox,
-    "stats": cmd_stats,
-}
+    return await with_runtime(config, work)

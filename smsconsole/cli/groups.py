@@ -1,23 +1,23 @@
-"""CLI commands for provider groups (wired into smsconsole.cli by add_parsers and HANDLERS)."""
+"""`smsconsole groups`: provider groups, their priority order, countries and the default."""
 
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Awaitable, Callable
 from typing import Any
 
+from smsconsole.cli.output import EXIT_FAILED, Commands, UsageError, add_actions, confirmed, plain, print_json
+from smsconsole.cli.runtime import ACTOR, with_runtime
 from smsconsole.config import Config
 
 
-def add_parsers(commands: Any, parser_class: type[argparse.ArgumentParser]) -> None:
-    """Add this module's subcommands to the top-level `commands` subparsers."""
+def register(commands: Commands) -> None:
     groups = commands.add_parser(
         "groups", help="provider groups: priority order, failover, destination countries, the default",
         description="A group lists up to 10 providers in priority order; a message sent through it goes to the "
         "first healthy one. A message naming no group uses the group of its destination country, else the default.",
     )
-    g = groups.add_subparsers(dest="groups_command", metavar="ACTION", required=True, parser_class=parser_class)
+    groups.set_defaults(func=cmd_groups)
+    g = add_actions(groups, "groups_command")
     lst = g.add_parser("list", help="groups with their providers and health")
     lst.add_argument("--json", action="store_true")
     show = g.add_parser("show", help="one group: providers in priority order with their health")
@@ -71,36 +71,24 @@ def _print_group(view: Any) -> None:
 
 
 def _group_json(view: Any) -> dict[str, Any]:
-    from smsconsole.cli import _plain
-
-    data = _plain(view)
+    data = plain(view)
     for member, shown in zip(view.members, data["members"], strict=True):
         shown["status"] = member.status()
     return data
 
 
 async def cmd_groups(config: Config, args: argparse.Namespace) -> int:
-    from smsconsole.cli import (
-        ACTOR,
-        EXIT_FAILED,
-        UsageError,
-        _print_json,
-        _with_runtime,
-    )
-    from smsconsole.services import groups as svc
+    from smsconsole.services import groups as svc  # lazy: start-up
 
     action = args.groups_command
     if action == "move" and (args.direction is None) == (args.to is None):
         raise UsageError("move: give up, down or --to N")
     if action == "update" and args.rename is None and args.providers is None and args.countries is None:
         raise UsageError("update: nothing to change; give --rename, --providers or --countries")
-    if action == "delete" and not args.yes:
-        if not sys.stdin.isatty():
-            raise UsageError(f"delete group {args.name!r}: add --yes to confirm")
-        answer = input(f"Delete group {args.name!r}? [y/N] ")
-        if answer.strip().lower() not in ("y", "yes"):
-            print("nothing deleted")
-            return EXIT_FAILED
+    if action == "delete" and not args.yes and not confirmed(
+            f"Delete group {args.name!r}? [y/N] ", f"delete group {args.name!r}: add --yes to confirm"):
+        print("nothing deleted")
+        return EXIT_FAILED
 
     async def work(runtime: Any) -> int:
         factory = runtime.factory
@@ -110,7 +98,7 @@ async def cmd_groups(config: Config, args: argparse.Namespace) -> int:
                          else [await svc.get_group(session, args.name)])
             if args.json:
                 shown = [_group_json(v) for v in views]
-                _print_json(shown if action == "list" else shown[0])
+                print_json(shown if action == "list" else shown[0])
             elif not views:
                 print("no groups yet; create one with: smsconsole groups create NAME --providers A,B")
             else:
@@ -140,14 +128,12 @@ async def cmd_groups(config: Config, args: argparse.Namespace) -> int:
                 print(f"deleted group {args.name!r}")
                 return 0
         if getattr(args, "json", False):
-            _print_json(_group_json(view))
+            print_json(_group_json(view))
         else:
             print(f"{verb} group {view.name!r}" + (" (default)" if view.is_default else "") + ": "
                   + " > ".join(view.provider_names)
                   + (f"; countries {', '.join(view.countries)}" if view.countries else ""))
         return 0
 
-    return await _with_runtime(config, work)
+    return await with_runtime(config, work)
 
-
-HANDLERS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {"groups": cmd_groups}

@@ -1,7 +1,5 @@
-"""The command line: `smsconsole` starts the console; subcommands work headless.
-
-Every error a user can cause prints one line and exits non-zero (2 for bad input or setup,
-1 when the requested operation itself failed)."""
+"""The command line's entry point: the top-level parser, each noun module's commands on it, and
+`main`, which runs the chosen command (or the console) and turns a user's error into one line."""
 
 from __future__ import annotations
 
@@ -9,46 +7,33 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import signal
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, is_dataclass, replace
-from datetime import datetime
-from pathlib import PurePath
-from typing import TYPE_CHECKING, Any, NoReturn
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
 from smsconsole import __version__
-from smsconsole.config import Config, ConfigError, load_config
-
-if TYPE_CHECKING:
-    from sqlalchemy.exc import DBAPIError
+from smsconsole.cli import groups, replies, stats
+from smsconsole.cli.output import (
+    EXIT_FAILED,
+    Handler,
+    OperationFailed,
+    Parser,
+    UsageError,
+    error_line,
+    fail,
+    plain,
+    print_json,
+)
+from smsconsole.cli.problems import describe_problems
+from smsconsole.cli.runtime import ACTOR, masked_url, with_runtime
+from smsconsole.config import Config, load_config
 
 # Each command imports what it needs (the database layer, providers, the console) when it runs,
 # so `--help` and the reading commands start quickly; see bench/startup.py.
-
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-ACTOR = "cli"
-
-
-class UsageError(Exception):
-    """Bad command-line input; printed as one line, exit 2."""
-
-
-class OperationFailed(Exception):
-    """The operation ran and failed (send failed, connection test failed); exit 1."""
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{message} (see '{self.prog} --help')")
-
-    def add_argument(self, *names: Any, **kwargs: Any) -> argparse.Action:
-        # a positional reads the same in --help, README and errors: NAME, WORD (choices stay listed)
-        if len(names) == 1 and not str(names[0]).startswith("-") and not {"metavar", "choices"} & kwargs.keys():
-            kwargs["metavar"] = str(names[0]).upper()
-        return super().add_argument(*names, **kwargs)
 
 
 def build_parser() -> Parser:
@@ -192,10 +177,9 @@ def build_parser() -> Parser:
     s_cat = s_commands.add_parser("catalog", help="the fields, properties (with types and operators) and events")
     s_cat.add_argument("--json", action="store_true")
 
-    from smsconsole import cli_groups, cli_replies
-
-    for extension in (cli_groups, cli_replies):
-        extension.add_parsers(commands, Parser)
+    groups.register(commands)
+    replies.register(commands)
+    stats.register(commands)
 
     send = commands.add_parser("send-test", help="send a test SMS through the outbox and the engine")
     send_through = send.add_mutually_exclusive_group(required=True)
@@ -208,12 +192,6 @@ def build_parser() -> Parser:
     send.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the outcome (default 60)")
     send.add_argument("--json", action="store_true")
     return parser
-
-
-def _handler(command: str) -> Callable[[Config, argparse.Namespace], Awaitable[int]] | None:
-    from smsconsole import cli_groups, cli_replies
-
-    return HANDLERS.get(command) or cli_groups.HANDLERS.get(command) or cli_replies.HANDLERS.get(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -229,94 +207,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             config = replace(config, database_url=f"sqlite:///{config.data_dir / 'demo.db'}")
         if args.command is None:
             return _run_console(config)
-        handler = _handler(args.command)
-        assert handler is not None
+        handler = args.func if hasattr(args, "func") else HANDLERS[args.command]
         return asyncio.run(handler(config, args))
-    except UsageError as exc:
-        return _fail(str(exc), EXIT_USAGE)
-    except ConfigError as exc:
-        return _fail(str(exc), EXIT_USAGE)
-    except OperationFailed as exc:
-        return _fail(str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # e.g. piped into head: the reader has gone, nothing to report
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except Exception as exc:
-        # Error classes of modules a command never imported cannot have been raised, so they are
-        # looked up only among the loaded modules (importing them here would cost every command).
-        if isinstance(exc, (*_loaded("smsconsole.db", "DatabaseUrlError"), *_loaded("smsconsole.secrets", "SecretError"))):
-            return _fail(str(exc), EXIT_USAGE)
-        if isinstance(exc, _loaded("smsconsole.db", "DatabaseError")):  # cannot be opened: the operation failed
-            return _fail(str(exc), EXIT_FAILED)
-        if isinstance(exc, _loaded("sqlalchemy.exc", "DBAPIError")):  # full disk or database, read-only, lost connection
-            return _fail(_describe_database_error(exc, config), EXIT_FAILED)  # type: ignore[arg-type]
-        if isinstance(exc, OSError):  # e.g. no space left on device writing a file
-            return _fail(_describe_os_error(exc), EXIT_FAILED)
-        from smsconsole.services.errors import ServiceError, ValidationError
-
-        if isinstance(exc, ValidationError):
-            from smsconsole.cli_errors import describe_problems
-
-            return _fail(describe_problems(exc.problems, parser, args), EXIT_USAGE)
-        if isinstance(exc, ServiceError):
-            return _fail(str(exc), EXIT_USAGE)
-        raise
-
-
-def _loaded(module: str, name: str) -> tuple[type[BaseException], ...]:
-    """The class `module.name` when that module is loaded (for isinstance), else ()."""
-    loaded = sys.modules.get(module)
-    return (getattr(loaded, name),) if loaded is not None else ()
-
-
-def _fail(message: str, code: int) -> int:
-    print(f"smsconsole: error: {message}", file=sys.stderr)
-    return code
-
-
-def _describe_database_error(exc: DBAPIError, config: Config | None) -> str:
-    """One line for a database error: the driver's first line only (never the statement or its
-    parameters, which may hold personal data)."""
-    from smsconsole.secrets import mask_url
-
-    reason = str(exc.orig or exc).strip().splitlines()[0] if str(exc.orig or exc).strip() else type(exc).__name__
-    where = f"the database {mask_url(config.effective_database_url)}" if config else "the database"
-    lowered = reason.lower()
-    if "readonly database" in lowered or "read-only transaction" in lowered:
-        return f"{where} is read-only and this command writes to it ({reason})"
-    if "database or disk is full" in lowered or "no space left" in lowered or "disk full" in lowered:
-        return f"{where} is full, or the disk it is on is ({reason}); free some space and run the command again"
-    return f"database error: {reason}"
-
-
-def _describe_os_error(exc: OSError) -> str:
-    reason = exc.strerror or type(exc).__name__
-    return f"{reason}: {exc.filename}" if exc.filename else reason
-
-
-def _print_json(value: Any) -> None:
-    print(json.dumps(_plain(value), indent=2, ensure_ascii=False))
-
-
-def _plain(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return _plain(asdict(value))
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, PurePath):
-        return str(value)
-    return value
-
-
-# --- commands ------------------------------------------------------------------------------------
+        described = error_line(exc, parser, args, config)
+        if described is None:
+            raise
+        return fail(*described)
 
 
 def _run_console(config: Config) -> int:
@@ -346,26 +248,10 @@ def _display(value: Any) -> str:
     return str(value)
 
 
-async def _with_runtime(config: Config, work: Callable[[Any], Awaitable[int]], *, migrate: bool = True,
-                        need_secrets: bool = False, writes: bool = False) -> int:
-    """Run `work` with a runtime. need_secrets: refuse when the key cannot open the stored
-    credentials; writes: refuse a read-only database up front (a command that runs the engine)."""
-    from smsconsole.runtime import Runtime
-
-    runtime = await Runtime.open(config, migrate=migrate, need_secrets=need_secrets)
-    if writes and runtime.read_only:
-        await runtime.close()
-        raise OperationFailed(f"the database {_masked_url(config)} is read-only and this command writes to it")
-    try:
-        return await work(runtime)
-    finally:
-        await runtime.close()
-
-
 async def cmd_config(config: Config, args: argparse.Namespace) -> int:
     shown = config.masked()
     if args.json:
-        _print_json(shown)
+        print_json(shown)
     else:
         width = max(len(k) for k in shown)
         for key, value in shown.items():
@@ -410,18 +296,12 @@ async def cmd_serve(config: Config, args: argparse.Namespace) -> int:
             loop.add_signal_handler(sig, stop.set)
         engine = Engine(runtime.factory, runtime.box, config)
         log.info("smsconsole %s serving %s (pid holder %s)", __version__,
-                 _masked_url(config), engine.holder.id)
+                 masked_url(config), engine.holder.id)
         await engine.run(stop)
         log.info("shut down cleanly")
         return 0
 
-    return await _with_runtime(config, work, need_secrets=True, writes=True)
-
-
-def _masked_url(config: Config) -> str:
-    from smsconsole.secrets import mask_url
-
-    return mask_url(config.effective_database_url)
+    return await with_runtime(config, work, need_secrets=True, writes=True)
 
 
 async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
@@ -431,7 +311,7 @@ async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
     if action == "kinds":
         kinds = svc.provider_kinds()
         if args.json:
-            _print_json(kinds)
+            print_json(kinds)
             return 0
         for kind in kinds:
             print(f"{kind.kind}: {kind.display_name}" + (f" — {kind.description}" if kind.description else ""))
@@ -446,7 +326,7 @@ async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
         from smsconsole.services.providers import PRESETS
 
         if args.json:
-            _print_json(PRESETS)
+            print_json(PRESETS)
             return 0
         for p in PRESETS:
             print(f"{p.key}: {p.name} — {p.description}")
@@ -487,7 +367,7 @@ async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
             async with factory() as session:
                 views = await svc.list_providers(session)
             if args.json:
-                _print_json(views)
+                print_json(views)
             elif not views:
                 print("no providers yet; add one with: smsconsole providers add sandbox --name sandbox")
             else:
@@ -500,7 +380,7 @@ async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
             async with factory() as session:
                 view = await svc.get_provider(session, args.name)
             if args.json:
-                _print_json(view)
+                print_json(view)
             else:
                 print(f"{view.name} ({view.display_name})")
                 print(f"  base url: {view.base_url or svc.kind_view(view.kind).default_base_url or '-'}")
@@ -527,7 +407,7 @@ async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
             async with httpx.AsyncClient(timeout=config.send_timeout_seconds) as client:
                 check = await svc.test_provider(factory, box, args.name, client, ACTOR)
             if args.json:
-                _print_json(check)
+                print_json(check)
             else:
                 print(f"{'not checked' if not check.checked else 'ok' if check.ok else 'failed'}: {check.detail}")
             return 0 if check.ok else EXIT_FAILED
@@ -538,7 +418,7 @@ async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
             return 0
         raise UsageError(f"unknown providers action {action!r}")
 
-    return await _with_runtime(config, work, need_secrets=action in ("add", "test"))
+    return await with_runtime(config, work, need_secrets=action in ("add", "test"))
 
 
 def _rate(value: float | None) -> str:
@@ -612,7 +492,7 @@ async def cmd_send_test(config: Config, args: argparse.Namespace) -> int:
             engine_task = asyncio.create_task(engine.run(stop))
         elif not args.wait:
             if args.json:
-                _print_json(queued)
+                print_json(queued)
             else:
                 print(f"queued: message {queued.id} to {queued.to_number}; the engine on {holder.host} "
                       f"(pid {holder.pid}) will send it")
@@ -625,7 +505,7 @@ async def cmd_send_test(config: Config, args: argparse.Namespace) -> int:
                 with contextlib.suppress(Exception):
                     await asyncio.wait_for(engine_task, timeout=10)
         if args.json:
-            _print_json(final)
+            print_json(final)
         if final.retrying:
             due = f"{final.next_attempt_at:%H:%M:%S} UTC" if final.next_attempt_at else "soon"
             raise OperationFailed(f"message {final.id} is still retrying after {args.timeout:g}s: next attempt at "
@@ -640,7 +520,7 @@ async def cmd_send_test(config: Config, args: argparse.Namespace) -> int:
         detail = f"[{final.error_code}] " if final.error_code else ""
         raise OperationFailed(f"{final.state}: message {final.id} to {final.to_number}: {detail}{final.reason or ''}".rstrip(": "))
 
-    return await _with_runtime(config, work, need_secrets=True)
+    return await with_runtime(config, work, need_secrets=True)
 
 
 async def _wait_settled(factory: Any, message_id: int, timeout: float) -> Any:
@@ -697,7 +577,7 @@ async def cmd_demo(config: Config, args: argparse.Namespace) -> int:
         print(f"open it with: {open_hint}")
         return 0
 
-    return await _with_runtime(config, work)
+    return await with_runtime(config, work)
 
 
 async def cmd_profiles(config: Config, args: argparse.Namespace) -> int:
@@ -709,7 +589,7 @@ async def cmd_profiles(config: Config, args: argparse.Namespace) -> int:
             if args.profiles_command == "search":
                 found = await profiles.search_profiles(session, args.query, default_region=region)
                 if args.json:
-                    _print_json(found)
+                    print_json(found)
                 elif not found:
                     print("no profiles match")
                 else:
@@ -720,7 +600,7 @@ async def cmd_profiles(config: Config, args: argparse.Namespace) -> int:
                 return 0
             detail = await profiles.get_profile(session, args.key, default_region=region, event_limit=20)
         if args.json:
-            _print_json(detail)
+            print_json(detail)
             return 0
         print(f"{detail.name or '(no name)'}  user id {detail.user_id or '-'}  (profile {detail.id})")
         phone = detail.phone or detail.phone_raw or "-"
@@ -744,7 +624,7 @@ async def cmd_profiles(config: Config, args: argparse.Namespace) -> int:
             print(f"    {e.at:%Y-%m-%d %H:%M}  {e.name}" + (f"  {props}" if props else ""))
         return 0
 
-    return await _with_runtime(config, work)
+    return await with_runtime(config, work)
 
 
 async def cmd_api_keys(config: Config, args: argparse.Namespace) -> int:
@@ -756,7 +636,7 @@ async def cmd_api_keys(config: Config, args: argparse.Namespace) -> int:
             async with runtime.factory() as session, session.begin():
                 view, key = await api_keys.create_api_key(session, args.name, ACTOR)
             if args.json:
-                _print_json({**_plain(view), "key": key})
+                print_json({**plain(view), "key": key})
             else:
                 print(f"created API key {view.name} ({view.prefix}). Copy it now; it is not shown again:")
                 print(key)
@@ -765,7 +645,7 @@ async def cmd_api_keys(config: Config, args: argparse.Namespace) -> int:
             async with runtime.factory() as session:
                 views = await api_keys.list_api_keys(session)
             if args.json:
-                _print_json(views)
+                print_json(views)
             elif not views:
                 print("no API keys; create one with: smsconsole api-keys create NAME")
             else:
@@ -780,7 +660,7 @@ async def cmd_api_keys(config: Config, args: argparse.Namespace) -> int:
         print(f"revoked API key {view.name} ({view.prefix})")
         return 0
 
-    return await _with_runtime(config, work)
+    return await with_runtime(config, work)
 
 
 def _pairs(values: list[str], flag: str) -> dict[str, str]:
@@ -812,7 +692,7 @@ async def cmd_import(config: Config, args: argparse.Namespace) -> int:
             preview = imports.preview_import(path, args.kind, mapping=mapping, types=types, format=args.format,
                                              delimiter=args.delimiter, known_types=known, defaults=defaults)
             if args.json:
-                _print_json(preview)
+                print_json(preview)
                 return 0
             print(f"{preview.path}: {preview.format}" + (f", delimiter {preview.delimiter!r}" if preview.delimiter else "")
                   + f", {len(preview.columns)} columns")
@@ -824,8 +704,6 @@ async def cmd_import(config: Config, args: argparse.Namespace) -> int:
             for problem in preview.sample_problems[:10]:
                 print(f"  sample {problem.describe()}")
             if preview.problems:
-                from smsconsole.cli_errors import describe_problems
-
                 parser = build_parser()  # to name each problem's flag as typed (--map, --type)
                 for problem in preview.problems:
                     print(f"  problem: {describe_problems([problem], parser, args)}")
@@ -849,7 +727,7 @@ async def cmd_import(config: Config, args: argparse.Namespace) -> int:
         if sys.stderr.isatty():
             print(file=sys.stderr)
         if args.json:
-            _print_json({**_plain(summary), "outcome": summary.outcome})
+            print_json({**plain(summary), "outcome": summary.outcome})
         else:
             if args.kind == "profiles":
                 done = f"{summary.created:,} created, {summary.updated:,} updated, {summary.unchanged:,} unchanged"
@@ -875,7 +753,7 @@ async def cmd_import(config: Config, args: argparse.Namespace) -> int:
                     print(f"  … and {summary.unreachable_rows - 10:,} more")
         return EXIT_FAILED if summary.outcome in ("partial", "failed") else 0
 
-    return await _with_runtime(config, work, writes=not args.preview)
+    return await with_runtime(config, work, writes=not args.preview)
 
 
 # --- segments ----------------------------------------------------------------------------------------
@@ -958,7 +836,7 @@ async def cmd_segments(config: Config, args: argparse.Namespace) -> int:
         except ValidationError as exc:
             raise UsageError(_definition_problems(exc.problems, action)) from None
 
-    return await _with_runtime(config, work)
+    return await with_runtime(config, work)
 
 
 async def _segments_action(runtime: Any, args: argparse.Namespace, action: str, definition: Any,
@@ -969,7 +847,7 @@ async def _segments_action(runtime: Any, args: argparse.Namespace, action: str, 
             views = await segments.list_segments(session)
             reach = {v.name: await segments.estimate_reach(session, v.definition) for v in views} if args.reach else {}
         if args.json:
-            _print_json([{**_plain(v), **({"reach": _plain(reach[v.name])} if v.name in reach else {})}
+            print_json([{**plain(v), **({"reach": plain(reach[v.name])} if v.name in reach else {})}
                          for v in views])
         elif not views:
             print("no segments; create one with: smsconsole segments create NAME --file definition.json")
@@ -983,7 +861,7 @@ async def _segments_action(runtime: Any, args: argparse.Namespace, action: str, 
         async with factory() as session:
             catalog = await segments.segment_catalog(session)
         if args.json:
-            _print_json(catalog)
+            print_json(catalog)
             return 0
         print("fields:")
         for info in catalog.fields:
@@ -1003,7 +881,7 @@ async def _segments_action(runtime: Any, args: argparse.Namespace, action: str, 
                 definition = (await segments.get_segment(session, args.name)).definition
             estimate = await segments.estimate_reach(session, definition)
         if args.json:
-            _print_json(estimate)
+            print_json(estimate)
         else:
             print(segments.describe_definition(definition) if isinstance(definition, dict) else "")
             _print_reach(estimate)
@@ -1013,7 +891,7 @@ async def _segments_action(runtime: Any, args: argparse.Namespace, action: str, 
             view = await segments.get_segment(session, args.name)
             estimate = await segments.estimate_reach(session, view.definition)
         if args.json:
-            _print_json({**_plain(view), "reach": _plain(estimate)})
+            print_json({**plain(view), "reach": plain(estimate)})
             return 0
         print(view.name + (f" — {view.description}" if view.description else ""))
         print(f"  {view.summary}")
@@ -1043,13 +921,13 @@ async def _segments_action(runtime: Any, args: argparse.Namespace, action: str, 
             print(f"deleted segment {args.name!r}")
             return 0
     if args.json:
-        _print_json(view)
+        print_json(view)
     else:
         print(f"{verb} segment {view.name!r}: {view.summary}")
     return 0
 
 
-HANDLERS: dict[str, Callable[[Config, argparse.Namespace], Awaitable[int]]] = {
+HANDLERS: dict[str, Handler] = {
     "config": cmd_config,
     "db": cmd_db,
     "serve": cmd_serve,
