@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import importlib
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import events, work
@@ -21,38 +21,62 @@ from smsconsole.config import Config
 from smsconsole.db import DatabaseError
 from smsconsole.messages import TestMessageQueued
 from smsconsole.runtime import Runtime
-from smsconsole.screens.audience.search import AudienceScreen
-from smsconsole.screens.commands import GroupCommands, ProviderCommands
-from smsconsole.screens.groups import GroupsScreen
-from smsconsole.screens.home import HomeScreen
-from smsconsole.screens.inbox import InboxScreen
-from smsconsole.screens.providers import ProvidersScreen
 from smsconsole.screens.sections import SECTIONS
-from smsconsole.screens.segments.screen import SegmentsScreen
-from smsconsole.screens.settings import SettingsScreen
-from smsconsole.screens.stats import StatsScreen
-from smsconsole.screens.test_send import TestSendScreen
 from smsconsole.screens.widgets.errors import report_worker_error
 from smsconsole.screens.widgets.top_bar import EngineInfo
 from smsconsole.secrets import SecretError
 
 if TYPE_CHECKING:
+    from textual.command import Provider
+
     from smsconsole.engine.runner import Engine
 
 ENGINE_STATUS_SECONDS = 1.0
 SECTION_GROUP = Binding.Group("Sections", compact=True)
 
 
+# Each section's screen (and the services behind it) is imported when the section is first opened,
+# so the first frame waits only for Home.
+SCREENS_BY_MODE = {
+    "home": "smsconsole.screens.home:HomeScreen",
+    "providers": "smsconsole.screens.providers:ProvidersScreen",
+    "test-send": "smsconsole.screens.test_send:TestSendScreen",
+    "settings": "smsconsole.screens.settings:SettingsScreen",
+    "audience": "smsconsole.screens.audience.search:AudienceScreen",
+    "segments": "smsconsole.screens.segments.screen:SegmentsScreen",
+    "groups": "smsconsole.screens.groups:GroupsScreen",
+    "inbox": "smsconsole.screens.inbox:InboxScreen",
+    "stats": "smsconsole.screens.stats:StatsScreen",
+}
+
+
+def _load(target: str) -> Any:
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def _section(target: str) -> Callable[[], Screen[Any]]:
+    def make() -> Screen[Any]:
+        return _load(target)()
+
+    make.__qualname__ = make.__name__ = target.rpartition(":")[2]
+    return make
+
+
+def _provider_commands() -> type[Provider]:
+    return _load("smsconsole.screens.commands:ProviderCommands")
+
+
+def _group_commands() -> type[Provider]:
+    return _load("smsconsole.screens.commands:GroupCommands")
+
+
 class SmsConsoleApp(App[None]):
     TITLE = "smsconsole"
     CSS_PATH = "smsconsole.tcss"
-    MODES: ClassVar[dict[str, Any]] = {
-        "home": HomeScreen, "providers": ProvidersScreen, "test-send": TestSendScreen, "settings": SettingsScreen,
-        "audience": AudienceScreen, "segments": SegmentsScreen,
-        "groups": GroupsScreen, "inbox": InboxScreen, "stats": StatsScreen,
-    }
+    MODES: ClassVar[dict[str, Any]] = {mode: _section(target) for mode, target in SCREENS_BY_MODE.items()}
     DEFAULT_MODE = "home"
-    COMMANDS = App.COMMANDS | {ProviderCommands, GroupCommands}
+    COMMANDS = App.COMMANDS | {_provider_commands, _group_commands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 (declared by App)
     # The digits and q reach the app only when the focused widget does not take printable keys;
     # the F-keys are priority bindings, so no widget shadows them (a TextArea binds F6 and F7).
@@ -203,27 +227,31 @@ class SmsConsoleApp(App[None]):
                             lambda: self.switch_mode("stats"))
         yield from super().get_system_commands(screen)
 
+    def _section_screen(self, mode: str) -> Any:
+        """The current screen if it is `mode`'s section screen (its class is loaded by now)."""
+        return self.screen if isinstance(self.screen, _load(SCREENS_BY_MODE[mode])) else None
+
     async def add_provider(self) -> None:
         await self.switch_mode("providers")
-        if isinstance(self.screen, ProvidersScreen):
-            self.screen.action_add()
+        if (screen := self._section_screen("providers")) is not None:
+            screen.action_add()
 
     async def edit_provider(self, name: str) -> None:
         await self.switch_mode("providers")
-        if isinstance(self.screen, ProvidersScreen):
-            self.screen.edit_provider(name)
+        if (screen := self._section_screen("providers")) is not None:
+            screen.edit_provider(name)
 
     async def edit_group(self, name: str) -> None:
         await self.switch_mode("groups")
-        if isinstance(self.screen, GroupsScreen):
-            self.screen.edit_group(name)
+        if (screen := self._section_screen("groups")) is not None:
+            screen.edit_group(name)
 
     async def make_default_group(self, name: str) -> None:
         await self.switch_mode("groups")
-        if isinstance(self.screen, GroupsScreen):
-            self.screen.set_default(name)
+        if (screen := self._section_screen("groups")) is not None:
+            screen.set_default(name)
 
     async def test_provider_connection(self, name: str) -> None:
         await self.switch_mode("providers")
-        if isinstance(self.screen, ProvidersScreen):
-            self.screen.test_connection(name)
+        if (screen := self._section_screen("providers")) is not None:
+            screen.test_connection(name)

@@ -72,7 +72,8 @@ async def test_engine_runs_in_process_and_releases_its_lease_on_exit(runtime: Ru
     app = make_app(runtime.config, runtime, run_engine=True)
     async with app.run_test(size=(80, 24)) as pilot:
         banner = app.screen.query_one(EngineBanner)
-        await wait_for(pilot, lambda: banner.has_class("-here"), what="the engine")
+        # the engine's code is imported in a thread after the first frame: seconds on a loaded machine
+        await wait_for(pilot, lambda: banner.has_class("-here"), timeout=30, what="the engine")
         # 80 columns hold six tabs and the short banner; the whole description is its tooltip
         assert str(banner.content) == "● running here"
         assert "running in this process" in str(banner.tooltip)
