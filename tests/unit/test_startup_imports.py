@@ -29,6 +29,14 @@ def test_the_console_loads_the_engine_after_its_first_frame() -> None:
                 "apscheduler", "uvicorn"} & loaded
 
 
+def test_the_console_loads_a_section_when_it_is_first_opened() -> None:
+    # the first frame is Home's: the other sections' screens, their services and Alembic wait
+    loaded = _loaded_after("import smsconsole.app")
+    assert not {"smsconsole.screens.home", "smsconsole.screens.providers", "smsconsole.screens.audience.search",
+                "smsconsole.screens.segments.screen", "smsconsole.screens.stats", "smsconsole.screens.commands",
+                "smsconsole.services.imports", "smsconsole.services.segments", "alembic"} & loaded
+
+
 @pytest.mark.parametrize("argv", [["--help"], ["providers", "--help"], ["--version"]])
 def test_help_loads_no_database_code(argv: list[str]) -> None:
     loaded = _loaded_after(f"from smsconsole.cli import main\ntry:\n    main({argv!r})\nexcept SystemExit:\n    pass")
