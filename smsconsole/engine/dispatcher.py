@@ -27,26 +27,27 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import uuid
-
 import httpx
-from sqlalchemy import ColumnElement, Row, bindparam, insert, or_, select, true, update
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy import ColumnElement, Row, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
 from smsconsole.engine import guards as guard_mod
-from smsconsole.engine import lease as lease_mod
 from smsconsole.engine.circuit import CircuitBreaker
+from smsconsole.engine.gate import SendGate
+from smsconsole.engine.jobs import Attempt, Final, Job
+from smsconsole.engine.lease import Tenure
+from smsconsole.engine.outcomes import OutcomeWriter
 from smsconsole.engine.ratelimit import RateLimiter
 from smsconsole.engine.routing import NoRoute, ProviderEntry, RoutingTable, load_routing
-from smsconsole.models import Message, MessageAttempt, Provider as ProviderRow
+from smsconsole.models import Message
 from smsconsole.providers.base import (
     ConfigurationError,
     ErrorKind,
@@ -58,7 +59,7 @@ from smsconsole.providers.base import (
 )
 from smsconsole.secrets import SecretBox, SecretError
 from smsconsole.services.providers import build_adapter
-from smsconsole.services.receipts import stored_id
+from smsconsole.services.receipts import part_rows, stored_id
 from smsconsole.services.settings import get_settings
 
 log = logging.getLogger("smsconsole.dispatch")
@@ -66,12 +67,8 @@ log = logging.getLogger("smsconsole.dispatch")
 PRIORITY_KINDS = frozenset({"test", "auto", "transactional"})
 SHORT_RETRY_AFTER = 2.0  # a 429 asking to wait at most this long is waited out on the same provider
 CLAIM_HORIZON = 2.0  # seconds of sending a claim may hold when every provider has a rate limit
-RECORD_RETRY_CAP = 5.0  # seconds between tries of an outcome write the database refused
-RECORD_GIVE_UP_AFTER_STOP = 30.0  # seconds an outcome write is still retried once the engine stops
 CLAIM_RETURNING = ("id", "kind", "priority", "provider_id", "provider_name", "group_id", "profile_id", "country",
                    "to_number", "sender", "body", "encoding", "segments", "attempts")
-MESSAGES = Message.__table__
-ATTEMPTS = MessageAttempt.__table__
 
 
 def dedupe_key(run_id: int, profile_id: int) -> str:
@@ -90,39 +87,6 @@ class DispatchSettings:
     pipeline_depth: int = 2  # batches in flight at once (claiming the next while one is sending)
     circuit_threshold: int = 5
     circuit_cooldown: float = 30.0
-
-
-@dataclass(eq=False)
-class _Job:
-    """One claimed message on its way through its route."""
-
-    row: Row[Any]
-    route: tuple[int, ...]
-    via: str
-    position: int = 0  # index into route of the provider to try next
-    priority: bool = False
-    retried_429: bool = False
-    skipped_open: bool = False  # a provider was passed over because its circuit was open
-    errors: list[ProviderError] = field(default_factory=list)
-    final: dict[str, Any] | None = None  # the message's new columns once decided
-    parts: list[dict[str, Any]] = field(default_factory=list)
-    admitted: bool = False  # marked `sending` by the gate (its request may leave)
-    abandoned: bool = False  # the gate refused it: no longer ours to send or settle
-
-    @property
-    def attempt(self) -> int:
-        """This dispatch round's attempt number (the row's count is raised by the gate)."""
-        return self.row.attempts + 1
-
-
-@dataclass
-class _Attempt:
-    message_id: int
-    provider: ProviderEntry
-    started_at: datetime
-    finished_at: datetime
-    outcome: SendOutcome | None
-    error: ProviderError | None
 
 
 class _Lanes:
@@ -169,13 +133,17 @@ class Dispatcher:
         self._adapters: dict[int, tuple[datetime, Provider]] = {}
         self._lanes: dict[int, _Lanes] = {}
         self._claim_lock = asyncio.Lock()
-        self.token = token or uuid.uuid4().hex
-        self._fenced = token is not None
-        self._gate = _SendGate(self)
+        self.tenure = Tenure(token or uuid.uuid4().hex, fenced=token is not None)
         self.stopping = asyncio.Event()
+        self._gate = SendGate(factory, self.tenure, self.guards)
+        self._outcomes = OutcomeWriter(factory, self.tenure, self.breaker, self.stopping)
+
+    @property
+    def token(self) -> str:
+        return self.tenure.token
 
     def _fence(self) -> ColumnElement[bool]:
-        return lease_mod.fence(self.token) if self._fenced else true()
+        return self.tenure.fence()
 
     async def recover(self) -> int:
         """After taking the lease: messages another tenure claimed but never sent go back to the
@@ -322,66 +290,13 @@ class Dispatcher:
                 .execution_options(synchronize_session=False)
             )
 
-    async def _admit(self, jobs: list[_Job]) -> dict[int, str | None]:
-        """The send gate's write, immediately before requests leave: mark these messages
-        `sending` (fenced: only if still claimed by this tenure, or already sending by it on a
-        failover), then re-check the guards against the profiles as they are now, and suppress
-        those that fail. Returns {message id: None to send | suppression reason}; a message
-        missing from the result must not be sent (no longer ours, e.g. suppressed by a STOP).
-        The write comes first, so on SQLite no STOP can commit between the check and the mark."""
-        now = clock.now()
-        first = [job.row.id for job in jobs if not job.admitted]
-        again = [job.row.id for job in jobs if job.admitted]
-        admitted: set[int] = set()
-        async with self.factory() as session, session.begin():
-            if first:
-                result = await session.execute(
-                    update(Message)
-                    .where(Message.id.in_(first), Message.state == "claimed",
-                           Message.claim_token == self.token, self._fence())
-                    .values(state="sending", sending_at=now, updated_at=now, attempts=Message.attempts + 1)
-                    .returning(Message.id)
-                    .execution_options(synchronize_session=False)
-                )
-                admitted.update(result.scalars())
-            if again:
-                result = await session.execute(
-                    update(Message)
-                    .where(Message.id.in_(again), Message.state == "sending",
-                           Message.claim_token == self.token, self._fence())
-                    .values(sending_at=now, updated_at=now)
-                    .returning(Message.id)
-                    .execution_options(synchronize_session=False)
-                )
-                admitted.update(result.scalars())
-            if not admitted:
-                return {}
-            rows = [job.row for job in jobs if job.row.id in admitted]
-            context = await guard_mod.load_context(session, rows)
-            decided: dict[int, str | None] = {}
-            for row in rows:
-                decided[row.id] = guard_mod.check(row, context, self.guards)
-            suppressed = [message_id for message_id, reason in decided.items() if reason]
-            if suppressed:
-                first_ids = set(first)
-                await session.execute(
-                    update(MESSAGES)
-                    .where(MESSAGES.c.id == bindparam("b_id"))
-                    .values(state="suppressed", reason=bindparam("b_reason"), finished_at=now, updated_at=now,
-                            next_attempt_at=None, error_code=None,
-                            attempts=MESSAGES.c.attempts - bindparam("b_undo")),
-                    [{"b_id": message_id, "b_reason": decided[message_id], "b_undo": int(message_id in first_ids)}
-                     for message_id in suppressed],
-                )
-        return decided
-
     # --- decide and send ---------------------------------------------------------------------
 
     async def _process(self, rows: list[Row[Any]], table: RoutingTable, context: guard_mod.GuardContext,
                        callback_base: str) -> None:
         now = clock.now()
-        jobs: list[_Job] = []
-        finals: list[tuple[_Job | None, int, dict[str, Any]]] = []
+        jobs: list[Job] = []
+        finals: list[Final] = []
         for row in rows:
             reason = guard_mod.check(row, context, self.guards)
             if reason:
@@ -393,12 +308,12 @@ class Dispatcher:
                 finals.append((None, row.id, {"state": "failed", "reason": route.reason, "finished_at": now,
                                               "error_code": None, "next_attempt_at": None}))
                 continue
-            jobs.append(_Job(row, route.provider_ids, route.via,
+            jobs.append(Job(row, route.provider_ids, route.via,
                              priority=row.kind in PRIORITY_KINDS or row.priority > 0))
-        attempts: list[_Attempt] = []
+        attempts: list[Attempt] = []
         pending = jobs
         while pending:
-            by_provider: dict[int, list[_Job]] = defaultdict(list)
+            by_provider: dict[int, list[Job]] = defaultdict(list)
             for job in pending:
                 while job.position < len(job.route) and not self.breaker.available(job.route[job.position]):
                     job.skipped_open = True
@@ -421,11 +336,11 @@ class Dispatcher:
                 if job.final is None and not job.abandoned and job.position >= len(job.route):
                     self._give_up(job, table)
         finals.extend((job, job.row.id, job.final) for job in jobs if job.final is not None and not job.abandoned)
-        await self._record(finals, attempts)
+        await self._outcomes.record(finals, attempts)
         # Refused by the gate because its write failed: still claimed by us, never sent.
         await self._release([job.row.id for job in jobs if job.abandoned and not job.admitted])
 
-    async def _send_provider(self, entry: ProviderEntry, jobs: list[_Job], callback_base: str) -> list[_Attempt]:
+    async def _send_provider(self, entry: ProviderEntry, jobs: list[Job], callback_base: str) -> list[Attempt]:
         """Send `jobs` through one provider: chunked to its batch size, within its concurrency and
         rate limit, priority traffic first. Each job is settled or moved to its next provider."""
         now = clock.now()
@@ -441,7 +356,7 @@ class Dispatcher:
         if adapter is None:
             assert error is not None
             self.breaker.failed(entry.id, str(error), configuration=True)
-            attempts = [_Attempt(job.row.id, entry, now, now, None, error) for job in jobs]
+            attempts = [Attempt(job.row.id, entry, now, now, None, error) for job in jobs]
             for job in jobs:
                 self._after_error(job, entry, error)
             return attempts
@@ -455,8 +370,8 @@ class Dispatcher:
         results = await asyncio.gather(*(self._send_chunk(adapter, entry, lanes, chunk, callback) for chunk in chunks))
         return [attempt for chunk_attempts in results for attempt in chunk_attempts]
 
-    async def _send_chunk(self, adapter: Provider, entry: ProviderEntry, lanes: _Lanes, chunk: list[_Job],
-                          callback: str | None) -> list[_Attempt]:
+    async def _send_chunk(self, adapter: Provider, entry: ProviderEntry, lanes: _Lanes, chunk: list[Job],
+                          callback: str | None) -> list[Attempt]:
         priority = chunk[0].priority
         # Tokens first, then a concurrency slot: a chunk waiting for its sender's bucket must not
         # hold a slot that another sender's chunk could use.
@@ -489,7 +404,7 @@ class Dispatcher:
                 outcomes = [SendOutcome(ref=o.ref, error=unknown) for o in outbound]
         finished = clock.now()
         by_ref = {o.ref: o for o in outcomes}
-        attempts: list[_Attempt] = []
+        attempts: list[Attempt] = []
         healthy = False
         failure: ProviderError | None = None
         for job in chunk:
@@ -497,7 +412,7 @@ class Dispatcher:
             if outcome is None:
                 outcome = SendOutcome(ref=str(job.row.id), error=OutcomeUnknownError(
                     f"the {entry.kind} adapter returned no outcome for this message"))
-            attempts.append(_Attempt(job.row.id, entry, started, finished, outcome, outcome.error))
+            attempts.append(Attempt(job.row.id, entry, started, finished, outcome, outcome.error))
             if outcome.error is None:
                 healthy = True
                 job.final = {
@@ -506,7 +421,7 @@ class Dispatcher:
                     "provider_id": entry.id, "provider_name": entry.name,
                 }
                 if len(outcome.part_ids) > 1:
-                    job.parts = _part_rows(job.row.id, entry.id, outcome, finished)
+                    job.parts = part_rows(job.row.id, entry.id, outcome, finished)
                 continue
             error = outcome.error
             if error.kind is ErrorKind.PERMANENT:
@@ -522,7 +437,7 @@ class Dispatcher:
             self.breaker.neutral(entry.id)
         return attempts
 
-    async def _through_gate(self, entry: ProviderEntry, chunk: list[_Job]) -> list[_Job]:
+    async def _through_gate(self, entry: ProviderEntry, chunk: list[Job]) -> list[Job]:
         """The jobs of `chunk` that may leave now (marked `sending`, guards passed). The rest are
         settled by the gate (suppressed) or no longer ours (abandoned)."""
         try:
@@ -533,7 +448,7 @@ class Dispatcher:
             for job in chunk:
                 job.abandoned = True
             return []
-        going: list[_Job] = []
+        going: list[Job] = []
         for job in chunk:
             if job.row.id not in decided:
                 job.abandoned = True  # suppressed meanwhile (STOP), or this tenure lost its lease
@@ -544,7 +459,7 @@ class Dispatcher:
                 going.append(job)
         return going
 
-    def _after_error(self, job: _Job, entry: ProviderEntry, error: ProviderError) -> None:
+    def _after_error(self, job: Job, entry: ProviderEntry, error: ProviderError) -> None:
         """A failed try: settle the message (permanent, unknown) or move it along its route."""
         now = clock.now()
         where = {"provider_id": entry.id, "provider_name": entry.name}
@@ -563,7 +478,7 @@ class Dispatcher:
             return
         job.position += 1  # fail over to the next provider of the route
 
-    def _give_up(self, job: _Job, table: RoutingTable) -> None:
+    def _give_up(self, job: Job, table: RoutingTable) -> None:
         """Every provider of the route failed or is out of rotation for this message."""
         if job.final is not None:
             return
@@ -609,137 +524,7 @@ class Dispatcher:
         delay *= 0.8 + 0.4 * self.rng.random()
         return max(delay, retry_after or 0.0)
 
-    # --- record ------------------------------------------------------------------------------
-
-    async def _record(self, finals: Iterable[tuple[_Job | None, int, dict[str, Any]]],
-                      attempts: Sequence[_Attempt]) -> None:
-        """One transaction: every attempt inserted, every message updated (one executemany per
-        set of changed columns), message parts and changed circuits written. A database error
-        is retried with backoff, the outcomes kept until they are written (a sent batch must not
-        be stranded `sending`); a tenure that lost its lease writes nothing (the fence)."""
-        finals = list(finals)
-        circuits = self.breaker.take_dirty()
-        delay = 0.05
-        stopped_at: float | None = None
-        loop = asyncio.get_running_loop()
-        while True:
-            try:
-                await self._write_outcomes(finals, attempts, circuits)
-                break
-            except (OperationalError, InterfaceError, OSError) as exc:
-                if self.stopping.is_set():
-                    stopped_at = stopped_at or loop.time()
-                    if loop.time() - stopped_at > RECORD_GIVE_UP_AFTER_STOP:
-                        log.error("gave up writing the outcomes of %d message(s) after the engine stopped: %s; "
-                                  "those left sending become unknown at the next start", len(finals), exc)
-                        return
-                log.warning("writing the outcomes of %d message(s) failed (%s); retrying in %.1fs",
-                            len(finals), _first_line(exc), delay)
-                await asyncio.sleep(delay)
-                delay = min(RECORD_RETRY_CAP, delay * 2)
-        for attempt in attempts:
-            if attempt.error is not None:
-                log.info("message %s via %s: %s %s", attempt.message_id, attempt.provider.name,
-                         attempt.error.kind.value, attempt.error)
-
-    async def _write_outcomes(self, finals: list[tuple[_Job | None, int, dict[str, Any]]],
-                              attempts: Sequence[_Attempt], circuits: dict[int, Any]) -> None:
-        now = clock.now()
-        updates: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
-        parts: list[dict[str, Any]] = []
-        for job, message_id, change in finals:
-            keys = tuple(sorted(change))
-            updates[keys].append({"b_id": message_id, **{f"b_{k}": v for k, v in change.items()}})
-            if job is not None and job.parts:
-                parts.extend(job.parts)
-        attempt_rows = [_attempt_row(a) for a in attempts]
-        async with self.factory() as session, session.begin():
-            if self._fenced and not await session.scalar(select(lease_mod.fence(self.token))):
-                log.warning("this engine's lease is gone: %d outcome(s) not written (the new holder "
-                            "treats messages left sending as unknown)", len(finals))
-                return
-            if attempt_rows:
-                await session.execute(insert(ATTEMPTS), attempt_rows)
-            for keys, params in updates.items():
-                statement = (
-                    update(MESSAGES)
-                    .where(MESSAGES.c.id == bindparam("b_id"),
-                           or_(MESSAGES.c.state == "claimed", MESSAGES.c.state == "sending"),
-                           MESSAGES.c.claim_token == self.token, self._fence())
-                    .values({**{MESSAGES.c[k]: bindparam(f"b_{k}") for k in keys}, MESSAGES.c.updated_at: now})
-                )
-                await session.execute(statement, params)
-            if parts:
-                from smsconsole.services.receipts import record_parts
-
-                await record_parts(session, parts)
-            for provider_id, snap in circuits.items():
-                await session.execute(
-                    update(ProviderRow).where(ProviderRow.id == provider_id).values(
-                        circuit_state=snap.state, circuit_failures=snap.failures, circuit_until=snap.until,
-                        health=snap.health, health_detail=snap.detail, health_checked_at=now,
-                    )
-                )
-
-
-class _SendGate:
-    """Group commit for the send gate: chunks that reach their request at the same moment share
-    one `_admit` transaction (with one request per message, eight chunks in flight cost one
-    write, not eight)."""
-
-    def __init__(self, dispatcher: Dispatcher) -> None:
-        self._dispatcher = dispatcher
-        self._waiting: list[tuple[list[_Job], asyncio.Future[dict[int, str | None]]]] = []
-        self._drainer: asyncio.Task[None] | None = None
-
-    async def admit(self, jobs: list[_Job]) -> dict[int, str | None]:
-        future: asyncio.Future[dict[int, str | None]] = asyncio.get_running_loop().create_future()
-        self._waiting.append((jobs, future))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = asyncio.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        await asyncio.sleep(0)  # let every chunk that is ready in this loop turn join the first write
-        while self._waiting:
-            waiting, self._waiting = self._waiting, []
-            try:
-                decided = await self._dispatcher._admit([job for jobs, _ in waiting for job in jobs])
-            except Exception as exc:
-                for _, future in waiting:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
-            for _, future in waiting:
-                if not future.done():
-                    future.set_result(decided)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def _attempt_row(a: _Attempt) -> dict[str, Any]:
-    error = a.error
-    http_status = (a.outcome.http_status if a.outcome else None) or (error.http_status if error else None)
-    return {
-        "message_id": a.message_id, "provider_id": a.provider.id, "provider_name": a.provider.name,
-        "started_at": a.started_at, "finished_at": a.finished_at, "http_status": http_status,
-        "outcome": "sent" if error is None else error.kind.value,
-        "error_code": error.code if error else None,
-        "error_message": str(error.message) if error else None,
-        "retry_after": error.retry_after if error else None,
-    }
-
-
-def _part_rows(message_id: int, provider_id: int, outcome: SendOutcome, now: datetime) -> list[dict[str, Any]]:
-    from smsconsole.services.receipts import part_rows
-
-    return part_rows(message_id, provider_id, outcome, now)
-
-
-def _segments_by_sender(chunk: list[_Job], default_sender: str | None) -> dict[str | None, int]:
+def _segments_by_sender(chunk: list[Job], default_sender: str | None) -> dict[str | None, int]:
     totals: dict[str | None, int] = defaultdict(int)
     for job in chunk:
         totals[job.row.sender or default_sender] += max(1, job.row.segments or 1)

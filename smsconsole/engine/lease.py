@@ -15,7 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, and_, case, delete, exists, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -91,6 +91,18 @@ def fence(token: str) -> ColumnElement[bool]:
         select(EngineLease.name).where(EngineLease.name == LEASE_NAME, EngineLease.token == token,
                                        EngineLease.expires_at > clock.now())
     )
+
+
+@dataclass(frozen=True)
+class Tenure:
+    """The claim token a dispatcher writes the outbox under: a lease tenure's writes are fenced on
+    its lease; a token of the dispatcher's own (tests, tools) is not."""
+
+    token: str
+    fenced: bool
+
+    def fence(self) -> ColumnElement[bool]:
+        return fence(self.token) if self.fenced else true()
 
 
 async def renew(factory: async_sessionmaker[AsyncSession], holder: Holder, ttl: float,

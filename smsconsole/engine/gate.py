@@ -1,0 +1,110 @@
+"""The send gate: the write immediately before a request leaves. It marks the messages `sending`
+(fenced on the lease tenure) and re-checks the guards against the profiles as they are now, in
+one transaction, so a STOP committed while a message waited for its rate limit stops it. Chunks
+that reach their request at the same moment share one transaction (group commit)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from sqlalchemy import bindparam, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smsconsole import clock
+from smsconsole.engine import guards as guard_mod
+from smsconsole.engine.jobs import Job
+from smsconsole.engine.lease import Tenure
+from smsconsole.models import Message
+
+MESSAGES = Message.__table__
+
+
+class SendGate:
+    """Group commit for the send gate: with one request per message, eight chunks in flight cost
+    one write, not eight."""
+
+    def __init__(self, factory: async_sessionmaker[AsyncSession], tenure: Tenure,
+                 guards: Sequence[guard_mod.Guard]) -> None:
+        self.factory = factory
+        self.tenure = tenure
+        self.guards = guards
+        self._waiting: list[tuple[list[Job], asyncio.Future[dict[int, str | None]]]] = []
+        self._drainer: asyncio.Task[None] | None = None
+
+    async def admit(self, jobs: list[Job]) -> dict[int, str | None]:
+        """{message id: None to send | suppression reason} for `jobs` (see `_admit`)."""
+        future: asyncio.Future[dict[int, str | None]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((jobs, future))
+        if self._drainer is None or self._drainer.done():
+            self._drainer = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        await asyncio.sleep(0)  # let every chunk that is ready in this loop turn join the first write
+        while self._waiting:
+            waiting, self._waiting = self._waiting, []
+            try:
+                decided = await self._admit([job for jobs, _ in waiting for job in jobs])
+            except Exception as exc:
+                for _, future in waiting:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            for _, future in waiting:
+                if not future.done():
+                    future.set_result(decided)
+
+    async def _admit(self, jobs: list[Job]) -> dict[int, str | None]:
+        """The send gate's write, immediately before requests leave: mark these messages
+        `sending` (fenced: only if still claimed by this tenure, or already sending by it on a
+        failover), then re-check the guards against the profiles as they are now, and suppress
+        those that fail. Returns {message id: None to send | suppression reason}; a message
+        missing from the result must not be sent (no longer ours, e.g. suppressed by a STOP).
+        The write comes first, so on SQLite no STOP can commit between the check and the mark."""
+        now = clock.now()
+        token = self.tenure.token
+        first = [job.row.id for job in jobs if not job.admitted]
+        again = [job.row.id for job in jobs if job.admitted]
+        admitted: set[int] = set()
+        async with self.factory() as session, session.begin():
+            if first:
+                result = await session.execute(
+                    update(Message)
+                    .where(Message.id.in_(first), Message.state == "claimed",
+                           Message.claim_token == token, self.tenure.fence())
+                    .values(state="sending", sending_at=now, updated_at=now, attempts=Message.attempts + 1)
+                    .returning(Message.id)
+                    .execution_options(synchronize_session=False)
+                )
+                admitted.update(result.scalars())
+            if again:
+                result = await session.execute(
+                    update(Message)
+                    .where(Message.id.in_(again), Message.state == "sending",
+                           Message.claim_token == token, self.tenure.fence())
+                    .values(sending_at=now, updated_at=now)
+                    .returning(Message.id)
+                    .execution_options(synchronize_session=False)
+                )
+                admitted.update(result.scalars())
+            if not admitted:
+                return {}
+            rows = [job.row for job in jobs if job.row.id in admitted]
+            context = await guard_mod.load_context(session, rows)
+            decided: dict[int, str | None] = {}
+            for row in rows:
+                decided[row.id] = guard_mod.check(row, context, self.guards)
+            suppressed = [message_id for message_id, reason in decided.items() if reason]
+            if suppressed:
+                first_ids = set(first)
+                await session.execute(
+                    update(MESSAGES)
+                    .where(MESSAGES.c.id == bindparam("b_id"))
+                    .values(state="suppressed", reason=bindparam("b_reason"), finished_at=now, updated_at=now,
+                            next_attempt_at=None, error_code=None,
+                            attempts=MESSAGES.c.attempts - bindparam("b_undo")),
+                    [{"b_id": message_id, "b_reason": decided[message_id], "b_undo": int(message_id in first_ids)}
+                     for message_id in suppressed],
+                )
+        return decided

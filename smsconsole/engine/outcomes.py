@@ -1,0 +1,126 @@
+"""The dispatcher's outcome writes: a batch's attempts, message changes, message parts and changed
+circuits in one transaction, a handful of statements whatever the batch's size. A database error
+is retried with backoff, the outcomes kept in memory until they are written; a tenure that lost
+its lease writes nothing (the fence)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smsconsole import clock
+from smsconsole.engine.circuit import CircuitBreaker, CircuitSnapshot
+from smsconsole.engine.jobs import Attempt, Final
+from smsconsole.engine.lease import Tenure
+from smsconsole.models import Message, MessageAttempt, Provider as ProviderRow
+from smsconsole.services.receipts import record_parts
+
+log = logging.getLogger("smsconsole.dispatch")
+
+RECORD_RETRY_CAP = 5.0  # seconds between tries of an outcome write the database refused
+RECORD_GIVE_UP_AFTER_STOP = 30.0  # seconds an outcome write is still retried once the engine stops
+MESSAGES = Message.__table__
+ATTEMPTS = MessageAttempt.__table__
+
+
+class OutcomeWriter:
+    def __init__(self, factory: async_sessionmaker[AsyncSession], tenure: Tenure, breaker: CircuitBreaker,
+                 stopping: asyncio.Event) -> None:
+        """`stopping` is set once the dispatcher stops: from then on a write the database refuses
+        is given up after RECORD_GIVE_UP_AFTER_STOP seconds."""
+        self.factory = factory
+        self.tenure = tenure
+        self.breaker = breaker
+        self.stopping = stopping
+
+    async def record(self, finals: Iterable[Final], attempts: Sequence[Attempt]) -> None:
+        """One transaction: every attempt inserted, every message updated (one executemany per
+        set of changed columns), message parts and changed circuits written. A database error
+        is retried with backoff, the outcomes kept until they are written (a sent batch must not
+        be stranded `sending`); a tenure that lost its lease writes nothing (the fence)."""
+        finals = list(finals)
+        circuits = self.breaker.take_dirty()
+        delay = 0.05
+        stopped_at: float | None = None
+        loop = asyncio.get_running_loop()
+        while True:
+            try:
+                await self._write(finals, attempts, circuits)
+                break
+            except (OperationalError, InterfaceError, OSError) as exc:
+                if self.stopping.is_set():
+                    stopped_at = stopped_at or loop.time()
+                    if loop.time() - stopped_at > RECORD_GIVE_UP_AFTER_STOP:
+                        log.error("gave up writing the outcomes of %d message(s) after the engine stopped: %s; "
+                                  "those left sending become unknown at the next start", len(finals), exc)
+                        return
+                log.warning("writing the outcomes of %d message(s) failed (%s); retrying in %.1fs",
+                            len(finals), _first_line(exc), delay)
+                await asyncio.sleep(delay)
+                delay = min(RECORD_RETRY_CAP, delay * 2)
+        for attempt in attempts:
+            if attempt.error is not None:
+                log.info("message %s via %s: %s %s", attempt.message_id, attempt.provider.name,
+                         attempt.error.kind.value, attempt.error)
+
+    async def _write(self, finals: list[Final], attempts: Sequence[Attempt],
+                     circuits: dict[int, CircuitSnapshot]) -> None:
+        now = clock.now()
+        updates: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        parts: list[dict[str, Any]] = []
+        for job, message_id, change in finals:
+            keys = tuple(sorted(change))
+            updates[keys].append({"b_id": message_id, **{f"b_{k}": v for k, v in change.items()}})
+            if job is not None and job.parts:
+                parts.extend(job.parts)
+        attempt_rows = [_attempt_row(a) for a in attempts]
+        async with self.factory() as session, session.begin():
+            if self.tenure.fenced and not await session.scalar(select(self.tenure.fence())):
+                log.warning("this engine's lease is gone: %d outcome(s) not written (the new holder "
+                            "treats messages left sending as unknown)", len(finals))
+                return
+            if attempt_rows:
+                await session.execute(insert(ATTEMPTS), attempt_rows)
+            for keys, params in updates.items():
+                statement = (
+                    update(MESSAGES)
+                    .where(MESSAGES.c.id == bindparam("b_id"),
+                           or_(MESSAGES.c.state == "claimed", MESSAGES.c.state == "sending"),
+                           MESSAGES.c.claim_token == self.tenure.token, self.tenure.fence())
+                    .values({**{MESSAGES.c[k]: bindparam(f"b_{k}") for k in keys}, MESSAGES.c.updated_at: now})
+                )
+                await session.execute(statement, params)
+            if parts:
+                await record_parts(session, parts)
+            for provider_id, snap in circuits.items():
+                await session.execute(
+                    update(ProviderRow).where(ProviderRow.id == provider_id).values(
+                        circuit_state=snap.state, circuit_failures=snap.failures, circuit_until=snap.until,
+                        health=snap.health, health_detail=snap.detail, health_checked_at=now,
+                    )
+                )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _attempt_row(a: Attempt) -> dict[str, Any]:
+    error = a.error
+    http_status = (a.outcome.http_status if a.outcome else None) or (error.http_status if error else None)
+    return {
+        "message_id": a.message_id, "provider_id": a.provider.id, "provider_name": a.provider.name,
+        "started_at": a.started_at, "finished_at": a.finished_at, "http_status": http_status,
+        "outcome": "sent" if error is None else error.kind.value,
+        "error_code": error.code if error else None,
+        "error_message": str(error.message) if error else None,
+        "retry_after": error.retry_after if error else None,
+    }
