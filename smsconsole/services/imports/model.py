@@ -32,11 +32,10 @@ class ImportAborted(ServiceError):
 
 
 @dataclass(frozen=True)
-class RowProblem:
+class _RowNote:
     row: int  # line number in the file where the row starts; the header is line 1
-    column: str  # the file's column (CSV header or JSON key); "" when the whole row is unusable
+    column: str  # the file's column (CSV header or JSON key); "" when it is about the whole row
     reason: str
-    raw: str  # the row as it is in the file (shortened to 500 characters here; to RAW_LIMIT in the error file)
 
     def describe(self) -> str:
         where = f"row {self.row}" + (f", column {self.column!r}" if self.column else "")
@@ -44,16 +43,16 @@ class RowProblem:
 
 
 @dataclass(frozen=True)
-class RowWarning:
-    """A row imported with something the operator should fix, e.g. a phone that is not valid."""
+class RowProblem(_RowNote):
+    """A bad row: not imported, written to the error file."""
 
-    row: int
-    column: str
-    reason: str  # never the row's data
+    raw: str  # the row as it is in the file (shortened to 500 characters here; to RAW_LIMIT in the error file)
 
-    def describe(self) -> str:
-        where = f"row {self.row}" + (f", column {self.column!r}" if self.column else "")
-        return f"{where}: {self.reason}"
+
+@dataclass(frozen=True)
+class RowWarning(_RowNote):
+    """A row imported with something the operator should fix, e.g. a phone that is not valid. Its
+    reason never holds the row's data."""
 
 
 @dataclass(frozen=True)

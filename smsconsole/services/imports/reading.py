@@ -242,18 +242,27 @@ def unique_columns(cells: list[str]) -> tuple[list[str], list[str]]:
     return columns, warnings
 
 
-def _csv_header(lines: Lines, reader: Iterator[list[str]], path: Path) -> tuple[list[str], list[str]]:
+def _csv_rows(lines: Lines, reader: Iterator[list[str]]) -> Iterator[tuple[int, str, list[str] | csv.Error]]:
+    """(first line number, raw text, cells) of each CSV record; in place of the cells, the csv
+    module's error for a record it gave up on, which is then skipped to its real end."""
     while True:
         try:
-            cells = next(reader)
+            cells: list[str] | csv.Error = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as exc:
             lines.skip_rest_of_record()
-            row, _ = lines.take()
-            reason = _csv_reason(exc)
-            raise ImportFileError(f"line {row} of {path.name} cannot be read as the header: {reason}") from None
+            cells = exc
         row, raw = lines.take()
+        yield row, raw, cells
+
+
+def _csv_header(lines: Lines, rows: Iterator[tuple[int, str, list[str] | csv.Error]],
+                path: Path) -> tuple[list[str], list[str]]:
+    for row, raw, cells in rows:
+        if isinstance(cells, csv.Error):
+            reason = _csv_reason(cells)
+            raise ImportFileError(f"line {row} of {path.name} cannot be read as the header: {reason}")
         if not any(c.strip() for c in cells):
             continue
         if _undecodable(raw):
@@ -272,22 +281,15 @@ def _csv_header(lines: Lines, reader: Iterator[list[str]], path: Path) -> tuple[
 
 
 def _csv_records(lines: Lines, fmt: FileFormat, path: Path) -> tuple[list[str], list[str], Iterator[Record]]:
-    reader = csv.reader(lines, **fmt.reader_args())
-    columns, warnings = _csv_header(lines, reader, path)
+    rows = _csv_rows(lines, csv.reader(lines, **fmt.reader_args()))
+    columns, warnings = _csv_header(lines, rows, path)
     width = len(columns)
 
     def records() -> Iterator[Record]:
-        while True:
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                lines.skip_rest_of_record()
-                row, raw = lines.take()
-                yield Record(row, raw, None, [("", _csv_reason(exc))])
+        for row, raw, cells in rows:
+            if isinstance(cells, csv.Error):
+                yield Record(row, raw, None, [("", _csv_reason(cells))])
                 continue
-            row, raw = lines.take()
             if not any(c.strip() for c in cells):
                 continue
             if len(cells) > width and not any(c.strip() for c in cells[width:]):
