@@ -16,11 +16,12 @@ from textual.widgets import DataTable, Sparkline, Static
 
 from smsconsole.engine import lease
 from smsconsole.screens.base import LiveSectionScreen
-from smsconsole.screens.stats import health_circuit_text, throughput_caption
 from smsconsole.screens.widgets.formatting import (
     format_time,
+    health_circuit_text,
     health_text,
     short_database_url,
+    throughput_caption,
 )
 from smsconsole.screens.widgets.tables import cursor_row_key, sync_rows
 from smsconsole.secrets import mask_url

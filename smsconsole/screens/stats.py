@@ -4,7 +4,6 @@ last 60 minutes, and the latest messages (enter opens a message's whole path). R
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -14,10 +13,15 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
-from smsconsole import clock
 from smsconsole.screens.base import LiveSectionScreen
 from smsconsole.screens.dialogs.message_path import open_message_path
-from smsconsole.screens.widgets.formatting import format_time, health_text, state_text
+from smsconsole.screens.widgets.formatting import (
+    format_time,
+    health_circuit_text,
+    message_detail,
+    state_text,
+    throughput_caption,
+)
 from smsconsole.screens.widgets.tables import sync_rows
 from smsconsole.services.messages import MessageView
 from smsconsole.services.stats import (
@@ -34,27 +38,6 @@ RECENT = 50
 WINDOW_LABELS = {"hour": "last hour", "today": "today (UTC)"}
 RATE_NOTE = "rate: delivered of settled"
 NARROW = 100  # below this many columns Health shows its mark only, so the rate keeps its "of N"
-CIRCUIT_STYLES = {"closed": "green", "open": "bold red", "half_open": "yellow"}
-
-
-def circuit_text(state: str, until: datetime | None) -> Text:
-    label = state.replace("_", "-")
-    if state == "open" and until is not None:
-        seconds = max(0, int((until - clock.now()).total_seconds()))
-        label += f" {seconds}s"
-    return Text(label, style=CIRCUIT_STYLES.get(state, ""))
-
-
-def health_circuit_text(health: str, circuit: str, until: datetime | None, *, compact: bool = False) -> Text:
-    """Health (its mark only when compact), and the circuit when it is not closed (a closed
-    circuit is the normal case)."""
-    text = health_text(health)
-    if compact:
-        text = Text(text.plain.split(" ", 1)[0], style=text.style)
-    if circuit != "closed":
-        text.append(" · ")
-        text.append_text(circuit_text(circuit, until))
-    return text
 
 
 def rate_text(counts: DeliveryCounts) -> Text:
@@ -72,14 +55,6 @@ def count_cells(counts: DeliveryCounts) -> tuple[Text, ...]:
     return (cell(counts.sent), cell(counts.delivered, "green"), cell(counts.undelivered, "yellow"),
             cell(counts.failed, "red"), cell(counts.unknown, "yellow"), cell(counts.replies, "cyan"),
             rate_text(counts))
-
-
-def throughput_caption(per_minute: list[int], *, short: bool = False) -> str:
-    total, peak = sum(per_minute), max(per_minute, default=0)
-    now = per_minute[-1] if per_minute else 0
-    if short:
-        return f"sent/min: peak {peak:,}, now {now:,}"
-    return f"sent/min, last {len(per_minute)} min: {total:,} in all, peak {peak:,}, now {now:,}"
 
 
 class StatsScreen(LiveSectionScreen):
@@ -150,7 +125,7 @@ class StatsScreen(LiveSectionScreen):
                 f"{result.total.suppressed:,} suppressed")
             sync_rows(self.query_one("#stats-recent-table", DataTable), {
                 str(m.id): (str(m.id), format_time(m.created_at, seconds=True), m.kind, m.to_number,
-                            m.provider_name or "-", state_text(m.shown_state), _detail(m))
+                            m.provider_name or "-", state_text(m.shown_state), message_detail(m))
                 for m in messages
             })
 
@@ -162,12 +137,3 @@ class StatsScreen(LiveSectionScreen):
     @work(exclusive=True, group="stats-path", exit_on_error=False)
     async def show_path(self, message_id: int) -> None:
         await open_message_path(self, message_id)
-
-
-def _detail(view: MessageView) -> str:
-    if view.state in ("sent", "delivered") and view.provider_message_id:
-        return view.provider_message_id
-    code = f"[{view.error_code}] " if view.error_code else ""
-    if view.retrying:
-        return f"next attempt {format_time(view.next_attempt_at, seconds=True)} · {code}{view.shown_reason or ''}".strip()
-    return f"{code}{view.reason or ''}".strip()

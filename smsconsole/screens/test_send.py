@@ -19,7 +19,7 @@ from smsconsole.phone import parse_number
 from smsconsole.screens.base import ACTOR, SectionScreen
 from smsconsole.screens.dialogs.message_path import open_message_path
 from smsconsole.screens.widgets.fields import FieldError, FormField, show_problems
-from smsconsole.screens.widgets.formatting import format_time, state_text
+from smsconsole.screens.widgets.formatting import format_time, message_detail, state_text
 from smsconsole.screens.widgets.live import LiveRefresh
 from smsconsole.screens.widgets.tables import sync_rows
 from smsconsole.services.errors import ServiceError, ValidationError
@@ -126,15 +126,6 @@ def _via(view: MessageView) -> str:
     if view.group_name:
         return f"{view.provider_name} ({view.group_name})" if view.provider_name else f"group: {view.group_name}"
     return view.provider_name or "-"
-
-
-def message_detail(view: MessageView) -> str:
-    if view.state in ("sent", "delivered") and view.provider_message_id:
-        return view.provider_message_id
-    code = f"[{view.error_code}] " if view.error_code else ""
-    if view.retrying:
-        return f"next attempt {format_time(view.next_attempt_at, seconds=True)} · {code}{view.shown_reason or ''}".strip()
-    return f"{code}{view.reason or ''}".strip()
 
 
 class TestSendScreen(SectionScreen):

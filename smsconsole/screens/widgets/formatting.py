@@ -5,11 +5,14 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 
 from smsconsole import clock
+
+if TYPE_CHECKING:
+    from smsconsole.services.messages import MessageView
 
 HEALTH_STYLES = {"healthy": "green", "unhealthy": "bold red", "unknown": "dim"}
 HEALTH_MARKS = {"healthy": "●", "unhealthy": "✖", "unknown": "○"}
@@ -26,6 +29,7 @@ STATE_STYLES = {
     "suppressed": "magenta",
     "unknown": "yellow",
 }
+CIRCUIT_STYLES = {"closed": "green", "open": "bold red", "half_open": "yellow"}
 
 
 def format_time(at: datetime | None, *, seconds: bool = False) -> str:
@@ -53,6 +57,45 @@ def health_text(health: str) -> Text:
 
 def state_text(state: str) -> Text:
     return Text(state, style=STATE_STYLES.get(state, ""))
+
+
+def circuit_text(state: str, until: datetime | None) -> Text:
+    label = state.replace("_", "-")
+    if state == "open" and until is not None:
+        seconds = max(0, int((until - clock.now()).total_seconds()))
+        label += f" {seconds}s"
+    return Text(label, style=CIRCUIT_STYLES.get(state, ""))
+
+
+def health_circuit_text(health: str, circuit: str, until: datetime | None, *, compact: bool = False) -> Text:
+    """Health (its mark only when compact), and the circuit when it is not closed (a closed
+    circuit is the normal case)."""
+    text = health_text(health)
+    if compact:
+        text = Text(text.plain.split(" ", 1)[0], style=text.style)
+    if circuit != "closed":
+        text.append(" · ")
+        text.append_text(circuit_text(circuit, until))
+    return text
+
+
+def throughput_caption(per_minute: list[int], *, short: bool = False) -> str:
+    total, peak = sum(per_minute), max(per_minute, default=0)
+    now = per_minute[-1] if per_minute else 0
+    if short:
+        return f"sent/min: peak {peak:,}, now {now:,}"
+    return f"sent/min, last {len(per_minute)} min: {total:,} in all, peak {peak:,}, now {now:,}"
+
+
+def message_detail(view: MessageView) -> str:
+    """A message list's Detail column: the provider's message id once sent, else the error code
+    and reason (with the next attempt's time while it is retrying)."""
+    if view.state in ("sent", "delivered") and view.provider_message_id:
+        return view.provider_message_id
+    code = f"[{view.error_code}] " if view.error_code else ""
+    if view.retrying:
+        return f"next attempt {format_time(view.next_attempt_at, seconds=True)} · {code}{view.shown_reason or ''}".strip()
+    return f"{code}{view.reason or ''}".strip()
 
 
 def yes_no(value: bool) -> Text:
