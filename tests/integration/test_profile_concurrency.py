@@ -18,6 +18,7 @@ from alembic import command
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from smsconsole import clock
 from smsconsole import db as database
 from smsconsole.listener.app import create_app
 from smsconsole.models import Event, Profile, UTCDateTime
@@ -25,7 +26,7 @@ from smsconsole.runtime import Runtime
 from smsconsole.services import api_keys
 from smsconsole.services import imports as I
 from smsconsole.services import profiles as P
-from smsconsole.services.values import coerce
+from smsconsole.services.values import coerce, format_datetime, parse_datetime
 
 PHONE = "+14155550100"
 WRITERS = 40
@@ -110,7 +111,7 @@ async def test_concurrent_opt_ins_and_outs_keep_the_latest_moment(runtime: Runti
     responses = await api.post_all("/v1/profiles", bodies)
     assert _statuses(responses) == [200]
     profile = await _show(runtime, "u1")
-    assert (profile.subscription, P.format_datetime(profile.subscription_at)) == ("subscribed", "2026-01-01T00:39:00Z")
+    assert (profile.subscription, format_datetime(profile.subscription_at)) == ("subscribed", "2026-01-01T00:39:00Z")
     assert len(profile.consents) == WRITERS
 
 
@@ -153,7 +154,7 @@ async def test_the_database_refuses_a_second_phone_only_profile_for_a_phone(runt
     await api.post("/v1/profiles", {"phone": PHONE})
     await api.post("/v1/profiles", {"user_id": "u1", "phone": PHONE})  # a user id is its own identity
     assert await _count(runtime, Profile) == 2
-    now = P.clock.now()
+    now = clock.now()
     with pytest.raises(IntegrityError):
         async with runtime.factory() as session, session.begin():
             session.add(Profile(phone=PHONE, phone_status="valid", created_at=now, updated_at=now))
@@ -271,7 +272,7 @@ _messages = sa.table("messages", *(sa.column(c) for c in (
 async def test_the_migration_merges_phone_only_duplicates_into_the_oldest(database_url: str) -> None:
     await _migrate(database_url, "0005")
     engine = database.create_engine(database_url)
-    t1, t2, t3 = (P.parse_datetime(f"2026-01-0{d}T09:00:00Z") for d in (1, 2, 3))
+    t1, t2, t3 = (parse_datetime(f"2026-01-0{d}T09:00:00Z") for d in (1, 2, 3))
     base = {"phone_raw": PHONE, "phone_status": "valid", "sms_capable": True, "user_id": None, "timezone": None,
             "name": None, "subscription": "never", "subscription_at": None, "created_at": t1, "updated_at": t1}
     try:

@@ -1,0 +1,349 @@
+"""Writing prepared profiles and events in batches: a set-based upsert that merges each batch into
+the rows as they are (safe against concurrent writers), property types decided once per batch,
+events recorded once, and a subscription changed with its consent record."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, case, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smsconsole import clock
+from smsconsole.models import Consent, Event, Profile, PropertyDef
+from smsconsole.phone import parse_number
+from smsconsole.services.errors import NotFound, ServiceError, ValidationError
+from smsconsole.services.profiles.preparing import (
+    OPTIN_EVENT,
+    OPTOUT_EVENT,
+    AudienceDefaults,
+    PreparedEvent,
+    PreparedProfile,
+    phone_timezone,
+)
+from smsconsole.services.values import coerce
+
+class PropertyTypeConflict(ServiceError):
+    """Rows of a batch hold a value that their property's type cannot take, the type having been
+    decided by an earlier row of the batch or by a concurrent writer; nothing of the batch was
+    written. `rows` are (index in the batch, property, reason); the message names no value."""
+
+    def __init__(self, rows: list[tuple[int, str, str]]) -> None:
+        self.rows = rows
+        names = ", ".join(sorted({repr(name) for _, name, _ in rows}))
+        super().__init__(f"{len({i for i, _, _ in rows})} row(s) hold a value of another type than property "
+                         f"{names} was given first; nothing of the batch was written")
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    created: int
+    updated: int
+    unchanged: int
+    profile_ids: list[int]  # in input order
+
+
+def _insert(session: AsyncSession, model: Any) -> Any:
+    dialect = session.bind.dialect.name
+    return (postgresql if dialect == "postgresql" else sqlite).insert(model)
+
+
+def _insert_ignore(session: AsyncSession, model: Any, index_elements: Sequence[str]) -> Any:
+    return _insert(session, model).on_conflict_do_nothing(index_elements=list(index_elements))
+
+
+async def _decide_types(session: AsyncSession, used: Sequence[tuple[str, Mapping[str, str]]]) -> dict[str, dict[str, str]]:
+    """scope → {property: type} for the properties a batch uses: a new property gets the type of
+    the batch's first value, unless a concurrent writer defined it first (the insert waits for that
+    writer on PostgreSQL and is serialized on SQLite, so the read-back is the type that holds)."""
+    wanted: dict[tuple[str, str], str] = {}
+    for scope, types in used:
+        for name, type_ in types.items():
+            wanted.setdefault((scope, name), type_)
+    if not wanted:
+        return {}
+    keys = sorted(wanted)  # one order for every writer, so concurrent batches never deadlock
+    await session.execute(_insert_ignore(session, PropertyDef, ["scope", "name"]),
+                          [{"scope": scope, "name": name, "type": wanted[scope, name]} for scope, name in keys])
+    decided: dict[str, dict[str, str]] = {}
+    for scope in sorted({scope for scope, _ in keys}):
+        names = [name for s, name in keys if s == scope]
+        for start in range(0, len(names), 500):
+            rows = await session.execute(select(PropertyDef.name, PropertyDef.type).where(
+                PropertyDef.scope == scope, PropertyDef.name.in_(names[start:start + 500])))
+            decided.setdefault(scope, {}).update(dict(rows.all()))
+    return decided
+
+
+def _retyped(index: int, properties: dict[str, Any], raw: Mapping[str, Any], used: dict[str, str],
+             decided: Mapping[str, str], problems: list[tuple[int, str, str]]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The row's properties in the decided types: coerced again from the value as given, the same
+    rule as when the type is known before the row is read."""
+    if all(decided.get(name, type_) == type_ for name, type_ in used.items()):
+        return properties, used
+    properties, used = dict(properties), dict(used)
+    for name, type_ in list(used.items()):
+        target = decided.get(name, type_)
+        if target != type_:
+            try:
+                properties[name] = coerce(raw.get(name, properties[name]), target)
+                used[name] = target
+            except ValueError as exc:
+                problems.append((index, name, f"{exc} (property type {target})"))
+    return properties, used
+
+
+async def _conform_profiles(session: AsyncSession, prepared: Sequence[PreparedProfile]) -> list[PreparedProfile]:
+    decided = (await _decide_types(session, [("profile", p.property_types) for p in prepared])).get("profile", {})
+    problems: list[tuple[int, str, str]] = []
+    conformed = []
+    for index, p in enumerate(prepared):
+        properties, used = _retyped(index, p.properties, p.raw_properties, p.property_types, decided, problems)
+        conformed.append(p if used is p.property_types else replace(p, properties=properties, property_types=used))
+    if problems:
+        raise PropertyTypeConflict(problems)
+    return conformed
+
+
+_PHONE_COLUMNS = ("phone", "phone_raw", "phone_status", "phone_reason", "phone_type", "sms_capable")
+_KEEP_PHONE = object()  # a consent's number: the profile's own, as the batch gave none before it
+
+
+@dataclass
+class _Change:
+    """What one batch says about one person: the columns it gives, properties to merge, and the
+    latest subscription move; applied to the stored row in the database, so a concurrent writer's
+    other columns and properties stay."""
+
+    key: tuple[str, str]
+    user_id: str | None
+    columns: dict[str, Any] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+    subscription: tuple[str, datetime] | None = None
+    consents: list[tuple[str, datetime, Any]] = field(default_factory=list)
+
+    def fold(self, p: PreparedProfile) -> None:
+        if p.phone_raw:
+            self.columns.update({column: getattr(p, column) for column in _PHONE_COLUMNS})
+        for column in ("name", "timezone", "country"):
+            if getattr(p, column):
+                self.columns[column] = getattr(p, column)
+        self.properties.update(p.properties)
+        for moment, target in ((p.optin_at, "subscribed"), (p.optout_at, "unsubscribed")):
+            if moment:
+                if self.subscription is None or moment > self.subscription[1]:
+                    self.subscription = (target, moment)
+                self.consents.append((target, moment, self.columns.get("phone", _KEEP_PHONE)))
+
+    def new_row(self, defaults: AudienceDefaults, now: datetime) -> dict[str, Any]:
+        state, moment = self.subscription or ("never", None)
+        return {
+            "user_id": self.user_id, "phone": None, "phone_raw": None, "phone_status": "missing",
+            "phone_reason": None, "phone_type": None, "sms_capable": False, "name": None, "timezone": defaults.timezone,
+            "country": None, **self.columns, "properties": self.properties, "subscription": state,
+            "subscription_at": moment, "created_at": now, "updated_at": now,
+        }
+
+    def changes(self, row: Row[Any]) -> bool:
+        """Whether applying this to the row as read changes anything (else nothing is written)."""
+        stored = row.properties or {}
+        return (any(not _same(getattr(row, column), value) for column, value in self.columns.items())
+                or ("timezone" not in self.columns and row.timezone is None)
+                or any(name not in stored or not _same(stored[name], value) for name, value in self.properties.items())
+                or (self.subscription is not None
+                    and (row.subscription_at is None or self.subscription[1] > row.subscription_at)))
+
+    def shape(self) -> tuple[Any, ...]:
+        return (tuple(sorted(self.columns)), bool(self.properties), self.subscription is not None)
+
+    def parameters(self, row_id: int, defaults: AudienceDefaults, now: datetime) -> dict[str, Any]:
+        values = {f"new_{column}": value for column, value in self.columns.items()}
+        if "timezone" not in self.columns:
+            values["new_timezone"] = defaults.timezone
+        if self.properties:
+            values["new_properties"] = self.properties
+        if self.subscription:
+            values["new_subscription"], values["new_subscription_at"] = self.subscription
+        return {**values, "row_id": row_id, "new_updated_at": now}
+
+
+def _same(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _update_statement(dialect: str, shape: tuple[Any, ...]) -> Any:
+    """UPDATE … SET the given columns, properties merged into the stored ones (SQLite json_patch,
+    PostgreSQL jsonb ||) and the subscription moved only forward in time — all decided by the
+    database on the row as it is, so concurrent writers lose nothing of each other's."""
+    columns, has_properties, has_subscription = shape
+    table = Profile.__table__
+    values: dict[str, Any] = {column: bindparam(f"new_{column}", type_=table.c[column].type) for column in columns}
+    if "timezone" not in columns:  # the default zone, only where the profile has none
+        values["timezone"] = func.coalesce(table.c.timezone, bindparam("new_timezone", type_=table.c.timezone.type))
+    if has_properties:
+        patch = bindparam("new_properties", type_=table.c.properties.type)
+        values["properties"] = (table.c.properties.op("||")(patch) if dialect == "postgresql"
+                                else func.json_patch(table.c.properties, patch))
+    if has_subscription:
+        moment = bindparam("new_subscription_at", type_=table.c.subscription_at.type)
+        newer = or_(table.c.subscription_at.is_(None), table.c.subscription_at < moment)
+        values["subscription"] = case((newer, bindparam("new_subscription", type_=table.c.subscription.type)),
+                                      else_=table.c.subscription)
+        values["subscription_at"] = case((newer, moment), else_=table.c.subscription_at)
+    values["updated_at"] = bindparam("new_updated_at", type_=table.c.updated_at.type)
+    return update(table).where(table.c.id == bindparam("row_id")).values(values)
+
+
+async def _find(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
+    """The stored profile of each identity: by user id, or for a phone the oldest profile with it."""
+    table = Profile.__table__
+    found: dict[tuple[str, str], Row[Any]] = {}
+    for kind, column in (("user_id", table.c.user_id), ("phone", table.c.phone)):
+        values = sorted(value for k, value in keys if k == kind)
+        for start in range(0, len(values), 1000):
+            rows = await session.execute(select(table).where(column.in_(values[start:start + 1000]))
+                                         .order_by(table.c.id))
+            for row in rows:
+                found.setdefault((kind, getattr(row, kind)), row)
+    return found
+
+
+async def _create(session: AsyncSession, changes: Sequence[_Change], defaults: AudienceDefaults,
+                  now: datetime) -> dict[tuple[str, str], int]:
+    """Insert the people not stored yet; one a concurrent writer has just created is skipped (the
+    unique user id, or phone without a user id) and left out of the answer."""
+    table = Profile.__table__  # a Core insert: the ORM's bulk insert splits rows by which values are None
+    ordered = sorted(changes, key=lambda c: c.key)  # one lock order for every writer
+    result = await session.execute(
+        _insert(session, table).on_conflict_do_nothing().returning(table.c.id, table.c.user_id, table.c.phone),
+        [c.new_row(defaults, now) for c in ordered],
+    )
+    return {("user_id", user_id) if user_id else ("phone", phone or ""): new_id for new_id, user_id, phone in result}
+
+
+async def upsert_profiles(
+    session: AsyncSession, prepared: Sequence[PreparedProfile], *, source: str, defaults: AudienceDefaults,
+) -> UpsertResult:
+    """Create or update profiles by user id (else phone), merging properties; a row that changes
+    nothing writes nothing, so importing the same file twice is a no-op. Opt-in/out timestamps
+    move the subscription forward in time only, each with a consent record. Safe against
+    concurrent writers: the database merges each batch into the row as it is then, and one person
+    is one profile (a unique user id, or a unique phone among profiles without one). Raises
+    PropertyTypeConflict when a row's property value cannot take the type decided for it."""
+    if not prepared:
+        return UpsertResult(0, 0, 0, [])
+    now = clock.now()
+    prepared = await _conform_profiles(session, prepared)
+    changes: dict[tuple[str, str], _Change] = {}
+    for p in prepared:
+        changes.setdefault(p.key, _Change(p.key, p.user_id)).fold(p)
+
+    found = await _find(session, list(changes))
+    ids = {key: row.id for key, row in found.items()}
+    created = 0
+    missing = [key for key in changes if key not in found]
+    for _ in range(3):  # a person created concurrently is found on the next read (deleted again: retried)
+        if not missing:
+            break
+        inserted = await _create(session, [changes[key] for key in missing], defaults, now)
+        ids.update(inserted)
+        created += len(inserted)
+        raced = await _find(session, [key for key in missing if key not in inserted])
+        found.update(raced)
+        ids.update({key: row.id for key, row in raced.items()})
+        missing = [key for key in missing if key not in inserted and key not in raced]
+    if missing:
+        raise ServiceError("profiles changed too fast while being written; retry")
+
+    updates = [(row.id, changes[key]) for key, row in sorted(found.items(), key=lambda item: item[1].id)
+               if changes[key].changes(row)]
+    by_shape: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for row_id, change in updates:
+        by_shape.setdefault(change.shape(), []).append(change.parameters(row_id, defaults, now))
+    dialect = session.bind.dialect.name
+    for shape, parameters in by_shape.items():
+        await session.execute(_update_statement(dialect, shape), parameters)
+
+    consents = sorted(
+        {(ids[key], state, at): (found[key].phone if key in found else None) if phone is _KEEP_PHONE else phone
+         for key, change in changes.items() for state, at, phone in change.consents}.items())
+    if consents:
+        await session.execute(
+            _insert_ignore(session, Consent, ["profile_id", "state", "source", "at"]),
+            [{"profile_id": pid, "state": state, "source": source, "at": at, "phone": phone}
+             for (pid, state, at), phone in consents],
+        )
+    return UpsertResult(created, len(updates), len(found) - len(updates), [ids[p.key] for p in prepared])
+
+
+@dataclass(frozen=True)
+class EventsResult:
+    recorded: int
+    duplicates: int
+    profiles_created: int
+
+
+async def record_events(session: AsyncSession, prepared: Sequence[PreparedEvent], *, source: str,
+                        defaults: AudienceDefaults) -> EventsResult:
+    """Store events (a profile is created for an unknown user id or phone); a repeated event is
+    ignored. `sms_optin` / `sms_optout` also change the subscription, forward in time only.
+    Raises PropertyTypeConflict as `upsert_profiles` does, for event properties."""
+    if not prepared:
+        return EventsResult(0, 0, 0)
+    prepared = await _conform_events(session, prepared)
+    people = [
+        PreparedProfile(e.user_id, e.phone, e.phone if not e.user_id else None,
+                        "valid" if e.phone and not e.user_id else "missing", None, None, False, None, None, None,
+                        optin_at=e.at if e.name == OPTIN_EVENT else None,
+                        optout_at=e.at if e.name == OPTOUT_EVENT else None)
+        for e in prepared
+    ]
+    people = [_with_phone_details(p, defaults) for p in people]
+    upserted = await upsert_profiles(session, people, source="event", defaults=defaults)
+    rows = [{"profile_id": pid, "name": e.name, "at": e.at, "properties": e.properties, "dedupe": e.dedupe}
+            for e, pid in zip(prepared, upserted.profile_ids, strict=True)]
+    unique_rows = sorted({row["dedupe"]: row for row in rows}.values(), key=lambda row: row["dedupe"])
+    result = await session.execute(
+        _insert_ignore(session, Event, ["dedupe"]).returning(Event.__table__.c.id), unique_rows,
+    )
+    recorded = len(result.scalars().all())
+    return EventsResult(recorded, len(rows) - recorded, upserted.created)
+
+
+async def _conform_events(session: AsyncSession, prepared: Sequence[PreparedEvent]) -> list[PreparedEvent]:
+    decided = await _decide_types(session, [(f"event:{e.name}", e.property_types) for e in prepared])
+    problems: list[tuple[int, str, str]] = []
+    conformed = []
+    for index, e in enumerate(prepared):
+        properties, used = _retyped(index, e.properties, e.raw_properties, e.property_types,
+                                    decided.get(f"event:{e.name}", {}), problems)
+        conformed.append(e if used is e.property_types else replace(e, properties=properties, property_types=used))
+    if problems:
+        raise PropertyTypeConflict(problems)
+    return conformed
+
+
+def _with_phone_details(p: PreparedProfile, defaults: AudienceDefaults) -> PreparedProfile:
+    if not p.phone_raw:
+        return p
+    info = parse_number(p.phone_raw, defaults.region)
+    return replace(p, phone_type=info.number_type, sms_capable=info.sms_capable, country=info.region,
+                   timezone=phone_timezone(p.phone_raw) if info.valid else None)
+
+
+async def set_subscription(session: AsyncSession, profile_id: int, state: str, *, source: str,
+                           detail: str | None = None, at: datetime | None = None) -> None:
+    """Subscribe or unsubscribe one profile now (operator, keyword), with a consent record."""
+    if state not in ("subscribed", "unsubscribed"):
+        raise ValidationError([("subscription", "must be subscribed or unsubscribed")])
+    row = await session.get(Profile, profile_id)
+    if row is None:
+        raise NotFound(f"no profile {profile_id}")
+    moment = at or clock.now()
+    row.subscription, row.subscription_at, row.updated_at = state, moment, clock.now()
+    session.add(Consent(profile_id=row.id, state=state, source=source, at=moment, phone=row.phone, detail=detail))
