@@ -16,14 +16,9 @@ from textual.widgets import Button, Footer, Input, Label, Select, SelectionList,
 
 from smsconsole.screens.dialogs.form import FormDialog
 from smsconsole.screens.segments.conditions import (
-    COUNT_LABELS,
-    DAY_OPS,
     EVENT,
     FIELD,
     FILTER,
-    LIST_OPS,
-    NO_VALUE_OPS,
-    OPERATOR_LABELS,
     PROPERTY,
     REACHABLE,
     SUBSCRIPTION,
@@ -35,7 +30,18 @@ from smsconsole.screens.segments.conditions import (
 )
 from smsconsole.screens.widgets.fields import FieldError
 from smsconsole.services.errors import ValidationError
-from smsconsole.services.segments import OPERATORS, SegmentCatalog, validate_definition
+from smsconsole.services.segments import (
+    COUNT_CATALOGUE,
+    DAYS,
+    LIST,
+    NO_VALUE,
+    OPERATORS,
+    PAIR,
+    SegmentCatalog,
+    operator_label,
+    validate_definition,
+    value_kind,
+)
 
 KIND_LABELS = {
     PROPERTY: "Profile property", FIELD: "Built-in field", EVENT: "Event: did / did not",
@@ -136,8 +142,8 @@ class ConditionEditorDialog(FormDialog[dict[str, Any] | None]):
             "count",
             Select([("did", "true"), ("did not do it", "false")], value=did, allow_blank=False, compact=True,
                    id="select-did"),
-            Select(_options(list(COUNT_LABELS.items())), value=count.get("op", "at_least"), allow_blank=False,
-                   compact=True, id="select-count-op"),
+            Select([(op.label, op.name) for op in COUNT_CATALOGUE.values()], value=count.get("op", "at_least"),
+                   allow_blank=False, compact=True, id="select-count-op"),
             Input(str(count.get("value", 1)), compact=True, id="input-count"),
             Static("times", id="count-times", classes="editor-word"),
         )
@@ -207,17 +213,17 @@ class ConditionEditorDialog(FormDialog[dict[str, Any] | None]):
         if isinstance(keep, str) and keep and keep not in allowed:
             allowed.append(keep)
         with self.prevent(Select.Changed):
-            _offer(select, [(OPERATOR_LABELS.get(op, op), op) for op in allowed])
+            _offer(select, [(operator_label(op), op) for op in allowed])
             if allowed:
                 select.value = keep if keep in allowed else allowed[0]
 
     def _update_rows(self) -> None:
         """Show the rows the kind and operator need, and the value's format."""
         kind = self.kind
-        value_kinds = (PROPERTY, FIELD, FILTER)
+        valued_kinds = (PROPERTY, FIELD, FILTER)
         shown = {
-            "kind": kind != FILTER, "name": kind in value_kinds, "op": kind in value_kinds,
-            "value": kind in value_kinds and self._value("#select-op") not in NO_VALUE_OPS,
+            "kind": kind != FILTER, "name": kind in valued_kinds, "op": kind in valued_kinds,
+            "value": kind in valued_kinds and value_kind(self._value("#select-op")) != NO_VALUE,
             "event": kind == EVENT, "count": kind == EVENT, "window": kind == EVENT,
             "subscription": kind == SUBSCRIPTION, "reachable": kind == REACHABLE,
         }
@@ -225,14 +231,14 @@ class ConditionEditorDialog(FormDialog[dict[str, Any] | None]):
             for widget in self.query(f"#row-{row}"):
                 widget.display = visible
         self.query_one("#label-name", Label).update("Field" if kind == FIELD else "Property")
-        if kind in value_kinds:
+        if kind in valued_kinds:
             op, type_ = self._value("#select-op"), self._type()
-            between = op == "between"
+            between = value_kind(op) == PAIR
             self.query_one("#input-value2").display = between
             self.query_one("#value-and").display = between
-            if op in DAY_OPS:
+            if value_kind(op) == DAYS:
                 hint = "whole days, e.g. 30"
-            elif op in LIST_OPS:
+            elif value_kind(op) == LIST:
                 hint = "comma-separated: " + ("numbers, e.g. 1, 2, 3" if type_ == "number" else "e.g. IN, GB")
             elif between:
                 hint = f"from and to, both included: {VALUE_HINTS.get(type_, 'text')}"

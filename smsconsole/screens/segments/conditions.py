@@ -1,7 +1,7 @@
-"""The builder's view of a definition document (the JSON of services/segments.py): node paths
+"""The builder's view of a definition document (the JSON of services/segments/): node paths
 written as the service writes problem paths (`conditions[2].where[0]`), tree labels, new
-conditions, and typed text turned into JSON values. Presentational only: the rules and every
-check stay in the service."""
+conditions, and typed text turned into JSON values. Presentational only: the rules, every check
+and the operators' words and value kinds stay in the service."""
 
 from __future__ import annotations
 
@@ -10,22 +10,10 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from smsconsole.services.segments import describe_definition
+from smsconsole.services.segments import DAYS, LIST, NO_VALUE, PAIR, describe_definition, operator_label, value_kind
 
 GROUP, PROPERTY, FIELD, EVENT, SUBSCRIPTION, REACHABLE, FILTER = (
     "group", "property", "field", "event", "subscription", "reachable", "filter")
-NO_VALUE_OPS = frozenset({"exists", "not_exists"})
-LIST_OPS = frozenset({"in", "not_in", "contains_any"})
-DAY_OPS = frozenset({"within_last_days", "within_next_days", "more_than_days_ago"})
-OPERATOR_LABELS = {
-    "equals": "is", "not_equals": "is not", "in": "is one of", "not_in": "is none of",
-    "contains": "contains", "not_contains": "does not contain", "contains_any": "contains any of",
-    "greater": "is greater than", "less": "is less than", "between": "is between", "exists": "is set",
-    "not_exists": "is not set", "before": "is before", "after": "is after",
-    "within_last_days": "is within the last", "within_next_days": "is within the next",
-    "more_than_days_ago": "is more than … ago",
-}
-COUNT_LABELS = {"at_least": "at least", "at_most": "at most", "exactly": "exactly"}
 MATCH_LABELS = {"all": "ALL of these (AND)", "any": "ANY of these (OR)"}
 _STEP = re.compile(r"(\w+)\[(\d+)\]")
 
@@ -82,9 +70,9 @@ def describe(node: Any, path: str) -> str:
     kind = kind_of(node, path) if path else GROUP
     if kind == GROUP:
         return MATCH_LABELS.get(node.get("match", "all"), "?") + ("" if node.get("conditions") else ": everyone")
-    if kind in (PROPERTY, FIELD, FILTER) and node.get("op") not in NO_VALUE_OPS and "value" not in node:
+    if kind in (PROPERTY, FIELD, FILTER) and value_kind(node.get("op")) != NO_VALUE and "value" not in node:
         name = node.get("property") or node.get("field")
-        return f"{name} {OPERATOR_LABELS.get(node.get('op', ''), node.get('op'))} …"
+        return f"{name} {operator_label(node.get('op'))} …"
     if kind == EVENT:
         node = {key: value for key, value in node.items() if key != "where"}
     try:
@@ -153,17 +141,18 @@ def parse_value(type_: str, op: str, first: str, second: str = "") -> tuple[bool
     """(given, value) for an operator from its inputs: a list is comma-separated, `between` takes
     both, the day operators a whole number. Nothing typed means no value (the service says it is
     required)."""
-    if op in NO_VALUE_OPS:
+    takes = value_kind(op)
+    if takes == NO_VALUE:
         return False, None
-    if op == "between":
+    if takes == PAIR:
         if not first.strip() and not second.strip():
             return False, None
         return True, [parse_scalar(first, type_), parse_scalar(second, type_)]
     if not first.strip():
         return False, None
-    if op in LIST_OPS:
+    if takes == LIST:
         return True, [parse_scalar(part, type_) for part in first.split(",") if part.strip()]
-    if op in DAY_OPS:
+    if takes == DAYS:
         return True, parse_whole(first)
     return True, parse_scalar(first, type_)
 
@@ -182,7 +171,7 @@ def value_text(value: Any) -> str:
 
 def value_texts(op: str, value: Any) -> tuple[str, str]:
     """The inputs' text for a stored value (the reverse of `parse_value`)."""
-    if op == "between" and isinstance(value, list) and len(value) == 2:
+    if value_kind(op) == PAIR and isinstance(value, list) and len(value) == 2:
         return value_text(value[0]), value_text(value[1])
     return value_text(value), ""
 

@@ -101,13 +101,10 @@ from smsconsole.services.segments.descriptions import describe_definition
 from smsconsole.services.segments.operators import (
     COUNT_CATALOGUE,
     COUNT_OPS,
-    DAY_OPS,
     DAYS,
     LIST,
-    LIST_OPS,
     NEGATIVE_OPS,
     NO_VALUE,
-    NO_VALUE_OPS,
     ONE,
     OPERATOR_CATALOGUE,
     OPERATORS,
@@ -115,6 +112,7 @@ from smsconsole.services.segments.operators import (
     CountOperator,
     Operator,
     operator_label,
+    value_kind,
 )
 from smsconsole.services.segments.parser import check_definition, validate_definition
 from smsconsole.services.segments.reach import (
@@ -126,13 +124,13 @@ from smsconsole.services.segments.reach import (
 )
 
 __all__ = [
-    "COUNT_CATALOGUE", "COUNT_OPS", "DAYS", "DAY_OPS", "FIELDS", "LIST", "LIST_OPS", "MAX_CONDITIONS", "MAX_COUNT",
-    "MAX_DAYS", "MAX_DEPTH", "MAX_LIST_VALUES", "NAME_LIMIT", "NEGATIVE_OPS", "NO_VALUE", "NO_VALUE_OPS", "ONE",
+    "COUNT_CATALOGUE", "COUNT_OPS", "DAYS", "FIELDS", "LIST", "MAX_CONDITIONS", "MAX_COUNT",
+    "MAX_DAYS", "MAX_DEPTH", "MAX_LIST_VALUES", "NAME_LIMIT", "NEGATIVE_OPS", "NO_VALUE", "ONE",
     "OPERATORS", "OPERATOR_CATALOGUE", "PAIR", "Condition", "CountOperator", "CountryReach", "EventCondition",
     "EventInfo", "Group", "Operator", "PropertyInfo", "ReachEstimate", "ReachableCondition", "SegmentCatalog",
     "SegmentDefinition", "SegmentView", "SubscriptionCondition", "UnreachableCounts", "ValueCondition", "Window",
     "campaigns_using_segment", "catalog_from", "check_definition", "compile_segment", "create_segment",
     "delete_segment", "describe_definition", "duplicate_segment", "estimate_reach", "event_names", "get_segment",
     "list_segments", "operator_label", "reach_query", "segment_catalog", "segment_condition", "update_segment",
-    "validate_definition",
+    "validate_definition", "value_kind",
 ]

@@ -7,13 +7,14 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from smsconsole.services.segments.operators import COUNT_CATALOGUE, DAYS, NO_VALUE, OPERATOR_CATALOGUE, PAIR
-
-
-def _op_words(op: Any) -> Any:
-    """The operator's label; an operator the catalogue does not know as written."""
-    known = OPERATOR_CATALOGUE.get(op)
-    return known.label if known else op
+from smsconsole.services.segments.operators import (
+    COUNT_CATALOGUE,
+    DAYS,
+    NO_VALUE,
+    OPERATOR_CATALOGUE,
+    PAIR,
+    operator_label,
+)
 
 
 def _value_words(op: Any, value: Any) -> str:
@@ -37,7 +38,7 @@ def describe_definition(document: Mapping[str, Any]) -> str:
             joined = (" AND " if node.get("match", "all") == "all" else " OR ").join(parts)
             return joined if top or len(parts) == 1 else f"({joined})"
         if "property" in node or "field" in node:
-            return f"{node.get('property') or node.get('field')} {_op_words(node.get('op'))}" \
+            return f"{node.get('property') or node.get('field')} {operator_label(node.get('op'))}" \
                    f"{_value_words(node.get('op', ''), node.get('value'))}"
         if "event" in node:
             text = f"did {node['event']}" if node.get("did", True) else f"did not do {node['event']}"

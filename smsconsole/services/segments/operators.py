@@ -5,6 +5,7 @@ condition editor all read this catalogue."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 # The kinds of value an operator takes.
 NO_VALUE = "none"  # exists, not_exists
@@ -54,18 +55,18 @@ OPERATORS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _taking(kind: str) -> frozenset[str]:
-    return frozenset(name for name, op in OPERATOR_CATALOGUE.items() if op.takes == kind)
-
-
-NO_VALUE_OPS = _taking(NO_VALUE)
-LIST_OPS = _taking(LIST)
-DAY_OPS = _taking(DAYS)
 NEGATIVE_OPS = frozenset(name for name, op in OPERATOR_CATALOGUE.items() if op.positive)
 
 
-def operator_label(name: str) -> str:
-    """The operator's words; an unknown operator as it was written."""
+def value_kind(name: Any) -> str:
+    """What an operator takes: NO_VALUE, ONE, LIST, PAIR or DAYS. An operator the catalogue does
+    not know is read as taking one value; the parser refuses it by name."""
+    op = OPERATOR_CATALOGUE.get(name)
+    return op.takes if op else ONE
+
+
+def operator_label(name: Any) -> Any:
+    """The operator's words; an operator the catalogue does not know as it was written."""
     op = OPERATOR_CATALOGUE.get(name)
     return op.label if op else name
 
