@@ -241,7 +241,9 @@ async def test_editing_a_saved_segment_changes_it_and_its_reach(runtime: Runtime
     app = make_app(runtime.config, runtime)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_segments(pilot, app, ["gold-plan", "india"])
-        await wait_for(pilot, lambda: cell(app, "gold-plan", "qualified") == "4", what="gold-plan's reach")
+        # each segment's reach arrives in turn: wait for both
+        await wait_for(pilot, lambda: cell(app, "gold-plan", "qualified") == "4"
+                       and cell(app, "india", "qualified") != "…", what="gold-plan's and india's reach")
         assert cell(app, "india", "qualified") == "4" and cell(app, "india", "reachable") == "2"
         assert cell(app, "gold-plan", "used_by") == "-"
         await highlight(pilot, app, "india")
