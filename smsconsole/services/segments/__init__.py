@@ -30,7 +30,8 @@ scope "profile"; event properties from scope "event:NAME"):
 Built-in fields: user_id, name, country, timezone (strings; country codes are upper-cased) and
 created_at (date).
 
-Rules, each tested in tests/integration/test_segments.py:
+Rules, each tested in tests/integration/test_segments.py (those of reading a definition in
+tests/unit/test_segment_parsing.py):
 
 - `contains` on a string is a case-sensitive substring test; on a list it is membership of one
   item, and `contains_any` takes a list of items. `in` / `not_in` take a list of values.
