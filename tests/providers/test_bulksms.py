@@ -541,7 +541,7 @@ def test_fields_and_capabilities() -> None:
     assert BulkSmsProvider.default_base_url == "https://api.bulksms.com"
     assert BulkSmsProvider.capabilities == Capabilities(
         max_batch=100, max_body_chars=1600, status_webhook=True, status_polling=True, inbound_webhook=True,
-        inbound_polling=True, signature=False, dlt=False)
+        inbound_polling=True, signature=False, dlt=False, status_lookup=True)
 
 
 # --- no secret in logs ------------------------------------------------------------------------

@@ -376,7 +376,8 @@ def test_fields_and_capabilities() -> None:
     assert all(f.label and f.help for f in ExotelProvider.config_fields)
     assert [f.name for f in ExotelProvider.config_fields if f.secret] == ["api_token", "webhook_token"]
     assert ExotelProvider.field("region").choices == ("singapore", "mumbai")
-    assert ExotelProvider.capabilities == Capabilities(max_batch=100, max_body_chars=2000, status_webhook=True, dlt=True)
+    assert ExotelProvider.capabilities == Capabilities(max_batch=100, max_body_chars=2000, status_webhook=True, dlt=True,
+                                                         status_lookup=True)
 
 
 # --- no secret in logs ------------------------------------------------------------------------

@@ -308,7 +308,7 @@ def test_fields_and_capabilities() -> None:
     assert [f.name for f in InfobipProvider.config_fields if f.secret] == ["api_key", "webhook_token"]
     assert InfobipProvider.capabilities == Capabilities(
         max_batch=100, max_body_chars=1600, status_webhook=True, status_polling=True, inbound_webhook=True,
-        inbound_polling=True, signature=False, dlt=True)
+        inbound_polling=True, signature=False, dlt=True, status_lookup=True)
 
 
 # --- callbacks --------------------------------------------------------------------------------

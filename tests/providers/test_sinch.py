@@ -339,7 +339,7 @@ def test_fields_and_capabilities() -> None:
     assert SinchProvider.field("region").choices == ("us", "eu", "au", "br", "ca")
     assert SinchProvider.capabilities == Capabilities(
         max_batch=1000, max_body_chars=2000, status_webhook=True, status_polling=True, inbound_webhook=True,
-        inbound_polling=True, signature=True, dlt=False)
+        inbound_polling=True, signature=True, dlt=False, status_lookup=True)
 
 
 # --- callbacks --------------------------------------------------------------------------------

@@ -380,7 +380,7 @@ def test_fields_capabilities_and_hosts() -> None:
                                                                           "webhook_token"]
     assert VonageProvider.capabilities == Capabilities(
         max_batch=1, max_body_chars=1600, status_webhook=True, status_polling=True, inbound_webhook=True,
-        inbound_polling=True, signature=True, dlt=True)
+        inbound_polling=True, signature=True, dlt=True, status_lookup=True)
     assert VonageProvider(BASE_CONFIG).base_url == "https://rest.nexmo.com"
     assert VonageProvider(BASE_CONFIG).api_base_url == "https://api.nexmo.com"
     assert VonageProvider(BASE_CONFIG, base_url="http://127.0.0.1:9").api_base_url == "http://127.0.0.1:9"
