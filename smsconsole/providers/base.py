@@ -1,19 +1,20 @@
-"""The provider contract: config fields declared once, capabilities, data types in and out, and
-one error family. Adapters are pure: they get resolved config and an httpx client, and never
-touch the database or services."""
+"""The provider contract: config fields declared once, capabilities, data types in and out, one
+error family and the ErrorRule type every adapter's ERROR_RULES table is written in. Adapters are
+pure: they get resolved config and an httpx client, and never touch the database or services.
+The small readers they share (numbers, times, JSON answers) are in providers/common.py."""
 
 from __future__ import annotations
 
-import email.utils
-import hmac
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urlsplit
+
+from smsconsole.providers.common import add_query, parse_retry_after, same_secret
 
 if TYPE_CHECKING:
     import httpx
@@ -70,20 +71,60 @@ class OutcomeUnknownError(ProviderError):
     kind = ErrorKind.UNKNOWN
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+ERROR_CLASSES: dict[ErrorKind, type[ProviderError]] = {
+    error.kind: error for error in (TransientError, PermanentError, ConfigurationError, OutcomeUnknownError)
+}
+
+
+@dataclass(frozen=True)
+class ErrorRule:
+    """What one of a provider's error codes means: can the message work another time (`kind`),
+    and why not (`reason`). `on` names the code space when a provider has several: "code" (its
+    error codes), "report" (codes only its delivery reports use), "status", "http" (HTTP statuses),
+    "warning", or "words" (then `code` is a regular expression searched in the error's text)."""
+
+    code: str
+    kind: ErrorKind
+    reason: str
+    on: str = "code"
+
+    def error(self, detail: str = "", *, said: str = "", code: str | None = None, http_status: int | None = None,
+              response: httpx.Response | None = None) -> ProviderError:
+        """This rule as an error: the reason, then the provider's own words as "(said: detail)"
+        (only those when the rule gives no reason); a transient one reads Retry-After from `response`."""
+        if not self.reason:
+            message = f"{said}: {detail}" if said else detail
+        else:
+            message = f"{self.reason} ({said}: {detail})" if detail else self.reason
+        retry_after = None
+        if response is not None and self.kind is ErrorKind.TRANSIENT:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        return ERROR_CLASSES[self.kind](message, code=code, http_status=http_status, retry_after=retry_after)
+
+
+class ErrorRules:
+    """An adapter's ERROR_RULES: its ErrorRule table, looked up by code (and code space)."""
+
+    def __init__(self, *rules: ErrorRule) -> None:
+        self.rules = rules
+        self._by_code = {(rule.on, rule.code): rule for rule in rules}
+
+    def __iter__(self) -> Iterator[ErrorRule]:
+        return iter(self.rules)
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def find(self, code: object, on: str = "code") -> ErrorRule | None:
+        """The rule for `code` (a string or a number), None when there is none."""
+        return None if code in (None, "") else self._by_code.get((on, str(code)))
+
+    def search(self, text: str, on: str = "words") -> ErrorRule | None:
+        """The first rule whose regular expression is found in `text` (case-insensitive)."""
+        return next((rule for rule in self.rules if rule.on == on and re.search(rule.code, text, re.IGNORECASE)), None)
+
+    def codes(self, on: str = "code") -> set[str]:
+        return {rule.code for rule in self.rules if rule.on == on}
 
 
 # --- config fields -----------------------------------------------------------------------------
@@ -120,6 +161,22 @@ def pattern(regex: str, description: str) -> Validator:
     return check
 
 
+def sender_validator(description: str, *numbers: str, alphanumeric: str, numeric: str = r"[0-9 ]+") -> Validator:
+    """A sender check: a number matching one of `numbers` (regular expressions), or an alphanumeric
+    sender ID matching `alphanumeric` that does not match `numeric` (that would be a mistyped number)."""
+    forms = [re.compile(number) for number in numbers]
+    alphanumeric_id, mistyped_number = re.compile(alphanumeric), re.compile(numeric)
+
+    def check(value: str) -> str | None:
+        if any(form.fullmatch(value) for form in forms):
+            return None
+        if alphanumeric_id.fullmatch(value) and not mistyped_number.fullmatch(value):
+            return None
+        return f"must be {description}"
+
+    return check
+
+
 def http_url(value: str) -> str | None:
     try:
         parts = urlsplit(value)
@@ -144,8 +201,6 @@ class Capabilities:
     inbound_polling: bool = False
     signature: bool = False
     dlt: bool = False
-    status_lookup: bool = False  # fetch_statuses answers by message id (unknown and long-`sent` messages)
-    receipt_delay_field: str = ""  # the setting with the seconds after sending when receipts are ready
 
 
 # --- data in and out ---------------------------------------------------------------------------
@@ -300,49 +355,6 @@ class PollPage:
 def _check_size(request: CallbackRequest) -> None:
     if len(request.body) > MAX_CALLBACK_BYTES:
         raise CallbackRejected(413, f"the body is larger than {MAX_CALLBACK_BYTES // 1024} KiB")
-
-
-def add_query(url: str, **params: str) -> str:
-    """`url` with `params` added to its query (replacing same-named ones)."""
-    parts = urlsplit(url)
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
-    query.extend(params.items())
-    return urlunsplit(parts._replace(query=urlencode(query)))
-
-
-def json_object(response: httpx.Response) -> dict[str, Any] | None:
-    """The response's JSON body when it is an object, else None (bad JSON, a list, empty)."""
-    try:
-        payload = response.json()
-    except ValueError:
-        return None
-    return payload if isinstance(payload, dict) else None
-
-
-def load_cursor(cursor: str | None) -> dict[str, Any]:
-    """A poll cursor written as a JSON object; anything unreadable starts afresh."""
-    if not cursor:
-        return {}
-    try:
-        state = json.loads(cursor)
-    except ValueError:
-        return {}
-    return state if isinstance(state, dict) else {}
-
-
-def same_secret(left: str, right: str) -> bool:
-    """Constant-time comparison of two secrets or signatures."""
-    return hmac.compare_digest(left.encode("utf-8"), right.encode("utf-8"))
-
-
-def e164(digits_or_number: str | None) -> str | None:
-    """A provider's number ("447400123456", "+447400123456", "0044…" stays as is) as E.164 with '+'."""
-    if not digits_or_number:
-        return None
-    value = digits_or_number.strip()
-    if re.fullmatch(r"[1-9]\d{6,14}", value):
-        return "+" + value
-    return value
 
 
 WEBHOOK_TOKEN_FIELD = ConfigField(
@@ -558,9 +570,3 @@ def _host(url: str) -> str:
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def snippet(text: str, limit: int = 200) -> str:
-    """A short, single-line excerpt of a response body for an error message."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -29,22 +29,21 @@ from smsconsole.providers.base import (
     CallbackRequest,
     Capabilities,
     ConfigField,
-    ConfigurationError,
     ConnectionCheck,
+    ErrorKind,
+    ErrorRule,
+    ErrorRules,
     InboundReport,
     OutboundMessage,
     OutcomeUnknownError,
-    PermanentError,
     PollPage,
     Provider,
     ProviderError,
     SendOutcome,
     StatusReport,
-    TransientError,
-    e164,
-    parse_retry_after,
-    snippet,
+    sender_validator,
 )
+from smsconsole.providers.common import digits, e164, json_body, load_cursor, parse_timestamp, snippet
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ MAX_USER_SUPPLIED_ID = 20
 LIST_LIMIT = 1000
 
 # status.type → our state. ACCEPTED and SCHEDULED are BulkSMS holding the message; FAILED is read
-# with its subtype (FAILURE_SUBTYPES); UNKNOWN says nothing new.
+# with its subtype (the "report" rules of ERROR_RULES); UNKNOWN says nothing new.
 STATUS_MAP: dict[str, str | None] = {
     "ACCEPTED": "sent",
     "SCHEDULED": "sent",
@@ -63,41 +62,35 @@ STATUS_MAP: dict[str, str | None] = {
     "FAILED": "failed",
 }
 
-# FAILED.<subtype> → (our state, error class, meaning). BLOCKED is the recipient having replied
-# STOP (or an administrator blocking the number): never send again.
-FAILURE_SUBTYPES: dict[str, tuple[str, type[ProviderError], str]] = {
-    "EXPIRED": ("undelivered", TransientError, "the message expired before the handset could be reached"),
-    "HANDSET_ERROR": ("undelivered", TransientError, "the handset could not take the message (e.g. storage full)"),
-    "BLOCKED": ("failed", PermanentError,
-                "the recipient is blocked for this account (replied STOP or was blocked by BulkSMS)"),
-    "NOT_SENT": ("failed", PermanentError, "BulkSMS did not attempt delivery (e.g. no route to this number)"),
-}
+ERROR_RULES = ErrorRules(
+    # Problem-JSON `type` (the part after '#').
+    ErrorRule("bad-request", ErrorKind.PERMANENT, "BulkSMS rejected the submission as invalid"),
+    ErrorRule("insufficient-credits", ErrorKind.CONFIGURATION, "the BulkSMS account has too few credits"),
+    ErrorRule("not-found", ErrorKind.CONFIGURATION, "BulkSMS does not know this resource (check the base URL)"),
+    ErrorRule("authentication-failed", ErrorKind.CONFIGURATION, "BulkSMS refused the credentials"),
+    ErrorRule("unauthorized", ErrorKind.CONFIGURATION, "BulkSMS refused the credentials"),
+    ErrorRule("forbidden", ErrorKind.CONFIGURATION, "BulkSMS does not allow this for the account"),
+    ErrorRule("too-many-requests", ErrorKind.TRANSIENT, "too many requests to BulkSMS; not processed, safe to retry"),
+    ErrorRule("internal-server-error", ErrorKind.TRANSIENT, "BulkSMS had an internal error"),
+    ErrorRule("service-unavailable", ErrorKind.TRANSIENT, "BulkSMS is temporarily unavailable"),
+    # FAILED.<subtype> of a message: a transient one reads as undelivered, a permanent one as failed.
+    # BLOCKED is the recipient having replied STOP (or an administrator blocking the number).
+    ErrorRule("EXPIRED", ErrorKind.TRANSIENT, "the message expired before the handset could be reached", on="report"),
+    ErrorRule("HANDSET_ERROR", ErrorKind.TRANSIENT,
+              "the handset could not take the message (e.g. storage full)", on="report"),
+    ErrorRule("BLOCKED", ErrorKind.PERMANENT,
+              "the recipient is blocked for this account (replied STOP or was blocked by BulkSMS)", on="report"),
+    ErrorRule("NOT_SENT", ErrorKind.PERMANENT,
+              "BulkSMS did not attempt delivery (e.g. no route to this number)", on="report"),
+)
 
-# Problem-JSON `type` (the part after '#') → (error class, meaning).
-ERROR_TYPES: dict[str, tuple[type[ProviderError], str]] = {
-    "bad-request": (PermanentError, "BulkSMS rejected the submission as invalid"),
-    "insufficient-credits": (ConfigurationError, "the BulkSMS account has too few credits"),
-    "not-found": (ConfigurationError, "BulkSMS does not know this resource (check the base URL)"),
-    "authentication-failed": (ConfigurationError, "BulkSMS refused the credentials"),
-    "unauthorized": (ConfigurationError, "BulkSMS refused the credentials"),
-    "forbidden": (ConfigurationError, "BulkSMS does not allow this for the account"),
-    "too-many-requests": (TransientError, "too many requests to BulkSMS; not processed, safe to retry"),
-    "internal-server-error": (TransientError, "BulkSMS had an internal error"),
-    "service-unavailable": (TransientError, "BulkSMS is temporarily unavailable"),
-}
-
-_INTERNATIONAL = re.compile(r"\+?[1-9]\d{6,14}")
 _SHORTCODE = re.compile(r"\d{1,6}")
-_ALPHANUMERIC = re.compile(r"[A-Za-z0-9 \-+_&.]{1,11}")
-
-
-def _sender(value: str) -> str | None:
-    if value.upper() == "REPLIABLE" or _INTERNATIONAL.fullmatch(value) or _SHORTCODE.fullmatch(value):
-        return None
-    if _ALPHANUMERIC.fullmatch(value) and not value.startswith("+") and not value.isdigit():
-        return None
-    return ("must be REPLIABLE, a number in international format (7–15 digits, '+' optional), a short "
-            "code (up to 6 digits) or an alphanumeric sender ID (up to 11 characters, not only digits)")
+_sender = sender_validator(
+    "REPLIABLE, a number in international format (7–15 digits, '+' optional), a short code (up to 6 digits) or "
+    "an alphanumeric sender ID (up to 11 characters, not only digits)",
+    r"(?i:REPLIABLE)", r"\+?[1-9]\d{6,14}", _SHORTCODE.pattern,
+    alphanumeric=r"[A-Za-z0-9 \-+_&.]{1,11}", numeric=r"\+.*|[0-9]+",
+)
 
 
 def _credential(value: str) -> str | None:
@@ -139,7 +132,6 @@ class BulkSmsProvider(Provider):
     capabilities = Capabilities(
         max_batch=100, max_body_chars=1600, status_webhook=True, status_polling=True,
         inbound_webhook=True, inbound_polling=True, signature=False, dlt=False,
-        status_lookup=True,
     )
 
     # Sending ----------------------------------------------------------------------------------
@@ -169,7 +161,7 @@ class BulkSmsProvider(Provider):
                 return [outcome for message in batch for outcome in await self._submit([message])]
             logger.debug("bulksms: %d message(s) rejected: %s", len(batch), rejection)
             return [SendOutcome(ref=m.ref, error=rejection, http_status=status) for m in batch]
-        created = _json(response)
+        created = json_body(response)
         if not isinstance(created, list):
             unknown = OutcomeUnknownError(
                 f"BulkSMS answered HTTP {status} without an array of messages: {snippet(response.text) or '(empty body)'}",
@@ -183,8 +175,8 @@ class BulkSmsProvider(Provider):
         unused = list(created)
         outcomes = []
         for message in batch:
-            wanted = (_digits(message.to), _user_supplied_id(message.ref))
-            found = next((m for m in unused if (_digits(str(m.get("to") or "")), m.get("userSuppliedId")) == wanted
+            wanted = (digits(message.to), _user_supplied_id(message.ref))
+            found = next((m for m in unused if (digits(str(m.get("to") or "")), m.get("userSuppliedId")) == wanted
                           and m.get("id")), None)
             if found is None:
                 unknown = OutcomeUnknownError(
@@ -236,7 +228,7 @@ class BulkSmsProvider(Provider):
             )
         if not response.is_success:
             return ConnectionCheck(ok=False, detail=f"BulkSMS profile check failed: {error_from_response(response)}")
-        profile = _json(response)
+        profile = json_body(response)
         if not isinstance(profile, dict):
             return ConnectionCheck(ok=False, detail=f"BulkSMS answered HTTP {response.status_code} with an unreadable "
                                                     f"body: {snippet(response.text) or '(empty body)'}")
@@ -267,7 +259,7 @@ class BulkSmsProvider(Provider):
                 continue  # BulkSMS has no such message: nothing to report
             if not response.is_success:
                 raise error_from_response(response)
-            message = _json(response)
+            message = json_body(response)
             if isinstance(message, dict) and message.get("id") and isinstance(message.get("status"), dict):
                 reports.append(report_from_message(message))
         return reports
@@ -312,7 +304,7 @@ class BulkSmsProvider(Provider):
         response = await self.request("GET", self._url("/messages"), params=params, auth=self._auth())
         if not response.is_success:
             raise error_from_response(response)
-        listing = _json(response)
+        listing = json_body(response)
         if not isinstance(listing, list):
             raise OutcomeUnknownError(f"BulkSMS listed messages unreadably: {snippet(response.text) or '(empty body)'}")
         return [m for m in listing if isinstance(m, dict)]
@@ -348,10 +340,6 @@ def _from(sender: str) -> str | dict[str, str] | None:
     return sender
 
 
-def _digits(number: str) -> str:
-    return re.sub(r"\D", "", number)
-
-
 def _kind(message: Mapping[str, Any]) -> str:
     return str(message.get("type") or "")
 
@@ -365,24 +353,8 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _parse_date(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _cursor(cursor: str | None) -> dict[str, str]:
-    if not cursor:
-        return {}
-    try:
-        state = json.loads(cursor)
-    except ValueError:
-        return {}
-    return {str(k): str(v) for k, v in state.items()} if isinstance(state, dict) else {}
+    return {str(k): str(v) for k, v in load_cursor(cursor).items()}
 
 
 def _webhook_messages(request: CallbackRequest) -> list[dict[str, Any]]:
@@ -409,15 +381,15 @@ def report_from_message(message: Mapping[str, Any]) -> StatusReport:
         logger.info("bulksms: ignoring unknown status %r of %r", provider_status, message_id)
     error_kind, reason, error_code = None, None, None
     if kind == "FAILED":
-        known = FAILURE_SUBTYPES.get(subtype or "")
-        state = known[0] if known else "failed"
-        error_kind = known[1].kind if known else PermanentError.kind
-        reason = known[2] if known else f"BulkSMS reports {provider_status}"
+        rule = ERROR_RULES.find(subtype, "report") or ErrorRule(
+            provider_status, ErrorKind.PERMANENT, f"BulkSMS reports {provider_status}")
+        state = "undelivered" if rule.kind is ErrorKind.TRANSIENT else "failed"
+        error_kind, reason = rule.kind, rule.reason
         error_code = provider_status
     return StatusReport(
         provider_message_id=message_id, provider_status=provider_status, state=state,
-        at=_parse_date((message.get("submission") or {}).get("date") if isinstance(message.get("submission"), dict) else None),
-        recipient=e164(_digits(str(message.get("to") or ""))) if message.get("to") else None,
+        at=parse_timestamp((message.get("submission") or {}).get("date") if isinstance(message.get("submission"), dict) else None),
+        recipient=e164(digits(str(message.get("to") or ""))) if message.get("to") else None,
         error_code=error_code, error_kind=error_kind, reason=reason,
         ref=str(message["userSuppliedId"]) if message.get("userSuppliedId") else None,
     )
@@ -428,32 +400,22 @@ def inbound_from_message(message: Mapping[str, Any]) -> InboundReport:
     sender = str(message.get("from") or "")
     return InboundReport(
         provider_message_id=str(message.get("id")),
-        sender=e164(_digits(sender)) or sender if sender else "",
+        sender=e164(digits(sender)) or sender if sender else "",
         recipient=str(message["to"]) if message.get("to") else None,
         text=str(message.get("body") or ""),
-        at=_parse_date(submission.get("date")),
+        at=parse_timestamp(submission.get("date")),
     )
 
 
 def error_from_response(response: httpx.Response) -> ProviderError:
     """Classify an error answer by its problem `type` when the table knows it, else by HTTP status."""
-    payload = _json(response)
+    payload = json_body(response)
     if not isinstance(payload, dict) or not (payload.get("type") or payload.get("title")):
         body = snippet(response.text)
         return Provider.classify_http(response, f"HTTP {response.status_code} from BulkSMS: {body}" if body else "")
     problem = str(payload.get("type") or "").rstrip("/").rsplit("#", 1)[-1].rsplit("/", 1)[-1] or None
     detail = " ".join(str(payload.get("detail") or payload.get("title") or "").split())
-    known = ERROR_TYPES.get(problem or "")
-    if known is None or response.status_code in (429,) or response.status_code >= 500:
+    rule = ERROR_RULES.find(problem)
+    if rule is None or response.status_code in (429,) or response.status_code >= 500:
         return Provider.classify_http(response, f"BulkSMS: {detail}" if detail else "", code=problem)
-    error_class, meaning = known
-    retry_after = parse_retry_after(response.headers.get("Retry-After")) if error_class is TransientError else None
-    text = f"{meaning} (BulkSMS: {detail})" if detail else meaning
-    return error_class(text, code=problem, http_status=response.status_code, retry_after=retry_after)
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+    return rule.error(detail, said="BulkSMS", code=problem, http_status=response.status_code, response=response)

@@ -30,8 +30,10 @@ from smsconsole.providers.base import (
     CallbackRequest,
     Capabilities,
     ConfigField,
-    ConfigurationError,
     ConnectionCheck,
+    ErrorKind,
+    ErrorRule,
+    ErrorRules,
     OutboundMessage,
     OutcomeUnknownError,
     PermanentError,
@@ -39,11 +41,9 @@ from smsconsole.providers.base import (
     ProviderError,
     SendOutcome,
     StatusReport,
-    TransientError,
-    parse_retry_after,
     pattern,
-    snippet,
 )
+from smsconsole.providers.common import digits, json_body, parse_timestamp, snippet
 
 logger = logging.getLogger(__name__)
 
@@ -61,51 +61,52 @@ STATUS_MAP: dict[str, str] = {
     "failed": "failed",
 }
 
-# DetailedStatusCode → (can a failed message work another time?, what happened). Exotel's glossary.
-DETAILED_CODES: dict[str, tuple[type[ProviderError], str]] = {
-    "20005": (PermanentError, "delivered to the handset"),
-    "20006": (PermanentError, "delivered to the operator"),
-    "21010": (TransientError, "pending to the operator"),
-    "21015": (TransientError, "sending to the operator"),
-    "21020": (TransientError, "pending on the operator"),
-    "23005": (PermanentError, "the recipient is on the DND (NCPR) registry"),
-    "23015": (PermanentError, "the operator flagged the message as spam"),
-    "23030": (TransientError, "no route is available to this number now"),
-    "23035": (TransientError, "the subscriber is unavailable"),
-    "23060": (PermanentError, "the operator rejected the message"),
-    "23080": (ConfigurationError, "the sender ID (header) is blocked by DLT"),
-    "23081": (ConfigurationError, "the DLT entity is blocked"),
-    "23082": (ConfigurationError, "the DLT template is blocked"),
-    "23083": (ConfigurationError, "DLT scrubbing failed (sender, template or content do not match)"),
-    "23084": (PermanentError, "DLT consent of this recipient is missing"),
-    "23181": (ConfigurationError, "the DLT template id is not valid"),
-    "23182": (ConfigurationError, "the DLT template was not found"),
-    "23183": (ConfigurationError, "the DLT template is inactive"),
-    "23184": (ConfigurationError, "the DLT template is blacklisted"),
-    "23185": (ConfigurationError, "the text does not match the DLT template"),
-    "23186": (ConfigurationError, "the text is longer than the DLT template allows"),
-    "23281": (ConfigurationError, "the DLT entity was not found"),
-    "24010": (TransientError, "Exotel system error"),
-    "24105": (TransientError, "handset error"),
-    "24110": (TransientError, "operator error"),
-    "24120": (PermanentError, "subscriber error (the number cannot receive SMS)"),
-    "24990": (TransientError, "unknown error"),
-}
+ERROR_RULES = ErrorRules(
+    # DetailedStatusCode of a report: can a failed message work another time? Exotel's glossary.
+    ErrorRule("20005", ErrorKind.PERMANENT, "delivered to the handset"),
+    ErrorRule("20006", ErrorKind.PERMANENT, "delivered to the operator"),
+    ErrorRule("21010", ErrorKind.TRANSIENT, "pending to the operator"),
+    ErrorRule("21015", ErrorKind.TRANSIENT, "sending to the operator"),
+    ErrorRule("21020", ErrorKind.TRANSIENT, "pending on the operator"),
+    ErrorRule("23005", ErrorKind.PERMANENT, "the recipient is on the DND (NCPR) registry"),
+    ErrorRule("23015", ErrorKind.PERMANENT, "the operator flagged the message as spam"),
+    ErrorRule("23030", ErrorKind.TRANSIENT, "no route is available to this number now"),
+    ErrorRule("23035", ErrorKind.TRANSIENT, "the subscriber is unavailable"),
+    ErrorRule("23060", ErrorKind.PERMANENT, "the operator rejected the message"),
+    ErrorRule("23080", ErrorKind.CONFIGURATION, "the sender ID (header) is blocked by DLT"),
+    ErrorRule("23081", ErrorKind.CONFIGURATION, "the DLT entity is blocked"),
+    ErrorRule("23082", ErrorKind.CONFIGURATION, "the DLT template is blocked"),
+    ErrorRule("23083", ErrorKind.CONFIGURATION, "DLT scrubbing failed (sender, template or content do not match)"),
+    ErrorRule("23084", ErrorKind.PERMANENT, "DLT consent of this recipient is missing"),
+    ErrorRule("23181", ErrorKind.CONFIGURATION, "the DLT template id is not valid"),
+    ErrorRule("23182", ErrorKind.CONFIGURATION, "the DLT template was not found"),
+    ErrorRule("23183", ErrorKind.CONFIGURATION, "the DLT template is inactive"),
+    ErrorRule("23184", ErrorKind.CONFIGURATION, "the DLT template is blacklisted"),
+    ErrorRule("23185", ErrorKind.CONFIGURATION, "the text does not match the DLT template"),
+    ErrorRule("23186", ErrorKind.CONFIGURATION, "the text is longer than the DLT template allows"),
+    ErrorRule("23281", ErrorKind.CONFIGURATION, "the DLT entity was not found"),
+    ErrorRule("24010", ErrorKind.TRANSIENT, "Exotel system error"),
+    ErrorRule("24105", ErrorKind.TRANSIENT, "handset error"),
+    ErrorRule("24110", ErrorKind.TRANSIENT, "operator error"),
+    ErrorRule("24120", ErrorKind.PERMANENT, "subscriber error (the number cannot receive SMS)"),
+    ErrorRule("24990", ErrorKind.TRANSIENT, "unknown error"),
+    # HTTP status of a RestException. Exotel asks integrations to rely on the status, not on the
+    # message text.
+    ErrorRule("400", ErrorKind.PERMANENT, "Exotel refused the request (invalid parameters or recipient)", on="http"),
+    ErrorRule("401", ErrorKind.CONFIGURATION,
+              "Exotel refused the credentials: check the API key, API token and account SID", on="http"),
+    ErrorRule("402", ErrorKind.CONFIGURATION,
+              "the Exotel plan limit is exceeded or the balance is insufficient", on="http"),
+    ErrorRule("403", ErrorKind.CONFIGURATION,
+              "the Exotel account is not active, out of balance or not allowed to do this", on="http"),
+    ErrorRule("404", ErrorKind.CONFIGURATION,
+              "Exotel does not know this resource: check the account SID and the region", on="http"),
+    ErrorRule("405", ErrorKind.CONFIGURATION, "Exotel does not allow this method here: check the base URL", on="http"),
+    ErrorRule("409", ErrorKind.PERMANENT, "Exotel reports a duplicate request or a conflict", on="http"),
+    ErrorRule("429", ErrorKind.TRANSIENT, "too many requests to Exotel (about 200 a minute are allowed)", on="http"),
+)
 
-# HTTP status of a RestException → (error class, what it means). Exotel asks integrations to rely
-# on the status, not on the message text.
-HTTP_ERRORS: dict[int, tuple[type[ProviderError], str]] = {
-    400: (PermanentError, "Exotel refused the request (invalid parameters or recipient)"),
-    401: (ConfigurationError, "Exotel refused the credentials: check the API key, API token and account SID"),
-    402: (ConfigurationError, "the Exotel plan limit is exceeded or the balance is insufficient"),
-    403: (ConfigurationError, "the Exotel account is not active, out of balance or not allowed to do this"),
-    404: (ConfigurationError, "Exotel does not know this resource: check the account SID and the region"),
-    405: (ConfigurationError, "Exotel does not allow this method here: check the base URL"),
-    409: (PermanentError, "Exotel reports a duplicate request or a conflict"),
-    429: (TransientError, "too many requests to Exotel (about 200 a minute are allowed)"),
-}
 
-_DIGITS = re.compile(r"\D")
 
 
 class ExotelProvider(Provider):
@@ -159,8 +160,7 @@ class ExotelProvider(Provider):
         ),
         WEBHOOK_TOKEN_FIELD,
     )
-    capabilities = Capabilities(max_batch=MAX_BULK, max_body_chars=2000, status_webhook=True, dlt=True,
-                                status_lookup=True)
+    capabilities = Capabilities(max_batch=MAX_BULK, max_body_chars=2000, status_webhook=True, dlt=True)
 
     def __init__(self, config: Mapping[str, str], *, client: httpx.AsyncClient | None = None,
                  base_url: str | None = None) -> None:
@@ -202,7 +202,7 @@ class ExotelProvider(Provider):
             rejection = error_from_response(response)
             logger.debug("exotel: message %s rejected: %s", message.ref, rejection)
             return SendOutcome(ref=message.ref, error=rejection, http_status=response.status_code)
-        return _outcome(message.ref, _sms_message(_json(response)), response)
+        return _outcome(message.ref, _sms_message(json_body(response)), response)
 
     def _bulk_groups(self, messages: Sequence[OutboundMessage]) -> list[list[OutboundMessage]]:
         """bulksend shares EncodingType and StatusCallback across its messages; a number appears
@@ -210,7 +210,7 @@ class ExotelProvider(Provider):
         groups: dict[tuple[str, str], list[list[OutboundMessage]]] = {}
         for message in messages:
             chunks = groups.setdefault((_encoding(message), message.status_callback_url or ""), [[]])
-            if len(chunks[-1]) == MAX_BULK or _digits(message.to) in {_digits(m.to) for m in chunks[-1]}:
+            if len(chunks[-1]) == MAX_BULK or digits(message.to) in {digits(m.to) for m in chunks[-1]}:
                 chunks.append([])
             chunks[-1].append(message)
         return [chunk for chunks in groups.values() for chunk in chunks]
@@ -235,16 +235,16 @@ class ExotelProvider(Provider):
             rejection = error_from_response(response)
             logger.debug("exotel: bulk of %d rejected: %s", len(group), rejection)
             return [SendOutcome(ref=m.ref, error=rejection, http_status=response.status_code) for m in group]
-        items = _bulk_items(_json(response))
+        items = _bulk_items(json_body(response))
         by_number: dict[str, dict[str, Any]] = {}
         for item in items:
-            number = _digits(str((item.get("SMSMessage") or {}).get("To") or ""))
+            number = digits(str((item.get("SMSMessage") or {}).get("To") or ""))
             if number and number not in by_number:
                 by_number[number] = item
         positional = len(items) == len(group)
         outcomes = []
         for index, message in enumerate(group):
-            item = by_number.get(_digits(message.to)) or (items[index] if positional else None)
+            item = by_number.get(digits(message.to)) or (items[index] if positional else None)
             if item is None:
                 unknown = OutcomeUnknownError(f"Exotel accepted the bulk request (HTTP {response.status_code}) but its "
                                               f"answer names no message for {message.to}: {snippet(response.text)}",
@@ -283,7 +283,7 @@ class ExotelProvider(Provider):
                                                     "SID and the cluster (singapore or mumbai)")
         if not response.is_success:
             return ConnectionCheck(ok=False, detail=f"Exotel balance check failed: {error_from_response(response)}")
-        account = (_json(response) or {}).get("Account")
+        account = (json_body(response) or {}).get("Account")
         balance = account.get("BalanceData") if isinstance(account, dict) else None
         if not isinstance(balance, dict) or balance.get("Balance") in (None, ""):
             return ConnectionCheck(ok=False, detail=f"Exotel answered HTTP {response.status_code} without a balance: "
@@ -313,7 +313,7 @@ class ExotelProvider(Provider):
                 continue  # Exotel has no such message
             if not response.is_success:
                 raise error_from_response(response)
-            resource = _sms_message(_json(response))
+            resource = _sms_message(json_body(response))
             if resource and resource.get("Sid") and resource.get("Status"):
                 reports.append(status_report(
                     str(resource["Sid"]), str(resource["Status"]), _str(resource.get("DetailedStatusCode")),
@@ -342,9 +342,8 @@ def status_report(sid: str, status: str, detailed_code: str | None, detailed_sta
     if state == "failed":
         if status == "failed_dnd":
             error_kind, reason = PermanentError.kind, "the recipient is on the DND (NCPR) registry"
-        elif code in DETAILED_CODES:
-            error_class, reason = DETAILED_CODES[code]
-            error_kind = error_class.kind
+        elif rule := ERROR_RULES.find(code):
+            error_kind, reason = rule.kind, rule.reason
         else:
             error_kind, reason = PermanentError.kind, detailed_status or f"Exotel status {status}"
     return StatusReport(provider_message_id=sid, provider_status=status, state=state, at=at, recipient=recipient,
@@ -366,7 +365,7 @@ def _outcome(ref: str, resource: Any, response: httpx.Response) -> SendOutcome:
 
 def error_from_response(response: httpx.Response) -> ProviderError:
     """A RestException (or any error answer) classified by its HTTP status."""
-    payload = _json(response)
+    payload = json_body(response)
     exception = payload.get("RestException") if isinstance(payload, dict) else None
     if isinstance(exception, dict):
         return _rest_exception(exception, response)
@@ -382,13 +381,10 @@ def _rest_exception(exception: Mapping[str, Any], response: httpx.Response) -> P
 
 
 def _classified(status: int, text: str, code: str | None, response: httpx.Response) -> ProviderError:
-    known = HTTP_ERRORS.get(status)
-    if known is None:
+    rule = ERROR_RULES.find(status, "http")
+    if rule is None:
         return Provider.classify_http(response, f"Exotel: {text}" if text else "", code=code)
-    error_class, meaning = known
-    retry_after = parse_retry_after(response.headers.get("Retry-After")) if error_class is TransientError else None
-    return error_class(f"{meaning} (Exotel: {text})" if text else meaning, code=code or str(status),
-                       http_status=status, retry_after=retry_after)
+    return rule.error(text, said="Exotel", code=code or str(status), http_status=status, response=response)
 
 
 def _xml_message(text: str) -> str:
@@ -415,25 +411,10 @@ def _encoding(message: OutboundMessage) -> str:
     return "unicode" if message.encoding == "UCS-2" else "plain"
 
 
-def _digits(number: str) -> str:
-    return _DIGITS.sub("", number)
-
-
 def _str(value: Any) -> str | None:
     return str(value) if value not in (None, "") else None
 
 
 def _ist(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        return datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST)
-    except ValueError:
-        return None
-
-
-def _json(response: httpx.Response) -> Any:
-    try:
-        return response.json()
-    except ValueError:
-        return None
+    """DateSent / DateUpdated, YYYY-MM-DD HH:MM:SS, read as India time."""
+    return parse_timestamp(value, "%Y-%m-%d %H:%M:%S", zone=IST)

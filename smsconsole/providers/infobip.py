@@ -19,7 +19,6 @@ import hashlib
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -33,6 +32,8 @@ from smsconsole.providers.base import (
     ConfigurationError,
     ConnectionCheck,
     ErrorKind,
+    ErrorRule,
+    ErrorRules,
     InboundReport,
     OutboundMessage,
     OutcomeUnknownError,
@@ -42,13 +43,10 @@ from smsconsole.providers.base import (
     ProviderError,
     SendOutcome,
     StatusReport,
-    TransientError,
-    e164,
-    json_object,
-    parse_retry_after,
     pattern,
-    snippet,
+    sender_validator,
 )
+from smsconsole.providers.common import e164, json_object, parse_timestamp, snippet
 
 logger = logging.getLogger(__name__)
 
@@ -65,51 +63,49 @@ STATUS_MAP: dict[str, str] = {
     "REJECTED": "failed",
 }
 
-# Status ids of the REJECTED group (5) → (error class, meaning): why Infobip or the operator
-# refused a message, in the send answer or in a report.
-REJECTED_STATUSES: dict[int, tuple[type[ProviderError], str]] = {
-    6: (PermanentError, "the destination network is not covered or not enabled for this account"),
-    8: (PermanentError, "the number has no country prefix"),
-    10: (PermanentError, "the recipient is on a do-not-disturb (DND) list"),
-    11: (ConfigurationError, "the sender is not allowed"),
-    12: (ConfigurationError, "the Infobip account has not enough credit"),
-    13: (ConfigurationError, "the sender is blocked or not registered"),
-    14: (PermanentError, "the recipient is blacklisted"),
-    17: (ConfigurationError, "the prepaid package has expired"),
-    18: (PermanentError, "a trial account can only send to registered numbers"),
-    19: (ConfigurationError, "no route is available to this destination"),
-    20: (TransientError, "the flooding filter held the message back"),
-    21: (TransientError, "a system error at Infobip"),
-    23: (PermanentError, "a message with this id was already submitted"),
-    24: (PermanentError, "the message has an invalid UDH"),
-    25: (PermanentError, "the message is too long"),
-    51: (PermanentError, "the destination is missing"),
-    52: (PermanentError, "the destination is not a valid number"),
-}
+ERROR_RULES = ErrorRules(
+    # Status ids of the REJECTED group (5): why Infobip or the operator refused a message, in the
+    # send answer or in a report.
+    ErrorRule("6", ErrorKind.PERMANENT,
+              "the destination network is not covered or not enabled for this account", on="status"),
+    ErrorRule("8", ErrorKind.PERMANENT, "the number has no country prefix", on="status"),
+    ErrorRule("10", ErrorKind.PERMANENT, "the recipient is on a do-not-disturb (DND) list", on="status"),
+    ErrorRule("11", ErrorKind.CONFIGURATION, "the sender is not allowed", on="status"),
+    ErrorRule("12", ErrorKind.CONFIGURATION, "the Infobip account has not enough credit", on="status"),
+    ErrorRule("13", ErrorKind.CONFIGURATION, "the sender is blocked or not registered", on="status"),
+    ErrorRule("14", ErrorKind.PERMANENT, "the recipient is blacklisted", on="status"),
+    ErrorRule("17", ErrorKind.CONFIGURATION, "the prepaid package has expired", on="status"),
+    ErrorRule("18", ErrorKind.PERMANENT, "a trial account can only send to registered numbers", on="status"),
+    ErrorRule("19", ErrorKind.CONFIGURATION, "no route is available to this destination", on="status"),
+    ErrorRule("20", ErrorKind.TRANSIENT, "the flooding filter held the message back", on="status"),
+    ErrorRule("21", ErrorKind.TRANSIENT, "a system error at Infobip", on="status"),
+    ErrorRule("23", ErrorKind.PERMANENT, "a message with this id was already submitted", on="status"),
+    ErrorRule("24", ErrorKind.PERMANENT, "the message has an invalid UDH", on="status"),
+    ErrorRule("25", ErrorKind.PERMANENT, "the message is too long", on="status"),
+    ErrorRule("51", ErrorKind.PERMANENT, "the destination is missing", on="status"),
+    ErrorRule("52", ErrorKind.PERMANENT, "the destination is not a valid number", on="status"),
+    # `errorCode` (newer error body) or `serviceException.messageId` (older one): the error's own
+    # description is the reason.
+    ErrorRule("UNAUTHORIZED", ErrorKind.CONFIGURATION, ""),
+    ErrorRule("FORBIDDEN", ErrorKind.CONFIGURATION, ""),
+    ErrorRule("BAD_REQUEST", ErrorKind.PERMANENT, ""),
+    ErrorRule("TOO_MANY_REQUESTS", ErrorKind.TRANSIENT, ""),
+    ErrorRule("GENERAL_ERROR", ErrorKind.TRANSIENT, ""),
+    ErrorRule("E400", ErrorKind.PERMANENT, ""),
+    ErrorRule("E401", ErrorKind.CONFIGURATION, ""),
+    ErrorRule("E403", ErrorKind.CONFIGURATION, ""),
+    ErrorRule("E429", ErrorKind.TRANSIENT, ""),
+    ErrorRule("E500", ErrorKind.TRANSIENT, ""),
+)
 
-# `errorCode` (newer error body) or `serviceException.messageId` (older one) → error class.
-ERROR_CODES: dict[str, type[ProviderError]] = {
-    "UNAUTHORIZED": ConfigurationError,
-    "FORBIDDEN": ConfigurationError,
-    "BAD_REQUEST": PermanentError,
-    "TOO_MANY_REQUESTS": TransientError,
-    "GENERAL_ERROR": TransientError,
-    "E400": PermanentError,
-    "E401": ConfigurationError,
-    "E403": ConfigurationError,
-    "E429": TransientError,
-    "E500": TransientError,
-}
 
 _MESSAGE_ID = re.compile(r"[A-Za-z0-9._:\-]{1,200}")
 
 
-def _sender(value: str) -> str | None:
-    if re.fullmatch(r"\+?\d{3,16}", value):
-        return None
-    if re.fullmatch(r"[A-Za-z0-9 \-_.&]{1,11}", value) and re.search(r"[A-Za-z]", value):
-        return None
-    return "must be a number (3–16 digits) or an alphanumeric sender of up to 11 characters with a letter"
+_sender = sender_validator(
+    "a number (3–16 digits) or an alphanumeric sender of up to 11 characters with a letter",
+    r"\+?\d{3,16}", alphanumeric=r"[A-Za-z0-9 \-_.&]{1,11}", numeric=r"[^A-Za-z]*",
+)
 
 
 def message_id_for(ref: str) -> str:
@@ -150,7 +146,6 @@ class InfobipProvider(Provider):
     capabilities = Capabilities(
         max_batch=MAX_MESSAGES, max_body_chars=1600, status_webhook=True, status_polling=True,
         inbound_webhook=True, inbound_polling=True, signature=False, dlt=True,
-        status_lookup=True,
     )
 
     def __init__(self, config: Mapping[str, str], *, client: httpx.AsyncClient | None = None,
@@ -315,10 +310,10 @@ class InfobipProvider(Provider):
 
 def _rejection(status: Mapping[str, Any]) -> ProviderError:
     status_id = status.get("id")
-    known = REJECTED_STATUSES.get(status_id) if isinstance(status_id, int) else None
+    known = ERROR_RULES.find(status_id, "status") if isinstance(status_id, int) else None
     name = str(status.get("name") or status.get("groupName") or "REJECTED")
     if known:
-        return known[0](f"{known[1]} (Infobip: {name})", code=name)
+        return known.error(name, said="Infobip", code=name)
     return PermanentError(f"Infobip refused the message: {status.get('description') or name}", code=name)
 
 
@@ -336,9 +331,10 @@ def report_from_result(result: Mapping[str, Any]) -> StatusReport:
     error_code = str(error.get("name") or error_id) if error_id not in (None, 0, "0") else None
     error_kind, reason = None, None
     if state in ("failed", "undelivered"):
-        known = REJECTED_STATUSES.get(status.get("id")) if group == "REJECTED" else None
+        status_id = status.get("id")
+        known = ERROR_RULES.find(status_id, "status") if group == "REJECTED" and isinstance(status_id, int) else None
         if known:
-            error_kind, reason = known[0].kind, known[1]
+            error_kind, reason = known.kind, known.reason
             error_code = error_code or str(status.get("name") or "")
         elif "permanent" in error:
             error_kind = ErrorKind.PERMANENT if error["permanent"] else ErrorKind.TRANSIENT
@@ -348,7 +344,7 @@ def report_from_result(result: Mapping[str, Any]) -> StatusReport:
             reason = str(status.get("description") or status.get("name") or group)
     return StatusReport(
         provider_message_id=str(message_id), provider_status=str(status.get("name") or group), state=state,
-        at=_datetime(result.get("doneAt")) or _datetime(result.get("sentAt")), recipient=e164(result.get("to")),
+        at=parse_timestamp(result.get("doneAt")) or parse_timestamp(result.get("sentAt")), recipient=e164(result.get("to")),
         error_code=error_code, error_kind=error_kind, reason=reason, ref=result.get("callbackData") or None,
     )
 
@@ -358,7 +354,7 @@ def _inbound(result: Mapping[str, Any]) -> InboundReport:
     if not sender or not isinstance(text, str):
         raise CallbackRejected(400, "an inbound message needs from and text")
     return InboundReport(provider_message_id=result.get("messageId"), sender=e164(str(sender)) or str(sender),
-                         recipient=result.get("to"), text=text, at=_datetime(result.get("receivedAt")),
+                         recipient=result.get("to"), text=text, at=parse_timestamp(result.get("receivedAt")),
                          keyword=result.get("keyword") or None)
 
 
@@ -389,11 +385,10 @@ def error_from_response(response: httpx.Response) -> ProviderError:
     if status == 401:
         return ConfigurationError(f"Infobip refused the API key{f' ({message})' if message else ''}: "
                                   "check the API key and the account base URL", code=code, http_status=status)
-    if status == 429 or status >= 500 or status == 403 or code not in ERROR_CODES:
+    rule = ERROR_RULES.find(code)
+    if status == 429 or status >= 500 or status == 403 or rule is None:
         return Provider.classify_http(response, message, code=code)
-    error_class = ERROR_CODES[code]
-    retry_after = parse_retry_after(response.headers.get("Retry-After")) if error_class is TransientError else None
-    return error_class(message or code, code=code, http_status=status, retry_after=retry_after)
+    return rule.error(message or code, code=code, http_status=status, response=response)
 
 
 def _chunks(ids: list[str], limit: int) -> list[list[str]]:
@@ -407,19 +402,3 @@ def _chunks(ids: list[str], limit: int) -> list[list[str]]:
         chunks[-1].append(message_id)
         length += len(message_id) + 1
     return chunks
-
-
-
-
-def _datetime(value: Any) -> datetime | None:
-    """Infobip's yyyy-MM-dd'T'HH:mm:ss.SSSZ (offset as +0000)."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.replace("Z", "+00:00")
-    text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-

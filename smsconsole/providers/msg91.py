@@ -30,6 +30,9 @@ from smsconsole.providers.base import (
     ConfigField,
     ConfigurationError,
     ConnectionCheck,
+    ErrorKind,
+    ErrorRule,
+    ErrorRules,
     OutboundMessage,
     OutcomeUnknownError,
     PermanentError,
@@ -37,45 +40,15 @@ from smsconsole.providers.base import (
     ProviderError,
     SendOutcome,
     StatusReport,
-    TransientError,
-    e164,
-    json_object,
-    parse_retry_after,
     pattern,
-    snippet,
 )
+from smsconsole.providers.common import digits, e164, json_object, parse_timestamp, snippet
 
 logger = logging.getLogger(__name__)
 
 MAX_BATCH = 100  # recipients per request: MSG91 documents no limit; kept modest so one failure costs little
 IST = timezone(timedelta(hours=5, minutes=30))
 ROUTES = {"4": "transactional", "1": "promotional"}
-
-# MSG91 error code → (error class, what it means). From MSG91's legacy API and white-label docs.
-ERROR_CODES: dict[str, tuple[type[ProviderError], str]] = {
-    "101": (PermanentError, "the recipient number is missing"),
-    "102": (PermanentError, "the message text is missing"),
-    "103": (ConfigurationError, "the sender ID is missing"),
-    "105": (ConfigurationError, "the password is missing"),
-    "106": (ConfigurationError, "the auth key is missing: check the MSG91 auth key setting"),
-    "107": (ConfigurationError, "the route is missing"),
-    "202": (PermanentError, "the recipient number is not valid"),
-    "203": (ConfigurationError, "the sender ID is not valid (not approved, or not a DLT header of this account)"),
-    "207": (ConfigurationError, "MSG91 refused the auth key: check the MSG91 auth key setting"),
-    "208": (ConfigurationError, "this server's IP address is blacklisted by MSG91"),
-    "301": (ConfigurationError, "the MSG91 account has insufficient balance"),
-    "302": (ConfigurationError, "the MSG91 account has expired"),
-    "303": (ConfigurationError, "the MSG91 account is banned"),
-    "306": (TransientError, "this route is not available at this time (promotional time window)"),
-    "307": (PermanentError, "the schedule time is not valid"),
-    "308": (ConfigurationError, "the campaign name is longer than 32 characters"),
-    "309": (ConfigurationError, "the selected group does not belong to this account"),
-    "310": (PermanentError, "the message is too long"),
-    # The same request within 10 s was discarded: the earlier one (a retry's original) may have sent it.
-    "311": (OutcomeUnknownError, "MSG91 discarded a duplicate of a request made within 10 seconds; "
-                                 "the earlier request may have sent this message"),
-    "418": (ConfigurationError, "this server's IP address is not whitelisted for the auth key (API security is on)"),
-}
 
 # Delivery report status → our state. Codes are MSG91's; words cover `desc` and Webhook (New).
 STATUS_MAP: dict[str, str] = {
@@ -92,25 +65,47 @@ STATUS_MAP: dict[str, str] = {
     "blocked": "failed",
 }
 
-# Failed statuses → (can it work another time?, why).
-STATUS_ERRORS: dict[str, tuple[type[ProviderError], str]] = {
-    "2": (TransientError, "the operator could not deliver the message"),
-    "9": (PermanentError, "the recipient is on the NDNC (DND) registry; promotional SMS cannot reach them"),
-    "16": (PermanentError, "MSG91 or the operator rejected the message"),
-    "25": (PermanentError, "MSG91 or the operator rejected the message"),
-    "17": (PermanentError, "the recipient number is blocked"),
-    "failed": (TransientError, "the operator could not deliver the message"),
-    "ndnc": (PermanentError, "the recipient is on the NDNC (DND) registry; promotional SMS cannot reach them"),
-    "rejected": (PermanentError, "MSG91 or the operator rejected the message"),
-    "blocked": (PermanentError, "the recipient number is blocked"),
-}
+ERROR_RULES = ErrorRules(
+    # MSG91 error code, from MSG91's legacy API and white-label docs.
+    ErrorRule("101", ErrorKind.PERMANENT, "the recipient number is missing"),
+    ErrorRule("102", ErrorKind.PERMANENT, "the message text is missing"),
+    ErrorRule("103", ErrorKind.CONFIGURATION, "the sender ID is missing"),
+    ErrorRule("105", ErrorKind.CONFIGURATION, "the password is missing"),
+    ErrorRule("106", ErrorKind.CONFIGURATION, "the auth key is missing: check the MSG91 auth key setting"),
+    ErrorRule("107", ErrorKind.CONFIGURATION, "the route is missing"),
+    ErrorRule("202", ErrorKind.PERMANENT, "the recipient number is not valid"),
+    ErrorRule("203", ErrorKind.CONFIGURATION,
+              "the sender ID is not valid (not approved, or not a DLT header of this account)"),
+    ErrorRule("207", ErrorKind.CONFIGURATION, "MSG91 refused the auth key: check the MSG91 auth key setting"),
+    ErrorRule("208", ErrorKind.CONFIGURATION, "this server's IP address is blacklisted by MSG91"),
+    ErrorRule("301", ErrorKind.CONFIGURATION, "the MSG91 account has insufficient balance"),
+    ErrorRule("302", ErrorKind.CONFIGURATION, "the MSG91 account has expired"),
+    ErrorRule("303", ErrorKind.CONFIGURATION, "the MSG91 account is banned"),
+    ErrorRule("306", ErrorKind.TRANSIENT, "this route is not available at this time (promotional time window)"),
+    ErrorRule("307", ErrorKind.PERMANENT, "the schedule time is not valid"),
+    ErrorRule("308", ErrorKind.CONFIGURATION, "the campaign name is longer than 32 characters"),
+    ErrorRule("309", ErrorKind.CONFIGURATION, "the selected group does not belong to this account"),
+    ErrorRule("310", ErrorKind.PERMANENT, "the message is too long"),
+    # The same request within 10 s was discarded: the earlier one (a retry's original) may have sent it.
+    ErrorRule("311", ErrorKind.UNKNOWN,
+              "MSG91 discarded a duplicate of a request made within 10 seconds; the earlier request may have sent this "
+              "message"),
+    ErrorRule("418", ErrorKind.CONFIGURATION,
+              "this server's IP address is not whitelisted for the auth key (API security is on)"),
+    # Failed delivery report statuses: can the message work another time?
+    ErrorRule("2", ErrorKind.TRANSIENT, "the operator could not deliver the message", on="report"),
+    ErrorRule("9", ErrorKind.PERMANENT,
+              "the recipient is on the NDNC (DND) registry; promotional SMS cannot reach them", on="report"),
+    ErrorRule("16", ErrorKind.PERMANENT, "MSG91 or the operator rejected the message", on="report"),
+    ErrorRule("25", ErrorKind.PERMANENT, "MSG91 or the operator rejected the message", on="report"),
+    ErrorRule("17", ErrorKind.PERMANENT, "the recipient number is blocked", on="report"),
+    ErrorRule("failed", ErrorKind.TRANSIENT, "the operator could not deliver the message", on="report"),
+    ErrorRule("ndnc", ErrorKind.PERMANENT,
+              "the recipient is on the NDNC (DND) registry; promotional SMS cannot reach them", on="report"),
+    ErrorRule("rejected", ErrorKind.PERMANENT, "MSG91 or the operator rejected the message", on="report"),
+    ErrorRule("blocked", ErrorKind.PERMANENT, "the recipient number is blocked", on="report"),
+)
 
-_DIGITS = re.compile(r"\D")
-
-
-def digits(number: str) -> str:
-    """A number as MSG91 takes and reports it: country code and number, digits only."""
-    return _DIGITS.sub("", number)
 
 
 def message_id(request_id: str, number: str) -> str:
@@ -352,9 +347,10 @@ def _report(request_id: Any, number: Any, status: Any, desc: Any, failed_reason:
         logger.info("msg91: ignoring unknown status %r (%r) of request %r", code, desc, request_id)
     error_kind, reason = None, None
     if state in ("failed", "undelivered"):
-        error_class, meaning = STATUS_ERRORS.get(key, (PermanentError, f"MSG91 status {code}"))
-        error_kind = error_class.kind
-        reason = f"{meaning} ({failed_reason})" if isinstance(failed_reason, str) and failed_reason.strip() else meaning
+        rule = ERROR_RULES.find(key, "report") or ErrorRule(key, ErrorKind.PERMANENT, f"MSG91 status {code}")
+        error_kind, reason = rule.kind, rule.reason
+        if isinstance(failed_reason, str) and failed_reason.strip():
+            reason = f"{reason} ({failed_reason})"
     return StatusReport(
         provider_message_id=message_id(request_id.strip(), str(number)), provider_status=code, state=state,
         at=_ist(date), recipient=e164(digits(str(number))),
@@ -375,12 +371,8 @@ def _variables(message: OutboundMessage) -> dict[str, str]:
 
 
 def _ist(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S").replace(tzinfo=IST)
-    except ValueError:
-        return None
+    """A report's date, YYYY-MM-DD HH:MM:SS, read as India time."""
+    return parse_timestamp(value, "%Y-%m-%d %H:%M:%S", zone=IST)
 
 
 def error_from_response(response: httpx.Response) -> ProviderError:
@@ -396,11 +388,8 @@ def error_from_response(response: httpx.Response) -> ProviderError:
     raw_code = payload.get("code")
     code = str(raw_code).strip() if raw_code not in (None, "") else None
     text = str(payload.get("message") or payload.get("msg") or "").strip()
-    if code in ERROR_CODES:
-        error_class, meaning = ERROR_CODES[code]
-        retry_after = parse_retry_after(response.headers.get("Retry-After")) if error_class is TransientError else None
-        return error_class(f"{meaning} (MSG91: {text})" if text else meaning, code=code, http_status=status,
-                           retry_after=retry_after)
+    if rule := ERROR_RULES.find(code):
+        return rule.error(text, said="MSG91", code=code, http_status=status, response=response)
     if response.is_success and payload.get("type") != "error":
         return OutcomeUnknownError(f"MSG91 answered HTTP {status} without a request id: "
                                    f"{snippet(response.text) or '(empty body)'}", http_status=status)

@@ -29,8 +29,10 @@ from smsconsole.providers.base import (
     CallbackRequest,
     Capabilities,
     ConfigField,
-    ConfigurationError,
     ConnectionCheck,
+    ErrorKind,
+    ErrorRule,
+    ErrorRules,
     OutboundMessage,
     OutcomeUnknownError,
     PermanentError,
@@ -40,8 +42,8 @@ from smsconsole.providers.base import (
     StatusReport,
     TransientError,
     pattern,
-    snippet,
 )
+from smsconsole.providers.common import digits, snippet
 from smsconsole.providers.generic.receipts import (
     DEFAULT_STATUS_VALUES,
     MAPPING_FIELDS,
@@ -52,20 +54,21 @@ logger = logging.getLogger(__name__)
 
 MAX_NUMBERS = 50  # To holds at most 50 numbers
 
-# Words of an error description → (error class, what it means). Netcore's error codes are not
-# published; the legacy descriptions name what is wrong, so they are read by their words.
-ERROR_PATTERNS: dict[str, tuple[type[ProviderError], str]] = {
-    r"password|user ?name|feed ?id|authenticat|unauthori[sz]ed|api.?key": (
-        ConfigurationError, "Netcore refused the credentials: check the feed id, username, password and API key"),
-    r"\bip\b|whitelist": (ConfigurationError, "Netcore refused this server's IP address"),
-    r"credit|balance": (ConfigurationError, "the Netcore account has no credits left"),
-    r"template|entity|dlt|sender|header": (ConfigurationError, "Netcore refused the DLT template, entity or sender"),
-    r"dnd|ndnc|blacklist|block": (PermanentError, "the recipient is on the DND registry or blocked"),
-    r"mobile|msisdn|number|destination": (PermanentError, "the recipient number is not valid"),
-    r"throttl|too many|rate": (TransientError, "Netcore is throttling requests"),
-}
+ERROR_RULES = ErrorRules(
+    # Words of an error description: Netcore's error codes are not published; the legacy
+    # descriptions name what is wrong, so they are read by their words.
+    ErrorRule("password|user ?name|feed ?id|authenticat|unauthori[sz]ed|api.?key", ErrorKind.CONFIGURATION,
+              "Netcore refused the credentials: check the feed id, username, password and API key", on="words"),
+    ErrorRule(r"\bip\b|whitelist", ErrorKind.CONFIGURATION, "Netcore refused this server's IP address", on="words"),
+    ErrorRule("credit|balance", ErrorKind.CONFIGURATION, "the Netcore account has no credits left", on="words"),
+    ErrorRule("template|entity|dlt|sender|header", ErrorKind.CONFIGURATION,
+              "Netcore refused the DLT template, entity or sender", on="words"),
+    ErrorRule("dnd|ndnc|blacklist|block", ErrorKind.PERMANENT,
+              "the recipient is on the DND registry or blocked", on="words"),
+    ErrorRule("mobile|msisdn|number|destination", ErrorKind.PERMANENT, "the recipient number is not valid", on="words"),
+    ErrorRule("throttl|too many|rate", ErrorKind.TRANSIENT, "Netcore is throttling requests", on="words"),
+)
 
-_DIGITS = re.compile(r"\D")
 _REQID = re.compile(r"<RESULT\b[^>]*\bREQID\s*=\s*['\"]([^'\"]+)['\"]", re.IGNORECASE)
 _ERROR = re.compile(r"<ERROR>\s*(?:<CODE>(.*?)</CODE>)?\s*(?:<DESC>(.*?)</DESC>)?", re.IGNORECASE | re.DOTALL)
 
@@ -126,9 +129,9 @@ class NetcoreProvider(Provider):
         groups: list[tuple[tuple[str, str, str], list[OutboundMessage]]] = []
         for message in messages:
             key = (message.body, self._template(message), self._entity(message))
-            number = _digits(message.to)
+            number = digits(message.to)
             for shared, group in groups:
-                if shared == key and len(group) < MAX_NUMBERS and number not in {_digits(m.to) for m in group}:
+                if shared == key and len(group) < MAX_NUMBERS and number not in {digits(m.to) for m in group}:
                     group.append(message)
                     break
             else:
@@ -139,7 +142,7 @@ class NetcoreProvider(Provider):
         first = group[0]
         form = {
             "feedid": self.setting("feed_id").strip(), "username": self.setting("username").strip(),
-            "password": self.setting("password"), "To": ",".join(_digits(m.to) for m in group), "Text": first.body,
+            "password": self.setting("password"), "To": ",".join(digits(m.to) for m in group), "Text": first.body,
             "templateid": self._template(first), "entityid": self._entity(first),
             "async": "1" if self.flag("async") else "0", "short": "1" if self.flag("short_urls") else "0",
         }
@@ -153,7 +156,7 @@ class NetcoreProvider(Provider):
         request_id = _request_id(response.text) if response.is_success else None
         if request_id:
             logger.debug("netcore: %d message(s) accepted as request %s", len(group), request_id)
-            return [SendOutcome(ref=m.ref, provider_message_id=f"{request_id}:{_digits(m.to)}",
+            return [SendOutcome(ref=m.ref, provider_message_id=f"{request_id}:{digits(m.to)}",
                                 provider_status="accepted", http_status=status) for m in group]
         error = error_from_response(response)
         logger.debug("netcore: %d message(s) not accepted: %s", len(group), error)
@@ -185,9 +188,9 @@ class NetcoreProvider(Provider):
         for report in mapping.statuses(request):
             message_id = report.provider_message_id or ""
             if mapping.receipt_number:
-                if not report.recipient or not _digits(report.recipient):
+                if not report.recipient or not digits(report.recipient):
                     raise CallbackRejected(400, f"a delivery report needs {mapping.receipt_number!r}, the number")
-                message_id = f"{message_id}:{_digits(report.recipient)}"
+                message_id = f"{message_id}:{digits(report.recipient)}"
             kind = {"failed": PermanentError.kind, "undelivered": TransientError.kind}.get(report.state or "")
             reports.append(dataclasses.replace(report, provider_message_id=message_id, error_kind=kind))
         return reports
@@ -218,9 +221,8 @@ def error_from_response(response: httpx.Response) -> ProviderError:
     code = (match.group(1) or "").strip() or None if match else None
     description = (match.group(2) or "").strip() if match else ""
     if match:
-        for words, (error_class, meaning) in ERROR_PATTERNS.items():
-            if re.search(words, description, re.IGNORECASE):
-                return error_class(f"{meaning} (Netcore: {description})", code=code, http_status=status)
+        if rule := ERROR_RULES.search(description):
+            return rule.error(description, said="Netcore", code=code, http_status=status)
         if response.is_success or status == 400:
             return PermanentError(f"Netcore refused the request: {description or snippet(response.text)}",
                                   code=code, http_status=status)
@@ -229,7 +231,3 @@ def error_from_response(response: httpx.Response) -> ProviderError:
                                    f"{snippet(response.text) or '(empty body)'}", http_status=status)
     body = snippet(response.text)
     return Provider.classify_http(response, f"HTTP {status} from Netcore: {body}" if body else "", code=code)
-
-
-def _digits(number: str) -> str:
-    return _DIGITS.sub("", number)

@@ -33,9 +33,10 @@ from smsconsole.providers.base import (
     CallbackRequest,
     Capabilities,
     ConfigField,
-    ConfigurationError,
     ConnectionCheck,
     ErrorKind,
+    ErrorRule,
+    ErrorRules,
     InboundReport,
     OutboundMessage,
     OutcomeUnknownError,
@@ -46,13 +47,10 @@ from smsconsole.providers.base import (
     SendOutcome,
     StatusReport,
     TransientError,
-    e164,
-    json_object,
-    load_cursor,
-    parse_retry_after,
     pattern,
-    snippet,
+    sender_validator,
 )
+from smsconsole.providers.common import digits, e164, json_object, load_cursor, parse_timestamp, snippet
 
 logger = logging.getLogger(__name__)
 
@@ -73,46 +71,40 @@ STATUS_MAP: dict[str, str | None] = {
     "received": None,
 }
 
-# ErrorCode of a receipt (error_code of a message record) → (kind, what it means).
-ERROR_CODES: dict[str, tuple[ErrorKind, str]] = {
-    "10": (ErrorKind.PERMANENT, "a carrier rejected the message as invalid"),
-    "20": (ErrorKind.TRANSIENT, "the carrier had a network error"),
-    "30": (ErrorKind.PERMANENT, "a carrier spam filter blocked the message"),
-    "40": (ErrorKind.CONFIGURATION, "the source number is malformed, not SMS-enabled or not in this account"),
-    "50": (ErrorKind.PERMANENT, "the destination number is invalid"),
-    "60": (ErrorKind.PERMANENT, "a message loop was detected"),
-    "70": (ErrorKind.PERMANENT, "the destination is permanently unavailable"),
-    "80": (ErrorKind.TRANSIENT, "the destination is temporarily unavailable"),
-    "90": (ErrorKind.PERMANENT, "no route to the destination"),
-    "100": (ErrorKind.PERMANENT, "the carrier prohibits this message"),
-    "110": (ErrorKind.PERMANENT, "the message is too long"),
-    "200": (ErrorKind.PERMANENT, "the recipient opted out (replied STOP) of messages from this sender"),
-    "300": (ErrorKind.TRANSIENT, "Plivo failed to dispatch the message"),
-    "420": (ErrorKind.TRANSIENT, "the message expired before it could be delivered"),
-    "450": (ErrorKind.PERMANENT, "the destination country is barred by the account's geo permissions"),
-    "900": (ErrorKind.CONFIGURATION, "the Plivo account has insufficient credit"),
-    "910": (ErrorKind.CONFIGURATION, "the Plivo account is disabled"),
-    "1000": (ErrorKind.TRANSIENT, "unknown delivery error"),
-}
-
-# Words of a synchronous `error` text that say more than the HTTP status does.
-_ERROR_HINTS: tuple[tuple[str, type[ProviderError]], ...] = (
-    ("insufficient", ConfigurationError),
-    ("credit", ConfigurationError),
-    ("powerpack", ConfigurationError),
-    ("src", ConfigurationError),
-    ("too many requests", TransientError),
+ERROR_RULES = ErrorRules(
+    # ErrorCode of a receipt (error_code of a message record).
+    ErrorRule("10", ErrorKind.PERMANENT, "a carrier rejected the message as invalid"),
+    ErrorRule("20", ErrorKind.TRANSIENT, "the carrier had a network error"),
+    ErrorRule("30", ErrorKind.PERMANENT, "a carrier spam filter blocked the message"),
+    ErrorRule("40", ErrorKind.CONFIGURATION, "the source number is malformed, not SMS-enabled or not in this account"),
+    ErrorRule("50", ErrorKind.PERMANENT, "the destination number is invalid"),
+    ErrorRule("60", ErrorKind.PERMANENT, "a message loop was detected"),
+    ErrorRule("70", ErrorKind.PERMANENT, "the destination is permanently unavailable"),
+    ErrorRule("80", ErrorKind.TRANSIENT, "the destination is temporarily unavailable"),
+    ErrorRule("90", ErrorKind.PERMANENT, "no route to the destination"),
+    ErrorRule("100", ErrorKind.PERMANENT, "the carrier prohibits this message"),
+    ErrorRule("110", ErrorKind.PERMANENT, "the message is too long"),
+    ErrorRule("200", ErrorKind.PERMANENT, "the recipient opted out (replied STOP) of messages from this sender"),
+    ErrorRule("300", ErrorKind.TRANSIENT, "Plivo failed to dispatch the message"),
+    ErrorRule("420", ErrorKind.TRANSIENT, "the message expired before it could be delivered"),
+    ErrorRule("450", ErrorKind.PERMANENT, "the destination country is barred by the account's geo permissions"),
+    ErrorRule("900", ErrorKind.CONFIGURATION, "the Plivo account has insufficient credit"),
+    ErrorRule("910", ErrorKind.CONFIGURATION, "the Plivo account is disabled"),
+    ErrorRule("1000", ErrorKind.TRANSIENT, "unknown delivery error"),
+    # Words of a synchronous `error` text that say more than the HTTP status does.
+    ErrorRule("insufficient", ErrorKind.CONFIGURATION, "", on="words"),
+    ErrorRule("credit", ErrorKind.CONFIGURATION, "", on="words"),
+    ErrorRule("powerpack", ErrorKind.CONFIGURATION, "", on="words"),
+    ErrorRule("src", ErrorKind.CONFIGURATION, "", on="words"),
+    ErrorRule("too many requests", ErrorKind.TRANSIENT, "", on="words"),
 )
 
 _NUMBER = re.compile(r"\+?[1-9]\d{4,13}")
-_ALPHANUMERIC = re.compile(r"[A-Za-z0-9]{1,11}")
-
-
-def _sender(value: str) -> str | None:
-    if _NUMBER.fullmatch(value) or (_ALPHANUMERIC.fullmatch(value) and not value.isdigit()):
-        return None
-    return ("must be a Plivo number with its country code (up to 14 digits, '+' optional), a short code or "
-            "an alphanumeric sender ID (up to 11 letters or digits)")
+_sender = sender_validator(
+    "a Plivo number with its country code (up to 14 digits, '+' optional), a short code or an alphanumeric "
+    "sender ID (up to 11 letters or digits)",
+    _NUMBER.pattern, alphanumeric=r"[A-Za-z0-9]{1,11}", numeric=r"[0-9]+",
+)
 
 
 class PlivoProvider(Provider):
@@ -161,7 +153,6 @@ class PlivoProvider(Provider):
     capabilities = Capabilities(
         max_batch=MAX_DESTINATIONS, max_body_chars=1600, status_webhook=True, status_polling=True,
         inbound_webhook=True, inbound_polling=True, signature=True, dlt=True,
-        status_lookup=True,
     )
 
     @classmethod
@@ -188,15 +179,15 @@ class PlivoProvider(Provider):
             key = json.dumps(self._payload(message, ""), sort_keys=True)
             batches = groups.setdefault(key, [[]])
             current = batches[-1]
-            numbers = {_digits(messages[i].to) for i in current}
-            if len(current) >= MAX_DESTINATIONS or _digits(message.to) in numbers:
+            numbers = {digits(messages[i].to) for i in current}
+            if len(current) >= MAX_DESTINATIONS or digits(message.to) in numbers:
                 current = []
                 batches.append(current)
             current.append(index)
         return sorted((batch for batches in groups.values() for batch in batches), key=lambda batch: batch[0])
 
     async def _send_batch(self, batch: Sequence[OutboundMessage]) -> list[SendOutcome]:
-        destinations = [_digits(message.to) for message in batch]
+        destinations = [digits(message.to) for message in batch]
         payload = self._payload(batch[0], "<".join(destinations))
         refs = ", ".join(m.ref for m in batch)
         try:
@@ -211,7 +202,7 @@ class PlivoProvider(Provider):
             return [SendOutcome(ref=m.ref, error=rejection, http_status=status) for m in batch]
         answer = json_object(response) or {}
         uuids = [str(u) for u in answer.get("message_uuid") or [] if u] if isinstance(answer.get("message_uuid"), list) else []
-        invalid = {_digits(str(n)) or str(n) for n in answer.get("invalid_number") or []} \
+        invalid = {digits(str(n)) or str(n) for n in answer.get("invalid_number") or []} \
             if isinstance(answer.get("invalid_number"), list) else set()
         valid = [d for d in destinations if d not in invalid]
         if len(uuids) != len(valid):
@@ -297,7 +288,7 @@ class PlivoProvider(Provider):
         if not uuid or not status:
             raise CallbackRejected(400, "a delivery receipt needs MessageUUID and Status")
         part, parts = _part_info(params.get("PartInfo"))
-        at = next((t for t in map(_parse_time, (params.get("DeliveryReportTime"), params.get("SentTime"),
+        at = next((t for t in map(parse_timestamp, (params.get("DeliveryReportTime"), params.get("SentTime"),
                                                params.get("MessageTime"))) if t), None)
         return [status_report(uuid, status, error_code=params.get("ErrorCode"), recipient=e164(params.get("To")),
                               at=at, part=part, parts=parts)]
@@ -351,7 +342,7 @@ class PlivoProvider(Provider):
         reports = tuple(
             InboundReport(provider_message_id=str(r["message_uuid"]), sender=e164(str(r.get("from_number") or "")) or "",
                           recipient=e164(str(r.get("to_number") or "")), text=str(r.get("message_body") or ""),
-                          at=_parse_time(r.get("message_time")))
+                          at=parse_timestamp(r.get("message_time")))
             for r in records if r.get("message_uuid") and r.get("from_number")
         )
         newest = max([state.get("newest") or since, *(_plivo_time(r.at) for r in reports if r.at)])
@@ -393,12 +384,8 @@ def error_from_response(response: httpx.Response) -> ProviderError:
     if not text:
         body = snippet(response.text)
         return Provider.classify_http(response, f"HTTP {response.status_code} from Plivo: {body}" if body else "")
-    if response.status_code in (400, 402, 403, 422):
-        lowered = text.lower()
-        for word, error_class in _ERROR_HINTS:
-            if word in lowered:
-                retry_after = parse_retry_after(response.headers.get("Retry-After")) if error_class is TransientError else None
-                return error_class(f"Plivo: {text}", http_status=response.status_code, retry_after=retry_after)
+    if response.status_code in (400, 402, 403, 422) and (rule := ERROR_RULES.search(text)):
+        return rule.error(text, said="Plivo", http_status=response.status_code, response=response)
     return Provider.classify_http(response, f"Plivo: {text}")
 
 
@@ -411,7 +398,8 @@ def status_report(uuid: str, status: str, *, error_code: str | None = None, reci
     code = (error_code or "").strip().lstrip("0") or None
     error_kind, reason = None, None
     if code and state in ("failed", "undelivered"):
-        error_kind, reason = ERROR_CODES.get(code, (ErrorKind.PERMANENT, f"Plivo error {code}"))
+        rule = ERROR_RULES.find(code) or ErrorRule(code, ErrorKind.PERMANENT, f"Plivo error {code}")
+        error_kind, reason = rule.kind, rule.reason
     return StatusReport(provider_message_id=uuid, provider_status=status, state=state, at=at, recipient=recipient,
                         error_code=code, error_kind=error_kind, reason=reason, part=part, parts=parts)
 
@@ -420,7 +408,7 @@ def _report_from_record(record: Mapping[str, Any]) -> StatusReport:
     return status_report(str(record["message_uuid"]), str(record["message_state"]),
                          error_code=str(record.get("error_code") or "") or None,
                          recipient=e164(str(record.get("to_number") or "")) or None,
-                         at=_parse_time(record.get("message_time")))
+                         at=parse_timestamp(record.get("message_time")))
 
 
 def _callback_params(request: CallbackRequest) -> dict[str, Any]:
@@ -450,28 +438,9 @@ def _part_info(value: str | None) -> tuple[int | None, int | None]:
     return (int(found[1]), int(found[2])) if found else (None, None)
 
 
-def _digits(number: str) -> str:
-    return re.sub(r"\D", "", number)
-
-
-def _parse_time(value: Any) -> datetime | None:
-    """Plivo times ('2026-11-23 10:15:02.123456', with or without an offset) as UTC."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-
-
 def _plivo_time(when: datetime) -> str:
     """A message_time filter value: UTC, YYYY-MM-DD HH:MM:SS.uuuuuu."""
     return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
-
-
-
 
 
 # --- webhook signatures -----------------------------------------------------------------------

@@ -33,9 +33,10 @@ from smsconsole.providers.base import (
     CallbackRequest,
     Capabilities,
     ConfigField,
-    ConfigurationError,
     ConnectionCheck,
     ErrorKind,
+    ErrorRule,
+    ErrorRules,
     InboundReport,
     OutboundMessage,
     OutcomeUnknownError,
@@ -45,15 +46,10 @@ from smsconsole.providers.base import (
     ProviderError,
     SendOutcome,
     StatusReport,
-    TransientError,
-    e164,
-    json_object,
-    load_cursor,
-    parse_retry_after,
     pattern,
-    same_secret,
-    snippet,
+    sender_validator,
 )
+from smsconsole.providers.common import digits, e164, json_object, load_cursor, parse_timestamp, same_secret, snippet
 
 logger = logging.getLogger(__name__)
 
@@ -77,50 +73,46 @@ STATUS_MAP: dict[str, str] = {
     "Cancelled": "failed",
 }
 
-# Delivery-report `code` (Sinch's own 4xx range) → (error class, meaning). Other codes are SMPP
-# or operator codes, classified by the status they come with.
-REPORT_CODES: dict[int, tuple[type[ProviderError], str]] = {
-    402: (PermanentError, "the SMSC found the message unroutable"),
-    403: (TransientError, "an internal error at Sinch made the message fail"),
-    404: (TransientError, "a temporary delivery failure; the message can be retried"),
-    405: (PermanentError, "a message parameter has no value for this recipient"),
-    406: (TransientError, "the message expired before reaching the SMSC"),
-    407: (PermanentError, "the message was cancelled before reaching the SMSC"),
-    408: (PermanentError, "the SMSC rejected the message"),
-    410: (ConfigurationError, "no default originator is configured for this recipient"),
-    411: (PermanentError, "the message has more parts than the configured maximum"),
-    412: (ConfigurationError, "the recipient's region is not provisioned for this service plan"),
-    413: (ConfigurationError, "the Sinch account is blocked"),
-    414: (PermanentError, "MMS only: the media URL is bad"),
-    415: (PermanentError, "MMS only: rejected by the MMS gateway or the network"),
-    416: (PermanentError, "MMS only: not supported by the MMSC"),
-    417: (TransientError, "MMS only: the network or subscriber cannot be reached"),
-    418: (PermanentError, "MMS only: the handset does not recognise the content"),
-}
+ERROR_RULES = ErrorRules(
+    # Delivery-report `code` (Sinch's own 4xx range). Other codes are SMPP or operator codes,
+    # classified by the status they come with.
+    ErrorRule("402", ErrorKind.PERMANENT, "the SMSC found the message unroutable", on="report"),
+    ErrorRule("403", ErrorKind.TRANSIENT, "an internal error at Sinch made the message fail", on="report"),
+    ErrorRule("404", ErrorKind.TRANSIENT, "a temporary delivery failure; the message can be retried", on="report"),
+    ErrorRule("405", ErrorKind.PERMANENT, "a message parameter has no value for this recipient", on="report"),
+    ErrorRule("406", ErrorKind.TRANSIENT, "the message expired before reaching the SMSC", on="report"),
+    ErrorRule("407", ErrorKind.PERMANENT, "the message was cancelled before reaching the SMSC", on="report"),
+    ErrorRule("408", ErrorKind.PERMANENT, "the SMSC rejected the message", on="report"),
+    ErrorRule("410", ErrorKind.CONFIGURATION, "no default originator is configured for this recipient", on="report"),
+    ErrorRule("411", ErrorKind.PERMANENT, "the message has more parts than the configured maximum", on="report"),
+    ErrorRule("412", ErrorKind.CONFIGURATION,
+              "the recipient's region is not provisioned for this service plan", on="report"),
+    ErrorRule("413", ErrorKind.CONFIGURATION, "the Sinch account is blocked", on="report"),
+    ErrorRule("414", ErrorKind.PERMANENT, "MMS only: the media URL is bad", on="report"),
+    ErrorRule("415", ErrorKind.PERMANENT, "MMS only: rejected by the MMS gateway or the network", on="report"),
+    ErrorRule("416", ErrorKind.PERMANENT, "MMS only: not supported by the MMSC", on="report"),
+    ErrorRule("417", ErrorKind.TRANSIENT, "MMS only: the network or subscriber cannot be reached", on="report"),
+    ErrorRule("418", ErrorKind.PERMANENT, "MMS only: the handset does not recognise the content", on="report"),
+    # Error `code` of a 400 or 403 answer to a request.
+    ErrorRule("syntax_invalid_json", ErrorKind.PERMANENT, "Sinch could not read the request as JSON"),
+    ErrorRule("syntax_invalid_parameter_format", ErrorKind.PERMANENT,
+              "a field has an invalid format (often a phone number)"),
+    ErrorRule("syntax_constraint_violation", ErrorKind.PERMANENT, "the request breaks a constraint of the API"),
+    ErrorRule("illegal_number_type", ErrorKind.PERMANENT, "this number type cannot be messaged in its region"),
+    ErrorRule("unknown_group", ErrorKind.PERMANENT, "the recipient group does not exist"),
+    ErrorRule("blocked_account", ErrorKind.CONFIGURATION, "the Sinch account is blocked; contact the account manager"),
+    ErrorRule("missing_callback_url", ErrorKind.CONFIGURATION,
+              "delivery reports were asked for but no callback URL is set"),
+    ErrorRule("unknown_campaign", ErrorKind.CONFIGURATION, "the US short-code campaign is unknown"),
+)
 
-# Error `code` of a 400 or 403 answer to a request → (error class, meaning).
-ERROR_CODES: dict[str, tuple[type[ProviderError], str]] = {
-    "syntax_invalid_json": (PermanentError, "Sinch could not read the request as JSON"),
-    "syntax_invalid_parameter_format": (PermanentError, "a field has an invalid format (often a phone number)"),
-    "syntax_constraint_violation": (PermanentError, "the request breaks a constraint of the API"),
-    "illegal_number_type": (PermanentError, "this number type cannot be messaged in its region"),
-    "unknown_group": (PermanentError, "the recipient group does not exist"),
-    "blocked_account": (ConfigurationError, "the Sinch account is blocked; contact the account manager"),
-    "missing_callback_url": (ConfigurationError, "delivery reports were asked for but no callback URL is set"),
-    "unknown_campaign": (ConfigurationError, "the US short-code campaign is unknown"),
-}
 
 _E164 = re.compile(r"\+?[1-9]\d{6,14}")
-_ALPHANUMERIC = re.compile(r"[A-Za-z0-9 \-+_.&]{1,11}")
-
-
-def _sender(value: str) -> str | None:
-    if re.fullmatch(r"\+[1-9]\d{6,14}", value) or re.fullmatch(r"\d{3,15}", value):
-        return None
-    if _ALPHANUMERIC.fullmatch(value) and not re.fullmatch(r"[0-9 \-+]+", value):
-        return None
-    return ("must be a number in E.164 (+447400123456), a short code (digits) or an alphanumeric sender "
-            "of up to 11 characters, not only digits")
+_sender = sender_validator(
+    "a number in E.164 (+447400123456), a short code (digits) or an alphanumeric sender of up to 11 "
+    "characters, not only digits",
+    r"\+[1-9]\d{6,14}", r"\d{3,15}", alphanumeric=r"[A-Za-z0-9 \-+_.&]{1,11}", numeric=r"[0-9 \-+]+",
+)
 
 
 class SinchProvider(Provider):
@@ -164,7 +156,6 @@ class SinchProvider(Provider):
     capabilities = Capabilities(
         max_batch=MAX_RECIPIENTS, max_body_chars=2000, status_webhook=True, status_polling=True,
         inbound_webhook=True, inbound_polling=True, signature=True, dlt=False,
-        status_lookup=True,
     )
 
     def __init__(self, config: Mapping[str, str], *, client: httpx.AsyncClient | None = None,
@@ -193,7 +184,7 @@ class SinchProvider(Provider):
             batch = open_batches.get(key)
             # A recipient appears once per batch (its id is batch:digits), and a batch holds 1,000.
             if batch is None or len(batch) >= MAX_RECIPIENTS or any(
-                    _digits(m.to) == _digits(message.to) for _, m in batch):
+                    digits(m.to) == digits(message.to) for _, m in batch):
                 batch = []
                 batches.append(batch)
                 open_batches[key] = batch
@@ -328,10 +319,10 @@ class SinchProvider(Provider):
     async def fetch_statuses(self, provider_message_ids: Sequence[str]) -> list[StatusReport]:
         reports = []
         for message_id in provider_message_ids:
-            batch_id, _, digits = message_id.partition(":")
-            if not batch_id or not digits:
+            batch_id, _, number = message_id.partition(":")
+            if not batch_id or not number:
                 continue
-            response = await self.request("GET", self._url(f"/batches/{batch_id}/delivery_report/{digits}"),
+            response = await self.request("GET", self._url(f"/batches/{batch_id}/delivery_report/{number}"),
                                           headers=self._headers())
             if response.status_code == 404:
                 continue  # no such batch or recipient: nothing to report
@@ -339,7 +330,7 @@ class SinchProvider(Provider):
                 raise error_from_response(response)
             payload = json_object(response)
             if payload and payload.get("status"):
-                reports.append(_recipient_report({"batch_id": batch_id, "recipient": digits, **payload}))
+                reports.append(_recipient_report({"batch_id": batch_id, "recipient": number, **payload}))
         return reports
 
     async def poll_statuses(self, cursor: str | None) -> PollPage:
@@ -393,11 +384,7 @@ class SinchProvider(Provider):
 
 def recipient_message_id(batch_id: str, recipient: str) -> str:
     """Our id of one recipient's message in a batch: the batch id and the recipient's digits."""
-    return f"{batch_id}:{_digits(recipient)}"
-
-
-def _digits(number: str) -> str:
-    return re.sub(r"\D", "", number or "")
+    return f"{batch_id}:{digits(recipient)}"
 
 
 def _plus(number: str) -> str:
@@ -414,9 +401,9 @@ def status_report(provider_message_id: str, status: str, code: Any, *, recipient
     code_text = str(code) if code not in (None, "") else None
     error_kind, reason = None, None
     if state in ("failed", "undelivered"):
-        known = REPORT_CODES.get(int(code_text)) if code_text and code_text.isdigit() else None
+        known = ERROR_RULES.find(int(code_text), "report") if code_text and code_text.isdigit() else None
         if known:
-            error_kind, reason = known[0].kind, known[1]
+            error_kind, reason = known.kind, known.reason
         else:
             error_kind = ErrorKind.TRANSIENT if status == "Expired" else ErrorKind.PERMANENT
             reason = {"Deleted": "deleted by the operator: an invalid number or a recipient who opted out",
@@ -433,8 +420,8 @@ def _recipient_report(payload: Mapping[str, Any]) -> StatusReport:
     if not isinstance(batch_id, str) or not batch_id or not recipient or not isinstance(status, str):
         raise CallbackRejected(400, "a recipient delivery report needs batch_id, recipient and status")
     return status_report(recipient_message_id(batch_id, str(recipient)), status, payload.get("code"),
-                         recipient=e164(_digits(str(recipient))),
-                         at=_datetime(payload.get("operator_status_at")) or _datetime(payload.get("at")),
+                         recipient=e164(digits(str(recipient))),
+                         at=parse_timestamp(payload.get("operator_status_at")) or parse_timestamp(payload.get("at")),
                          ref=payload.get("client_reference") or None)
 
 
@@ -452,7 +439,7 @@ def _batch_reports(payload: Mapping[str, Any]) -> list[StatusReport]:
             continue
         for recipient in recipients:
             reports.append(status_report(recipient_message_id(batch_id, str(recipient)), entry["status"],
-                                         entry.get("code"), recipient=e164(_digits(str(recipient)))))
+                                         entry.get("code"), recipient=e164(digits(str(recipient)))))
     return reports
 
 
@@ -460,8 +447,8 @@ def _inbound(payload: Mapping[str, Any]) -> InboundReport:
     sender, body = payload.get("from"), payload.get("body")
     if not sender or not isinstance(body, str):
         raise CallbackRejected(400, "an inbound message needs from and body")
-    return InboundReport(provider_message_id=payload.get("id"), sender=e164(_digits(str(sender))) or str(sender),
-                         recipient=payload.get("to"), text=body, at=_datetime(payload.get("received_at")))
+    return InboundReport(provider_message_id=payload.get("id"), sender=e164(digits(str(sender))) or str(sender),
+                         recipient=payload.get("to"), text=body, at=parse_timestamp(payload.get("received_at")))
 
 
 def _callback_object(request: CallbackRequest) -> dict[str, Any]:
@@ -476,17 +463,14 @@ def error_from_response(response: httpx.Response) -> ProviderError:
     payload = json_object(response)
     code = str(payload["code"]) if payload and payload.get("code") not in (None, "") else None
     text = str(payload.get("text") or payload.get("message") or "").strip() if payload else ""
-    known = ERROR_CODES.get(code) if code else None
-    if known is None or response.status_code in (401, 429) or response.status_code >= 500:
+    rule = ERROR_RULES.find(code)
+    if rule is None or response.status_code in (401, 429) or response.status_code >= 500:
         message = text or (f"HTTP {response.status_code} from Sinch: {snippet(response.text)}"
                            if response.text.strip() else "")
         if response.status_code == 401:
             message = f"Sinch refused the API token{f' ({text})' if text else ''}: check the API token and region"
         return Provider.classify_http(response, message, code=code)
-    error_class, meaning = known
-    retry_after = parse_retry_after(response.headers.get("Retry-After")) if error_class is TransientError else None
-    return error_class(f"{meaning} (Sinch: {text})" if text else meaning, code=code,
-                       http_status=response.status_code, retry_after=retry_after)
+    return rule.error(text, said="Sinch", code=code, http_status=response.status_code, response=response)
 
 
 # --- webhook signatures -----------------------------------------------------------------------
@@ -504,19 +488,5 @@ def compute_signature(secret: str, body: bytes, nonce: str, timestamp: str, algo
 # --- small helpers ----------------------------------------------------------------------------
 
 
-
-
-
-
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def _datetime(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -39,8 +39,10 @@ from smsconsole.providers.base import (
     CallbackRequest,
     Capabilities,
     ConfigField,
-    ConfigurationError,
     ConnectionCheck,
+    ErrorKind,
+    ErrorRule,
+    ErrorRules,
     InboundReport,
     OutboundMessage,
     OutcomeUnknownError,
@@ -50,11 +52,8 @@ from smsconsole.providers.base import (
     ProviderError,
     SendOutcome,
     StatusReport,
-    TransientError,
-    e164,
-    json_object,
-    snippet,
 )
+from smsconsole.providers.common import digits, e164, json_object, load_cursor, parse_timestamp, snippet
 
 logger = logging.getLogger(__name__)
 
@@ -62,46 +61,45 @@ HOSTS: dict[str, str] = {"uk": "https://api.txtlocal.com", "india": "https://api
 ZONES: dict[str, str] = {"uk": "Europe/London", "india": "Asia/Kolkata"}  # receipt datetimes are local [U]
 INBOX_PAGE = 1000
 
-# Receipt status → (our state, error class for a failure, meaning). P (pending) says the network
-# holds the message; ? says nothing new.
-STATUS_MAP: dict[str, tuple[str | None, type[ProviderError] | None, str]] = {
-    "D": ("delivered", None, "delivered"),
-    "U": ("undelivered", TransientError, "the network could not deliver the message"),
-    "P": ("sent", None, "pending at the network"),
-    "I": ("failed", PermanentError, "the recipient number is invalid"),
-    "E": ("undelivered", TransientError, "the message expired before it could be delivered"),
-    "?": (None, None, "unknown"),
-}
+# Receipt status → our state (a failed one is classified by its "report" rule). P (pending) says
+# the network holds the message; ? says nothing new.
+STATUS_MAP: dict[str, str | None] = {"D": "delivered", "U": "undelivered", "P": "sent", "I": "failed",
+                                     "E": "undelivered", "?": None}
 
-# Textlocal error code → (error class, meaning). A failure answer fails every number of the request.
-ERROR_CODES: dict[int, tuple[type[ProviderError], str]] = {
-    1: (ConfigurationError, "no command specified (check the base URL)"),
-    2: (ConfigurationError, "unrecognised command (check the base URL)"),
-    3: (ConfigurationError, "Textlocal refused the login (check the API key and the UK / India region)"),
-    4: (PermanentError, "no recipients specified"),
-    5: (PermanentError, "the message is empty"),
-    6: (PermanentError, "the message is too long"),
-    7: (ConfigurationError, "the Textlocal account has insufficient credits"),
-    8: (PermanentError, "invalid schedule date"),
-    9: (PermanentError, "the schedule date is in the past"),
-    10: (ConfigurationError, "invalid group ID"),
-    11: (PermanentError, "the selected group is empty"),
-    32: (PermanentError, "invalid number format"),
-    33: (PermanentError, "too many numbers in one request"),
-    34: (PermanentError, "both a group ID and numbers were given"),
-    43: (ConfigurationError, "invalid sender name (it must be approved for the account)"),
-    44: (ConfigurationError, "no sender name specified"),
-    51: (PermanentError, "no valid numbers specified"),
-    80: (ConfigurationError, "the message does not match an approved (DLT) template"),
-    191: (PermanentError, "the schedule time is outside the allowed window"),
-    192: (TransientError, "messages cannot be sent at this time of day (promotional hours); retry later"),
-}
-
-# Warning code of a successful send → (error class, meaning) for the numbers it lists.
-WARNING_CODES: dict[int, tuple[type[ProviderError], str]] = {
-    3: (PermanentError, "the recipient number is invalid"),
-}
-_OPT_OUT = re.compile(r"opt[\s_-]*(?:ed)?[\s_-]*out|unsubscribed|\bdnd\b|do not disturb|blacklist", re.IGNORECASE)
+ERROR_RULES = ErrorRules(
+    # Textlocal error code. A failure answer fails every number of the request.
+    ErrorRule("1", ErrorKind.CONFIGURATION, "no command specified (check the base URL)"),
+    ErrorRule("2", ErrorKind.CONFIGURATION, "unrecognised command (check the base URL)"),
+    ErrorRule("3", ErrorKind.CONFIGURATION,
+              "Textlocal refused the login (check the API key and the UK / India region)"),
+    ErrorRule("4", ErrorKind.PERMANENT, "no recipients specified"),
+    ErrorRule("5", ErrorKind.PERMANENT, "the message is empty"),
+    ErrorRule("6", ErrorKind.PERMANENT, "the message is too long"),
+    ErrorRule("7", ErrorKind.CONFIGURATION, "the Textlocal account has insufficient credits"),
+    ErrorRule("8", ErrorKind.PERMANENT, "invalid schedule date"),
+    ErrorRule("9", ErrorKind.PERMANENT, "the schedule date is in the past"),
+    ErrorRule("10", ErrorKind.CONFIGURATION, "invalid group ID"),
+    ErrorRule("11", ErrorKind.PERMANENT, "the selected group is empty"),
+    ErrorRule("32", ErrorKind.PERMANENT, "invalid number format"),
+    ErrorRule("33", ErrorKind.PERMANENT, "too many numbers in one request"),
+    ErrorRule("34", ErrorKind.PERMANENT, "both a group ID and numbers were given"),
+    ErrorRule("43", ErrorKind.CONFIGURATION, "invalid sender name (it must be approved for the account)"),
+    ErrorRule("44", ErrorKind.CONFIGURATION, "no sender name specified"),
+    ErrorRule("51", ErrorKind.PERMANENT, "no valid numbers specified"),
+    ErrorRule("80", ErrorKind.CONFIGURATION, "the message does not match an approved (DLT) template"),
+    ErrorRule("191", ErrorKind.PERMANENT, "the schedule time is outside the allowed window"),
+    ErrorRule("192", ErrorKind.TRANSIENT,
+              "messages cannot be sent at this time of day (promotional hours); retry later"),
+    # Warning code of a successful send, for the numbers it lists.
+    ErrorRule("3", ErrorKind.PERMANENT, "the recipient number is invalid", on="warning"),
+    # A failed receipt's status.
+    ErrorRule("U", ErrorKind.TRANSIENT, "the network could not deliver the message", on="report"),
+    ErrorRule("I", ErrorKind.PERMANENT, "the recipient number is invalid", on="report"),
+    ErrorRule("E", ErrorKind.TRANSIENT, "the message expired before it could be delivered", on="report"),
+    # Words of an error or warning that say the recipient opted out, whatever its code.
+    ErrorRule(r"opt[\s_-]*(?:ed)?[\s_-]*out|unsubscribed|\bdnd\b|do not disturb|blacklist", ErrorKind.PERMANENT,
+              "the recipient opted out or is on a do-not-disturb list", on="words"),
+)
 
 _API_KEY = re.compile(r"[A-Za-z0-9+/=_\-]{16,128}")
 _UK_SENDER = re.compile(r"(?=.*[A-Za-z])[A-Za-z0-9 ]{3,11}|\d{3,13}")
@@ -177,7 +175,7 @@ class TextlocalProvider(Provider):
             key = (message.body, self._sender(message), message.encoding, message.status_callback_url)
             group = open_groups.get(key)
             if group is None or len(group) >= self.max_batch or any(
-                    _digits(messages[i].to) == _digits(message.to) for i in group):
+                    digits(messages[i].to) == digits(message.to) for i in group):
                 group = []
                 groups.append(group)
                 open_groups[key] = group
@@ -207,17 +205,17 @@ class TextlocalProvider(Provider):
                 f"{snippet(response.text) or '(empty body)'}", http_status=status,
             )
             return [SendOutcome(ref=m.ref, error=unknown, http_status=status) for m in group]
-        accepted = {_digits(str(m.get("recipient") or "")) for m in queued if isinstance(m, dict) and m.get("id")}
+        accepted = {digits(str(m.get("recipient") or "")) for m in queued if isinstance(m, dict) and m.get("id")}
         warned = _warnings(answer)
         outcomes = []
         for message in group:
-            digits = _digits(message.to)
-            if digits in accepted:
-                outcomes.append(SendOutcome(ref=message.ref, provider_message_id=f"{custom}:{digits}",
+            number = digits(message.to)
+            if number in accepted:
+                outcomes.append(SendOutcome(ref=message.ref, provider_message_id=f"{custom}:{number}",
                                             provider_status="test" if answer.get("test_mode") else None,
                                             http_status=status))
                 continue
-            error = warned.get(digits) or PermanentError(
+            error = warned.get(number) or PermanentError(
                 "Textlocal did not queue this number (dropped as invalid, duplicate or opted out)", http_status=status)
             outcomes.append(SendOutcome(ref=message.ref, error=error, http_status=status))
         logger.debug("textlocal: batch %s queued %d of %d", answer.get("batch_id"), len(accepted), len(group))
@@ -225,7 +223,7 @@ class TextlocalProvider(Provider):
 
     def _form(self, group: list[OutboundMessage], custom: str) -> dict[str, str]:
         first = group[0]
-        form = {"apikey": self.setting("api_key"), "numbers": ",".join(_digits(m.to) for m in group),
+        form = {"apikey": self.setting("api_key"), "numbers": ",".join(digits(m.to) for m in group),
                 "message": first.body}
         if sender := self._sender(first):
             form["sender"] = sender
@@ -271,20 +269,21 @@ class TextlocalProvider(Provider):
         params = request.params()
         number, status = params.get("number"), params.get("status")
         custom = params.get("customID") or params.get("customId") or params.get("custom")
-        if not number or not status or not _digits(number):
+        if not number or not status or not digits(number):
             raise CallbackRejected(400, "a Textlocal receipt needs number and status")
         if not custom:
             raise CallbackRejected(400, "a Textlocal receipt without customID cannot be matched to a message")
-        return [self._report(f"{custom}:{_digits(number)}", status, number, params.get("datetime"))]
+        return [self._report(f"{custom}:{digits(number)}", status, number, params.get("datetime"))]
 
     def _report(self, message_id: str, status: str, number: str, when: str | None) -> StatusReport:
-        state, error_class, meaning = STATUS_MAP.get(status, (None, None, ""))
+        state = STATUS_MAP.get(status)
         if status not in STATUS_MAP:
             logger.info("textlocal: ignoring unknown status %r of %r", status, message_id)
+        failure = ERROR_RULES.find(status, "report")
         return StatusReport(
             provider_message_id=message_id, provider_status=status, state=state, at=self._datetime(when),
-            recipient=e164(_digits(number)), error_code=status if error_class else None,
-            error_kind=error_class.kind if error_class else None, reason=meaning if error_class else None,
+            recipient=e164(digits(number)), error_code=status if failure else None,
+            error_kind=failure.kind if failure else None, reason=failure.reason if failure else None,
         )
 
     def parse_inbound_callback(self, request: CallbackRequest) -> list[InboundReport]:
@@ -292,8 +291,8 @@ class TextlocalProvider(Provider):
         sender, content = params.get("sender"), params.get("content")
         if not sender or content is None:
             raise CallbackRejected(400, "a Textlocal inbox notification needs sender and content")
-        return [InboundReport(provider_message_id=None, sender=e164(_digits(sender)) or sender,
-                              recipient=e164(_digits(params.get("inNumber") or "")),
+        return [InboundReport(provider_message_id=None, sender=e164(digits(sender)) or sender,
+                              recipient=e164(digits(params.get("inNumber") or "")),
                               text=content, keyword=params.get("keyword") or None)]
 
     async def poll_inbound(self, cursor: str | None) -> PollPage:
@@ -310,8 +309,8 @@ class TextlocalProvider(Provider):
                                                         "sort_order": "asc", "limit": str(INBOX_PAGE)})
             found = [m for m in listing.get("messages") or [] if isinstance(m, dict) and m.get("id")]
             new = [m for m in found if str(m["id"]) not in mark["seen"]]
-            reports += [InboundReport(provider_message_id=str(m["id"]), sender=e164(_digits(str(m.get("number") or "")))
-                                      or str(m.get("number") or ""), recipient=e164(_digits(str(inbox.get("number") or ""))),
+            reports += [InboundReport(provider_message_id=str(m["id"]), sender=e164(digits(str(m.get("number") or "")))
+                                      or str(m.get("number") or ""), recipient=e164(digits(str(inbox.get("number") or ""))),
                                       text=str(m.get("content") or ""), at=self._datetime(m.get("date")))
                         for m in new]
             if found:
@@ -346,18 +345,8 @@ class TextlocalProvider(Provider):
 
     def _datetime(self, value: Any) -> datetime | None:
         """A Textlocal 'YYYY-MM-DD HH:MM:SS' in the host's local time, as UTC."""
-        if not isinstance(value, str) or not value:
-            return None
-        try:
-            moment = datetime.strptime(value.strip(), "%Y-%m-%d %H:%M:%S")
-        except ValueError:
-            return None
         zone = ZoneInfo(ZONES.get(self.setting("region"), ZONES["uk"]))
-        return moment.replace(tzinfo=zone).astimezone(UTC)
-
-
-def _digits(number: str) -> str:
-    return re.sub(r"\D", "", number)
+        return parse_timestamp(value, "%Y-%m-%d %H:%M:%S", zone=zone)
 
 
 def _warnings(answer: Mapping[str, Any]) -> dict[str, ProviderError]:
@@ -368,37 +357,33 @@ def _warnings(answer: Mapping[str, Any]) -> dict[str, ProviderError]:
             continue
         code = str(warning.get("code") or "")
         text = " ".join(str(warning.get("message") or "").split())
-        known = WARNING_CODES.get(int(code)) if code.isdigit() else None
-        if _OPT_OUT.search(text):
-            error: ProviderError = PermanentError(f"the recipient opted out or is on a do-not-disturb list "
-                                                  f"(Textlocal: {text})", code=code or None)
+        known = ERROR_RULES.find(int(code), "warning") if code.isdigit() else None
+        if opted_out := ERROR_RULES.search(text):
+            error: ProviderError = opted_out.error(text, said="Textlocal", code=code or None)
         elif known:
-            error = known[0](f"{known[1]} (Textlocal: {text})" if text else known[1], code=code)
+            error = known.error(text, said="Textlocal", code=code)
         else:
             error = PermanentError(f"Textlocal refused this number: {text or 'warning ' + code}", code=code or None)
         numbers = warning.get("numbers")
         for number in numbers if isinstance(numbers, list) else str(numbers or "").split(","):
-            if _digits(str(number)):
-                refused[_digits(str(number))] = error
+            if digits(str(number)):
+                refused[digits(str(number))] = error
     return refused
 
 
 def error_from_answer(answer: Mapping[str, Any], response: httpx.Response) -> ProviderError:
-    """The first error of a failure answer, classified by ERROR_CODES (opt-outs are permanent)."""
+    """The first error of a failure answer, classified by ERROR_RULES (opt-outs are permanent)."""
     errors = [e for e in answer.get("errors") or [] if isinstance(e, dict)]
     first = errors[0] if errors else {}
     code = str(first.get("code")) if first.get("code") is not None else None
     text = " ".join(str(first.get("message") or "").split())
-    if text and _OPT_OUT.search(text):
-        return PermanentError(f"the recipient opted out or is on a do-not-disturb list (Textlocal: {text})",
-                              code=code, http_status=response.status_code)
-    known = ERROR_CODES.get(int(code)) if code and code.isdigit() else None
+    if text and (opted_out := ERROR_RULES.search(text)):
+        return opted_out.error(text, said="Textlocal", code=code, http_status=response.status_code)
+    known = ERROR_RULES.find(int(code)) if code and code.isdigit() else None
     if known is None:
         return PermanentError(f"Textlocal refused the request: {text or snippet(response.text)}", code=code,
                               http_status=response.status_code)
-    error_class, meaning = known
-    return error_class(f"{meaning} (Textlocal: {text})" if text else meaning, code=code,
-                       http_status=response.status_code)
+    return known.error(text, said="Textlocal", code=code, http_status=response.status_code)
 
 
 def _http_message(response: httpx.Response) -> str:
@@ -407,13 +392,5 @@ def _http_message(response: httpx.Response) -> str:
 
 
 def _cursor(cursor: str | None) -> dict[str, dict[str, Any]]:
-    if not cursor:
-        return {}
-    try:
-        state = json.loads(cursor)
-    except ValueError:
-        return {}
-    if not isinstance(state, dict):
-        return {}
-    return {str(k): v for k, v in state.items()
+    return {str(k): v for k, v in load_cursor(cursor).items()
             if isinstance(v, dict) and isinstance(v.get("since"), int) and isinstance(v.get("seen"), list)}

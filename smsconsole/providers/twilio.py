@@ -5,12 +5,10 @@ the X-Twilio-Signature scheme that status and inbound webhooks are checked with.
 from __future__ import annotations
 
 import base64
-import email.utils
 import hashlib
 import hmac
 import json
 import logging
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,20 +23,27 @@ from smsconsole.providers.base import (
     ConfigField,
     ConfigurationError,
     ConnectionCheck,
+    ErrorKind,
+    ErrorRule,
+    ErrorRules,
     InboundReport,
     OutboundMessage,
     OutcomeUnknownError,
-    PermanentError,
     PollPage,
     Provider,
     ProviderError,
     SendOutcome,
     StatusReport,
-    TransientError,
+    pattern,
+    sender_validator,
+)
+from smsconsole.providers.common import (
+    RFC2822,
     json_object,
     load_cursor,
-    parse_retry_after,
-    pattern,
+    parse_smpp_time,
+    parse_timestamp,
+    same_secret,
     snippet,
 )
 
@@ -62,54 +67,47 @@ STATUS_MAP: dict[str, str] = {
     "canceled": "failed",
 }
 
-# Twilio error code → (error class, what it means for us). 2xxxx codes come back synchronously
-# in the error body of a send; 30xxx codes arrive later as `ErrorCode` of a status callback.
-ERROR_CODES: dict[int, tuple[type[ProviderError], str]] = {
-    20003: (ConfigurationError, "Twilio refused the credentials (Account SID, API key or auth token)"),
-    20005: (ConfigurationError, "the Twilio account is not active"),
-    20404: (ConfigurationError, "Twilio does not know this resource (check the Account SID)"),
-    20429: (TransientError, "too many concurrent requests to Twilio; not processed, safe to retry"),
-    21211: (PermanentError, "the recipient number is not valid"),
+ERROR_RULES = ErrorRules(
+    # Twilio's error codes: 2xxxx come back synchronously in the error body of a send; 30xxx arrive
+    # later as `ErrorCode` of a status callback.
+    ErrorRule("20003", ErrorKind.CONFIGURATION, "Twilio refused the credentials (Account SID, API key or auth token)"),
+    ErrorRule("20005", ErrorKind.CONFIGURATION, "the Twilio account is not active"),
+    ErrorRule("20404", ErrorKind.CONFIGURATION, "Twilio does not know this resource (check the Account SID)"),
+    ErrorRule("20429", ErrorKind.TRANSIENT, "too many concurrent requests to Twilio; not processed, safe to retry"),
+    ErrorRule("21211", ErrorKind.PERMANENT, "the recipient number is not valid"),
     # Geo permissions are an account setting, but they block only recipients in that region.
-    21408: (PermanentError, "sending to this region is not enabled in the account's geo permissions"),
-    21602: (PermanentError, "the message body is empty"),
-    21604: (PermanentError, "the recipient number is missing"),
-    21608: (PermanentError, "a trial account can only send to verified numbers"),
-    21610: (PermanentError, "the recipient unsubscribed (replied STOP); nothing is sent until they text START"),
-    21612: (PermanentError, "Twilio cannot route to this recipient from this sender"),
-    21614: (PermanentError, "the recipient number cannot receive SMS"),
-    21617: (PermanentError, "the message body exceeds 1,600 characters"),
-    21635: (PermanentError, "the recipient is a landline"),
-    21212: (ConfigurationError, "the sender (From) is not a valid number"),
-    21603: (ConfigurationError, "no sender: set From or a Messaging Service SID"),
-    21606: (ConfigurationError, "the sender (From) is not an SMS-capable number of this account"),
-    21659: (ConfigurationError, "the sender (From) is not a Twilio number or short code"),
-    21660: (ConfigurationError, "the sender (From) does not belong to this account"),
-    30001: (TransientError, "Twilio's queue for the sender overflowed"),
-    30003: (TransientError, "the handset was unreachable"),
-    30004: (PermanentError, "the message was blocked by the recipient or the carrier"),
-    30005: (PermanentError, "the recipient number is unknown or no longer exists"),
-    30006: (PermanentError, "the recipient is a landline or its carrier is unreachable"),
-    30007: (PermanentError, "the carrier filtered the message"),
-    30008: (TransientError, "delivery failed for an unknown reason"),
-    30032: (ConfigurationError, "the toll-free sender is not verified"),
-    30034: (ConfigurationError, "the sender is not registered for US A2P 10DLC"),
-    30036: (TransientError, "the validity period expired before the message could be sent"),
-}
+    ErrorRule("21408", ErrorKind.PERMANENT, "sending to this region is not enabled in the account's geo permissions"),
+    ErrorRule("21602", ErrorKind.PERMANENT, "the message body is empty"),
+    ErrorRule("21604", ErrorKind.PERMANENT, "the recipient number is missing"),
+    ErrorRule("21608", ErrorKind.PERMANENT, "a trial account can only send to verified numbers"),
+    ErrorRule("21610", ErrorKind.PERMANENT,
+              "the recipient unsubscribed (replied STOP); nothing is sent until they text START"),
+    ErrorRule("21612", ErrorKind.PERMANENT, "Twilio cannot route to this recipient from this sender"),
+    ErrorRule("21614", ErrorKind.PERMANENT, "the recipient number cannot receive SMS"),
+    ErrorRule("21617", ErrorKind.PERMANENT, "the message body exceeds 1,600 characters"),
+    ErrorRule("21635", ErrorKind.PERMANENT, "the recipient is a landline"),
+    ErrorRule("21212", ErrorKind.CONFIGURATION, "the sender (From) is not a valid number"),
+    ErrorRule("21603", ErrorKind.CONFIGURATION, "no sender: set From or a Messaging Service SID"),
+    ErrorRule("21606", ErrorKind.CONFIGURATION, "the sender (From) is not an SMS-capable number of this account"),
+    ErrorRule("21659", ErrorKind.CONFIGURATION, "the sender (From) is not a Twilio number or short code"),
+    ErrorRule("21660", ErrorKind.CONFIGURATION, "the sender (From) does not belong to this account"),
+    ErrorRule("30001", ErrorKind.TRANSIENT, "Twilio's queue for the sender overflowed"),
+    ErrorRule("30003", ErrorKind.TRANSIENT, "the handset was unreachable"),
+    ErrorRule("30004", ErrorKind.PERMANENT, "the message was blocked by the recipient or the carrier"),
+    ErrorRule("30005", ErrorKind.PERMANENT, "the recipient number is unknown or no longer exists"),
+    ErrorRule("30006", ErrorKind.PERMANENT, "the recipient is a landline or its carrier is unreachable"),
+    ErrorRule("30007", ErrorKind.PERMANENT, "the carrier filtered the message"),
+    ErrorRule("30008", ErrorKind.TRANSIENT, "delivery failed for an unknown reason"),
+    ErrorRule("30032", ErrorKind.CONFIGURATION, "the toll-free sender is not verified"),
+    ErrorRule("30034", ErrorKind.CONFIGURATION, "the sender is not registered for US A2P 10DLC"),
+    ErrorRule("30036", ErrorKind.TRANSIENT, "the validity period expired before the message could be sent"),
+)
 
-_E164 = re.compile(r"\+[1-9]\d{4,14}")
-_SHORT_CODE = re.compile(r"\d{5,6}")
-_ALPHANUMERIC = re.compile(r"[A-Za-z0-9 \-+_&]{1,11}")
-_NUMBER_LIKE = re.compile(r"[0-9 \-+]+")  # not an alphanumeric sender: a mistyped number
-
-
-def _sender(value: str) -> str | None:
-    if _E164.fullmatch(value) or _SHORT_CODE.fullmatch(value):
-        return None
-    if _ALPHANUMERIC.fullmatch(value) and not _NUMBER_LIKE.fullmatch(value):
-        return None
-    return ("must be a Twilio number in E.164 (+14155552671), a short code (5–6 digits) or an "
-            "alphanumeric sender ID (up to 11 of A–Z a–z 0–9 space - + _ &, not only digits)")
+_sender = sender_validator(
+    "a Twilio number in E.164 (+14155552671), a short code (5–6 digits) or an alphanumeric sender ID "
+    "(up to 11 of A–Z a–z 0–9 space - + _ &, not only digits)",
+    r"\+[1-9]\d{4,14}", r"\d{5,6}", alphanumeric=r"[A-Za-z0-9 \-+_&]{1,11}", numeric=r"[0-9 \-+]+",
+)
 
 
 def _validity_period(value: str) -> str | None:
@@ -161,7 +159,6 @@ class TwilioProvider(Provider):
     capabilities = Capabilities(
         max_batch=1, max_body_chars=1600, status_webhook=True, status_polling=True,
         inbound_webhook=True, inbound_polling=True, signature=True,
-        status_lookup=True,
     )
 
     @classmethod
@@ -285,7 +282,7 @@ class TwilioProvider(Provider):
         if not sid or not status:
             raise CallbackRejected(400, "a status callback needs MessageSid and MessageStatus")
         return [status_report(sid, status, error_code=params.get("ErrorCode"), recipient=params.get("To"),
-                              at=_dlr_done(params.get("RawDlrDoneDate")))]
+                              at=parse_smpp_time(params.get("RawDlrDoneDate")))]
 
     def parse_inbound_callback(self, request: CallbackRequest) -> list[InboundReport]:
         params = request.params()
@@ -331,7 +328,7 @@ class TwilioProvider(Provider):
         page = await self._list_page(cursor, {"To": sender})
         reports = tuple(
             InboundReport(provider_message_id=m.get("sid"), sender=str(m.get("from") or ""), recipient=m.get("to"),
-                          text=str(m.get("body") or ""), at=_rfc2822(m.get("date_sent")))
+                          text=str(m.get("body") or ""), at=parse_timestamp(m.get("date_sent"), RFC2822))
             for m in page.messages if m.get("direction") == "inbound"
         )
         return PollPage(reports, page.cursor, page.more)
@@ -371,8 +368,6 @@ class _ListPage:
         self.messages, self.cursor, self.more = messages, cursor, more
 
 
-
-
 def status_report(sid: str, status: str, *, error_code: str | None = None, recipient: str | None = None,
                   at: datetime | None = None) -> StatusReport:
     """A Twilio status (and its ErrorCode) read as a receipt; an unknown status maps to None."""
@@ -382,9 +377,9 @@ def status_report(sid: str, status: str, *, error_code: str | None = None, recip
     error_kind, reason = None, None
     code = str(error_code) if error_code not in (None, "", "0") else None
     if code and state in ("failed", "undelivered"):
-        known = ERROR_CODES.get(int(code)) if code.isdigit() else None
-        error_kind = known[0].kind if known else PermanentError.kind
-        reason = known[1] if known else f"Twilio error {code}"
+        rule = ERROR_RULES.find(int(code) if code.isdigit() else code) or ErrorRule(
+            code, ErrorKind.PERMANENT, f"Twilio error {code}")
+        error_kind, reason = rule.kind, rule.reason
     return StatusReport(provider_message_id=sid, provider_status=status, state=state, at=at, recipient=recipient,
                         error_code=code, error_kind=error_kind, reason=reason)
 
@@ -392,26 +387,7 @@ def status_report(sid: str, status: str, *, error_code: str | None = None, recip
 def _report_from_resource(resource: Mapping[str, Any]) -> StatusReport:
     return status_report(str(resource["sid"]), str(resource.get("status") or ""),
                          error_code=str(resource["error_code"]) if resource.get("error_code") else None,
-                         recipient=resource.get("to"), at=_rfc2822(resource.get("date_updated")))
-
-
-def _rfc2822(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return email.utils.parsedate_to_datetime(value).astimezone(UTC)
-    except (TypeError, ValueError):
-        return None
-
-
-def _dlr_done(value: str | None) -> datetime | None:
-    """RawDlrDoneDate, YYMMDDhhmm (UTC)."""
-    if not value or not re.fullmatch(r"\d{10}", value):
-        return None
-    try:
-        return datetime.strptime(value, "%y%m%d%H%M").replace(tzinfo=UTC)
-    except ValueError:
-        return None
+                         recipient=resource.get("to"), at=parse_timestamp(resource.get("date_updated"), RFC2822))
 
 
 def error_from_response(response: httpx.Response) -> ProviderError:
@@ -424,15 +400,10 @@ def error_from_response(response: httpx.Response) -> ProviderError:
     raw_code = payload.get("code")
     code = str(raw_code) if raw_code not in (None, "") else None
     twilio_message = str(payload.get("message") or "").strip()
-    known = ERROR_CODES.get(int(code)) if code and code.isdigit() else None
-    if known is None:
+    rule = ERROR_RULES.find(int(code) if code and code.isdigit() else code)
+    if rule is None:
         return Provider.classify_http(response, twilio_message, code=code)
-    error_class, meaning = known
-    retry_after = parse_retry_after(response.headers.get("Retry-After")) if error_class is TransientError else None
-    text = f"{meaning} (Twilio: {twilio_message})" if twilio_message else meaning
-    return error_class(text, code=code, http_status=response.status_code, retry_after=retry_after)
-
-
+    return rule.error(twilio_message, said="Twilio", code=code, http_status=response.status_code, response=response)
 
 
 # --- webhook signatures -----------------------------------------------------------------------
@@ -465,11 +436,11 @@ def verify_signature(
     body_hash = parse_qs(parts.query).get("bodySHA256")
     if body_hash and body is not None:
         raw = body.encode("utf-8") if isinstance(body, str) else body
-        if not _same(hashlib.sha256(raw).hexdigest(), body_hash[0]):
+        if not same_secret(hashlib.sha256(raw).hexdigest(), body_hash[0]):
             return False
         params = {}
     candidates = dict.fromkeys((url, _without_port(parts), _with_port(parts)))
-    return any(_same(compute_signature(candidate, params, auth_token), signature) for candidate in candidates)
+    return any(same_secret(compute_signature(candidate, params, auth_token), signature) for candidate in candidates)
 
 
 def _values(params: Params, name: str) -> Iterable[str]:
@@ -498,7 +469,3 @@ def _with_port(parts: SplitResult) -> str:
         return parts.geturl()
     default = 443 if parts.scheme == "https" else 80
     return parts._replace(netloc=f"{parts.netloc}:{default}").geturl()
-
-
-def _same(left: str, right: str) -> bool:
-    return hmac.compare_digest(left.encode("utf-8"), right.encode("utf-8"))

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from smsconsole.providers.base import (
+    ERROR_CLASSES,
     WEBHOOK_TOKEN_FIELD,
     CallbackRejected,
     CallbackRequest,
@@ -39,20 +40,27 @@ from smsconsole.providers.base import (
     ConfigurationError,
     ConnectionCheck,
     ErrorKind,
+    ErrorRule,
+    ErrorRules,
     InboundReport,
     OutboundMessage,
     OutcomeUnknownError,
-    PermanentError,
     PollPage,
     Provider,
     ProviderError,
     SendOutcome,
     StatusReport,
     TransientError,
+    pattern,
+    sender_validator,
+)
+from smsconsole.providers.common import (
+    digits,
     e164,
     json_object,
     load_cursor,
-    pattern,
+    parse_smpp_time,
+    parse_timestamp,
     same_secret,
     snippet,
 )
@@ -77,59 +85,54 @@ STATUS_MAP: dict[str, str | None] = {
     "unknown": None,
 }
 
-# `messages[].status` of a send answer (the spec's x-errors) → (error class, what it means for us).
-ERROR_CODES: dict[str, tuple[type[ProviderError], str]] = {
-    "1": (TransientError, "throttled: sending faster than the account's limit"),
-    "2": (PermanentError, "a required parameter (from, to or text) is missing"),
-    "3": (PermanentError, "a parameter value is invalid (check the recipient number)"),
-    "4": (ConfigurationError, "Vonage refused the credentials: check the API key and API secret"),
-    "5": (TransientError, "Vonage had an internal error"),
-    "6": (PermanentError, "Vonage could not process the message (e.g. an unrecognised number prefix)"),
-    "7": (PermanentError, "the recipient number is barred (blacklisted, e.g. after replying STOP)"),
-    "8": (ConfigurationError, "the Vonage account is barred (suspended)"),
-    "9": (ConfigurationError, "the Vonage account has no credit left: top up"),
-    "10": (TransientError, "too many simultaneous connections to Vonage"),
-    "11": (ConfigurationError, "the account is not enabled for the SMS API over HTTP"),
-    "12": (PermanentError, "the message is too long"),
-    "14": (ConfigurationError, "Vonage could not verify the request signature"),
-    "15": (ConfigurationError, "the sender (from) is not allowed: use a Vonage number where alphanumeric "
-                               "senders are not supported (North America)"),
-    "22": (PermanentError, "the network code is unknown or does not match the destination"),
-    "23": (ConfigurationError, "the callback URL is too long or has illegal characters"),
-    "29": (PermanentError, "the account is in demo mode and the recipient is not whitelisted"),
-    "32": (ConfigurationError, "a signed request may not also carry the API secret"),
-    "33": (PermanentError, "the recipient number is de-activated"),
-}
+ERROR_RULES = ErrorRules(
+    # `messages[].status` of a send answer (the spec's x-errors).
+    ErrorRule("1", ErrorKind.TRANSIENT, "throttled: sending faster than the account's limit"),
+    ErrorRule("2", ErrorKind.PERMANENT, "a required parameter (from, to or text) is missing"),
+    ErrorRule("3", ErrorKind.PERMANENT, "a parameter value is invalid (check the recipient number)"),
+    ErrorRule("4", ErrorKind.CONFIGURATION, "Vonage refused the credentials: check the API key and API secret"),
+    ErrorRule("5", ErrorKind.TRANSIENT, "Vonage had an internal error"),
+    ErrorRule("6", ErrorKind.PERMANENT, "Vonage could not process the message (e.g. an unrecognised number prefix)"),
+    ErrorRule("7", ErrorKind.PERMANENT, "the recipient number is barred (blacklisted, e.g. after replying STOP)"),
+    ErrorRule("8", ErrorKind.CONFIGURATION, "the Vonage account is barred (suspended)"),
+    ErrorRule("9", ErrorKind.CONFIGURATION, "the Vonage account has no credit left: top up"),
+    ErrorRule("10", ErrorKind.TRANSIENT, "too many simultaneous connections to Vonage"),
+    ErrorRule("11", ErrorKind.CONFIGURATION, "the account is not enabled for the SMS API over HTTP"),
+    ErrorRule("12", ErrorKind.PERMANENT, "the message is too long"),
+    ErrorRule("14", ErrorKind.CONFIGURATION, "Vonage could not verify the request signature"),
+    ErrorRule("15", ErrorKind.CONFIGURATION,
+              "the sender (from) is not allowed: use a Vonage number where alphanumeric senders are not supported "
+              "(North America)"),
+    ErrorRule("22", ErrorKind.PERMANENT, "the network code is unknown or does not match the destination"),
+    ErrorRule("23", ErrorKind.CONFIGURATION, "the callback URL is too long or has illegal characters"),
+    ErrorRule("29", ErrorKind.PERMANENT, "the account is in demo mode and the recipient is not whitelisted"),
+    ErrorRule("32", ErrorKind.CONFIGURATION, "a signed request may not also carry the API secret"),
+    ErrorRule("33", ErrorKind.PERMANENT, "the recipient number is de-activated"),
+    # `err-code` of a delivery receipt (and `error_code` of a Reports record).
+    ErrorRule("1", ErrorKind.TRANSIENT, "unknown delivery error", on="report"),
+    ErrorRule("2", ErrorKind.TRANSIENT, "absent subscriber (temporary)", on="report"),
+    ErrorRule("3", ErrorKind.PERMANENT, "absent subscriber (permanent)", on="report"),
+    ErrorRule("4", ErrorKind.PERMANENT, "barred by the recipient (blocked or opted out)", on="report"),
+    ErrorRule("5", ErrorKind.TRANSIENT, "portability error", on="report"),
+    ErrorRule("6", ErrorKind.PERMANENT, "rejected by an anti-spam filter", on="report"),
+    ErrorRule("7", ErrorKind.TRANSIENT, "handset busy", on="report"),
+    ErrorRule("8", ErrorKind.TRANSIENT, "network error", on="report"),
+    ErrorRule("9", ErrorKind.PERMANENT, "illegal number", on="report"),
+    ErrorRule("10", ErrorKind.PERMANENT, "invalid message", on="report"),
+    ErrorRule("11", ErrorKind.PERMANENT, "unroutable", on="report"),
+    ErrorRule("12", ErrorKind.TRANSIENT, "destination unreachable", on="report"),
+    ErrorRule("13", ErrorKind.PERMANENT, "subscriber age restriction", on="report"),
+    ErrorRule("14", ErrorKind.PERMANENT, "blocked by the carrier", on="report"),
+    ErrorRule("15", ErrorKind.TRANSIENT, "the recipient's prepaid balance is insufficient", on="report"),
+    ErrorRule("99", ErrorKind.TRANSIENT, "general delivery error", on="report"),
+)
 
-# `err-code` of a delivery receipt (and `error_code` of a Reports record) → (kind, meaning).
-DLR_ERROR_CODES: dict[str, tuple[ErrorKind, str]] = {
-    "1": (ErrorKind.TRANSIENT, "unknown delivery error"),
-    "2": (ErrorKind.TRANSIENT, "absent subscriber (temporary)"),
-    "3": (ErrorKind.PERMANENT, "absent subscriber (permanent)"),
-    "4": (ErrorKind.PERMANENT, "barred by the recipient (blocked or opted out)"),
-    "5": (ErrorKind.TRANSIENT, "portability error"),
-    "6": (ErrorKind.PERMANENT, "rejected by an anti-spam filter"),
-    "7": (ErrorKind.TRANSIENT, "handset busy"),
-    "8": (ErrorKind.TRANSIENT, "network error"),
-    "9": (ErrorKind.PERMANENT, "illegal number"),
-    "10": (ErrorKind.PERMANENT, "invalid message"),
-    "11": (ErrorKind.PERMANENT, "unroutable"),
-    "12": (ErrorKind.TRANSIENT, "destination unreachable"),
-    "13": (ErrorKind.PERMANENT, "subscriber age restriction"),
-    "14": (ErrorKind.PERMANENT, "blocked by the carrier"),
-    "15": (ErrorKind.TRANSIENT, "the recipient's prepaid balance is insufficient"),
-    "99": (ErrorKind.TRANSIENT, "general delivery error"),
-}
-
-_ALPHANUMERIC = re.compile(r"[A-Za-z0-9 ]{1,11}")
 _NUMBER = re.compile(r"\+?[1-9]\d{6,14}")
-
-
-def _sender(value: str) -> str | None:
-    if _NUMBER.fullmatch(value) or (_ALPHANUMERIC.fullmatch(value) and not value.replace(" ", "").isdigit()):
-        return None
-    return ("must be a Vonage number (7–15 digits, '+' optional) or an alphanumeric sender ID "
-            "(up to 11 letters, digits or spaces, not only digits)")
+_sender = sender_validator(
+    "a Vonage number (7–15 digits, '+' optional) or an alphanumeric sender ID (up to 11 letters, digits or "
+    "spaces, not only digits)",
+    _NUMBER.pattern, alphanumeric=r"[A-Za-z0-9 ]{1,11}", numeric=r"[0-9 ]*[0-9][0-9 ]*",
+)
 
 
 def _ttl(value: str) -> str | None:
@@ -189,7 +192,6 @@ class VonageProvider(Provider):
     capabilities = Capabilities(
         max_batch=1, max_body_chars=1600, status_webhook=True, status_polling=True,
         inbound_webhook=True, inbound_polling=True, signature=True, dlt=True,
-        status_lookup=True,
     )
 
     @property
@@ -248,7 +250,7 @@ class VonageProvider(Provider):
             "api_key": self.setting("api_key").strip(),
             "api_secret": self.setting("api_secret"),
             "from": sender.lstrip("+") if _NUMBER.fullmatch(sender) else sender,
-            "to": _digits(message.to),
+            "to": digits(message.to),
             "text": message.body,
         }
         if message.encoding == "UCS-2":
@@ -312,7 +314,7 @@ class VonageProvider(Provider):
         message_id, status = _text(params.get("messageId")), _text(params.get("status"))
         if not message_id or not status:
             raise CallbackRejected(400, "a delivery receipt needs messageId and status")
-        at = _scts(_text(params.get("scts"))) or _timestamp(_text(params.get("message-timestamp")))
+        at = parse_smpp_time(_text(params.get("scts"))) or _message_timestamp(params)
         return [status_report(message_id, status, error_code=_text(params.get("err-code")),
                               recipient=e164(_text(params.get("msisdn"))), at=at,
                               ref=_text(params.get("client-ref")) or None)]
@@ -325,7 +327,7 @@ class VonageProvider(Provider):
         concatenated = _text(params.get("concat")).lower() == "true"
         return [InboundReport(
             provider_message_id=message_id, sender=e164(sender) or sender, recipient=e164(_text(params.get("to"))),
-            text=_text(params.get("text")), at=_timestamp(_text(params.get("message-timestamp"))),
+            text=_text(params.get("text")), at=_message_timestamp(params),
             part=_int(params.get("concat-part")) if concatenated else None,
             parts=_int(params.get("concat-total")) if concatenated else None,
             concat_ref=_text(params.get("concat-ref")) or None if concatenated else None,
@@ -363,16 +365,16 @@ class VonageProvider(Provider):
         now = datetime.now(UTC)
         if state.get("next"):
             listing = await self._follow(state["next"])
-            until = _parse_iso(state.get("until")) or now
+            until = parse_timestamp(state.get("until")) or now
         else:
-            since = _parse_iso(state.get("since")) or now - timedelta(minutes=5)
+            since = parse_timestamp(state.get("since")) or now - timedelta(minutes=5)
             until = min(now, since + STATUS_LOOKBACK)
             listing = await self._records({"direction": "inbound", "include_message": "true",
                                            "date_start": _iso(since), "date_end": _iso(until)})
         reports = tuple(
             InboundReport(provider_message_id=str(r["message_id"]), sender=e164(str(r.get("from") or "")) or "",
                           recipient=e164(str(r.get("to") or "")), text=str(r.get("message_body") or ""),
-                          at=_parse_iso(r.get("date_received")))
+                          at=parse_timestamp(r.get("date_received")))
             for r in listing.records if r.get("message_id") and r.get("from")
         )
         if listing.next:
@@ -417,14 +419,14 @@ class _Records:
 
 def error_from_part(part: Mapping[str, Any], *, http_status: int | None = None,
                     accepted_parts: Sequence[str] = ()) -> ProviderError:
-    """The error of one `messages[]` entry whose status is not "0", classified by ERROR_CODES."""
+    """The error of one `messages[]` entry whose status is not "0", classified by ERROR_RULES."""
     code = str(part.get("status") or "")
     vonage_text = str(part.get("error-text") or "").strip()
-    error_class, meaning = ERROR_CODES.get(code, (PermanentError, f"Vonage status {code}"))
-    text = f"{meaning} (Vonage: {vonage_text})" if vonage_text else meaning
+    rule = ERROR_RULES.find(code) or ErrorRule(code, ErrorKind.PERMANENT, f"Vonage status {code}")
+    text = f"{rule.reason} (Vonage: {vonage_text})" if vonage_text else rule.reason
     if accepted_parts:
         text += f"; parts {', '.join(accepted_parts)} were accepted"
-    return error_class(text, code=code or None, http_status=http_status)
+    return ERROR_CLASSES[rule.kind](text, code=code or None, http_status=http_status)
 
 
 def status_report(message_id: str, status: str, *, error_code: str | None = None, recipient: str | None = None,
@@ -436,9 +438,9 @@ def status_report(message_id: str, status: str, *, error_code: str | None = None
     code = error_code if error_code not in (None, "", "0") else None
     error_kind, reason = None, None
     if code and state in ("failed", "undelivered"):
-        known = DLR_ERROR_CODES.get(code)
         default_kind = ErrorKind.TRANSIENT if state == "undelivered" else ErrorKind.PERMANENT
-        error_kind, reason = known if known else (default_kind, f"Vonage delivery error {code}")
+        rule = ERROR_RULES.find(code, "report") or ErrorRule(code, default_kind, f"Vonage delivery error {code}")
+        error_kind, reason = rule.kind, rule.reason
     return StatusReport(provider_message_id=message_id, provider_status=status, state=state, at=at,
                         recipient=recipient, error_code=code, error_kind=error_kind, reason=reason, ref=ref)
 
@@ -447,7 +449,8 @@ def _report_from_record(record: Mapping[str, Any]) -> StatusReport:
     report = status_report(str(record["message_id"]), str(record["status"]),
                            error_code=str(record.get("error_code") or "") or None,
                            recipient=e164(str(record.get("to") or "")) or None,
-                           at=_parse_iso(record.get("date_finalized")) or _parse_iso(record.get("date_received")),
+                           at=parse_timestamp(record.get("date_finalized"))
+                           or parse_timestamp(record.get("date_received")),
                            ref=str(record.get("client_ref") or "") or None)
     description = str(record.get("error_code_description") or "").strip()
     if report.reason and description:
@@ -484,46 +487,13 @@ def _int(value: Any) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _digits(number: str) -> str:
-    return re.sub(r"\D", "", number)
-
-
-def _scts(value: str) -> datetime | None:
-    """`scts`, YYMMDDHHMM (taken as UTC)."""
-    if not re.fullmatch(r"\d{10}", value):
-        return None
-    try:
-        return datetime.strptime(value, "%y%m%d%H%M").replace(tzinfo=UTC)
-    except ValueError:
-        return None
-
-
-def _timestamp(value: str) -> datetime | None:
-    """`message-timestamp`, YYYY-MM-DD HH:MM:SS (UTC)."""
-    try:
-        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=UTC)
-    except ValueError:
-        return None
+def _message_timestamp(params: Mapping[str, Any]) -> datetime | None:
+    """`message-timestamp` of a receipt or an inbound message, YYYY-MM-DD HH:MM:SS (UTC)."""
+    return parse_timestamp(_text(params.get("message-timestamp")), "%Y-%m-%d %H:%M:%S")
 
 
 def _iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def _parse_iso(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip().replace("Z", "+00:00")
-    text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text)
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-
-
-
-
 
 
 # --- webhook signatures -----------------------------------------------------------------------

@@ -23,8 +23,7 @@ from smsconsole.providers.base import (
     OutboundMessage,
 )
 from smsconsole.providers.bulksms import (
-    ERROR_TYPES,
-    FAILURE_SUBTYPES,
+    ERROR_RULES,
     STATUS_MAP,
     BulkSmsProvider,
     deduplication_id,
@@ -263,10 +262,10 @@ async def test_a_refused_connection_is_transient(client: httpx.AsyncClient) -> N
 
 def test_the_tables_classify_every_documented_status_and_error() -> None:
     assert set(STATUS_MAP) == {"ACCEPTED", "SCHEDULED", "SENT", "DELIVERED", "UNKNOWN", "FAILED"}
-    assert {s: FAILURE_SUBTYPES[s][1].kind for s in FAILURE_SUBTYPES} == {
+    assert {rule.code: rule.kind for rule in ERROR_RULES if rule.on == "report"} == {
         "EXPIRED": ErrorKind.TRANSIENT, "HANDSET_ERROR": ErrorKind.TRANSIENT,
         "BLOCKED": ErrorKind.PERMANENT, "NOT_SENT": ErrorKind.PERMANENT}
-    assert {t: ERROR_TYPES[t][0].kind for t in ("bad-request", "insufficient-credits", "not-found")} == {
+    assert {t: ERROR_RULES.find(t).kind for t in ("bad-request", "insufficient-credits", "not-found")} == {
         "bad-request": ErrorKind.PERMANENT, "insufficient-credits": ErrorKind.CONFIGURATION,
         "not-found": ErrorKind.CONFIGURATION}
 

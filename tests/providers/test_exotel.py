@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from smsconsole.providers.base import CallbackRejected, CallbackRequest, Capabilities, ErrorKind, OutboundMessage
-from smsconsole.providers.exotel import DETAILED_CODES, HOSTS, IST, STATUS_MAP, ExotelProvider
+from smsconsole.providers.exotel import ERROR_RULES, HOSTS, IST, STATUS_MAP, ExotelProvider
 from tests.fakes.exotel import ACCOUNT_SID, API_KEY, API_TOKEN, FakeExotel, rest_exception
 from tests.fakes.generic import Reply
 from tests.fakes.server import Switchboard, unused_port
@@ -307,7 +307,7 @@ def test_bad_callbacks_are_rejected_with_a_4xx(request_: CallbackRequest, status
 def test_tables_cover_the_documented_statuses_and_codes() -> None:
     assert STATUS_MAP == {"queued": "sent", "sending": "sent", "submitted": "sent", "sent": "delivered",
                           "failed_dnd": "failed", "failed": "failed"}
-    kinds = {code: cls.kind for code, (cls, _) in DETAILED_CODES.items()}
+    kinds = {rule.code: rule.kind for rule in ERROR_RULES if rule.on == "code"}
     assert {kinds[c] for c in ("23080", "23081", "23082", "23083", "23181", "23185", "23281")} == {
         ErrorKind.CONFIGURATION}
     assert {kinds[c] for c in ("23005", "23015", "23060", "24120")} == {ErrorKind.PERMANENT}

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from smsconsole.providers.base import CallbackRejected, CallbackRequest, Capabilities, ErrorKind, OutboundMessage
-from smsconsole.providers.infobip import REJECTED_STATUSES, STATUS_MAP, InfobipProvider, message_id_for
+from smsconsole.providers.infobip import ERROR_RULES, STATUS_MAP, InfobipProvider, message_id_for
 from tests.fakes.infobip import (
     API_KEY,
     FakeInfobip,
@@ -234,7 +234,7 @@ def test_the_tables() -> None:
     assert {STATUS_MAP[g] for g in ("PENDING", "ACCEPTED")} == {"sent"}
     assert (STATUS_MAP["DELIVERED"], STATUS_MAP["UNDELIVERABLE"], STATUS_MAP["EXPIRED"], STATUS_MAP["REJECTED"]) == (
         "delivered", "undelivered", "undelivered", "failed")
-    assert {i: REJECTED_STATUSES[i][0].kind for i in (10, 12, 13, 14, 20, 21)} == {
+    assert {i: ERROR_RULES.find(i, "status").kind for i in (10, 12, 13, 14, 20, 21)} == {
         10: ErrorKind.PERMANENT, 12: ErrorKind.CONFIGURATION, 13: ErrorKind.CONFIGURATION, 14: ErrorKind.PERMANENT,
         20: ErrorKind.TRANSIENT, 21: ErrorKind.TRANSIENT}
 

@@ -17,7 +17,7 @@ import pytest
 
 from smsconsole.providers.base import CallbackRejected, CallbackRequest, ErrorKind, OutboundMessage
 from smsconsole.providers.plivo import (
-    ERROR_CODES,
+    ERROR_RULES,
     STATUS_MAP,
     PlivoProvider,
     compute_signature,
@@ -158,8 +158,8 @@ def test_receipt_states_and_error_codes(changes: dict[str, str], expected: tuple
 
 
 def test_opt_out_reads_as_such_and_the_tables_cover_the_documented_values() -> None:
-    assert "opted out" in ERROR_CODES["200"][1]
-    assert {"10", "20", "30", "40", "450", "900"} <= set(ERROR_CODES)
+    assert "opted out" in ERROR_RULES.find("200").reason
+    assert {"10", "20", "30", "40", "450", "900"} <= ERROR_RULES.codes()
     assert {"queued", "sent", "failed", "delivered", "undelivered", "read", "rejected"} <= set(STATUS_MAP)
 
 

@@ -56,7 +56,7 @@ def test_importing_the_registry_loads_no_adapter_and_no_httpx() -> None:
     code = ("import sys, smsconsole.providers, smsconsole.providers.base\n"
             "print(sorted(m for m in sys.modules if m == 'httpx' or m.startswith('smsconsole.providers.')))")
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert loaded.strip() == "['smsconsole.providers.base']"
+    assert loaded.strip() == "['smsconsole.providers.base', 'smsconsole.providers.common']"
 
 
 def test_registry_reads_like_a_mapping_and_loads_on_lookup() -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from smsconsole.providers.base import CallbackRejected, CallbackRequest, Capabilities, ErrorKind, OutboundMessage
 from smsconsole.providers.sinch import (
-    REPORT_CODES,
+    ERROR_RULES,
     STATUS_MAP,
     SinchProvider,
     compute_signature,
@@ -263,10 +263,10 @@ async def test_a_refused_connection_is_transient(client: httpx.AsyncClient) -> N
 
 
 def test_the_tables_classify_the_documented_codes() -> None:
-    assert {code: REPORT_CODES[code][0].kind for code in (402, 403, 404, 406, 410, 412, 413)} == {
+    assert {code: ERROR_RULES.find(code, "report").kind for code in (402, 403, 404, 406, 410, 412, 413)} == {
         402: ErrorKind.PERMANENT, 403: ErrorKind.TRANSIENT, 404: ErrorKind.TRANSIENT, 406: ErrorKind.TRANSIENT,
         410: ErrorKind.CONFIGURATION, 412: ErrorKind.CONFIGURATION, 413: ErrorKind.CONFIGURATION}
-    assert set(REPORT_CODES) == {*range(402, 409), *range(410, 419)}
+    assert ERROR_RULES.codes("report") == {str(code) for code in (*range(402, 409), *range(410, 419))}
     assert set(STATUS_MAP) == {"Queued", "Dispatched", "Aborted", "Cancelled", "Rejected", "Deleted", "Delivered",
                                "Failed", "Expired", "Unknown"}
 

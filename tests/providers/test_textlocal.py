@@ -22,7 +22,7 @@ from smsconsole.providers.base import (
     ErrorKind,
     OutboundMessage,
 )
-from smsconsole.providers.textlocal import ERROR_CODES, HOSTS, STATUS_MAP, TextlocalProvider
+from smsconsole.providers.textlocal import ERROR_RULES, HOSTS, STATUS_MAP, TextlocalProvider
 from tests.fakes.server import Switchboard, unused_port
 from tests.fakes.textlocal import API_KEY, FakeTextlocal, Reply, failure
 
@@ -234,7 +234,7 @@ def test_the_error_table_covers_the_documented_codes() -> None:
     documented = {3: ErrorKind.CONFIGURATION, 4: ErrorKind.PERMANENT, 5: ErrorKind.PERMANENT,
                   6: ErrorKind.PERMANENT, 7: ErrorKind.CONFIGURATION, 32: ErrorKind.PERMANENT,
                   43: ErrorKind.CONFIGURATION, 44: ErrorKind.CONFIGURATION, 51: ErrorKind.PERMANENT}
-    assert {code: ERROR_CODES[code][0].kind for code in documented} == documented
+    assert {code: ERROR_RULES.find(code).kind for code in documented} == documented
     assert set(STATUS_MAP) == {"D", "U", "P", "I", "E", "?"}
 
 

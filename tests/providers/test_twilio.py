@@ -16,7 +16,7 @@ import pytest
 
 from smsconsole.providers.base import Capabilities, ErrorKind, OutboundMessage
 from smsconsole.providers.twilio import (
-    ERROR_CODES,
+    ERROR_RULES,
     STATUS_MAP,
     TwilioProvider,
     compute_signature,
@@ -334,7 +334,7 @@ def test_the_error_table_covers_the_documented_codes() -> None:
         30008: ErrorKind.TRANSIENT, 30032: ErrorKind.CONFIGURATION, 30034: ErrorKind.CONFIGURATION,
         30036: ErrorKind.TRANSIENT,
     }
-    assert {code: ERROR_CODES[code][0].kind for code in expected} == expected
+    assert {code: ERROR_RULES.find(code).kind for code in expected} == expected
 
 
 def test_status_map_covers_every_outbound_status_of_the_spec() -> None:

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from smsconsole.providers.base import Capabilities, ErrorKind, OutboundMessage
-from smsconsole.providers.vonage import ERROR_CODES, VonageProvider
+from smsconsole.providers.vonage import ERROR_RULES, VonageProvider
 from tests.fakes.server import Switchboard, serve, unused_port
 from tests.fakes.vonage import (
     API_KEY,
@@ -209,8 +209,8 @@ EXPECTED_KINDS = {
 
 
 def test_the_error_table_covers_every_status_code_of_the_spec() -> None:
-    assert set(ERROR_CODES) == spec_error_codes() == set(EXPECTED_KINDS)
-    assert {code: ERROR_CODES[code][0].kind for code in EXPECTED_KINDS} == EXPECTED_KINDS
+    assert ERROR_RULES.codes() == spec_error_codes() == set(EXPECTED_KINDS)
+    assert {code: ERROR_RULES.find(code).kind for code in EXPECTED_KINDS} == EXPECTED_KINDS
 
 
 @pytest.mark.parametrize("code", sorted(EXPECTED_KINDS, key=int))

@@ -17,7 +17,7 @@ import pytest
 
 from smsconsole.providers.base import CallbackRejected, CallbackRequest, ErrorKind, OutboundMessage
 from smsconsole.providers.vonage import (
-    DLR_ERROR_CODES,
+    ERROR_RULES,
     SIGNATURE_METHODS,
     STATUS_MAP,
     VonageProvider,
@@ -127,7 +127,7 @@ def test_delivery_receipt_states_and_error_codes(changes: dict[str, str], expect
 
 
 def test_barred_by_user_reads_as_an_opt_out() -> None:
-    assert "opted out" in DLR_ERROR_CODES["4"][1]
+    assert "opted out" in ERROR_RULES.find("4", "report").reason
     assert set(STATUS_MAP) >= {"delivered", "expired", "failed", "rejected", "accepted", "buffered", "unknown"}
 
 

@@ -25,8 +25,8 @@ from smsconsole.providers.base import (
     ProviderError,
     SendOutcome,
     StatusReport,
-    snippet,
 )
+from smsconsole.providers.common import snippet
 from smsconsole.providers.generic.preview import preview_curl
 from smsconsole.providers.generic.receipts import MAPPING_FIELDS, FieldMapping
 from smsconsole.providers.generic.request import (

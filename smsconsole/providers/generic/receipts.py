@@ -18,8 +18,8 @@ from smsconsole.providers.base import (
     ConfigField,
     InboundReport,
     StatusReport,
-    e164,
 )
+from smsconsole.providers.common import e164
 
 logger = logging.getLogger(__name__)
 

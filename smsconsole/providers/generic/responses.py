@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from smsconsole.providers.base import ConfigurationError, PermanentError, Provider, ProviderError, SendOutcome, snippet
+from smsconsole.providers.base import ConfigurationError, PermanentError, Provider, ProviderError, SendOutcome
+from smsconsole.providers.common import snippet
 
 if TYPE_CHECKING:
     import httpx
