@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from smsconsole import clock
 from smsconsole.models import Message, PollCursor, Provider as ProviderRow
 from smsconsole.providers.base import InboundReport, PollPage, Provider, ProviderError, StatusReport
-from smsconsole.providers.sandbox import SandboxProvider
 from smsconsole.secrets import SecretBox, SecretError
 from smsconsole.services.providers import AdapterSpec, adapter_spec, build_adapter
 from smsconsole.services.receipts import apply_pending_receipts, apply_status_reports
@@ -119,7 +118,7 @@ class Pollers:
             await self._run(spec, adapter, "status")
         if caps.inbound_polling:
             await self._run(spec, adapter, "inbound")
-        if _has_lookup(adapter):
+        if caps.status_lookup:
             await self._run(spec, adapter, "reconcile")
 
     def _failed(self, due: _Due, what: str, reason: str, delay: float, level: int) -> None:
@@ -161,8 +160,8 @@ class Pollers:
         return adapter
 
     def _interval(self, adapter: Provider, job: str) -> float:
-        if job == "reconcile" and isinstance(adapter, SandboxProvider):
-            return max(0.5, min(5.0, adapter.receipt_delay / 2 or 0.5))
+        if job == "reconcile" and (delay := _own_receipt_delay(adapter)) is not None:
+            return max(0.5, min(5.0, delay / 2 or 0.5))
         return self.settings.interval_seconds
 
     async def _run(self, spec: AdapterSpec, adapter: Provider, job: str) -> None:
@@ -233,10 +232,10 @@ class Pollers:
 
     async def _reconcile(self, spec: AdapterSpec, adapter: Provider) -> None:
         """Ask the provider about `sent` messages that have waited longer than the threshold (the
-        Sandbox's receipt delay) for a final receipt. The dispatcher reconciles `unknown` ones."""
+        Sandbox: its own receipt delay) for a final receipt. The dispatcher reconciles `unknown` ones."""
         now = clock.now()
-        wait = (adapter.receipt_delay if isinstance(adapter, SandboxProvider)
-                else self.settings.reconcile_after_seconds)
+        own_delay = _own_receipt_delay(adapter)
+        wait = own_delay if own_delay is not None else self.settings.reconcile_after_seconds
         mono = self.monotonic()
         async with self.factory() as session:
             rows = (await session.execute(
@@ -254,15 +253,18 @@ class Pollers:
         async with self.factory() as session, session.begin():
             await apply_status_reports(session, spec.id, spec.name, reports, "poll")
         # Ask again later about those still without a final receipt, less often each time.
-        retry = max(self.settings.reconcile_after_seconds if not isinstance(adapter, SandboxProvider) else 1.0, 1.0)
+        retry = max(self.settings.reconcile_after_seconds if own_delay is None else 1.0, 1.0)
         for mid, _ in asked:
             self._checked[mid] = mono + retry
         if len(self._checked) > 100_000:
             self._checked = {k: v for k, v in self._checked.items() if v > mono}
 
 
-def _has_lookup(adapter: Provider) -> bool:
-    return type(adapter).fetch_statuses is not Provider.fetch_statuses
+def _own_receipt_delay(adapter: Provider) -> float | None:
+    """Seconds after sending when an adapter that makes its own receipts (the Sandbox) has them;
+    None for a real provider, whose `sent` messages wait `reconcile_after_seconds`."""
+    setting = adapter.capabilities.receipt_delay_field
+    return float(adapter.setting(setting) or 0) if setting else None
 
 
 async def _save_cursor(session: AsyncSession, provider_id: int, kind: str, cursor: str | None,

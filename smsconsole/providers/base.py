@@ -201,6 +201,8 @@ class Capabilities:
     inbound_polling: bool = False
     signature: bool = False
     dlt: bool = False
+    status_lookup: bool = False  # fetch_statuses answers by message id (unknown and long-`sent` messages)
+    receipt_delay_field: str = ""  # the setting with the seconds after sending when receipts are ready
 
 
 # --- data in and out ---------------------------------------------------------------------------

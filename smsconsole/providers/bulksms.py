@@ -132,6 +132,7 @@ class BulkSmsProvider(Provider):
     capabilities = Capabilities(
         max_batch=100, max_body_chars=1600, status_webhook=True, status_polling=True,
         inbound_webhook=True, inbound_polling=True, signature=False, dlt=False,
+        status_lookup=True,
     )
 
     # Sending ----------------------------------------------------------------------------------

@@ -160,7 +160,8 @@ class ExotelProvider(Provider):
         ),
         WEBHOOK_TOKEN_FIELD,
     )
-    capabilities = Capabilities(max_batch=MAX_BULK, max_body_chars=2000, status_webhook=True, dlt=True)
+    capabilities = Capabilities(max_batch=MAX_BULK, max_body_chars=2000, status_webhook=True, dlt=True,
+                                status_lookup=True)
 
     def __init__(self, config: Mapping[str, str], *, client: httpx.AsyncClient | None = None,
                  base_url: str | None = None) -> None:

@@ -146,6 +146,7 @@ class InfobipProvider(Provider):
     capabilities = Capabilities(
         max_batch=MAX_MESSAGES, max_body_chars=1600, status_webhook=True, status_polling=True,
         inbound_webhook=True, inbound_polling=True, signature=False, dlt=True,
+        status_lookup=True,
     )
 
     def __init__(self, config: Mapping[str, str], *, client: httpx.AsyncClient | None = None,

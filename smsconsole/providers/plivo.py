@@ -153,6 +153,7 @@ class PlivoProvider(Provider):
     capabilities = Capabilities(
         max_batch=MAX_DESTINATIONS, max_body_chars=1600, status_webhook=True, status_polling=True,
         inbound_webhook=True, inbound_polling=True, signature=True, dlt=True,
+        status_lookup=True,
     )
 
     @classmethod

@@ -91,7 +91,8 @@ class SandboxProvider(Provider):
             help="A regular expression; accepted messages to matching recipients get a 'failed' receipt",
         ),
     )
-    capabilities = Capabilities(max_batch=1, max_body_chars=1600)
+    capabilities = Capabilities(max_batch=1, max_body_chars=1600,
+                                status_lookup=True, receipt_delay_field="receipt_delay")
 
     def __init__(self, *args: object, rng: random.Random | None = None, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

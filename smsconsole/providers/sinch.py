@@ -156,6 +156,7 @@ class SinchProvider(Provider):
     capabilities = Capabilities(
         max_batch=MAX_RECIPIENTS, max_body_chars=2000, status_webhook=True, status_polling=True,
         inbound_webhook=True, inbound_polling=True, signature=True, dlt=False,
+        status_lookup=True,
     )
 
     def __init__(self, config: Mapping[str, str], *, client: httpx.AsyncClient | None = None,

@@ -159,6 +159,7 @@ class TwilioProvider(Provider):
     capabilities = Capabilities(
         max_batch=1, max_body_chars=1600, status_webhook=True, status_polling=True,
         inbound_webhook=True, inbound_polling=True, signature=True,
+        status_lookup=True,
     )
 
     @classmethod

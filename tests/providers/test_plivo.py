@@ -323,7 +323,7 @@ def test_fields_and_capabilities() -> None:
     assert PlivoProvider.default_base_url == "https://api.plivo.com"
     assert PlivoProvider.capabilities == Capabilities(
         max_batch=1000, max_body_chars=1600, status_webhook=True, status_polling=True, inbound_webhook=True,
-        inbound_polling=True, signature=True, dlt=True)
+        inbound_polling=True, signature=True, dlt=True, status_lookup=True)
 
 
 # --- no secret in logs ------------------------------------------------------------------------
