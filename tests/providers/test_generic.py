@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import httpx
@@ -18,7 +17,7 @@ from smsconsole.providers.generic.preview import preview_curl
 from smsconsole.providers.generic.request import GenericRequestError
 from smsconsole.providers.generic.templating import SAMPLE_MESSAGE
 from tests.fakes.generic import FakeGateway, RecordedRequest, Reply
-from tests.fakes.server import serve, unused_port
+from tests.fakes.server import Switchboard, unused_port
 
 TO = "+15005550006"
 # Quotes, a backslash, a newline, an emoji and the URL-significant & = %.
@@ -33,11 +32,11 @@ def message(body: str = "Hello world", *, to: str = TO, ref: str = "m1", sender:
 
 
 @pytest.fixture(scope="module")
-def gateway() -> Iterator[FakeGateway]:
+def gateway(server: tuple[Switchboard, str]) -> FakeGateway:
+    switchboard, url = server
     fake = FakeGateway()
-    with serve(fake.app) as server:
-        fake.url = server.url
-        yield fake
+    fake.url, switchboard.target = url, fake.app
+    return fake
 
 
 @pytest.fixture(autouse=True)

@@ -5,7 +5,6 @@ token out with each message."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from urllib.parse import urlencode
 
 import httpx
@@ -14,7 +13,7 @@ import pytest
 from smsconsole.providers.base import CallbackRejected, CallbackRequest, OutboundMessage
 from smsconsole.providers.generic.adapter import GenericHttpProvider
 from tests.fakes.generic import FakeGateway
-from tests.fakes.server import serve
+from tests.fakes.server import Switchboard
 
 TOKEN = "t0ken-abcdefghijklmnop"
 BASE = {"url": "https://gw.example.com/send", "params": "to=$$To\ntext=$$Body", "webhook_token": TOKEN}
@@ -90,11 +89,11 @@ def test_mapping_settings_are_validated(field: str, value: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def gateway() -> Iterator[FakeGateway]:
+def gateway(server: tuple[Switchboard, str]) -> FakeGateway:
+    switchboard, url = server
     fake = FakeGateway()
-    with serve(fake.app) as server:
-        fake.url = server.url
-        yield fake
+    fake.url, switchboard.target = url, fake.app
+    return fake
 
 
 async def test_status_callback_placeholder_carries_the_token(gateway: FakeGateway, client: httpx.AsyncClient) -> None:

@@ -24,7 +24,7 @@ from tests.fakes.infobip import (
     rejected,
     service_exception,
 )
-from tests.fakes.server import Switchboard, serve, unused_port
+from tests.fakes.server import Switchboard, unused_port
 
 TOKEN = "t0ken-0123456789abcdef"
 CONFIG = {"account_url": "https://xxxxx.api.infobip.com", "api_key": API_KEY, "sender": "ACME",
@@ -33,16 +33,9 @@ CALLBACK_URL = "https://console.example.com/callbacks/infobip-main/status"
 LONG_BODY = ("Infobip splits long texts into parts on its side. " * 40)[:1600]
 
 
-@pytest.fixture(scope="module")
-def infobip_server() -> Iterator[tuple[Switchboard, str]]:
-    switchboard = Switchboard()
-    with serve(switchboard) as server:
-        yield switchboard, server.url
-
-
 @pytest.fixture
-def fake(infobip_server: tuple[Switchboard, str]) -> Iterator[FakeInfobip]:
-    switchboard, url = infobip_server
+def fake(server: tuple[Switchboard, str]) -> Iterator[FakeInfobip]:
+    switchboard, url = server
     infobip = FakeInfobip()
     infobip.base_url = url
     switchboard.target = infobip.app

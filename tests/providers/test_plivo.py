@@ -17,7 +17,7 @@ import pytest
 from smsconsole.providers.base import Capabilities, ErrorKind, OutboundMessage
 from smsconsole.providers.plivo import PlivoProvider
 from tests.fakes.plivo import AUTH_ID, AUTH_TOKEN, FakePlivo, RecordedRequest, Reply, api_problems, plivo_error
-from tests.fakes.server import Switchboard, serve, unused_port
+from tests.fakes.server import Switchboard, unused_port
 
 BASE_CONFIG = {"auth_id": AUTH_ID, "auth_token": AUTH_TOKEN, "sender": "14155550100"}
 POWERPACK = "2dca8f70-1387-4cbd-b97f-796717a5784b"
@@ -26,17 +26,10 @@ CALLBACK_URL = "https://hooks.example.com/plivo/status?ref=42"
 LONG_BODY = ("Plivo splits and encodes long texts by itself. " * 40)[:1600]
 
 
-@pytest.fixture(scope="module")
-def plivo_server() -> Iterator[tuple[Switchboard, str]]:
-    switchboard = Switchboard()
-    with serve(switchboard) as server:
-        yield switchboard, server.url
-
-
 @pytest.fixture
-def plivo_fake(plivo_server: tuple[Switchboard, str]) -> Iterator[FakePlivo]:
+def plivo_fake(server: tuple[Switchboard, str]) -> Iterator[FakePlivo]:
     """A fresh fake on a real loopback port; every request it received must be a documented one."""
-    switchboard, url = plivo_server
+    switchboard, url = server
     fake = FakePlivo()
     fake.base_url = url
     switchboard.target = fake.app

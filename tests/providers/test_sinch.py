@@ -24,7 +24,7 @@ from smsconsole.providers.sinch import (
     SinchProvider,
     compute_signature,
 )
-from tests.fakes.server import Switchboard, serve, unused_port
+from tests.fakes.server import Switchboard, unused_port
 from tests.fakes.sinch import API_TOKEN, SERVICE_PLAN_ID, WEBHOOK_SECRET, FakeSinch, Reply, sinch_error
 
 CONFIG = {"service_plan_id": SERVICE_PLAN_ID, "api_token": API_TOKEN, "sender": "+447400000001"}
@@ -34,16 +34,9 @@ TOKEN = "t0ken-0123456789abcdef"
 LONG_BODY = ("Sinch takes up to 2,000 characters in a body. " * 50)[:2000]
 
 
-@pytest.fixture(scope="module")
-def sinch_server() -> Iterator[tuple[Switchboard, str]]:
-    switchboard = Switchboard()
-    with serve(switchboard) as server:
-        yield switchboard, server.url
-
-
 @pytest.fixture
-def fake(sinch_server: tuple[Switchboard, str]) -> Iterator[FakeSinch]:
-    switchboard, url = sinch_server
+def fake(server: tuple[Switchboard, str]) -> Iterator[FakeSinch]:
+    switchboard, url = server
     sinch = FakeSinch()
     sinch.base_url = url
     switchboard.target = sinch.app

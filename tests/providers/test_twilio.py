@@ -22,7 +22,7 @@ from smsconsole.providers.twilio import (
     compute_signature,
     verify_signature,
 )
-from tests.fakes.server import Switchboard, serve, unused_port
+from tests.fakes.server import Switchboard, unused_port
 from tests.fakes.twilio import (
     ACCOUNT_SID,
     API_KEY_SECRET,
@@ -42,17 +42,10 @@ CALLBACK_URL = "https://hooks.example.com/twilio/status?ref=42"
 LONG_BODY = ("Twilio allows up to 1,600 characters. " * 50)[:1600]
 
 
-@pytest.fixture(scope="module")
-def twilio_server() -> Iterator[tuple[Switchboard, str]]:
-    switchboard = Switchboard()
-    with serve(switchboard) as server:
-        yield switchboard, server.url
-
-
 @pytest.fixture
-def twilio_fake(twilio_server: tuple[Switchboard, str]) -> Iterator[FakeTwilio]:
+def twilio_fake(server: tuple[Switchboard, str]) -> Iterator[FakeTwilio]:
     """A fresh fake on a real loopback port; every request it received must satisfy the spec."""
-    switchboard, url = twilio_server
+    switchboard, url = server
     fake = FakeTwilio()
     fake.base_url = url
     switchboard.target = fake.app

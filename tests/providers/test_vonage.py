@@ -16,7 +16,7 @@ import yaml
 
 from smsconsole.providers.base import Capabilities, ErrorKind, OutboundMessage
 from smsconsole.providers.vonage import ERROR_RULES, VonageProvider
-from tests.fakes.server import Switchboard, serve, unused_port
+from tests.fakes.server import Switchboard, unused_port
 from tests.fakes.vonage import (
     API_KEY,
     API_SECRET,
@@ -36,17 +36,10 @@ LONG_BODY = "Vonage splits long texts into parts of 153 characters. " * 6  # 330
 AUTH = {"api_key": API_KEY, "api_secret": API_SECRET}
 
 
-@pytest.fixture(scope="module")
-def vonage_server() -> Iterator[tuple[Switchboard, str]]:
-    switchboard = Switchboard()
-    with serve(switchboard) as server:
-        yield switchboard, server.url
-
-
 @pytest.fixture
-def vonage_fake(vonage_server: tuple[Switchboard, str]) -> Iterator[FakeVonage]:
+def vonage_fake(server: tuple[Switchboard, str]) -> Iterator[FakeVonage]:
     """A fresh fake on a real loopback port; every request it received must satisfy the specs."""
-    switchboard, url = vonage_server
+    switchboard, url = server
     fake = FakeVonage()
     fake.base_url = url
     switchboard.target = fake.app
