@@ -20,19 +20,24 @@ from smsconsole.providers.base import (
     Capabilities,
     ConfigField,
     ConnectionCheck,
-    OutboundMessage,
     ErrorKind,
-    PermanentError,
+    ErrorRule,
+    ErrorRules,
+    OutboundMessage,
     Provider,
     SendOutcome,
     StatusReport,
-    TransientError,
 )
 
 # SBX + sent time (ms since the epoch, 12 hex digits) + outcome letter + 8 random hex digits.
 _ID = re.compile(r"SBX([0-9A-F]{12})([DUF])([0-9A-F]{8})")
 _OUTCOMES = {"D": ("DELIVRD", "delivered", None), "U": ("UNDELIV", "undelivered", "SANDBOX-UNDELIVERED"),
              "F": ("REJECTD", "failed", "SANDBOX-FAILED")}
+
+# The refusals the sandbox simulates.
+_REJECTED = ErrorRule("SANDBOX-REJECTED", ErrorKind.PERMANENT, "sandbox: recipient matches the fail pattern")
+_TRANSIENT = ErrorRule("SANDBOX-TRANSIENT", ErrorKind.TRANSIENT, "sandbox: simulated transient failure")
+ERROR_RULES = ErrorRules(_REJECTED, _TRANSIENT)
 
 
 def _regex(value: str) -> str | None:
@@ -105,11 +110,9 @@ class SandboxProvider(Provider):
         rate = float(self.setting("failure_rate") or 0)
         for message in messages:
             if pattern and re.search(pattern, message.to):
-                error = PermanentError("sandbox: recipient matches the fail pattern", code="SANDBOX-REJECTED")
-                outcomes.append(SendOutcome(ref=message.ref, error=error))
+                outcomes.append(SendOutcome(ref=message.ref, error=_REJECTED.error(code=_REJECTED.code)))
             elif rate and self._rng.random() * 100 < rate:
-                error = TransientError("sandbox: simulated transient failure", code="SANDBOX-TRANSIENT")
-                outcomes.append(SendOutcome(ref=message.ref, error=error))
+                outcomes.append(SendOutcome(ref=message.ref, error=_TRANSIENT.error(code=_TRANSIENT.code)))
             else:
                 self.accepted.append(message)
                 outcomes.append(

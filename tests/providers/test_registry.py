@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import re
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ import pytest
 
 import smsconsole.providers as providers_package
 from smsconsole.providers import ADAPTERS, REGISTRY, provider_class
-from smsconsole.providers.base import Capabilities, Provider
+from smsconsole.providers.base import RECEIPT_STATES, Capabilities, ErrorKind, ErrorRules, Provider
 
 SUPPORT_MODULES = {"base"}  # shared code, not adapters
 PACKAGE = providers_package.__name__ + "."
@@ -63,3 +64,30 @@ def test_registry_reads_like_a_mapping_and_loads_on_lookup() -> None:
     assert list(REGISTRY) == list(ADAPTERS) and len(REGISTRY) == len(ADAPTERS)
     assert "twilio" in REGISTRY and "nope" not in REGISTRY and REGISTRY.get("nope") is None
     assert provider_class("twilio").__name__ == "TwilioProvider" and REGISTRY["twilio"].kind == "twilio"
+
+
+ERROR_SPACES = {"code", "report", "status", "http", "warning", "words"}
+# The names error tables went by before ERROR_RULES: none may come back.
+OLD_TABLES = {"ERROR_CODES", "ERROR_TYPES", "DETAILED_CODES", "HTTP_ERRORS", "ERROR_PATTERNS", "REJECTED_STATUSES",
+              "STATUS_ERRORS", "REPORT_CODES", "DLR_ERROR_CODES", "WARNING_CODES", "FAILURE_SUBTYPES", "_ERROR_HINTS"}
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTRY))
+def test_every_adapter_module_has_the_same_shape(kind: str) -> None:
+    """One adapter class, one ERROR_RULES table (maybe empty) and, where the provider has statuses
+    of its own, a STATUS_MAP onto receipt states."""
+    adapter = REGISTRY[kind]
+    module = importlib.import_module(adapter.__module__)
+    defined = [cls for _, cls in inspect.getmembers(module, inspect.isclass)
+               if issubclass(cls, Provider) and cls.__module__ == module.__name__]
+    assert defined == [adapter]
+    rules = module.ERROR_RULES
+    assert isinstance(rules, ErrorRules)
+    assert len({(rule.on, rule.code) for rule in rules}) == len(rules), "a code is listed twice"
+    for rule in rules:
+        assert isinstance(rule.kind, ErrorKind) and rule.on in ERROR_SPACES and rule.code
+        if rule.on == "words":
+            re.compile(rule.code)
+    status_map = getattr(module, "STATUS_MAP", {})
+    assert isinstance(status_map, dict) and set(status_map.values()) <= {*RECEIPT_STATES, None}
+    assert not OLD_TABLES & set(vars(module)), "error tables are ERROR_RULES"

@@ -17,6 +17,7 @@ from smsconsole.providers.base import (
     ConfigField,
     ConfigurationError,
     ConnectionCheck,
+    ErrorRules,
     InboundReport,
     OutboundMessage,
     OutcomeUnknownError,
@@ -53,6 +54,10 @@ from smsconsole.providers.generic.templating import (
 )
 
 logger = logging.getLogger(__name__)
+
+# A gateway the operator describes has no error codes we know: its answers are classified by HTTP
+# status (Provider.classify_http).
+ERROR_RULES = ErrorRules()
 
 class GenericHttpProvider(Provider):
     kind = "generic"
