@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
-import signal
 import sys
-import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 from smsconsole import __version__
-from smsconsole.cli import groups, replies, stats
+from smsconsole.cli import demo, groups, providers, replies, send_test, stats, system
 from smsconsole.cli.output import (
     EXIT_FAILED,
     Handler,
@@ -29,7 +26,7 @@ from smsconsole.cli.output import (
     print_json,
 )
 from smsconsole.cli.problems import describe_problems
-from smsconsole.cli.runtime import ACTOR, masked_url, with_runtime
+from smsconsole.cli.runtime import ACTOR, with_runtime
 from smsconsole.config import Config, load_config
 
 # Each command imports what it needs (the database layer, providers, the console) when it runs,
@@ -46,55 +43,8 @@ def build_parser() -> Parser:
                         help="use the demo database (created by 'smsconsole demo') instead of the configured one")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
 
-    commands.add_parser("serve", help="run the engine headless (logs to stderr and the log file)")
-    cfg = commands.add_parser("config", help="print the effective configuration (secrets masked)")
-    cfg.add_argument("--json", action="store_true")
-
-    db = commands.add_parser("db", help="database schema")
-    db_commands = db.add_subparsers(dest="db_command", metavar="ACTION", required=True, parser_class=Parser)
-    db_commands.add_parser("upgrade", help="create or upgrade the schema")
-    db_commands.add_parser("current", help="print the schema revision")
-
-    providers = commands.add_parser("providers", help="connect and manage providers")
-    p_commands = providers.add_subparsers(dest="providers_command", metavar="ACTION", required=True,
-                                          parser_class=Parser)
-    kinds = p_commands.add_parser("kinds", help="the provider kinds and their config fields")
-    kinds.add_argument("--json", action="store_true")
-    add = p_commands.add_parser(
-        "add", help="add a provider: providers add KIND --name NAME [--base-url URL] [--FIELD VALUE ...]",
-        description="Add a provider. FIELD flags are the kind's config fields (see 'providers kinds'). "
-        "A secret may be given as env:NAME (read from the environment at use) or '-' (read from stdin).",
-        add_help=True,
-    )
-    add.add_argument("kind")
-    add.add_argument("fields", nargs=argparse.REMAINDER, help="--name NAME and the kind's --FIELD VALUE flags")
-    presets = p_commands.add_parser("presets", help="Generic HTTP presets for documented gateways")
-    presets.add_argument("--json", action="store_true")
-    lst = p_commands.add_parser("list", help="list providers")
-    lst.add_argument("--json", action="store_true")
-    for action, text in (("show", "show one provider (secrets masked)"),
-                         ("test", "test a provider's connection (sends nothing)")):
-        sub = p_commands.add_parser(action, help=text)
-        sub.add_argument("name")
-        sub.add_argument("--json", action="store_true")
-    upd = p_commands.add_parser(
-        "update", help="change a provider: providers update NAME [--rename NEW] [--base-url URL] "
-        "[--rate-limit N] [--sender-rate-limit N] [--FIELD VALUE ...]",
-        description="Change the given settings of a provider; the others keep their values. FIELD flags are the "
-        "kind's config fields (see 'providers kinds'). Rate limits are segments per second ('' for no limit).",
-    )
-    upd.add_argument("name")
-    upd.add_argument("fields", nargs=argparse.REMAINDER, help="the settings to change")
-    rm = p_commands.add_parser("remove", help="remove a provider")
-    rm.add_argument("name")
-
-    demo = commands.add_parser(
-        "demo", help="create (or reset) the demo database: Sandbox provider, 10,000 profiles, months of events",
-        description="Creates the demo database (the file demo.db in the data dir, or --database-url) and fills it. "
-        "Open it with 'smsconsole --demo'.",
-    )
-    demo.add_argument("--yes", action="store_true", help="reset an existing demo database without asking")
-    demo.add_argument("--profiles", type=int, default=10_000, help="how many profiles (default 10,000)")
+    for noun in (system, providers, demo):
+        noun.register(commands)
 
     profiles = commands.add_parser("profiles", help="find and show profiles")
     pr_commands = profiles.add_subparsers(dest="profiles_command", metavar="ACTION", required=True,
@@ -181,16 +131,7 @@ def build_parser() -> Parser:
     replies.register(commands)
     stats.register(commands)
 
-    send = commands.add_parser("send-test", help="send a test SMS through the outbox and the engine")
-    send_through = send.add_mutually_exclusive_group(required=True)
-    send_through.add_argument("--provider", help="provider name")
-    send_through.add_argument("--group", help="provider group name: its first healthy provider sends it")
-    send.add_argument("--to", required=True, help="recipient, E.164 or national form (default region setting)")
-    send.add_argument("--body", required=True, help="message text")
-    send.add_argument("--smart-encoding", action="store_true", help="replace look-alike characters by GSM-7 ones")
-    send.add_argument("--wait", action="store_true", help="wait for the outcome even when another process runs the engine")
-    send.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the outcome (default 60)")
-    send.add_argument("--json", action="store_true")
+    send_test.register(commands)
     return parser
 
 
@@ -246,338 +187,6 @@ def _display(value: Any) -> str:
     if isinstance(value, list):
         return ", ".join(map(str, value)) or "(empty list)"
     return str(value)
-
-
-async def cmd_config(config: Config, args: argparse.Namespace) -> int:
-    shown = config.masked()
-    if args.json:
-        print_json(shown)
-    else:
-        width = max(len(k) for k in shown)
-        for key, value in shown.items():
-            print(f"{key:<{width}}  {value}")
-    return 0
-
-
-async def cmd_db(config: Config, args: argparse.Namespace) -> int:
-    from smsconsole.db import open_database, schema_state
-    from smsconsole.secrets import mask_url
-
-    url = config.effective_database_url
-    engine = await open_database(url, migrate=args.db_command == "upgrade")
-    try:
-        state = await schema_state(engine)
-    finally:
-        await engine.dispose()
-    where = mask_url(url)
-    if args.db_command == "upgrade":
-        print(f"{where}: schema at revision {state.current} (head)")
-    elif state.current is None:
-        print(f"{where}: not initialized (run 'smsconsole db upgrade'; head is {state.head})")
-    else:
-        suffix = " (head)" if state.up_to_date else f" (head is {state.head}; run 'smsconsole db upgrade')"
-        print(f"{where}: schema at revision {state.current}{suffix}")
-    return 0
-
-
-async def cmd_serve(config: Config, args: argparse.Namespace) -> int:
-    import logging
-
-    from smsconsole.engine.runner import Engine
-    from smsconsole.logs import setup_logging
-
-    setup_logging(config.effective_log_file, config.log_level, to_stderr=True)
-    log = logging.getLogger("smsconsole.serve")
-
-    async def work(runtime: Any) -> int:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        engine = Engine(runtime.factory, runtime.box, config)
-        log.info("smsconsole %s serving %s (pid holder %s)", __version__,
-                 masked_url(config), engine.holder.id)
-        await engine.run(stop)
-        log.info("shut down cleanly")
-        return 0
-
-    return await with_runtime(config, work, need_secrets=True, writes=True)
-
-
-async def cmd_providers(config: Config, args: argparse.Namespace) -> int:
-    from smsconsole.services import providers as svc
-
-    action = args.providers_command
-    if action == "kinds":
-        kinds = svc.provider_kinds()
-        if args.json:
-            print_json(kinds)
-            return 0
-        for kind in kinds:
-            print(f"{kind.kind}: {kind.display_name}" + (f" — {kind.description}" if kind.description else ""))
-            for f in kind.fields:
-                flags = ", ".join(x for x in ("required" if f.required else "", "secret" if f.secret else "") if x)
-                choice = f" [{'|'.join(f.choices)}]" if f.choices else ""
-                print(f"  {f.flag:<26}{f.label}{choice}" + (f" ({flags})" if flags else "")
-                      + (f": {f.help}" if f.help else ""))
-            print(f"  {'--base-url':<26}override {kind.default_base_url or 'the endpoint'}")
-        return 0
-    if action == "presets":
-        from smsconsole.services.providers import PRESETS
-
-        if args.json:
-            print_json(PRESETS)
-            return 0
-        for p in PRESETS:
-            print(f"{p.key}: {p.name} — {p.description}")
-            for need in p.needs:
-                print(f"    you fill in: {need}")
-            if p.adapter:
-                print(f"    (the dedicated '{p.adapter}' provider also handles receipts and errors)")
-        print("use one with: smsconsole providers add generic --preset KEY --name NAME [--FIELD VALUE ...]")
-        return 0
-
-    async def work(runtime: Any) -> int:
-        factory, box = runtime.factory, runtime.box
-        if action == "add":
-            kind = svc.kind_view(args.kind)
-            name, base_url, values, rates = _parse_fields(kind, args.fields)
-            async with factory() as session, session.begin():
-                view = await svc.create_provider(session, box, kind=kind.kind, name=name, values=values,
-                                                 base_url=base_url, actor=ACTOR, **rates)
-            print(f"added provider {view.name} ({view.display_name}); test it with: smsconsole providers test {view.name}")
-            return 0
-        if action == "update":
-            async with factory() as session:
-                current = await svc.get_provider(session, args.name)
-                values = await svc.provider_values(session, box, args.name)
-            kind = svc.kind_view(current.kind)
-            new_name, base_url, changed, rates = _parse_fields(kind, args.fields, update=True)
-            if new_name is None and base_url is None and not changed and not rates:
-                raise UsageError("update: nothing to change; give --rename, --base-url, --rate-limit, "
-                                 "--sender-rate-limit or a field of the kind")
-            async with factory() as session, session.begin():
-                view = await svc.update_provider(
-                    session, box, args.name, values={**values, **changed}, new_name=new_name,
-                    base_url=current.base_url if base_url is None else base_url, actor=ACTOR, **rates)
-            limits = f"rate limit {_rate(view.rate_limit)}, per sender {_rate(view.sender_rate_limit)}"
-            print(f"updated provider {view.name} ({limits}); test it with: smsconsole providers test {view.name}")
-            return 0
-        if action == "list":
-            async with factory() as session:
-                views = await svc.list_providers(session)
-            if args.json:
-                print_json(views)
-            elif not views:
-                print("no providers yet; add one with: smsconsole providers add sandbox --name sandbox")
-            else:
-                print(f"{'NAME':<20} {'KIND':<10} {'ENABLED':<8} HEALTH")
-                for v in views:
-                    print(f"{v.name:<20} {v.kind:<10} {'yes' if v.enabled else 'no':<8} {v.health}"
-                          + (f" — {v.health_detail}" if v.health_detail else ""))
-            return 0
-        if action == "show":
-            async with factory() as session:
-                view = await svc.get_provider(session, args.name)
-            if args.json:
-                print_json(view)
-            else:
-                print(f"{view.name} ({view.display_name})")
-                print(f"  base url: {view.base_url or svc.kind_view(view.kind).default_base_url or '-'}")
-                print(f"  enabled:  {'yes' if view.enabled else 'no'}")
-                print(f"  health:   {view.health}" + (f" — {view.health_detail}" if view.health_detail else ""))
-                print(f"  rate limit: {_rate(view.rate_limit)}; per sender: {_rate(view.sender_rate_limit)}")
-                for key, value in view.settings.items():
-                    shown = value.replace("\n", "\n      ") if isinstance(value, str) else value
-                    print(f"  {key}: {shown}")
-                from smsconsole.secrets import SecretError
-
-                async with factory() as session:
-                    try:
-                        preview = svc.request_preview(await svc.load_spec(session, box, args.name))
-                    except SecretError:  # the key cannot open its secrets: `providers update` re-enters them
-                        preview = None
-                if preview:
-                    print("  request preview (secrets masked):")
-                    print("    " + preview.replace("\n", "\n    "))
-            return 0
-        if action == "test":
-            import httpx
-
-            async with httpx.AsyncClient(timeout=config.send_timeout_seconds) as client:
-                check = await svc.test_provider(factory, box, args.name, client, ACTOR)
-            if args.json:
-                print_json(check)
-            else:
-                print(f"{'not checked' if not check.checked else 'ok' if check.ok else 'failed'}: {check.detail}")
-            return 0 if check.ok else EXIT_FAILED
-        if action == "remove":
-            async with factory() as session, session.begin():
-                await svc.remove_provider(session, args.name, ACTOR)
-            print(f"removed provider {args.name}")
-            return 0
-        raise UsageError(f"unknown providers action {action!r}")
-
-    return await with_runtime(config, work, need_secrets=action in ("add", "test"))
-
-
-def _rate(value: float | None) -> str:
-    return f"{value:g} segments/s" if value else "none"
-
-
-def _parse_fields(kind: Any, tokens: list[str], *, update: bool = False,
-                  ) -> tuple[str, str | None, dict[str, str], dict[str, str]]:
-    """Parse --name (--rename when updating), --base-url, --rate-limit, --sender-rate-limit and
-    the kind's --FIELD VALUE flags. The rates are returned only when given."""
-    parser = Parser(prog=f"smsconsole providers {'update' if update else 'add'} {kind.kind}", add_help=False)
-    name_flag = "--rename" if update else "--name"
-    parser.add_argument(name_flag, dest="name", required=not update)
-    parser.add_argument("--base-url")
-    parser.add_argument("--rate-limit")
-    parser.add_argument("--sender-rate-limit")
-    if kind.kind == "generic" and not update:
-        parser.add_argument("--preset")
-    for f in kind.fields:
-        parser.add_argument(f.flag, dest=f.name)
-    known = ", ".join([name_flag, "--base-url", "--rate-limit", "--sender-rate-limit",
-                       *(["--preset"] if kind.kind == "generic" and not update else []),
-                       *(f.flag for f in kind.fields)])
-    parsed, unknown = parser.parse_known_args(tokens)
-    if unknown:
-        raise UsageError(f"unknown option {unknown[0]!r} for kind {kind.kind}; its options: {known}")
-    values: dict[str, str] = {}
-    if getattr(parsed, "preset", None):
-        from smsconsole.services.providers import PRESETS, preset
-
-        try:
-            values.update(preset(parsed.preset).values)
-        except KeyError:
-            raise UsageError(f"--preset: no preset {parsed.preset!r}; presets: "
-                             f"{', '.join(p.key for p in PRESETS)}") from None
-    for f in kind.fields:
-        value = getattr(parsed, f.name)
-        if value is None:
-            continue
-        if value == "-" and f.secret:
-            value = sys.stdin.readline().rstrip("\n")
-        values[f.name] = value.replace("\\n", "\n") if f.kind == "multiline" else value
-    rates = {key: getattr(parsed, key) for key in ("rate_limit", "sender_rate_limit")
-             if getattr(parsed, key) is not None}
-    return parsed.name, parsed.base_url, values, rates
-
-
-async def cmd_send_test(config: Config, args: argparse.Namespace) -> int:
-    from smsconsole.engine import lease
-    from smsconsole.engine.runner import Engine
-    from smsconsole.logs import setup_logging
-    from smsconsole.services import messages, settings
-
-    setup_logging(config.effective_log_file, config.log_level)
-
-    async def work(runtime: Any) -> int:
-        factory = runtime.factory
-        async with factory() as session, session.begin():
-            region = (await settings.get_settings(session))["default_region"]
-            queued = await messages.queue_test_message(
-                session, provider_name=args.provider or "", group_name=args.group or "", to=args.to,
-                body=args.body, default_region=region,
-                actor=ACTOR, smart_encoding=args.smart_encoding,
-            )
-        async with factory() as session:
-            holder = await lease.current(session)
-        engine_task = None
-        stop = asyncio.Event()
-        if holder is None or not holder.alive:
-            engine = Engine(runtime.factory, runtime.box, config)
-            engine_task = asyncio.create_task(engine.run(stop))
-        elif not args.wait:
-            if args.json:
-                print_json(queued)
-            else:
-                print(f"queued: message {queued.id} to {queued.to_number}; the engine on {holder.host} "
-                      f"(pid {holder.pid}) will send it")
-            return 0
-        try:
-            final = await _wait_settled(factory, queued.id, args.timeout)
-        finally:
-            stop.set()
-            if engine_task is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(engine_task, timeout=10)
-        if args.json:
-            print_json(final)
-        if final.retrying:
-            due = f"{final.next_attempt_at:%H:%M:%S} UTC" if final.next_attempt_at else "soon"
-            raise OperationFailed(f"message {final.id} is still retrying after {args.timeout:g}s: next attempt at "
-                                  f"{due}; {final.shown_reason or 'the last attempt failed'}")
-        if not final.settled:
-            raise OperationFailed(f"message {final.id} is still {final.state} after {args.timeout:g}s")
-        if final.state == "sent" or final.state == "delivered":
-            if not args.json:
-                print(f"{final.state}: message {final.id} to {final.to_number} via {final.provider_name}; "
-                      f"provider id {final.provider_message_id or '-'}; {final.segments} segment(s), {final.encoding}")
-            return 0
-        detail = f"[{final.error_code}] " if final.error_code else ""
-        raise OperationFailed(f"{final.state}: message {final.id} to {final.to_number}: {detail}{final.reason or ''}".rstrip(": "))
-
-    return await with_runtime(config, work, need_secrets=True)
-
-
-async def _wait_settled(factory: Any, message_id: int, timeout: float) -> Any:
-    from smsconsole.services import messages
-
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        async with factory() as session:
-            view = await messages.get_message(session, message_id)
-        if view.settled or asyncio.get_running_loop().time() >= deadline:
-            return view
-        await asyncio.sleep(0.2)
-
-
-async def cmd_demo(config: Config, args: argparse.Namespace) -> int:
-    from smsconsole.secrets import mask_url
-    from smsconsole.services import demo
-
-    if args.profiles < 1:
-        raise UsageError("--profiles must be at least 1")
-
-    async def work(runtime: Any) -> int:
-        async with runtime.factory() as session:
-            used = await demo.has_data(session)
-        where = mask_url(config.effective_database_url)
-        if used:
-            if not args.yes:
-                if not sys.stdin.isatty():
-                    raise UsageError(f"{where} already has data; pass --yes to reset it")
-                answer = input(f"{where} already has data. Erase it and create the demo again? [y/N] ")
-                if answer.strip().lower() not in ("y", "yes"):
-                    print("left unchanged")
-                    return EXIT_FAILED
-            async with runtime.factory() as session, session.begin():
-                await demo.reset(session)
-
-        started = time.monotonic()
-        live = sys.stderr.isatty()
-
-        def progress(stage: str, done: int, total: int) -> None:
-            """A counter that updates in place on a terminal; a line per finished stage anywhere."""
-            line = f"{stage}: {done:,}/{total:,} ({time.monotonic() - started:.0f} s)"
-            if live:
-                print(f"\r{line}   ", end="\n" if done >= total else "", file=sys.stderr, flush=True)
-            elif done >= total:
-                print(line, file=sys.stderr, flush=True)
-
-        summary = await demo.create_demo(runtime.factory, runtime.box, profiles_count=args.profiles,
-                                         progress=progress)
-        print(f"demo ready in {where}: {summary.profiles:,} profiles, {summary.events:,} events, "
-              f"{summary.messages:,} messages with {summary.receipts:,} receipts, {summary.replies:,} replies "
-              f"({summary.opt_outs:,} STOP), provider '{summary.provider}'")
-        open_hint = "smsconsole --demo" if args.database_url is None else f"smsconsole --database-url {where}"
-        print(f"open it with: {open_hint}")
-        return 0
-
-    return await with_runtime(config, work)
 
 
 async def cmd_profiles(config: Config, args: argparse.Namespace) -> int:
@@ -928,13 +537,7 @@ async def _segments_action(runtime: Any, args: argparse.Namespace, action: str, 
 
 
 HANDLERS: dict[str, Handler] = {
-    "config": cmd_config,
-    "db": cmd_db,
-    "serve": cmd_serve,
-    "providers": cmd_providers,
     "segments": cmd_segments,
-    "send-test": cmd_send_test,
-    "demo": cmd_demo,
     "profiles": cmd_profiles,
     "api-keys": cmd_api_keys,
     "import": cmd_import,
