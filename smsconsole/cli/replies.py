@@ -86,7 +86,7 @@ def register(commands: Commands) -> None:
 
 async def cmd_sandbox(config: Config, args: argparse.Namespace) -> int:
     from smsconsole.services.providers import first_sandbox
-    from smsconsole.services.receipts import simulate_reply
+    from smsconsole.services.replies import simulate_reply
     from smsconsole.services.settings import get_settings
 
     async def work(runtime: Any) -> int:

@@ -14,24 +14,19 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import and_, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smsconsole import clock
-from smsconsole.models import Message, MessagePart, Provider as ProviderRow, Receipt
-from smsconsole.providers.base import InboundReport, SendOutcome, StatusReport
-from smsconsole.services.errors import NotFound, ValidationError
-
-if TYPE_CHECKING:
-    from smsconsole.services.replies import InboundView
+from smsconsole.models import Message, MessagePart, Receipt
+from smsconsole.providers.base import SendOutcome, StatusReport
 
 log = logging.getLogger("smsconsole.receipts")
 
@@ -382,38 +377,3 @@ async def message_receipts(session: AsyncSession, message_id: int) -> list[Recei
     rows = await session.scalars(select(Receipt).where(Receipt.message_id == message_id).order_by(Receipt.id))
     return [ReceiptView(r.id, r.provider_name, r.provider_message_id, r.message_id, r.provider_status, r.state,
                         r.error_code, r.part or None, r.via, r.received_at, r.applied_at) for r in rows]
-
-
-# --- the Sandbox's replies ----------------------------------------------------------------------
-
-
-async def simulate_reply(session: AsyncSession, provider_name: str, sender: str, text: str,
-                         *, default_region: str | None = None) -> InboundView:
-    """A reply from `sender` to a Sandbox provider, through the same inbound door as a real one
-    (keywords, opt-out, auto-responses). Raises ValidationError naming the bad field. The caller
-    commits."""
-    from smsconsole.phone import parse_number
-    from smsconsole.services import replies
-
-    problems: list[tuple[str, str]] = []
-    provider = await session.scalar(select(ProviderRow).where(ProviderRow.name == provider_name))
-    if provider is None:
-        raise NotFound(f"no provider named {provider_name!r}")
-    if provider.kind != "sandbox":
-        problems.append(("provider", f"{provider_name!r} is a {provider.kind} provider; replies can be "
-                                     "simulated only through a Sandbox provider"))
-    number = parse_number(sender, default_region or None)
-    if not number.valid or number.e164 is None:
-        problems.append(("from", number.reason or "is not a valid phone number"))
-    if not text.strip():
-        problems.append(("text", "is required"))
-    elif len(text) > 1600:
-        problems.append(("text", f"is {len(text):,} characters; at most 1,600"))
-    if problems:
-        raise ValidationError(problems)
-    assert number.e164 is not None
-    recipient = str((provider.config or {}).get("sender") or "SANDBOX")
-    report = InboundReport(provider_message_id=f"SBXMO{uuid.uuid4().hex[:20].upper()}", sender=number.e164,
-                           recipient=recipient, text=text, at=clock.now())
-    return await replies.record_inbound(session, provider_id=provider.id, provider_name=provider.name,
-                                        report=report, via="sandbox")

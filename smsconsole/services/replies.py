@@ -15,6 +15,7 @@ the Sandbox hand every inbound message to `record_inbound`, which in the caller'
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,12 +25,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smsconsole import clock
-from smsconsole.models import Event, InboundMessage, Message, Profile, PropertyDef
+from smsconsole.models import Event, InboundMessage, Message, Profile, PropertyDef, Provider as ProviderRow
 from smsconsole.phone import parse_number
 from smsconsole.providers.base import InboundReport
 from smsconsole.services import keywords as keyword_service
 from smsconsole.services import profiles as profile_service
-from smsconsole.services.errors import ValidationError
+from smsconsole.services.errors import NotFound, ValidationError
 from smsconsole.services.receipts import safe_text, stored_id
 from smsconsole.services.settings import get_settings
 from smsconsole.sms import analyze
@@ -166,6 +167,35 @@ async def record_inbound(session: AsyncSession, *, provider_id: int | None, prov
     row.processed_at = clock.now()
     await session.flush()
     return await _inbound_view(session, row, suppressed=suppressed)
+
+
+async def simulate_reply(session: AsyncSession, provider_name: str, sender: str, text: str,
+                         *, default_region: str | None = None) -> InboundView:
+    """A reply from `sender` to a Sandbox provider, through the same inbound door as a real one
+    (keywords, opt-out, auto-responses). Raises ValidationError naming the bad field. The caller
+    commits."""
+    problems: list[tuple[str, str]] = []
+    provider = await session.scalar(select(ProviderRow).where(ProviderRow.name == provider_name))
+    if provider is None:
+        raise NotFound(f"no provider named {provider_name!r}")
+    if provider.kind != "sandbox":
+        problems.append(("provider", f"{provider_name!r} is a {provider.kind} provider; replies can be "
+                                     "simulated only through a Sandbox provider"))
+    number = parse_number(sender, default_region or None)
+    if not number.valid or number.e164 is None:
+        problems.append(("from", number.reason or "is not a valid phone number"))
+    if not text.strip():
+        problems.append(("text", "is required"))
+    elif len(text) > 1600:
+        problems.append(("text", f"is {len(text):,} characters; at most 1,600"))
+    if problems:
+        raise ValidationError(problems)
+    assert number.e164 is not None
+    recipient = str((provider.config or {}).get("sender") or "SANDBOX")
+    report = InboundReport(provider_message_id=f"SBXMO{uuid.uuid4().hex[:20].upper()}", sender=number.e164,
+                           recipient=recipient, text=text, at=clock.now())
+    return await record_inbound(session, provider_id=provider.id, provider_name=provider.name,
+                                report=report, via="sandbox")
 
 
 def _replay_keys(provider_id: int | None, sender: str, recipient: str | None, text: str, at: datetime | None,

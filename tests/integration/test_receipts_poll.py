@@ -16,7 +16,7 @@ from smsconsole.models import InboundMessage, Message, PollCursor, Provider as P
 from smsconsole.runtime import Runtime
 from smsconsole.services import messages, providers
 from smsconsole.services.errors import ValidationError
-from smsconsole.services.receipts import simulate_reply
+from smsconsole.services.replies import simulate_reply
 from tests.fakes.server import Switchboard, serve
 from tests.fakes.twilio import FakeTwilio, Reply
 from tests.providers.test_twilio_receipts import CONFIG as TWILIO
