@@ -9,21 +9,17 @@ any status, body, headers or delay."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import itertools
-import json
 import re
-from collections import deque
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.base import FakeProvider, RecordedRequest, Reply, reply_response
 
 TOKEN_ID = "5A1B2C3D4E5F6A7B8C9D0E1F2A3B4C5D-02-1"
 TOKEN_SECRET = "tokSecret_0123456789abcdefghijklmnopqrstuv"
@@ -35,44 +31,6 @@ SEND_QUERY_FIELDS = {"deduplication-id", "auto-unicode", "schedule-date", "sched
 FILTER_FIELDS = {"id", "type", "submission.id", "status.type", "status.id", "submission.date", "userSuppliedId"}
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]  # names lower-cased
-    body: bytes
-
-    @property
-    def params(self) -> dict[str, str]:
-        return dict(parse_qsl(self.query, keep_blank_values=True))
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    @property
-    def basic_auth(self) -> tuple[str, str] | None:
-        scheme, _, encoded = self.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "basic":
-            return None
-        try:
-            username, _, password = base64.b64decode(encoded).decode("utf-8").partition(":")
-        except ValueError:
-            return None
-        return username, password
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A scripted answer: a dict or list body is sent as JSON, text and bytes as they are."""
-
-    status: int = 200
-    body: dict[str, Any] | list[Any] | str | bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
 def problem(status: int, kind: str, title: str, detail: str | None = None,
             headers: dict[str, str] | None = None) -> Reply:
     """An error answer in BulkSMS's problem-JSON shape."""
@@ -82,35 +40,24 @@ def problem(status: int, kind: str, title: str, detail: str | None = None,
     return Reply(status, body, headers or {})
 
 
-class FakeBulkSms:
+class FakeBulkSms(FakeProvider):
     def __init__(self, credentials: dict[str, str] | None = None) -> None:
-        self.base_url = ""  # set by whoever serves the app
+        super().__init__()
         self.credentials = credentials if credentials is not None else {TOKEN_ID: TOKEN_SECRET}
-        self.requests: list[RecordedRequest] = []
         self.messages: dict[str, dict[str, Any]] = {}  # id → Message, sent and received
         self.profile = {"id": "1234", "username": "acme", "created": "2020-01-01T00:00:00Z",
                         "credits": {"balance": 123.5, "limit": 0, "isTransferAllowed": False},
                         "quota": {"size": 1000, "remaining": 900}}
         self.credits = 1000.0
-        self._replies: deque[Reply] = deque()
         self._deduplicated: dict[str, list[dict[str, Any]]] = {}
         self._ids = itertools.count(1001)
         self._submissions = itertools.count(1)
-        self._closing = False
         self.app = Starlette(routes=[
             Route("/v1/messages", self._send, methods=["POST"]),
             Route("/v1/messages", self._list, methods=["GET"]),
             Route("/v1/messages/{id}", self._fetch, methods=["GET"]),
             Route("/v1/profile", self._profile, methods=["GET"]),
         ])
-
-    def answer_next(self, *replies: Reply) -> None:
-        """Answer the next requests, whatever they are, with `replies` in order."""
-        self._replies.extend(replies)
-
-    def close(self) -> None:
-        """Cut short any delayed answer so the server can stop."""
-        self._closing = True
 
     @property
     def sent(self) -> list[dict[str, Any]]:
@@ -137,25 +84,25 @@ class FakeBulkSms:
         if early is not None:
             return early
         if recorded.headers.get("content-type", "").split(";")[0] != "application/json":
-            return _reply(problem(415, "unsupported-media-type", "Unsupported Media Type"))
+            return reply_response(problem(415, "unsupported-media-type", "Unsupported Media Type"))
         unknown_query = set(recorded.params) - SEND_QUERY_FIELDS
         if unknown_query:
-            return _reply(problem(400, "bad-request", "Bad Request", f"unknown parameter {sorted(unknown_query)}"))
+            return reply_response(problem(400, "bad-request", "Bad Request", f"unknown parameter {sorted(unknown_query)}"))
         dedup = recorded.params.get("deduplication-id")
         if dedup is not None and not re.fullmatch(r"-?\d{1,10}", dedup):
-            return _reply(problem(400, "bad-request", "Bad Request", "deduplication-id must be an integer"))
+            return reply_response(problem(400, "bad-request", "Bad Request", "deduplication-id must be an integer"))
         if dedup is not None and dedup in self._deduplicated:
             return JSONResponse(self._deduplicated[dedup], status_code=201)
         try:
             entries = recorded.json
         except ValueError:
-            return _reply(problem(400, "bad-request", "Bad Request", "the body is not JSON"))
+            return reply_response(problem(400, "bad-request", "Bad Request", "the body is not JSON"))
         entries = entries if isinstance(entries, list) else [entries]
         for entry in entries:
             if reason := _entry_problem(entry):
-                return _reply(problem(400, "bad-request", "Bad Request", reason))
+                return reply_response(problem(400, "bad-request", "Bad Request", reason))
         if self.credits < len(entries):
-            return _reply(problem(403, "insufficient-credits", "Insufficient Credits"))
+            return reply_response(problem(403, "insufficient-credits", "Insufficient Credits"))
         auto_unicode = recorded.params.get("auto-unicode") == "true"
         submission = {"id": f"1-{next(self._submissions):020d}", "date": _now()}
         created = []
@@ -187,7 +134,7 @@ class FakeBulkSms:
         try:
             clauses = _parse_filter(request.query_params.get("filter", ""))
         except ValueError as error:
-            return _reply(problem(400, "bad-request", "Bad Request", str(error)))
+            return reply_response(problem(400, "bad-request", "Bad Request", str(error)))
         selected = [m for m in self.messages.values() if all(_matches(m, clause) for clause in clauses)]
         selected.sort(key=lambda m: int(m["id"]), reverse=request.query_params.get("sortOrder") != "ASCENDING")
         limit = int(float(request.query_params.get("limit", "1000")))
@@ -199,7 +146,7 @@ class FakeBulkSms:
             return early
         message = self.messages.get(request.path_params["id"])
         if message is None:
-            return _reply(problem(404, "not-found", "Not Found", f"Message with id '{request.path_params['id']}' "
+            return reply_response(problem(404, "not-found", "Not Found", f"Message with id '{request.path_params['id']}' "
                                                                   "does not exist"))
         return JSONResponse(message)
 
@@ -211,27 +158,14 @@ class FakeBulkSms:
 
     async def _receive(self, request: Request) -> tuple[RecordedRequest, Response | None]:
         """Record the request, then answer early with a scripted reply or an auth error."""
-        recorded = RecordedRequest(
-            method=request.method, path=request.url.path, query=request.url.query,
-            headers={name.lower(): value for name, value in request.headers.items()}, body=await request.body(),
-        )
-        self.requests.append(recorded)
-        if self._replies:
-            reply = self._replies.popleft()
-            await self._wait(reply.delay)
-            return recorded, _reply(reply)
+        recorded, scripted = await self._record(request)
+        if scripted is not None:
+            return recorded, scripted
         auth = recorded.basic_auth
         if auth is None or self.credentials.get(auth[0]) != auth[1]:
-            return recorded, _reply(problem(401, "authentication-failed", "Authentication Failed",
+            return recorded, reply_response(problem(401, "authentication-failed", "Authentication Failed",
                                             "Your credentials are invalid", {"WWW-Authenticate": 'Basic realm="BulkSMS"'}))
         return recorded, None
-
-    async def _wait(self, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while not self._closing and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-
 
 def _entry_problem(entry: Any) -> str | None:
     """Why BulkSMS would refuse this SubmissionEntry (None when it is fine)."""
@@ -304,8 +238,3 @@ def _date(text: str) -> datetime:
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00")
 
-
-def _reply(reply: Reply) -> Response:
-    if isinstance(reply.body, (dict, list)):
-        return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
-    return Response(reply.body, status_code=reply.status, headers=reply.headers)

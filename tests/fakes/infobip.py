@@ -7,11 +7,8 @@ inbound messages are handed out once."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
-from collections import deque
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +16,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from tests.fakes.base import FakeProvider, RecordedRequest, Reply, reply_response
 
 API_KEY = "003026bbc133714df1834b8638bb496e-8f4b3d9a-e931-478d-a994-28a725159ab9"
 
@@ -32,27 +31,6 @@ NO_ERROR = {"groupId": 0, "groupName": "OK", "id": 0, "name": "NO_ERROR", "descr
 
 def rejected(status_id: int, name: str) -> dict[str, Any]:
     return {"groupId": 5, "groupName": "REJECTED", "id": status_id, "name": name, "description": name}
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass(frozen=True)
-class Reply:
-    status: int = 200
-    body: dict[str, Any] | str | bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
 
 
 def api_error(status: int, code: str, description: str, violations: list[dict[str, str]] | None = None,
@@ -71,19 +49,16 @@ def stamp() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
 
 
-class FakeInfobip:
+class FakeInfobip(FakeProvider):
     def __init__(self, api_key: str = API_KEY) -> None:
+        super().__init__()
         self.api_key = api_key
-        self.base_url = ""
-        self.requests: list[RecordedRequest] = []
         self.reject: dict[str, dict[str, Any]] = {}  # destination digits → REJECTED status
         self.logs: dict[str, dict[str, Any]] = {}  # messageId → log entry
         self.pending_reports: list[dict[str, Any]] = []
         self.inbox: list[dict[str, Any]] = []
         self.balance: dict[str, Any] = {"balance": 47.79, "currency": "EUR"}
-        self._replies: deque[Reply] = deque()
         self._numbers = itertools.count(1)
-        self._closing = False
         self.app = Starlette(routes=[
             Route("/sms/3/messages", self._send, methods=["POST"]),
             Route("/sms/3/reports", self._reports, methods=["GET"]),
@@ -91,12 +66,6 @@ class FakeInfobip:
             Route("/sms/1/inbox/reports", self._inbox, methods=["GET"]),
             Route("/account/1/balance", self._balance, methods=["GET"]),
         ])
-
-    def answer_next(self, *replies: Reply) -> None:
-        self._replies.extend(replies)
-
-    def close(self) -> None:
-        self._closing = True
 
     def deliver(self, message_id: str, status: dict[str, Any] | None = None,
                 error: dict[str, Any] | None = None) -> None:
@@ -125,25 +94,25 @@ class FakeInfobip:
         try:
             payload = json.loads(recorded.body)
         except ValueError:
-            return _reply(api_error(400, "E400", "Request body is not valid JSON"))
+            return reply_response(api_error(400, "E400", "Request body is not valid JSON"))
         entries = payload.get("messages") if isinstance(payload, dict) else None
         if not isinstance(entries, list) or not entries:
-            return _reply(api_error(400, "E400", "Invalid request", [{"property": "messages", "violation": "empty"}]))
+            return reply_response(api_error(400, "E400", "Invalid request", [{"property": "messages", "violation": "empty"}]))
         bulk_id = f"bulk-{next(self._numbers)}"
         answers = []
         for index, entry in enumerate(entries):
             text = (entry.get("content") or {}).get("text")
             destinations = entry.get("destinations")
             if not isinstance(text, str) or not text:
-                return _reply(api_error(400, "E400", "Invalid request", [
+                return reply_response(api_error(400, "E400", "Invalid request", [
                     {"property": f"messages[{index}].content.text", "violation": "must not be blank"}]))
             if not isinstance(destinations, list) or not destinations:
-                return _reply(api_error(400, "E400", "Invalid request", [
+                return reply_response(api_error(400, "E400", "Invalid request", [
                     {"property": f"messages[{index}].destinations", "violation": "must not be empty"}]))
             for destination in destinations:
                 to, message_id = str(destination.get("to") or ""), destination.get("messageId")
                 if message_id is not None and (not isinstance(message_id, str) or len(message_id) > 200):
-                    return _reply(api_error(400, "E400", "Invalid request", [
+                    return reply_response(api_error(400, "E400", "Invalid request", [
                         {"property": "messageId", "violation": "size must be between 0 and 200"}]))
                 message_id = message_id or f"gen-{next(self._numbers)}"
                 status = self.reject.get(to) or (rejected(52, "REJECTED_INVALID_DESTINATION")
@@ -171,7 +140,7 @@ class FakeInfobip:
             return early
         wanted = [i for i in request.query_params.get("messageId", "").split(",") if i]
         if len(request.query_params.get("messageId", "")) > 2048:
-            return _reply(api_error(400, "E400", "messageId is longer than 2048 characters"))
+            return reply_response(api_error(400, "E400", "messageId is longer than 2048 characters"))
         results = [{k: v for k, v in self.logs[i].items() if k != "callbackData"} for i in wanted if i in self.logs]
         return JSONResponse({"results": results})
 
@@ -190,27 +159,9 @@ class FakeInfobip:
         return JSONResponse(self.balance)
 
     async def _receive(self, request: Request) -> tuple[RecordedRequest, Response | None]:
-        recorded = RecordedRequest(
-            method=request.method, path=request.url.path, query=request.url.query,
-            headers={name.lower(): value for name, value in request.headers.items()}, body=await request.body(),
-        )
-        self.requests.append(recorded)
-        if self._replies:
-            reply = self._replies.popleft()
-            await self._wait(reply.delay)
-            return recorded, _reply(reply)
+        recorded, scripted = await self._record(request)
+        if scripted is not None:
+            return recorded, scripted
         if recorded.headers.get("authorization") != f"App {self.api_key}":
-            return recorded, _reply(service_exception(401, "UNAUTHORIZED", "Invalid login details"))
+            return recorded, reply_response(service_exception(401, "UNAUTHORIZED", "Invalid login details"))
         return recorded, None
-
-    async def _wait(self, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while not self._closing and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-
-
-def _reply(reply: Reply) -> Response:
-    if isinstance(reply.body, dict):
-        return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
-    return Response(reply.body, status_code=reply.status, headers=reply.headers)

@@ -8,11 +8,9 @@ every message (sent and received) for the fetch and list endpoints (newest first
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import uuid
-from collections import deque
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -22,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.twilio import RecordedRequest, Reply
+from tests.fakes.base import FakeProvider, RecordedRequest, Reply, reply_response
+
 
 AUTH_ID = "MAODYWNDI3ZDE4MTQ2ZJ"
 AUTH_TOKEN = "ZDFjYTJjMjY5MWQ1NTIxNmFmMmUzYTM2MTY2Y2Nk"
@@ -91,17 +90,14 @@ def api_problems(recorded: RecordedRequest, auth_id: str = AUTH_ID) -> list[str]
     return problems
 
 
-class FakePlivo:
+class FakePlivo(FakeProvider):
     def __init__(self, auth_id: str = AUTH_ID, auth_token: str = AUTH_TOKEN) -> None:
+        super().__init__()
         self.auth_id, self.auth_token = auth_id, auth_token
-        self.base_url = ""
-        self.requests: list[RecordedRequest] = []
         self.issued_uuids: list[str] = []
         self.account = {"account_type": "standard", "auth_id": auth_id, "auto_recharge": False,
                         "billing_mode": "prepaid", "cash_credits": "24.51250", "name": "Acme Ltd"}
         self.messages: dict[str, dict[str, Any]] = {}  # uuid → message record, in creation order
-        self._replies: deque[Reply] = deque()
-        self._closing = False
         prefix = "/v1/Account/{auth_id}"
         self.app = Starlette(routes=[
             Route(prefix + "/Message/", self._send, methods=["POST"]),
@@ -109,12 +105,6 @@ class FakePlivo:
             Route(prefix + "/Message/{uuid}/", self._fetch, methods=["GET"]),
             Route(prefix + "/", self._account, methods=["GET"]),
         ])
-
-    def answer_next(self, *replies: Reply) -> None:
-        self._replies.extend(replies)
-
-    def close(self) -> None:
-        self._closing = True
 
     def set_state(self, message_uuid: str, state: str, error_code: str = "000") -> None:
         self.messages[message_uuid].update(message_state=state, error_code=error_code)
@@ -137,13 +127,13 @@ class FakePlivo:
         try:
             body = json.loads(recorded.body)
         except ValueError:
-            return _reply(plivo_error(400, "invalid JSON"))
+            return reply_response(plivo_error(400, "invalid JSON"))
         if ("src" in body) == ("powerpack_uuid" in body):
-            return _reply(plivo_error(400, "Either src or powerpack_uuid should be given"))
+            return reply_response(plivo_error(400, "Either src or powerpack_uuid should be given"))
         if not body.get("dst"):
-            return _reply(plivo_error(400, "dst parameter not present"))
+            return reply_response(plivo_error(400, "dst parameter not present"))
         if not body.get("text"):
-            return _reply(plivo_error(400, "text parameter not present"))
+            return reply_response(plivo_error(400, "text parameter not present"))
         numbers = list(dict.fromkeys(body["dst"].split("<")))
         invalid = [n for n in numbers if not re.fullmatch(r"\+?\d{7,15}", n)]
         issued = []
@@ -187,7 +177,7 @@ class FakePlivo:
             return early
         record = self.messages.get(request.path_params["uuid"])
         if record is None:
-            return _reply(plivo_error(404, "not found"))
+            return reply_response(plivo_error(404, "not found"))
         return JSONResponse({"api_id": str(uuid.uuid4()), **record})
 
     async def _account(self, request: Request) -> Response:
@@ -198,29 +188,16 @@ class FakePlivo:
                              "resource_uri": f"/v1/Account/{self.auth_id}/"})
 
     async def _receive(self, request: Request) -> tuple[RecordedRequest, Response | None]:
-        recorded = RecordedRequest(
-            method=request.method, path=request.url.path, query=request.url.query,
-            headers={name.lower(): value for name, value in request.headers.items()}, body=await request.body(),
-        )
-        self.requests.append(recorded)
-        if self._replies:
-            reply = self._replies.popleft()
-            await self._wait(reply.delay)
-            return recorded, _reply(reply)
+        recorded, scripted = await self._record(request)
+        if scripted is not None:
+            return recorded, scripted
         if recorded.basic_auth != (self.auth_id, self.auth_token):
             return recorded, Response("Could not verify your access level for that URL.\n"
                                       "You have to login with proper credentials", status_code=401,
                                       headers={"WWW-Authenticate": 'Basic realm="Login Required"'})
         if request.path_params.get("auth_id") != self.auth_id:
-            return recorded, _reply(plivo_error(404, "not found"))
+            return recorded, reply_response(plivo_error(404, "not found"))
         return recorded, None
-
-    async def _wait(self, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while not self._closing and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-
 
 def _now() -> str:
     """How Plivo writes message_time: local offset included (UTC here)."""
@@ -231,8 +208,3 @@ def _utc(value: str) -> datetime:
     parsed = datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
-
-def _reply(reply: Reply) -> Response:
-    if isinstance(reply.body, dict):
-        return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
-    return Response(reply.body, status_code=reply.status, headers=reply.headers)

@@ -7,12 +7,9 @@ at most 2,000 characters, `delivery_report` is one of the documented values."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import re
-from collections import deque
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,34 +18,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.base import FakeProvider, RecordedRequest, Reply, reply_response
+
 SERVICE_PLAN_ID = "jd63jf88477ll123ab4567cd89012ef3"
 API_TOKEN = "4f3c2b1a00998877665544332211aabb"
 WEBHOOK_SECRET = "sinch-hmac-secret-0123456789"
 
 DELIVERY_REPORTS = ("none", "summary", "full", "per_recipient", "per_recipient_final")
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]  # names lower-cased
-    body: bytes
-
-    @property
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A scripted answer: a dict body is sent as JSON, text and bytes as they are."""
-
-    status: int = 200
-    body: dict[str, Any] | str | bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
 
 
 def sinch_error(status: int, code: str, text: str, headers: dict[str, str] | None = None) -> Reply:
@@ -61,19 +37,16 @@ def now_iso() -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-class FakeSinch:
+class FakeSinch(FakeProvider):
     def __init__(self, service_plan_id: str = SERVICE_PLAN_ID, api_token: str = API_TOKEN) -> None:
+        super().__init__()
         self.service_plan_id = service_plan_id
         self.api_token = api_token
-        self.base_url = ""
-        self.requests: list[RecordedRequest] = []
         self.batches: dict[str, dict[str, Any]] = {}
         self.issued_batch_ids: list[str] = []
         self.reports: dict[tuple[str, str], dict[str, Any]] = {}  # (batch id, digits) → recipient report
         self.inbounds: list[dict[str, Any]] = []
-        self._replies: deque[Reply] = deque()
         self._numbers = itertools.count(1)
-        self._closing = False
         prefix = "/xms/v1/{plan}"
         self.app = Starlette(routes=[
             Route(prefix + "/batches", self._create_batch, methods=["POST"]),
@@ -82,12 +55,6 @@ class FakeSinch:
             Route(prefix + "/delivery_reports", self._list_reports, methods=["GET"]),
             Route(prefix + "/inbounds", self._list_inbounds, methods=["GET"]),
         ])
-
-    def answer_next(self, *replies: Reply) -> None:
-        self._replies.extend(replies)
-
-    def close(self) -> None:
-        self._closing = True
 
     # State the tests drive --------------------------------------------------------------------
 
@@ -110,18 +77,18 @@ class FakeSinch:
         try:
             batch = json.loads(recorded.body)
         except ValueError:
-            return _reply(sinch_error(400, "syntax_invalid_json", "The JSON in the request is invalid"))
+            return reply_response(sinch_error(400, "syntax_invalid_json", "The JSON in the request is invalid"))
         to = batch.get("to") if isinstance(batch, dict) else None
         if not isinstance(to, list) or not 1 <= len(to) <= 1000:
-            return _reply(sinch_error(400, "syntax_constraint_violation", "to must hold 1 to 1000 recipients"))
+            return reply_response(sinch_error(400, "syntax_constraint_violation", "to must hold 1 to 1000 recipients"))
         for number in to:
             if not isinstance(number, str) or not re.fullmatch(r"\+?[1-9]\d{6,14}", number):
-                return _reply(sinch_error(400, "syntax_invalid_parameter_format", f"Invalid MSISDN: {number}"))
+                return reply_response(sinch_error(400, "syntax_invalid_parameter_format", f"Invalid MSISDN: {number}"))
         body = batch.get("body")
         if not isinstance(body, str) or not body or len(body) > 2000:
-            return _reply(sinch_error(400, "syntax_constraint_violation", "body must be 1 to 2000 characters"))
+            return reply_response(sinch_error(400, "syntax_constraint_violation", "body must be 1 to 2000 characters"))
         if batch.get("delivery_report", "none") not in DELIVERY_REPORTS:
-            return _reply(sinch_error(400, "syntax_invalid_parameter_format", "Invalid delivery_report"))
+            return reply_response(sinch_error(400, "syntax_invalid_parameter_format", "Invalid delivery_report"))
         batch_id = f"01FC66621{next(self._numbers):017d}"
         self.issued_batch_ids.append(batch_id)
         stamp = now_iso()
@@ -177,7 +144,7 @@ class FakeSinch:
         query = request.query_params
         size = int(query.get("page_size", "30"))
         if size > 100:
-            return _reply(sinch_error(400, "syntax_constraint_violation", "page_size must be at most 100"))
+            return reply_response(sinch_error(400, "syntax_constraint_violation", "page_size must be at most 100"))
         selected = [item for item in items
                     if (not query.get("start_date") or _at(item[stamp]) >= _at(query["start_date"]))
                     and (not query.get("end_date") or _at(item[stamp]) < _at(query["end_date"]))]
@@ -187,33 +154,15 @@ class FakeSinch:
                              key: selected[page * size:(page + 1) * size]})
 
     async def _receive(self, request: Request) -> tuple[RecordedRequest, Response | None]:
-        recorded = RecordedRequest(
-            method=request.method, path=request.url.path, query=request.url.query,
-            headers={name.lower(): value for name, value in request.headers.items()}, body=await request.body(),
-        )
-        self.requests.append(recorded)
-        if self._replies:
-            reply = self._replies.popleft()
-            await self._wait(reply.delay)
-            return recorded, _reply(reply)
+        recorded, scripted = await self._record(request)
+        if scripted is not None:
+            return recorded, scripted
         if recorded.headers.get("authorization") != f"Bearer {self.api_token}":
             return recorded, JSONResponse({"code": "unauthorized", "text": "Unauthorized"}, status_code=401)
         if request.path_params["plan"] != self.service_plan_id:
             return recorded, JSONResponse({"code": "unauthorized", "text": "Unauthorized"}, status_code=401)
         return recorded, None
 
-    async def _wait(self, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while not self._closing and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-
-
 def _at(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
-
-def _reply(reply: Reply) -> Response:
-    if isinstance(reply.body, dict):
-        return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
-    return Response(reply.body, status_code=reply.status, headers=reply.headers)

@@ -9,11 +9,8 @@ requests with any status, body, headers or delay."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import re
-from collections import deque
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
@@ -24,36 +21,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.fakes.base import FakeProvider, Reply, reply_response
+
 API_KEY = "NTA2YjMwNDE2YTU5NzE3NzY0Njg2NTUxNGQ3YTM1NWE="
 SEND_PARAMS = {"apikey", "username", "hash", "numbers", "group_id", "message", "sender", "schedule_time",
                "receipt_url", "custom", "optouts", "validity", "unicode", "test"}
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]  # names lower-cased
-    body: bytes
-
-    @property
-    def form(self) -> dict[str, str]:
-        return dict(self.form_pairs)
-
-    @property
-    def form_pairs(self) -> list[tuple[str, str]]:
-        return parse_qsl(self.body.decode("utf-8"), keep_blank_values=True)
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A scripted answer: a dict body is sent as JSON, text and bytes as they are."""
-
-    status: int = 200
-    body: dict[str, Any] | str | bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
 
 
 def failure(code: int, message: str) -> Reply:
@@ -61,31 +33,20 @@ def failure(code: int, message: str) -> Reply:
     return Reply(200, {"errors": [{"code": code, "message": message}], "status": "failure"})
 
 
-class FakeTextlocal:
+class FakeTextlocal(FakeProvider):
     def __init__(self, api_key: str = API_KEY) -> None:
-        self.base_url = ""  # set by whoever serves the app
+        super().__init__()
         self.api_key = api_key
-        self.requests: list[RecordedRequest] = []
         self.balance = {"sms": 1234, "mms": 0}
         self.inboxes: dict[str, dict[str, Any]] = {}  # id → {"number", "keyword", "messages": [...]}
-        self._replies: deque[Reply] = deque()
         self._ids = itertools.count(1151895224)
         self._batches = itertools.count(136546495)
-        self._closing = False
         self.app = Starlette(routes=[
             Route("/send/", self._send, methods=["GET", "POST"]),
             Route("/balance/", self._balance, methods=["GET", "POST"]),
             Route("/get_inboxes/", self._get_inboxes, methods=["GET", "POST"]),
             Route("/get_messages/", self._get_messages, methods=["GET", "POST"]),
         ])
-
-    def answer_next(self, *replies: Reply) -> None:
-        """Answer the next requests, whatever they are, with `replies` in order."""
-        self._replies.extend(replies)
-
-    def close(self) -> None:
-        """Cut short any delayed answer so the server can stop."""
-        self._closing = True
 
     def add_inbox(self, inbox_id: str, number: str, keyword: str = "") -> None:
         self.inboxes[inbox_id] = {"number": number, "keyword": keyword, "messages": []}
@@ -104,20 +65,20 @@ class FakeTextlocal:
         if early is not None:
             return early
         if unknown := set(params) - SEND_PARAMS:
-            return _reply(failure(2, f"Unrecognised parameter {sorted(unknown)}"))
+            return reply_response(failure(2, f"Unrecognised parameter {sorted(unknown)}"))
         if not params.get("numbers"):
-            return _reply(failure(4, "No recipients specified"))
+            return reply_response(failure(4, "No recipients specified"))
         if not params.get("message"):
-            return _reply(failure(5, "No message content"))
+            return reply_response(failure(5, "No message content"))
         if len(params["message"]) > 765:
-            return _reply(failure(6, "Message too long"))
+            return reply_response(failure(6, "Message too long"))
         if "sender" in params and not re.fullmatch(r"[A-Za-z0-9 ]{3,11}|\d{3,13}", params["sender"]):
-            return _reply(failure(43, "Invalid sender name"))
+            return reply_response(failure(43, "Invalid sender name"))
         numbers = params["numbers"].split(",")
         valid = [n for n in numbers if re.fullmatch(r"[1-9]\d{6,14}", n)]
         invalid = [n for n in numbers if n not in valid]
         if not valid:
-            return _reply(failure(51, "No valid numbers specified"))
+            return reply_response(failure(51, "No valid numbers specified"))
         batch_id = next(self._batches)
         answer: dict[str, Any] = {
             "test_mode": params.get("test") == "true", "balance": self.balance["sms"] - len(valid),
@@ -152,7 +113,7 @@ class FakeTextlocal:
             return early
         inbox = self.inboxes.get(params.get("inbox_id", ""))
         if inbox is None:
-            return _reply(failure(101, "Invalid inbox ID"))
+            return reply_response(failure(101, "Invalid inbox ID"))
         min_time = int(params.get("min_time", "0"))
         selected = [m for m in inbox["messages"] if _unix(m["date"]) >= min_time]
         selected.sort(key=lambda m: (m["date"], int(m["id"])), reverse=params.get("sort_order") == "desc")
@@ -163,35 +124,17 @@ class FakeTextlocal:
 
     async def _receive(self, request: Request) -> tuple[dict[str, str], Response | None]:
         """Record the request, then answer early with a scripted reply or a login failure."""
-        recorded = RecordedRequest(
-            method=request.method, path=request.url.path, query=request.url.query,
-            headers={name.lower(): value for name, value in request.headers.items()}, body=await request.body(),
-        )
-        self.requests.append(recorded)
+        recorded, scripted = await self._record(request)
         params = dict(parse_qsl(recorded.query, keep_blank_values=True))
         if request.method == "POST":
             params.update(recorded.form)
-        if self._replies:
-            reply = self._replies.popleft()
-            await self._wait(reply.delay)
-            return params, _reply(reply)
+        if scripted is not None:
+            return params, scripted
         if params.get("apikey") != self.api_key:
-            return params, _reply(failure(3, "Invalid login details"))
+            return params, reply_response(failure(3, "Invalid login details"))
         return params, None
-
-    async def _wait(self, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while not self._closing and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-
 
 def _unix(local: str) -> int:
     """A date as the UK host keeps it (UK local time) in Unix seconds."""
     return int(datetime.strptime(local, "%Y-%m-%d %H:%M:%S").replace(tzinfo=ZoneInfo("Europe/London")).timestamp())
 
-
-def _reply(reply: Reply) -> Response:
-    if isinstance(reply.body, dict):
-        return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
-    return Response(reply.body, status_code=reply.status, headers=reply.headers)

@@ -7,14 +7,10 @@ told to answer the next requests with any status, body, headers or delay."""
 
 from __future__ import annotations
 
-import asyncio
-import base64
 import email.utils
 import functools
 import itertools
 import re
-from collections import deque
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,6 +26,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
+from tests.fakes.base import FakeProvider, RecordedRequest, Reply, reply_response
+
 ACCOUNT_SID = "AC" + "0123456789abcdef" * 2
 AUTH_TOKEN = "f00dfacef00dfacef00dfacef00dface"
 API_KEY_SID = "SK" + "fedcba9876543210" * 2
@@ -40,68 +38,27 @@ SPEC_PATH = Path(__file__).resolve().parent.parent / "specs" / "twilio_api_v2010
 SPEC_HOST = "https://api.twilio.com"
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    method: str
-    path: str
-    query: str
-    headers: dict[str, str]  # names lower-cased
-    body: bytes
-
-    @property
-    def form(self) -> dict[str, str]:
-        return dict(self.form_pairs)
-
-    @property
-    def form_pairs(self) -> list[tuple[str, str]]:
-        return parse_qsl(self.body.decode("utf-8"), keep_blank_values=True)
-
-    @property
-    def basic_auth(self) -> tuple[str, str] | None:
-        scheme, _, encoded = self.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "basic":
-            return None
-        try:
-            username, _, password = base64.b64decode(encoded).decode("utf-8").partition(":")
-        except ValueError:
-            return None
-        return username, password
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A scripted answer: a dict body is sent as JSON, text and bytes as they are."""
-
-    status: int = 200
-    body: dict[str, Any] | str | bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0
-
-
 def twilio_error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Reply:
     """An error answer in Twilio's shape."""
     more_info = f"https://www.twilio.com/docs/errors/{code}"
     return Reply(status, {"code": code, "message": message, "more_info": more_info, "status": status}, headers or {})
 
 
-class FakeTwilio:
+class FakeTwilio(FakeProvider):
     def __init__(
         self,
         account_sid: str = ACCOUNT_SID,
         credentials: dict[str, str] | None = None,
     ) -> None:
+        super().__init__()
         self.account_sid = account_sid
-        self.base_url = ""  # set by whoever serves the app
         default_credentials = {ACCOUNT_SID: AUTH_TOKEN, API_KEY_SID: API_KEY_SECRET}
         self.credentials = credentials if credentials is not None else default_credentials
-        self.requests: list[RecordedRequest] = []
         self.issued_sids: list[str] = []
         self.account = {"friendly_name": "Acme Ltd", "status": "active", "type": "Full"}
         self.balance: Reply | None = None  # None: the usual 200 answer
         self.messages: dict[str, dict[str, Any]] = {}  # sid → message resource, sent and received
-        self._replies: deque[Reply] = deque()
         self._sid_numbers = itertools.count(1)
-        self._closing = False
         prefix = "/2010-04-01/Accounts/{account_sid}"
         self.app = Starlette(routes=[
             Route(prefix + "/Messages.json", self._create_message, methods=["POST"]),
@@ -111,14 +68,6 @@ class FakeTwilio:
             Route(prefix + ".json", self._fetch_account, methods=["GET"]),
         ])
 
-    def answer_next(self, *replies: Reply) -> None:
-        """Answer the next requests, whatever they are, with `replies` in order."""
-        self._replies.extend(replies)
-
-    def close(self) -> None:
-        """Cut short any delayed answer so the server can stop."""
-        self._closing = True
-
     # Routes -----------------------------------------------------------------------------------
 
     async def _create_message(self, request: Request) -> Response:
@@ -127,13 +76,13 @@ class FakeTwilio:
             return early
         form = recorded.form
         if not form.get("To"):
-            return _reply(twilio_error(400, 21604, "A 'To' phone number is required."))
+            return reply_response(twilio_error(400, 21604, "A 'To' phone number is required."))
         if not form.get("From") and not form.get("MessagingServiceSid"):
-            return _reply(twilio_error(400, 21603, "A 'From' phone number is required."))
+            return reply_response(twilio_error(400, 21603, "A 'From' phone number is required."))
         if not form.get("Body"):
-            return _reply(twilio_error(400, 21602, "Message body is required."))
+            return reply_response(twilio_error(400, 21602, "Message body is required."))
         if len(form["Body"]) > 1600:
-            return _reply(twilio_error(400, 21617, "The concatenated message body exceeds the 1600 character limit."))
+            return reply_response(twilio_error(400, 21617, "The concatenated message body exceeds the 1600 character limit."))
         sid = f"SM{next(self._sid_numbers):032x}"
         self.issued_sids.append(sid)
         picked_by_service = "MessagingServiceSid" in form and "From" not in form
@@ -177,7 +126,7 @@ class FakeTwilio:
             return early
         resource = self.messages.get(request.path_params["sid"])
         if resource is None:
-            return _reply(twilio_error(404, 20404, f"The requested resource {request.url.path} was not found"))
+            return reply_response(twilio_error(404, 20404, f"The requested resource {request.url.path} was not found"))
         return JSONResponse(resource)
 
     async def _list_messages(self, request: Request) -> Response:
@@ -212,37 +161,21 @@ class FakeTwilio:
         if early is not None:
             return early
         if self.balance is not None:
-            return _reply(self.balance)
+            return reply_response(self.balance)
         return JSONResponse({"account_sid": self.account_sid, "balance": "12.34", "currency": "USD"})
 
     async def _receive(self, request: Request) -> tuple[RecordedRequest, Response | None]:
         """Record the request, then answer early with a scripted reply or an auth/account error."""
-        recorded = RecordedRequest(
-            method=request.method,
-            path=request.url.path,
-            query=request.url.query,
-            headers={name.lower(): value for name, value in request.headers.items()},
-            body=await request.body(),
-        )
-        self.requests.append(recorded)
-        if self._replies:
-            reply = self._replies.popleft()
-            await self._wait(reply.delay)
-            return recorded, _reply(reply)
+        recorded, scripted = await self._record(request)
+        if scripted is not None:
+            return recorded, scripted
         auth = recorded.basic_auth
         if auth is None or self.credentials.get(auth[0]) != auth[1]:
             error = twilio_error(401, 20003, "Authenticate", {"WWW-Authenticate": 'Basic realm="Twilio API"'})
-            return recorded, _reply(error)
+            return recorded, reply_response(error)
         if request.path_params["account_sid"] != self.account_sid:
-            return recorded, _reply(twilio_error(404, 20404, f"The requested resource {recorded.path} was not found"))
+            return recorded, reply_response(twilio_error(404, 20404, f"The requested resource {recorded.path} was not found"))
         return recorded, None
-
-    async def _wait(self, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while not self._closing and loop.time() < deadline:
-            await asyncio.sleep(0.01)
-
 
 def _rfc2822_now() -> str:
     return email.utils.format_datetime(datetime.now(UTC), usegmt=True)
@@ -250,12 +183,6 @@ def _rfc2822_now() -> str:
 
 def _day(rfc2822: str) -> str:
     return email.utils.parsedate_to_datetime(rfc2822).astimezone(UTC).strftime("%Y-%m-%d")
-
-
-def _reply(reply: Reply) -> Response:
-    if isinstance(reply.body, dict):
-        return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
-    return Response(reply.body, status_code=reply.status, headers=reply.headers)
 
 
 # --- validation against the OpenAPI spec -------------------------------------------------------

@@ -10,14 +10,12 @@ status, body, headers or delay."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import copy
 import functools
 import itertools
 import math
 import re
-from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,7 +31,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
-from tests.fakes.twilio import RecordedRequest, Reply
+from tests.fakes.base import FakeProvider, RecordedRequest, Reply, reply_response
+
 
 API_KEY = "abcd1234"
 API_SECRET = "Abcdef0123456789"
@@ -51,30 +50,20 @@ def vonage_error(status: str, error_text: str) -> Reply:
     return Reply(200, {"message-count": "1", "messages": [{"status": status, "error-text": error_text}]})
 
 
-class FakeVonage:
+class FakeVonage(FakeProvider):
     def __init__(self, api_key: str = API_KEY, api_secret: str = API_SECRET) -> None:
+        super().__init__()
         self.api_key, self.api_secret = api_key, api_secret
-        self.base_url = ""  # set by whoever serves the app
-        self.requests: list[RecordedRequest] = []
         self.issued_ids: list[str] = []
         self.balance = {"value": 10.17127500, "autoReload": False}
         self.records: dict[str, dict[str, Any]] = {}  # message id → Reports API record, both directions
         self.page_size = 1000
-        self._replies: deque[Reply] = deque()
         self._ids = itertools.count(0x0B000000)
-        self._closing = False
         self.app = Starlette(routes=[
             Route("/sms/json", self._send, methods=["POST"]),
             Route("/account/get-balance", self._get_balance, methods=["GET"]),
             Route("/v2/reports/records", self._get_records, methods=["GET"]),
         ])
-
-    def answer_next(self, *replies: Reply) -> None:
-        """Answer the next requests, whatever they are, with `replies` in order."""
-        self._replies.extend(replies)
-
-    def close(self) -> None:
-        self._closing = True
 
     def set_status(self, message_id: str, status: str, error_code: str = "0") -> None:
         self.records[message_id].update(status=status, error_code=error_code, date_finalized=_now())
@@ -96,12 +85,12 @@ class FakeVonage:
             return early
         form = recorded.form
         if form.get("api_key") != self.api_key or form.get("api_secret") != self.api_secret:
-            return _reply(vonage_error("4", "Bad Credentials"))
+            return reply_response(vonage_error("4", "Bad Credentials"))
         for name in ("from", "to", "text"):
             if not form.get(name):
-                return _reply(vonage_error("2", f"Missing {name} param"))
+                return reply_response(vonage_error("2", f"Missing {name} param"))
         if not re.fullmatch(r"\d{7,15}", form["to"]):
-            return _reply(vonage_error("3", "Invalid to address"))
+            return reply_response(vonage_error("3", "Invalid to address"))
         unicode = form.get("type") == "unicode"
         parts = _part_count(form["text"], UNICODE_LIMITS if unicode else GSM_LIMITS, unicode)
         entries = []
@@ -175,22 +164,10 @@ class FakeVonage:
         return JSONResponse(body)
 
     async def _receive(self, request: Request) -> tuple[RecordedRequest, Response | None]:
-        recorded = RecordedRequest(
-            method=request.method, path=request.url.path, query=request.url.query,
-            headers={name.lower(): value for name, value in request.headers.items()}, body=await request.body(),
-        )
-        self.requests.append(recorded)
-        if self._replies:
-            reply = self._replies.popleft()
-            await self._wait(reply.delay)
-            return recorded, _reply(reply)
+        recorded, scripted = await self._record(request)
+        if scripted is not None:
+            return recorded, scripted
         return recorded, None
-
-    async def _wait(self, seconds: float) -> None:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + seconds
-        while not self._closing and loop.time() < deadline:
-            await asyncio.sleep(0.01)
 
     def _new_id(self) -> str:
         return f"{next(self._ids):016X}"
@@ -210,12 +187,6 @@ def _parse(value: str) -> datetime:
     text = value.replace("Z", "+00:00")
     text = re.sub(r"([+-]\d{2})(\d{2})$", r"\1:\2", text)
     return datetime.fromisoformat(text)
-
-
-def _reply(reply: Reply) -> Response:
-    if isinstance(reply.body, dict):
-        return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
-    return Response(reply.body, status_code=reply.status, headers=reply.headers)
 
 
 # --- validation against the OpenAPI specs -------------------------------------------------------
