@@ -1,11 +1,13 @@
 """A modal form that never throws typed work away unasked: escape (or its Cancel button) closes it
-at once when nothing was changed, and asks "Discard your changes?" when something was."""
+at once when nothing was changed, and asks "Discard your changes?" when something was. A form saved
+by a service call stays open until the save succeeds (SavingFormDialog)."""
 
 from __future__ import annotations
 
-from typing import TypeVar
+from collections.abc import Awaitable, Callable
+from typing import ClassVar, Generic, TypeVar
 
-from textual import on
+from textual import on, work
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import (
@@ -18,10 +20,15 @@ from textual.widgets import (
     Switch,
     TextArea,
 )
+from textual.worker import Worker
 
 from smsconsole.screens.dialogs.confirm import ConfirmDialog
+from smsconsole.screens.widgets.errors import report_worker_error
+from smsconsole.screens.widgets.fields import FieldError, FormField, show_problems
+from smsconsole.services.errors import ServiceError, ValidationError
 
 ResultT = TypeVar("ResultT")
+DraftT = TypeVar("DraftT")
 CONTROLS = "Input, TextArea, Select, Switch, Checkbox, RadioButton, SelectionList"
 DISCARD_QUESTION = "Discard your changes?"
 
@@ -72,3 +79,47 @@ class FormDialog(ModalScreen[ResultT]):
     def _discard_answered(self, discard: bool | None) -> None:
         if discard:
             self.dismiss(None)
+
+
+class SavingFormDialog(FormDialog[ResultT], Generic[DraftT, ResultT]):
+    """A form saved by a service call: ctrl+s, enter in a field or Save runs `save(draft())` in a
+    worker and returns what it saved. A refused save shows each reason under its field (the first
+    bad field takes the focus) or in the form-level line FORM_ERROR, and loses nothing."""
+
+    FORM_ERROR: ClassVar[str]  # the selector of the form-level FieldError
+
+    def __init__(self, save: Callable[[DraftT], Awaitable[ResultT]], *, classes: str | None = None) -> None:
+        super().__init__(classes=classes)
+        self.save = save
+
+    @property
+    def fields(self) -> list[FormField]:
+        return list(self.query(FormField))
+
+    def draft(self) -> DraftT:
+        """What the operator typed, as the service takes it."""
+        raise NotImplementedError
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#save")
+    def action_save(self) -> None:
+        self._save(self.draft())
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        report_worker_error(self.app, event)
+
+    @work(exclusive=True, group="form-save", exit_on_error=False)
+    async def _save(self, draft: DraftT) -> None:
+        general = self.query_one(self.FORM_ERROR, FieldError)
+        try:
+            saved = await self.save(draft)
+        except ValidationError as exc:
+            first = show_problems(self.fields, exc, general)
+            if first is not None:
+                first.control.focus()
+            return
+        except ServiceError as exc:
+            show_problems(self.fields, None, general)
+            general.show(str(exc))
+            return
+        self.dismiss(saved)

@@ -8,18 +8,15 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Checkbox, Footer, Input, OptionList, Select
 from textual.widgets.option_list import Option
-from textual.worker import Worker
 
-from smsconsole.screens.dialogs.form import FormDialog
-from smsconsole.screens.widgets.errors import report_worker_error
-from smsconsole.screens.widgets.fields import FieldError, FormField, show_problems
-from smsconsole.services.errors import ServiceError, ValidationError
+from smsconsole.screens.dialogs.form import SavingFormDialog
+from smsconsole.screens.widgets.fields import FieldError, FormField
 from smsconsole.services.groups import MAX_MEMBERS, GroupView
 from smsconsole.services.providers import ProviderView
 
@@ -37,10 +34,11 @@ class GroupDraft:
 SaveGroup = Callable[[GroupDraft], Awaitable[GroupView]]
 
 
-class GroupFormDialog(FormDialog[GroupView | None]):
+class GroupFormDialog(SavingFormDialog[GroupDraft, GroupView | None]):
     """Returns the saved group, or None when cancelled. `save` is the service call to make."""
 
     AUTO_FOCUS = "#input-group-name"
+    FORM_ERROR = "#group-form-error"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="group-form.cancel",
                 tooltip="Close without saving (asks first when something was changed)"),
@@ -54,9 +52,8 @@ class GroupFormDialog(FormDialog[GroupView | None]):
     ]
 
     def __init__(self, providers: Sequence[ProviderView], save: SaveGroup, *, current: GroupView | None = None) -> None:
-        super().__init__(classes="dialog-screen")
+        super().__init__(save, classes="dialog-screen")
         self.providers = {view.name: view for view in providers}
-        self.save_group = save
         self.current = current
         self.members: list[str] = list(current.provider_names) if current else []
 
@@ -97,10 +94,6 @@ class GroupFormDialog(FormDialog[GroupView | None]):
 
     def form_state(self) -> object:
         return super().form_state(), tuple(self.members)
-
-    @property
-    def fields(self) -> list[FormField]:
-        return list(self.query(FormField))
 
     @property
     def member_list(self) -> OptionList:
@@ -179,27 +172,3 @@ class GroupFormDialog(FormDialog[GroupView | None]):
             providers=tuple(self.members),
             is_default=bool(default) and self.query_one("#input-default", Checkbox).value,
         )
-
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#save")
-    def action_save(self) -> None:
-        self._save(self.draft())
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        report_worker_error(self.app, event)
-
-    @work(exclusive=True, group="group-form-save", exit_on_error=False)
-    async def _save(self, draft: GroupDraft) -> None:
-        general = self.query_one("#group-form-error", FieldError)
-        try:
-            view = await self.save_group(draft)
-        except ValidationError as exc:
-            first = show_problems(self.fields, exc, general)
-            if first is not None:
-                first.control.focus()
-            return
-        except ServiceError as exc:
-            show_problems(self.fields, None, general)
-            general.show(str(exc))
-            return
-        self.dismiss(view)

@@ -8,25 +8,17 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Select, Static, Switch, TextArea
-from textual.worker import Worker
 
 from smsconsole.screens.dialogs.curl_paste import CurlPasteDialog
-from smsconsole.screens.dialogs.form import FormDialog
-from smsconsole.screens.widgets.errors import report_worker_error
-from smsconsole.screens.widgets.fields import (
-    FieldError,
-    FormField,
-    set_control_value,
-    show_problems,
-)
+from smsconsole.screens.dialogs.form import SavingFormDialog
+from smsconsole.screens.widgets.fields import FieldError, FormField, set_control_value
 from smsconsole.secrets import ENV_PREFIX, MASK
-from smsconsole.services.errors import ServiceError, ValidationError
 from smsconsole.services.providers import PRESETS, CurlImport, FieldView, KindView, ProviderView, preset, preview_curl
 
 KEEP_SECRET = "leave empty to keep the stored secret"
@@ -57,10 +49,11 @@ class ProviderDraft:
 SaveProvider = Callable[[ProviderDraft], Awaitable[ProviderView]]
 
 
-class ProviderFormDialog(FormDialog[ProviderView | None]):
+class ProviderFormDialog(SavingFormDialog[ProviderDraft, ProviderView | None]):
     """Returns the saved provider, or None when cancelled. `save` is the service call to make."""
 
     AUTO_FOCUS = "#input-name"
+    FORM_ERROR = "#provider-form-error"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="provider-form.cancel",
                 tooltip="Close without saving (asks first when something was changed)"),
@@ -69,9 +62,8 @@ class ProviderFormDialog(FormDialog[ProviderView | None]):
 
     def __init__(self, kind: KindView, save: SaveProvider, *, current: ProviderView | None = None,
                  values: Mapping[str, str] | None = None) -> None:
-        super().__init__(classes="dialog-screen")
+        super().__init__(save, classes="dialog-screen")
         self.kind = kind
-        self.save_provider = save
         self.current = current
         self.values = dict(values or {})
 
@@ -244,27 +236,3 @@ class ProviderFormDialog(FormDialog[ProviderView | None]):
         if imported.unknown:
             notes.append(f"left out (not understood): {' '.join(imported.unknown)}")
         self.query_one("#curl-notes", Static).update("\n".join(notes) or "Imported.")
-
-    @on(Input.Submitted)
-    @on(Button.Pressed, "#save")
-    def action_save(self) -> None:
-        self._save(self.draft())
-
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        report_worker_error(self.app, event)
-
-    @work(exclusive=True, group="provider-form-save", exit_on_error=False)
-    async def _save(self, draft: ProviderDraft) -> None:
-        general = self.query_one("#provider-form-error", FieldError)
-        try:
-            view = await self.save_provider(draft)
-        except ValidationError as exc:
-            first = show_problems(self.fields, exc, general)
-            if first is not None:
-                first.control.focus()
-            return
-        except ServiceError as exc:
-            show_problems(self.fields, None, general)
-            general.show(str(exc))
-            return
-        self.dismiss(view)
