@@ -16,11 +16,10 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Select, Static, 
 
 from smsconsole.messages import TestMessageQueued
 from smsconsole.phone import parse_number
-from smsconsole.screens.base import ACTOR, SectionScreen
+from smsconsole.screens.base import ACTOR, LiveSectionScreen
 from smsconsole.screens.dialogs.message_path import open_message_path
 from smsconsole.screens.widgets.fields import FieldError, FormField, show_problems
 from smsconsole.screens.widgets.formatting import format_time, message_detail, state_text
-from smsconsole.screens.widgets.live import LiveRefresh
 from smsconsole.screens.widgets.tables import sync_rows
 from smsconsole.services.errors import ServiceError, ValidationError
 from smsconsole.services.groups import GroupView, list_groups
@@ -128,7 +127,7 @@ def _via(view: MessageView) -> str:
     return view.provider_name or "-"
 
 
-class TestSendScreen(SectionScreen):
+class TestSendScreen(LiveSectionScreen):
     __test__ = False  # not a pytest test class
 
     MODE = "test-send"
@@ -144,7 +143,6 @@ class TestSendScreen(SectionScreen):
     def __init__(self) -> None:
         super().__init__()
         self._region: str | None = None
-        self._live: LiveRefresh | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="test-send-body"):
@@ -177,17 +175,11 @@ class TestSendScreen(SectionScreen):
         table.add_column("Provider", key="provider")
         table.add_column("State", key="state")
         table.add_column("Detail", key="detail")
-        self._live = LiveRefresh(self, REFRESH_SECONDS, self.refresh_recent)
+        self.start_live(REFRESH_SECONDS, self.refresh_recent)
         self.query_one("#ucs2-info").display = False
 
     def on_screen_resume(self) -> None:
         self.load_choices()
-        if self._live is not None:
-            self._live.resume()
-
-    def on_screen_suspend(self) -> None:
-        if self._live is not None:
-            self._live.pause()
 
     @property
     def fields(self) -> list[FormField]:
@@ -294,8 +286,7 @@ class TestSendScreen(SectionScreen):
         self.notify(f"Message {queued.id} to {queued.to_number} via {via}: "
                     f"{queued.segments} segment(s), {queued.encoding}.", title="Queued")
         self.post_message(TestMessageQueued(queued.id, queued.to_number, queued.provider_name or ""))
-        if self._live is not None:
-            self._live.tick()
+        self.action_refresh()
 
     # --- recent messages, live ---------------------------------------------------------------
 
