@@ -40,7 +40,7 @@ SECTION_GROUP = Binding.Group("Sections", compact=True)
 SCREENS_BY_MODE = {
     "home": "smsconsole.screens.home:HomeScreen",
     "providers": "smsconsole.screens.providers:ProvidersScreen",
-    "test-send": "smsconsole.screens.test_send:TestSendScreen",
+    "test-send": "smsconsole.screens.send_test:SendTestScreen",
     "settings": "smsconsole.screens.settings:SettingsScreen",
     "audience": "smsconsole.screens.audience.search:AudienceScreen",
     "segments": "smsconsole.screens.segments.screen:SegmentsScreen",

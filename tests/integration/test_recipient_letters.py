@@ -19,7 +19,7 @@ from smsconsole.runtime import Runtime
 from smsconsole.services import api_keys, imports
 from smsconsole.services import profiles as P
 from smsconsole.services.messages import recent_messages
-from smsconsole.screens.test_send import TestSendScreen
+from smsconsole.screens.send_test import SendTestScreen
 from smsconsole.screens.widgets.fields import FormField
 from tests.integration.cli_support import one_line_error
 from tests.tui.seed import add_provider, set_region
@@ -140,9 +140,9 @@ async def test_the_test_send_form_shows_the_letters_under_the_number_and_queues_
     await set_region(runtime, "US")
     app = make_app(runtime.config, runtime)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.switch_mode(TestSendScreen.MODE)
+        await app.switch_mode(SendTestScreen.MODE)
         screen = app.screen
-        assert isinstance(screen, TestSendScreen)
+        assert isinstance(screen, SendTestScreen)
         select = screen.query_one("#input-provider", Select)
         await wait_for(pilot, lambda: "sandbox" in [v for _, v in select._options], what="the provider")
         select.value = "sandbox"

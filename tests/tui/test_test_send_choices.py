@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Input, Select, Static, TextArea
 from smsconsole.app import SmsConsoleApp
 from smsconsole.models import Message, Provider as ProviderRow
 from smsconsole.runtime import Runtime
-from smsconsole.screens.test_send import TestSendScreen, describe_body
+from smsconsole.screens.send_test import SendTestScreen, describe_body
 from smsconsole.services import groups
 from smsconsole.services.messages import queue_test_message
 from tests.tui.seed import FROZEN, add_provider, set_region
@@ -30,11 +30,11 @@ async def set_health(rt: Runtime, **health: str) -> None:
             await session.execute(update(ProviderRow).where(ProviderRow.name == name).values(health=state))
 
 
-async def open_test_send(pilot: Pilot[Any], app: SmsConsoleApp) -> TestSendScreen:
+async def open_test_send(pilot: Pilot[Any], app: SmsConsoleApp) -> SendTestScreen:
     await app.switch_mode("test-send")
-    await wait_for(pilot, lambda: isinstance(app.screen, TestSendScreen), what="Test send")
+    await wait_for(pilot, lambda: isinstance(app.screen, SendTestScreen), what="Test send")
     screen = app.screen
-    assert isinstance(screen, TestSendScreen)
+    assert isinstance(screen, SendTestScreen)
     select = screen.query_one("#input-provider", Select)
     await wait_for(pilot, lambda: len(select._options) > 1, what="the providers")
     return screen

@@ -14,7 +14,7 @@ from smsconsole.messages import TestMessageQueued
 from smsconsole.phone import parse_number
 from smsconsole.runtime import Runtime
 from smsconsole.screens.dialogs.message_detail import MessageDetailDialog
-from smsconsole.screens.test_send import TestSendScreen
+from smsconsole.screens.send_test import SendTestScreen
 from smsconsole.screens.widgets.fields import FormField
 from smsconsole.services.messages import recent_messages
 from tests.tui.seed import add_provider, seed_demo, set_region
@@ -39,10 +39,10 @@ def recent_cell(app: SmsConsoleApp, message_id: int, column: str) -> str:
     return str(table.get_cell(str(message_id), column))
 
 
-async def open_test_send(pilot: Pilot[Any], app: SmsConsoleApp, provider: str | None = "sandbox") -> TestSendScreen:
+async def open_test_send(pilot: Pilot[Any], app: SmsConsoleApp, provider: str | None = "sandbox") -> SendTestScreen:
     await pilot.press("3", "e")  # e: from the recent list to the form
     screen = app.screen
-    assert isinstance(screen, TestSendScreen)
+    assert isinstance(screen, SendTestScreen)
     select = screen.query_one("#input-provider", Select)
     await wait_for(pilot, lambda: app.focused is screen.query_one("#input-to"), what="focus on To")
     if provider is not None:

@@ -127,9 +127,7 @@ def _via(view: MessageView) -> str:
     return view.provider_name or "-"
 
 
-class TestSendScreen(LiveSectionScreen):
-    __test__ = False  # not a pytest test class
-
+class SendTestScreen(LiveSectionScreen):
     MODE = "test-send"
     # the form and a live list: entering lands on the list, so the section keys work; e (or tab)
     # goes to the form, escape comes back
