@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from smsconsole.providers.common import add_query, parse_retry_after, same_secret
+from smsconsole.providers.common import add_query, json_body, parse_retry_after, same_secret
 
 if TYPE_CHECKING:
     import httpx
@@ -542,6 +542,16 @@ class Provider:
             raise OutcomeUnknownError(f"connection to {_host(url)} broke: {_reason(exc)}") from None
         except httpx.InvalidURL as exc:
             raise ConfigurationError(f"invalid URL: {exc}") from None
+
+    async def lookup(self, url: str, error_from: Callable[[httpx.Response], ProviderError], **kwargs: Any) -> Any:
+        """GET one resource (a message's status): its JSON body (None when it is not JSON, or when
+        the provider has no such resource, 404); a refusal raises `error_from(response)`."""
+        response = await self.request("GET", url, **kwargs)
+        if response.status_code == 404:
+            return None
+        if not response.is_success:
+            raise error_from(response)
+        return json_body(response)
 
     @staticmethod
     def classify_http(response: httpx.Response, message: str, code: str | None = None) -> ProviderError:

@@ -255,12 +255,7 @@ class BulkSmsProvider(Provider):
     async def fetch_statuses(self, provider_message_ids: Sequence[str]) -> list[StatusReport]:
         reports = []
         for message_id in provider_message_ids:
-            response = await self.request("GET", self._url(f"/messages/{message_id}"), auth=self._auth())
-            if response.status_code == 404:
-                continue  # BulkSMS has no such message: nothing to report
-            if not response.is_success:
-                raise error_from_response(response)
-            message = json_body(response)
+            message = await self.lookup(self._url(f"/messages/{message_id}"), error_from_response, auth=self._auth())
             if isinstance(message, dict) and message.get("id") and isinstance(message.get("status"), dict):
                 reports.append(report_from_message(message))
         return reports

@@ -309,12 +309,8 @@ class ExotelProvider(Provider):
     async def fetch_statuses(self, provider_message_ids: Sequence[str]) -> list[StatusReport]:
         reports = []
         for sid in provider_message_ids:
-            response = await self.request("GET", self._account_url(f"/SMS/Messages/{sid}.json"), auth=self._auth())
-            if response.status_code == 404:
-                continue  # Exotel has no such message
-            if not response.is_success:
-                raise error_from_response(response)
-            resource = _sms_message(json_body(response))
+            resource = _sms_message(await self.lookup(self._account_url(f"/SMS/Messages/{sid}.json"),
+                                                      error_from_response, auth=self._auth()))
             if resource and resource.get("Sid") and resource.get("Status"):
                 reports.append(status_report(
                     str(resource["Sid"]), str(resource["Status"]), _str(resource.get("DetailedStatusCode")),

@@ -311,13 +311,8 @@ class PlivoProvider(Provider):
     async def fetch_statuses(self, provider_message_ids: Sequence[str]) -> list[StatusReport]:
         reports = []
         for uuid in dict.fromkeys(provider_message_ids):
-            response = await self.request("GET", self._account_url(f"/Message/{uuid}/"), auth=self._auth())
-            if response.status_code == 404:
-                continue  # Plivo has no such message: nothing to report
-            if not response.is_success:
-                raise error_from_response(response)
-            record = json_object(response)
-            if record and record.get("message_uuid") and record.get("message_state"):
+            record = await self.lookup(self._account_url(f"/Message/{uuid}/"), error_from_response, auth=self._auth())
+            if isinstance(record, dict) and record.get("message_uuid") and record.get("message_state"):
                 reports.append(_report_from_record(record))
         return reports
 

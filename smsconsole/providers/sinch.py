@@ -323,14 +323,9 @@ class SinchProvider(Provider):
             batch_id, _, number = message_id.partition(":")
             if not batch_id or not number:
                 continue
-            response = await self.request("GET", self._url(f"/batches/{batch_id}/delivery_report/{number}"),
-                                          headers=self._headers())
-            if response.status_code == 404:
-                continue  # no such batch or recipient: nothing to report
-            if not response.is_success:
-                raise error_from_response(response)
-            payload = json_object(response)
-            if payload and payload.get("status"):
+            payload = await self.lookup(self._url(f"/batches/{batch_id}/delivery_report/{number}"),
+                                        error_from_response, headers=self._headers())
+            if isinstance(payload, dict) and payload.get("status"):
                 reports.append(_recipient_report({"batch_id": batch_id, "recipient": number, **payload}))
         return reports
 

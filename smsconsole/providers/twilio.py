@@ -303,13 +303,9 @@ class TwilioProvider(Provider):
     async def fetch_statuses(self, provider_message_ids: Sequence[str]) -> list[StatusReport]:
         reports = []
         for sid in provider_message_ids:
-            response = await self.request("GET", self._account_url(f"/Messages/{sid}.json"), auth=self._auth())
-            if response.status_code == 404:
-                continue  # Twilio has no such message: nothing to report
-            if not response.is_success:
-                raise error_from_response(response)
-            resource = json_object(response)
-            if resource and resource.get("sid") and resource.get("status"):
+            resource = await self.lookup(self._account_url(f"/Messages/{sid}.json"), error_from_response,
+                                         auth=self._auth())
+            if isinstance(resource, dict) and resource.get("sid") and resource.get("status"):
                 reports.append(_report_from_resource(resource))
         return reports
 

@@ -20,6 +20,7 @@ from smsconsole.providers.base import (
     StatusReport,
 )
 from smsconsole.providers.common import e164
+from smsconsole.providers.generic.templating import reason_from
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +44,7 @@ def parse_status_values(text: str) -> dict[str, str]:
     return values
 
 
-def _status_values(text: str) -> str | None:
-    try:
-        parse_status_values(text)
-    except ValueError as exc:
-        return str(exc)
-    return None
+_status_values = reason_from(parse_status_values)
 
 
 MAPPING_FIELDS: tuple[ConfigField, ...] = (
