@@ -74,8 +74,8 @@ class FakeProvider:
 
     def __init__(self) -> None:
         self.base_url = ""
-        self.requests: list[RecordedRequest] = []
-        self._replies: deque[Reply] = deque()
+        self.requests: list[Any] = []
+        self._replies: deque[Any] = deque()
         self._closing = False
 
     def answer_next(self, *replies: Reply) -> None:
@@ -86,18 +86,22 @@ class FakeProvider:
         """Cut short any delayed answer so the server can stop."""
         self._closing = True
 
-    async def _record(self, request: Request) -> tuple[RecordedRequest, Response | None]:
+    async def _record(self, request: Request) -> tuple[Any, Response | None]:
         """Record the request; the next scripted reply, when there is one, is its answer."""
-        recorded = RecordedRequest(
-            method=request.method, path=request.url.path, query=request.url.query,
-            headers={name.lower(): value for name, value in request.headers.items()}, body=await request.body(),
-        )
+        recorded = self._recorded(request, await request.body())
         self.requests.append(recorded)
         if self._replies:
             reply = self._replies.popleft()
             await self._wait(reply.delay)
-            return recorded, reply_response(reply)
+            return recorded, self._response(reply)
         return recorded, None
+
+    def _recorded(self, request: Request, body: bytes) -> Any:
+        return RecordedRequest(method=request.method, path=request.url.path, query=request.url.query,
+                               headers={name.lower(): value for name, value in request.headers.items()}, body=body)
+
+    def _response(self, reply: Any) -> Response:
+        return reply_response(reply)
 
     async def _wait(self, seconds: float) -> None:
         loop = asyncio.get_running_loop()

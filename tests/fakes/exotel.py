@@ -6,10 +6,8 @@ every request, stores sent messages for the status lookup, and can script the ne
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import re
-from collections import deque
 from typing import Any
 
 from starlette.applications import Starlette
@@ -17,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.generic import RecordedRequest, Reply
+from tests.fakes.generic import GatewayStyleFake, RecordedRequest, Reply
 
 ACCOUNT_SID = "acme1"
 API_KEY = "ff2064142bc89ac5e6c52a6398063872f95f759249509009"
@@ -31,13 +29,11 @@ def rest_exception(status: int, message: str, headers: dict[str, str] | None = N
     return Reply(status, {"RestException": body}, headers or {})
 
 
-class FakeExotel:
+class FakeExotel(GatewayStyleFake):
     def __init__(self) -> None:
-        self.base_url = ""
-        self.requests: list[RecordedRequest] = []
+        super().__init__()
         self.messages: dict[str, dict[str, Any]] = {}
         self.issued_sids: list[str] = []
-        self._replies: deque[Reply] = deque()
         self._sids = itertools.count(1)
         prefix = "/v1/Accounts/{sid}"
         self.app = Starlette(routes=[
@@ -47,24 +43,14 @@ class FakeExotel:
             Route(prefix + "/Balance.json", self._balance, methods=["GET"]),
         ])
 
-    def answer_next(self, *replies: Reply) -> None:
-        self._replies.extend(replies)
-
     def set_status(self, sid: str, status: str, code: str, detail: str) -> None:
         self.messages[sid].update(Status=status, DetailedStatusCode=code, DetailedStatus=detail,
                                   DateUpdated="2026-03-01 10:15:00")
 
     async def _receive(self, request: Request) -> tuple[RecordedRequest, Response | None]:
-        recorded = RecordedRequest(
-            method=request.method, path=request.url.path, query=request.url.query,
-            headers=tuple((k.lower(), v) for k, v in request.headers.items()), body=await request.body(),
-        )
-        self.requests.append(recorded)
-        if self._replies:
-            reply = self._replies.popleft()
-            if reply.delay:
-                await asyncio.sleep(reply.delay)
-            return recorded, reply.response()
+        recorded, scripted = await self._record(request)
+        if scripted is not None:
+            return recorded, scripted
         if recorded.basic_auth != (API_KEY, API_TOKEN):
             return recorded, rest_exception(401, "Authentication failed. Invalid API Key or Token.",
                                             code="UNAUTHORIZED").response()

@@ -18,6 +18,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from tests.fakes.base import FakeProvider
+
 
 @dataclass(frozen=True)
 class RecordedRequest:
@@ -74,6 +76,18 @@ class Reply:
 
 
 Responder = Reply | Callable[[RecordedRequest], Reply]
+
+
+class GatewayStyleFake(FakeProvider):
+    """A provider fake whose requests are recorded as RecordedRequest here (headers kept in order,
+    `header()`, `form` pairs) and whose scripted replies are this module's Reply."""
+
+    def _recorded(self, request: Request, body: bytes) -> RecordedRequest:
+        return RecordedRequest(method=request.method, path=request.url.path, query=request.url.query,
+                               headers=tuple((k.lower(), v) for k, v in request.headers.items()), body=body)
+
+    def _response(self, reply: Reply) -> Response:
+        return reply.response()
 
 
 class FakeGateway:

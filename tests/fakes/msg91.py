@@ -5,10 +5,8 @@ plain text). It records every request and can be told to answer the next ones wi
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
-from collections import deque
 from typing import Any
 
 from starlette.applications import Starlette
@@ -16,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from tests.fakes.generic import RecordedRequest, Reply
+from tests.fakes.generic import GatewayStyleFake, Reply
 
 AUTH_KEY = "123456AbCdEf7890GhIjKl12"
 
@@ -26,14 +24,12 @@ def msg91_error(code: str, message: str, status: int = 200) -> Reply:
     return Reply(status, {"type": "error", "message": message, "code": code})
 
 
-class FakeMsg91:
+class FakeMsg91(GatewayStyleFake):
     def __init__(self, auth_key: str = AUTH_KEY) -> None:
+        super().__init__()
         self.auth_key = auth_key
-        self.base_url = ""  # set by whoever serves the app
-        self.requests: list[RecordedRequest] = []
         self.request_ids: list[str] = []
         self.balances = {"4": "1500", "1": "20"}
-        self._replies: deque[Reply] = deque()
         self._numbers = itertools.count(1)
         self.app = Starlette(routes=[
             Route("/api/v2/sendsms", self._send, methods=["POST"]),
@@ -41,27 +37,10 @@ class FakeMsg91:
             Route("/api/balance.php", self._balance, methods=["GET"]),
         ])
 
-    def answer_next(self, *replies: Reply) -> None:
-        self._replies.extend(replies)
-
-    async def _scripted(self) -> Response:
-        reply = self._replies.popleft()
-        if reply.delay:
-            await asyncio.sleep(reply.delay)
-        return reply.response()
-
-    async def _record(self, request: Request) -> RecordedRequest:
-        recorded = RecordedRequest(
-            method=request.method, path=request.url.path, query=request.url.query,
-            headers=tuple((k.lower(), v) for k, v in request.headers.items()), body=await request.body(),
-        )
-        self.requests.append(recorded)
-        return recorded
-
     async def _send(self, request: Request) -> Response:
-        recorded = await self._record(request)
-        if self._replies:
-            return await self._scripted()
+        recorded, scripted = await self._record(request)
+        if scripted is not None:
+            return scripted
         key = recorded.header("authkey")
         if not key:
             return _json(msg91_error("106", "Missing Authentication Key"))
@@ -85,9 +64,9 @@ class FakeMsg91:
         return JSONResponse({"message": request_id, "type": "success"})
 
     async def _balance(self, request: Request) -> Response:
-        recorded = await self._record(request)
-        if self._replies:
-            return await self._scripted()
+        recorded, scripted = await self._record(request)
+        if scripted is not None:
+            return scripted
         query = dict(recorded.query_pairs)
         if query.get("authkey") != self.auth_key:
             return PlainTextResponse("Authentication failure")

@@ -6,16 +6,14 @@ answers in the legacy XML this adapter reads (`<RESULT REQID='…'>` with one `<
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-from collections import deque
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.fakes.generic import RecordedRequest, Reply
+from tests.fakes.generic import GatewayStyleFake, Reply
 
 FEED_ID = "345695"
 USERNAME = "9876543210"
@@ -28,29 +26,17 @@ def netcore_error(code: str, description: str, status: int = 200) -> Reply:
                          "</REQUEST-ERROR></RESULT>")
 
 
-class FakeNetcore:
+class FakeNetcore(GatewayStyleFake):
     def __init__(self) -> None:
-        self.base_url = ""
-        self.requests: list[RecordedRequest] = []
+        super().__init__()
         self.request_ids: list[str] = []
-        self._replies: deque[Reply] = deque()
         self._ids = itertools.count(1_000_001)
         self.app = Starlette(routes=[Route("/BulkSms/SingleMsgApi", self._send, methods=["GET", "POST"])])
 
-    def answer_next(self, *replies: Reply) -> None:
-        self._replies.extend(replies)
-
     async def _send(self, request: Request) -> Response:
-        recorded = RecordedRequest(
-            method=request.method, path=request.url.path, query=request.url.query,
-            headers=tuple((k.lower(), v) for k, v in request.headers.items()), body=await request.body(),
-        )
-        self.requests.append(recorded)
-        if self._replies:
-            reply = self._replies.popleft()
-            if reply.delay:
-                await asyncio.sleep(reply.delay)
-            return reply.response()
+        recorded, scripted = await self._record(request)
+        if scripted is not None:
+            return scripted
         form = dict(recorded.form if request.method == "POST" else recorded.query_pairs)
         if (form.get("feedid"), form.get("username"), form.get("password")) != (FEED_ID, USERNAME, PASSWORD):
             return netcore_error("102", "Invalid username/password").response()
