@@ -46,7 +46,7 @@ from smsconsole.providers.base import (
     pattern,
     sender_validator,
 )
-from smsconsole.providers.common import e164, json_object, parse_timestamp, snippet
+from smsconsole.providers.common import digits, e164, json_object, parse_timestamp, snippet
 
 logger = logging.getLogger(__name__)
 
@@ -215,7 +215,7 @@ class InfobipProvider(Provider):
     def _message(self, message: OutboundMessage) -> dict[str, Any]:
         """One `messages[]` entry: one destination, our ref as callbackData, DLT when known."""
         entry: dict[str, Any] = {
-            "destinations": [{"to": re.sub(r"\D", "", message.to), "messageId": message_id_for(message.ref)}],
+            "destinations": [{"to": digits(message.to), "messageId": message_id_for(message.ref)}],
             "content": {"text": message.body},
         }
         if sender := (message.sender or self.setting("sender")).strip():
