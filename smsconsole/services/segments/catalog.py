@@ -77,14 +77,22 @@ async def event_names(session: AsyncSession) -> list[str]:
     return list(rows)
 
 
-async def segment_catalog(session: AsyncSession) -> SegmentCatalog:
-    """Built-in fields, profile properties with types, event names and their property types."""
+async def _declared_types(session: AsyncSession) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Profile property types, and each event's property types, as the PropertyDef rows declare them."""
     rows = (await session.execute(select(PropertyDef.scope, PropertyDef.name, PropertyDef.type))).all()
     profile_types = {name: type_ for scope, name, type_ in rows if scope == "profile"}
-    events: dict[str, dict[str, str]] = {name: {} for name in await event_names(session)}
+    events: dict[str, dict[str, str]] = {}
     for scope, name, type_ in rows:
         if scope.startswith("event:"):
             events.setdefault(scope[len("event:"):], {})[name] = type_
+    return profile_types, events
+
+
+async def segment_catalog(session: AsyncSession) -> SegmentCatalog:
+    """Built-in fields, profile properties with types, event names and their property types."""
+    profile_types, declared = await _declared_types(session)
+    events: dict[str, dict[str, str]] = {name: {} for name in await event_names(session)}
+    events.update(declared)
     return catalog_from(profile_types, events)
 
 
@@ -103,12 +111,7 @@ def _event_names_in(node: Any, found: set[str]) -> set[str]:
 async def catalog_for(session: AsyncSession, definition: Any) -> SegmentCatalog:
     """The part of the catalog a definition needs: property types, and which of the event
     names it mentions have been recorded (one index seek each, in one round trip)."""
-    rows = (await session.execute(select(PropertyDef.scope, PropertyDef.name, PropertyDef.type))).all()
-    profile_types = {name: type_ for scope, name, type_ in rows if scope == "profile"}
-    events: dict[str, dict[str, str]] = {}
-    for scope, name, type_ in rows:
-        if scope.startswith("event:"):
-            events.setdefault(scope[len("event:"):], {})[name] = type_
+    profile_types, events = await _declared_types(session)
     mentioned = sorted(_event_names_in(definition, set()) - set(events))[:MAX_CONDITIONS]
     if mentioned:
         recorded = (await session.execute(select(*[

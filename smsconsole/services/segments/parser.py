@@ -235,7 +235,8 @@ class _Parser:
         start, end = self.date(value[0], f"{path}[0]"), self.date(value[1], f"{path}[1]")
         if start is _BAD or end is _BAD:
             return _BAD
-        if date_start(start) >= date_end(end)[0] and not (date_start(start) == date_end(end)[0] and date_end(end)[1]):
+        first, (last, inclusive) = date_start(start), date_end(end)
+        if first >= last and not (first == last and inclusive):
             self.fail(path, "the start must not be after the end")
             return _BAD
         return [start, end]
