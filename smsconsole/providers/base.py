@@ -14,7 +14,17 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
-from smsconsole.providers.common import add_query, json_body, parse_retry_after, same_secret
+from smsconsole.providers.common import (
+    Validator,
+    add_query,
+    http_url,
+    json_body,
+    parse_retry_after,
+    pattern,
+    positive_int,
+    same_secret,
+    snippet,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -129,9 +139,6 @@ class ErrorRules:
 
 # --- config fields -----------------------------------------------------------------------------
 
-Validator = Callable[[str], str | None]  # returns a reason when the value is bad
-
-
 @dataclass(frozen=True)
 class ConfigField:
     """One setting of a provider: rendered as a form field, a CLI flag and a validation rule."""
@@ -150,45 +157,6 @@ class ConfigField:
     @property
     def flag(self) -> str:
         return "--" + self.name.replace("_", "-")
-
-
-def pattern(regex: str, description: str) -> Validator:
-    compiled = re.compile(regex)
-
-    def check(value: str) -> str | None:
-        return None if compiled.fullmatch(value) else f"must be {description}"
-
-    return check
-
-
-def sender_validator(description: str, *numbers: str, alphanumeric: str, numeric: str = r"[0-9 ]+") -> Validator:
-    """A sender check: a number matching one of `numbers` (regular expressions), or an alphanumeric
-    sender ID matching `alphanumeric` that does not match `numeric` (that would be a mistyped number)."""
-    forms = [re.compile(number) for number in numbers]
-    alphanumeric_id, mistyped_number = re.compile(alphanumeric), re.compile(numeric)
-
-    def check(value: str) -> str | None:
-        if any(form.fullmatch(value) for form in forms):
-            return None
-        if alphanumeric_id.fullmatch(value) and not mistyped_number.fullmatch(value):
-            return None
-        return f"must be {description}"
-
-    return check
-
-
-def http_url(value: str) -> str | None:
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return "must be an http(s) URL"
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return "must be an http(s) URL such as https://api.example.com"
-    return None
-
-
-def positive_int(value: str) -> str | None:
-    return None if value.isdigit() and int(value) > 0 else "must be a whole number greater than 0"
 
 
 @dataclass(frozen=True)
@@ -552,6 +520,25 @@ class Provider:
         if not response.is_success:
             raise error_from(response)
         return json_body(response)
+
+    async def account_check(self, said: str, what: str, url: str, error_from: Callable[[httpx.Response], ProviderError],
+                            *, refused: Mapping[int, str], **kwargs: Any) -> dict[str, Any] | ConnectionCheck:
+        """The GET a connection check makes (`what`, e.g. "account check"), read: the answer's JSON
+        object, or the failed ConnectionCheck that says why not (unreachable, a status in `refused`
+        with its text, any other refusal, an unreadable body)."""
+        try:
+            response = await self.request("GET", url, **kwargs)
+        except ProviderError as error:
+            return ConnectionCheck(ok=False, detail=f"{said} {what} failed: {error}")
+        if response.status_code in refused:
+            return ConnectionCheck(ok=False, detail=refused[response.status_code])
+        if not response.is_success:
+            return ConnectionCheck(ok=False, detail=f"{said} {what} failed: {error_from(response)}")
+        payload = json_body(response)
+        if not isinstance(payload, dict):
+            return ConnectionCheck(ok=False, detail=f"{said} answered HTTP {response.status_code} with an unreadable "
+                                                    f"body: {snippet(response.text) or '(empty body)'}")
+        return payload
 
     @staticmethod
     def classify_http(response: httpx.Response, message: str, code: str | None = None) -> ProviderError:

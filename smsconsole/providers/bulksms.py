@@ -41,9 +41,8 @@ from smsconsole.providers.base import (
     ProviderError,
     SendOutcome,
     StatusReport,
-    sender_validator,
 )
-from smsconsole.providers.common import digits, e164, json_body, load_cursor, parse_timestamp, snippet
+from smsconsole.providers.common import digits, e164, json_body, load_cursor, parse_timestamp, sender_validator, snippet
 
 logger = logging.getLogger(__name__)
 
@@ -217,22 +216,12 @@ class BulkSmsProvider(Provider):
     # Connection check -------------------------------------------------------------------------
 
     async def check_connection(self) -> ConnectionCheck:
-        try:
-            response = await self.request("GET", self._url("/profile"), auth=self._auth())
-        except ProviderError as error:
-            return ConnectionCheck(ok=False, detail=f"BulkSMS profile check failed: {error}")
-        if response.status_code in (401, 403):
-            return ConnectionCheck(
-                ok=False,
-                detail=f"BulkSMS refused the credentials (HTTP {response.status_code}): check the username or "
-                       "token ID and the password or token secret",
-            )
-        if not response.is_success:
-            return ConnectionCheck(ok=False, detail=f"BulkSMS profile check failed: {error_from_response(response)}")
-        profile = json_body(response)
-        if not isinstance(profile, dict):
-            return ConnectionCheck(ok=False, detail=f"BulkSMS answered HTTP {response.status_code} with an unreadable "
-                                                    f"body: {snippet(response.text) or '(empty body)'}")
+        refused = {status: f"BulkSMS refused the credentials (HTTP {status}): check the username or token ID and "
+                           "the password or token secret" for status in (401, 403)}
+        profile = await self.account_check("BulkSMS", "profile check", self._url("/profile"), error_from_response,
+                                           refused=refused, auth=self._auth())
+        if isinstance(profile, ConnectionCheck):
+            return profile
         credits = profile.get("credits") if isinstance(profile.get("credits"), dict) else {}
         quota = profile.get("quota") if isinstance(profile.get("quota"), dict) else {}
         detail = f"Profile '{profile.get('username') or self.setting('username')}'"

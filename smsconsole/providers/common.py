@@ -1,5 +1,5 @@
 """Small readers every adapter shares: numbers, timestamps, JSON answers and cursors, secrets and
-URLs. Pure functions, no httpx at import time."""
+URLs, and the validators settings are checked with. Pure functions, no httpx at import time."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import email.utils
 import hmac
 import json
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -14,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 if TYPE_CHECKING:
     import httpx
 
+Validator = Callable[[str], str | None]  # a setting's check: returns a reason when the value is bad
 RFC2822 = "rfc2822"  # parse_timestamp's format for email-style dates ("Mon, 23 Nov 2026 10:15:02 +0000")
 _NOT_A_DIGIT = re.compile(r"\D")
 _BASIC_OFFSET = re.compile(r"([+-]\d{2})(\d{2})$")
@@ -130,3 +132,45 @@ def add_query(url: str, **params: str) -> str:
     query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in params]
     query.extend(params.items())
     return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+# --- setting validators ----------------------------------------------------------------------
+
+
+def pattern(regex: str, description: str) -> Validator:
+    compiled = re.compile(regex)
+
+    def check(value: str) -> str | None:
+        return None if compiled.fullmatch(value) else f"must be {description}"
+
+    return check
+
+
+def sender_validator(description: str, *numbers: str, alphanumeric: str, numeric: str = r"[0-9 ]+") -> Validator:
+    """A sender check: a number matching one of `numbers` (regular expressions), or an alphanumeric
+    sender ID matching `alphanumeric` that does not match `numeric` (that would be a mistyped number)."""
+    forms = [re.compile(number) for number in numbers]
+    alphanumeric_id, mistyped_number = re.compile(alphanumeric), re.compile(numeric)
+
+    def check(value: str) -> str | None:
+        if any(form.fullmatch(value) for form in forms):
+            return None
+        if alphanumeric_id.fullmatch(value) and not mistyped_number.fullmatch(value):
+            return None
+        return f"must be {description}"
+
+    return check
+
+
+def http_url(value: str) -> str | None:
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return "must be an http(s) URL"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return "must be an http(s) URL such as https://api.example.com"
+    return None
+
+
+def positive_int(value: str) -> str | None:
+    return None if value.isdigit() and int(value) > 0 else "must be a whole number greater than 0"

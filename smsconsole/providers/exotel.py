@@ -41,9 +41,8 @@ from smsconsole.providers.base import (
     ProviderError,
     SendOutcome,
     StatusReport,
-    pattern,
 )
-from smsconsole.providers.common import digits, json_body, parse_timestamp, snippet
+from smsconsole.providers.common import digits, json_body, parse_timestamp, pattern, snippet
 
 logger = logging.getLogger(__name__)
 

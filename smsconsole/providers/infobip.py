@@ -43,10 +43,8 @@ from smsconsole.providers.base import (
     ProviderError,
     SendOutcome,
     StatusReport,
-    pattern,
-    sender_validator,
 )
-from smsconsole.providers.common import digits, e164, json_object, parse_timestamp, snippet
+from smsconsole.providers.common import digits, e164, json_object, parse_timestamp, pattern, sender_validator, snippet
 
 logger = logging.getLogger(__name__)
 

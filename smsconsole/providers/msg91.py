@@ -40,9 +40,8 @@ from smsconsole.providers.base import (
     ProviderError,
     SendOutcome,
     StatusReport,
-    pattern,
 )
-from smsconsole.providers.common import digits, e164, json_object, parse_timestamp, snippet
+from smsconsole.providers.common import digits, e164, json_object, parse_timestamp, pattern, snippet
 
 logger = logging.getLogger(__name__)
 

@@ -41,9 +41,8 @@ from smsconsole.providers.base import (
     SendOutcome,
     StatusReport,
     TransientError,
-    pattern,
 )
-from smsconsole.providers.common import digits, snippet
+from smsconsole.providers.common import digits, pattern, snippet
 from smsconsole.providers.generic.receipts import (
     DEFAULT_STATUS_VALUES,
     MAPPING_FIELDS,

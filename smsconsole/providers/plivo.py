@@ -47,10 +47,17 @@ from smsconsole.providers.base import (
     SendOutcome,
     StatusReport,
     TransientError,
+)
+from smsconsole.providers.common import (
+    digits,
+    e164,
+    json_object,
+    load_cursor,
+    parse_timestamp,
     pattern,
     sender_validator,
+    snippet,
 )
-from smsconsole.providers.common import digits, e164, json_object, load_cursor, parse_timestamp, snippet
 
 logger = logging.getLogger(__name__)
 
@@ -250,19 +257,11 @@ class PlivoProvider(Provider):
     # Connection check -------------------------------------------------------------------------
 
     async def check_connection(self) -> ConnectionCheck:
-        try:
-            response = await self.request("GET", self._account_url("/"), auth=self._auth())
-        except ProviderError as error:
-            return ConnectionCheck(ok=False, detail=f"Plivo account check failed: {error}")
-        if response.status_code == 401:
-            return ConnectionCheck(ok=False, detail="Plivo refused the credentials (HTTP 401): "
-                                                    "check the Auth ID and auth token")
-        if not response.is_success:
-            return ConnectionCheck(ok=False, detail=f"Plivo account check failed: {error_from_response(response)}")
-        account = json_object(response)
-        if account is None:
-            return ConnectionCheck(ok=False, detail=f"Plivo answered HTTP {response.status_code} with an unreadable "
-                                                    f"body: {snippet(response.text) or '(empty body)'}")
+        refused = {401: "Plivo refused the credentials (HTTP 401): check the Auth ID and auth token"}
+        account = await self.account_check("Plivo", "account check", self._account_url("/"), error_from_response,
+                                           refused=refused, auth=self._auth())
+        if isinstance(account, ConnectionCheck):
+            return account
         name = account.get("name") or account.get("auth_id") or self.setting("auth_id")
         detail = f"Account '{name}' ({account.get('account_type') or 'unknown type'})"
         if account.get("cash_credits") not in (None, ""):

@@ -46,10 +46,18 @@ from smsconsole.providers.base import (
     ProviderError,
     SendOutcome,
     StatusReport,
-    pattern,
-    sender_validator,
 )
-from smsconsole.providers.common import digits, e164, json_object, load_cursor, parse_timestamp, same_secret, snippet
+from smsconsole.providers.common import (
+    digits,
+    e164,
+    json_object,
+    load_cursor,
+    parse_timestamp,
+    pattern,
+    same_secret,
+    sender_validator,
+    snippet,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -252,26 +260,14 @@ class SinchProvider(Provider):
 
     async def check_connection(self) -> ConnectionCheck:
         plan = self.setting("service_plan_id").strip()
-        try:
-            response = await self.request("GET", self._url("/batches"), params={"page_size": "1"},
-                                          headers=self._headers())
-        except ProviderError as error:
-            return ConnectionCheck(ok=False, detail=f"Sinch check failed: {error}")
-        if response.status_code in (401, 403):
-            return ConnectionCheck(ok=False, detail=(
-                f"Sinch refused the credentials (HTTP {response.status_code}): check the service plan ID, "
-                f"the API token and the region ({self.region})"))
-        if response.status_code == 404:
-            return ConnectionCheck(ok=False, detail=(
-                f"Sinch does not know service plan {plan} in region {self.region} (HTTP 404): "
-                "check the service plan ID and the region"))
-        if not response.is_success:
-            return ConnectionCheck(ok=False, detail=f"Sinch check failed: {error_from_response(response)}")
-        listing = json_object(response)
-        if listing is None:
-            return ConnectionCheck(ok=False, detail=(
-                f"Sinch answered HTTP {response.status_code} with an unreadable body: "
-                f"{snippet(response.text) or '(empty body)'}"))
+        refused = {status: f"Sinch refused the credentials (HTTP {status}): check the service plan ID, the API token "
+                           f"and the region ({self.region})" for status in (401, 403)}
+        refused[404] = (f"Sinch does not know service plan {plan} in region {self.region} (HTTP 404): "
+                        "check the service plan ID and the region")
+        listing = await self.account_check("Sinch", "check", self._url("/batches"), error_from_response,
+                                           refused=refused, params={"page_size": "1"}, headers=self._headers())
+        if isinstance(listing, ConnectionCheck):
+            return listing
         count = listing.get("count")
         detail = f"Service plan {plan} ({self.region}) accepted the API token"
         if isinstance(count, int):

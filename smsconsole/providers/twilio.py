@@ -34,8 +34,6 @@ from smsconsole.providers.base import (
     ProviderError,
     SendOutcome,
     StatusReport,
-    pattern,
-    sender_validator,
 )
 from smsconsole.providers.common import (
     RFC2822,
@@ -43,7 +41,9 @@ from smsconsole.providers.common import (
     load_cursor,
     parse_smpp_time,
     parse_timestamp,
+    pattern,
     same_secret,
+    sender_validator,
     snippet,
 )
 
@@ -224,23 +224,11 @@ class TwilioProvider(Provider):
     # Connection check -------------------------------------------------------------------------
 
     async def check_connection(self) -> ConnectionCheck:
-        try:
-            response = await self.request("GET", self._account_url(".json"), auth=self._auth())
-        except ProviderError as error:
-            return ConnectionCheck(ok=False, detail=f"Twilio account check failed: {error}")
-        if response.status_code == 401:
-            return ConnectionCheck(
-                ok=False,
-                detail="Twilio refused the credentials (HTTP 401): check the Account SID, API key SID and auth token",
-            )
-        if not response.is_success:
-            return ConnectionCheck(ok=False, detail=f"Twilio account check failed: {error_from_response(response)}")
-        account = json_object(response)
-        if account is None:
-            return ConnectionCheck(
-                ok=False, detail=f"Twilio answered HTTP {response.status_code} with an unreadable body: "
-                                 f"{snippet(response.text) or '(empty body)'}",
-            )
+        refused = {401: "Twilio refused the credentials (HTTP 401): check the Account SID, API key SID and auth token"}
+        account = await self.account_check("Twilio", "account check", self._account_url(".json"), error_from_response,
+                                           refused=refused, auth=self._auth())
+        if isinstance(account, ConnectionCheck):
+            return account
         name = account.get("friendly_name") or self.setting("account_sid")
         state = account.get("status") or "unknown"
         if state != "active":

@@ -51,8 +51,6 @@ from smsconsole.providers.base import (
     SendOutcome,
     StatusReport,
     TransientError,
-    pattern,
-    sender_validator,
 )
 from smsconsole.providers.common import (
     digits,
@@ -61,7 +59,9 @@ from smsconsole.providers.common import (
     load_cursor,
     parse_smpp_time,
     parse_timestamp,
+    pattern,
     same_secret,
+    sender_validator,
     snippet,
 )
 

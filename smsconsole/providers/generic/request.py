@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
 
-from smsconsole.providers.base import OutboundMessage, http_url
+from smsconsole.providers.base import OutboundMessage
+from smsconsole.providers.common import http_url
 from smsconsole.providers.generic.responses import BodyRule, IdRule, StatusRule
 from smsconsole.providers.generic.templating import (
     HEADER_UNSAFE,

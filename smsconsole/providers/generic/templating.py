@@ -9,7 +9,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from urllib.parse import quote
 
-from smsconsole.providers.base import OutboundMessage, Validator
+from smsconsole.providers.base import OutboundMessage
+from smsconsole.providers.common import Validator
 
 PLACEHOLDER = re.compile(r"\$\$([A-Za-z_][A-Za-z0-9_]*)")
 BUILTIN_PLACEHOLDERS: tuple[str, ...] = (
