@@ -65,5 +65,12 @@ def describe_problems(problems: Sequence[tuple[str, str]], parser: argparse.Argu
     if parser is None:
         return "; ".join(f"{field}: {reason}" if field else reason for field, reason in problems)
     path, command = command_of(parser, args)
+    return name_problems(problems, path, command)
+
+
+def name_problems(problems: Sequence[tuple[str, str]], path: tuple[str, ...],
+                  command: argparse.ArgumentParser) -> str:
+    """The problems as one line, each field named as `command` (the parser of the subcommand
+    `path`, e.g. `("import",)`) takes it."""
     return "; ".join(f"{field_name(field, path, command)}: {reason}" if field else reason
                      for field, reason in problems)

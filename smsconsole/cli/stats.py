@@ -19,7 +19,7 @@ def register(commands: Commands) -> None:
 
 
 async def cmd_stats(config: Config, args: argparse.Namespace) -> int:
-    from smsconsole.services.stats import delivery_stats, describe_rate
+    from smsconsole.services.stats import delivery_stats, describe_rate  # lazy: start-up
 
     async def work(runtime: Any) -> int:
         async with runtime.factory() as session:
