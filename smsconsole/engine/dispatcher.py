@@ -31,7 +31,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -58,7 +58,7 @@ from smsconsole.providers.base import (
     SendOutcome,
 )
 from smsconsole.secrets import SecretBox, SecretError
-from smsconsole.services.providers import build_adapter
+from smsconsole.services.providers import Adapters
 from smsconsole.services.receipts import part_rows, stored_id
 from smsconsole.services.settings import get_settings
 
@@ -118,10 +118,12 @@ class Dispatcher:
         guards: Sequence[guard_mod.Guard] | None = None,
         limiter: RateLimiter | None = None,
         token: str | None = None,
+        adapters: Adapters | None = None,
     ) -> None:
         """`token` is the engine's lease tenure (engine/lease.py): with it, every outbox write is
         fenced on the lease; without it (tests, tools) the dispatcher still claims under a token
-        of its own, unfenced."""
+        of its own, unfenced. `adapters` is the engine's shared adapter cache (one of its own
+        when not given)."""
         self.factory = factory
         self.box = box
         self.client = client
@@ -130,7 +132,7 @@ class Dispatcher:
         self.guards = list(guards) if guards is not None else guard_mod.GUARDS
         self.limiter = limiter or RateLimiter()
         self.breaker = CircuitBreaker(self.settings.circuit_threshold, self.settings.circuit_cooldown)
-        self._adapters: dict[int, tuple[datetime, Provider]] = {}
+        self.adapters = adapters or Adapters(box, client)
         self._lanes: dict[int, _Lanes] = {}
         self._claim_lock = asyncio.Lock()
         self.tenure = Tenure(token or uuid.uuid4().hex, fenced=token is not None)
@@ -510,14 +512,8 @@ class Dispatcher:
                      "reason": reason}
 
     def _adapter(self, entry: ProviderEntry) -> Provider:
-        spec = entry.spec
-        assert spec is not None
-        cached = self._adapters.get(spec.id)
-        if cached and cached[0] == spec.updated_at:
-            return cached[1]
-        adapter = build_adapter(spec, self.client)
-        self._adapters[spec.id] = (spec.updated_at, adapter)
-        return adapter
+        assert entry.spec is not None
+        return self.adapters.get(entry.spec)
 
     def _backoff(self, attempts: int, retry_after: float | None) -> float:
         delay = min(self.settings.backoff_cap, self.settings.backoff_base * (2 ** max(0, attempts - 1)))

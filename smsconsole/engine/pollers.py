@@ -22,11 +22,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
-from smsconsole.models import Message, PollCursor, Provider as ProviderRow
+from smsconsole.models import Message, PollCursor
 from smsconsole.providers.base import InboundReport, PollPage, Provider, ProviderError, StatusReport
 from smsconsole.secrets import SecretBox, SecretError
-from smsconsole.services.providers import AdapterSpec, adapter_spec, build_adapter
+from smsconsole.services.providers import Adapters, AdapterSpec, LoadedSpec, enabled_specs
 from smsconsole.services.receipts import apply_pending_receipts, apply_status_reports
+from smsconsole.services.replies import record_inbound
 
 log = logging.getLogger("smsconsole.pollers")
 
@@ -66,9 +67,13 @@ class Pollers:
     client: httpx.AsyncClient
     settings: PollSettings = field(default_factory=PollSettings)
     monotonic: Callable[[], float] = time.monotonic
+    adapters: Adapters | None = None  # the engine's shared adapter cache; one of its own when None
     _due: dict[tuple[int, str], _Due] = field(default_factory=dict)
     _checked: dict[int, float] = field(default_factory=dict)  # message id → when to ask again
-    _adapters: dict[int, tuple[object, Provider]] = field(default_factory=dict)
+    _cache: Adapters = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._cache = self.adapters or Adapters(self.box, self.client)
 
     async def tick(self) -> None:
         """One turn: every provider whose poll is due is polled (providers side by side, so a slow
@@ -106,7 +111,7 @@ class Pollers:
         try:
             if isinstance(spec, SecretError):
                 raise spec
-            adapter = self._adapter(spec)
+            adapter = self._cache.get(spec)
         except Exception as exc:  # an unreadable secret, or settings the adapter refuses
             reason = str(exc) if isinstance(exc, SecretError) else f"cannot build its adapter ({type(exc).__name__})"
             self._failed(due, f"provider {name}", reason, _backoff(self.settings.interval_seconds, due.failures + 1),
@@ -140,24 +145,11 @@ class Pollers:
             log.info("pollers: %s works again after %d failed attempt(s)", what, due.failures)
         due.problem, due.failures = None, 0
 
-    async def _specs(self) -> list[tuple[int, str, AdapterSpec | SecretError]]:
+    async def _specs(self) -> list[LoadedSpec]:
+        """The enabled providers; one whose key cannot open it comes with its SecretError, backed
+        off and logged like any failure."""
         async with self.factory() as session:
-            rows = await session.scalars(select(ProviderRow).where(ProviderRow.enabled.is_(True)))
-            specs: list[tuple[int, str, AdapterSpec | SecretError]] = []
-            for row in rows:
-                try:
-                    specs.append((row.id, row.name, adapter_spec(row, self.box)))
-                except SecretError as exc:  # the key cannot open it: backed off and logged like any failure
-                    specs.append((row.id, row.name, exc))
-            return specs
-
-    def _adapter(self, spec: AdapterSpec) -> Provider:
-        cached = self._adapters.get(spec.id)
-        if cached and cached[0] == spec.updated_at:
-            return cached[1]
-        adapter = build_adapter(spec, self.client)
-        self._adapters[spec.id] = (spec.updated_at, adapter)
-        return adapter
+            return await enabled_specs(session, self.box)
 
     def _interval(self, adapter: Provider, job: str) -> float:
         if job == "reconcile" and (delay := _own_receipt_delay(adapter)) is not None:
@@ -210,8 +202,6 @@ class Pollers:
                 if reports:
                     await apply_status_reports(session, provider_id, provider_name, reports, "poll")
             else:
-                from smsconsole.services.replies import record_inbound
-
                 for report in page.reports:
                     if isinstance(report, InboundReport):
                         await record_inbound(session, provider_id=provider_id, provider_name=provider_name,

@@ -12,10 +12,10 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from smsconsole.models import Message, Provider as ProviderRow
+from smsconsole.models import Message
 from smsconsole.providers.base import ProviderError
 from smsconsole.secrets import SecretBox, SecretError
-from smsconsole.services.providers import adapter_spec, build_adapter
+from smsconsole.services.providers import Adapters, AdapterSpec, specs_for
 from smsconsole.services.receipts import apply_status_reports
 
 log = logging.getLogger("smsconsole.reconcile")
@@ -25,9 +25,11 @@ RECONCILE_SECONDS = 60.0  # how often the engine looks for unknown messages to s
 
 
 async def reconcile_unknown(factory: async_sessionmaker[AsyncSession], box: SecretBox, client: httpx.AsyncClient,
-                            *, limit: int = 500) -> int:
+                            *, limit: int = 500, adapters: Adapters | None = None) -> int:
     """Ask each provider about up to `limit` unknown messages that have its message id; returns how
-    many messages changed state."""
+    many messages changed state. `adapters` is the engine's shared adapter cache (one of its own
+    when not given)."""
+    adapters = adapters or Adapters(box, client)
     async with factory() as session:
         rows = (await session.execute(
             select(Message.provider_id, Message.provider_message_id)
@@ -38,22 +40,19 @@ async def reconcile_unknown(factory: async_sessionmaker[AsyncSession], box: Secr
         by_provider: dict[int, list[str]] = defaultdict(list)
         for provider_id, provider_message_id in rows:
             by_provider[provider_id].append(provider_message_id)
-        providers = {
-            row.id: row for row in await session.scalars(select(ProviderRow).where(ProviderRow.id.in_(by_provider)))
-        } if by_provider else {}
-        specs = {}
-        for provider_id, row in providers.items():
-            try:
-                specs[provider_id] = adapter_spec(row, box)
-            except SecretError as exc:
-                log.warning("reconcile: provider %s cannot be read: %s", row.name, exc)
+        specs: dict[int, AdapterSpec] = {}
+        for provider_id, name, spec in await specs_for(session, box, by_provider):
+            if isinstance(spec, SecretError):
+                log.warning("reconcile: provider %s cannot be read: %s", name, spec)
+            else:
+                specs[provider_id] = spec
     changed = 0
     for provider_id, ids in by_provider.items():
         spec = specs.get(provider_id)
         if spec is None:
             continue
         try:
-            adapter = build_adapter(spec, client)
+            adapter = adapters.get(spec)
         except SecretError as exc:
             log.warning("reconcile: provider %s: %s", spec.name, exc)
             continue

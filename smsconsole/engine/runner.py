@@ -20,6 +20,7 @@ from smsconsole.engine.reconcile import RECONCILE_SECONDS, reconcile_unknown
 from smsconsole.engine.pollers import POLL_TICK_SECONDS, Pollers, PollSettings
 from smsconsole.listener.server import Listener, start_listener
 from smsconsole.secrets import SecretBox
+from smsconsole.services.providers import Adapters
 
 log = logging.getLogger("smsconsole.engine")
 
@@ -100,17 +101,19 @@ class Engine:
     async def _run_holding(self, stop: asyncio.Event, client: httpx.AsyncClient) -> None:
         self.state = EngineState.RUNNING
         self._lost.clear()
+        adapters = Adapters(self.box, client)  # one adapter per provider for everything below
         dispatcher = Dispatcher(
             self.factory, self.box, client,
             DispatchSettings(batch_size=self.config.dispatch_batch_size,
                              max_attempts=self.config.max_send_attempts),
-            token=self._token,
+            token=self._token, adapters=adapters,
         )
         pollers = Pollers(self.factory, self.box, client, PollSettings(self.config.poll_interval_seconds,
-                                                                       self.config.reconcile_after_seconds))
+                                                                       self.config.reconcile_after_seconds),
+                          adapters=adapters)
 
         async def reconcile() -> None:
-            await reconcile_unknown(self.factory, self.box, client)
+            await reconcile_unknown(self.factory, self.box, client, adapters=adapters)
 
         # The engine's chores: each waits its interval after the previous turn finished, so a slow
         # turn (a provider that is slow to answer) delays the next one instead of overlapping it,
@@ -122,7 +125,8 @@ class Engine:
         )]
         listener: Listener | None = None
         try:
-            listener = await start_listener(self.factory, self.box, self.config, lambda: self.state.value)
+            listener = await start_listener(self.factory, self.box, self.config, lambda: self.state.value,
+                                            adapters=adapters)
             await dispatcher.recover()
             await dispatcher.run(stop, self._wake, self.config.dispatch_interval_seconds, self._lost)
         finally:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from smsconsole.secrets import SecretBox
+if TYPE_CHECKING:
+    from smsconsole.services.providers import Adapters
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class ListenerContext:
     """What the routes of every area may use."""
 
     factory: async_sessionmaker[AsyncSession]
-    box: SecretBox | None = None  # provider secrets, for the callback areas' signature checks
+    adapters: Adapters  # the providers' adapters, for the callback areas' signature checks and parsing
     engine_state: Callable[[], str] | None = None  # for /healthz
     limits: Limits = field(default_factory=Limits)
 

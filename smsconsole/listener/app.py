@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from smsconsole.listener import ApiError, Limits, ListenerContext, callbacks, ingest
 from smsconsole.secrets import SecretBox
+from smsconsole.services.providers import Adapters
 
 log = logging.getLogger("smsconsole.listener")
 
@@ -32,9 +33,13 @@ def create_app(
     box: SecretBox | None = None,
     engine_state: Callable[[], str] | None = None,
     limits: Limits | None = None,
+    adapters: Adapters | None = None,
 ) -> Starlette:
-    """The app for one engine. A new area adds its `Mount` here, built from the same context."""
-    context = ListenerContext(factory=factory, box=box, engine_state=engine_state, limits=limits or Limits())
+    """The app for one engine. A new area adds its `Mount` here, built from the same context.
+    `adapters` is the engine's shared adapter cache; without it the app keeps its own, opening
+    provider secrets with `box`."""
+    context = ListenerContext(factory=factory, adapters=adapters or Adapters(box, None),
+                              engine_state=engine_state, limits=limits or Limits())
     routes = [
         Route("/healthz", _health_endpoint(context), methods=["GET"]),
         Mount("/v1", routes=ingest.routes(context)),

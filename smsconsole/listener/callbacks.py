@@ -8,21 +8,20 @@ acknowledged is lost."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import time
 
-from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from smsconsole.listener import ListenerContext
-from smsconsole.models import Provider as ProviderRow
 from smsconsole.providers.base import MAX_CALLBACK_BYTES, CallbackRejected, CallbackRequest, Provider
 from smsconsole.secrets import SecretError
 from smsconsole.services.errors import ServiceError
-from smsconsole.services.providers import NAME_RULE, adapter_spec, build_adapter
+from smsconsole.services.providers import NAME_RULE
 from smsconsole.services.receipts import apply_status_reports
+from smsconsole.services.replies import record_inbound
 from smsconsole.services.settings import get_settings
 
 log = logging.getLogger("smsconsole.listener")
@@ -32,31 +31,26 @@ ADAPTER_CACHE_SECONDS = 5.0  # how long a provider's adapter and the public URL 
 
 
 class _Adapters:
-    """Adapters by provider name, rebuilt when the provider row changes (or after a few seconds,
-    so a renamed or removed provider is noticed), and the public base URL."""
+    """Adapters by provider name, from the engine's shared cache (rebuilt there when the provider
+    changes), looked up again after a few seconds so a renamed or removed provider is noticed;
+    and the public base URL."""
 
     def __init__(self, context: ListenerContext) -> None:
         self.context = context
-        self._by_name: dict[str, tuple[float, datetime, int, Provider]] = {}
+        self._by_name: dict[str, tuple[float, int, Provider]] = {}
         self._public: tuple[float, str] | None = None
 
     async def get(self, name: str, now: float) -> tuple[int, Provider] | None:
         cached = self._by_name.get(name)
         if cached and now - cached[0] < ADAPTER_CACHE_SECONDS:
-            return cached[2], cached[3]
+            return cached[1], cached[2]
         async with self.context.factory() as session:
-            row = await session.scalar(select(ProviderRow).where(ProviderRow.name == name))
-        if row is None:
+            found = await self.context.adapters.named(session, name)
+        if found is None:
             self._by_name.pop(name, None)
             return None
-        if cached and cached[1] == row.updated_at and cached[2] == row.id:
-            self._by_name[name] = (now, cached[1], cached[2], cached[3])
-            return cached[2], cached[3]
-        if self.context.box is None:
-            raise SecretError("the listener has no secret key to open provider settings")
-        adapter = build_adapter(adapter_spec(row, self.context.box), client=None)  # type: ignore[arg-type]
-        self._by_name[name] = (now, row.updated_at, row.id, adapter)
-        return row.id, adapter
+        self._by_name[name] = (now, *found)
+        return found
 
     async def public_base(self, now: float) -> str:
         if self._public and now - self._public[0] < ADAPTER_CACHE_SECONDS:
@@ -81,8 +75,6 @@ def _answer(status: int, code: str, message: str) -> JSONResponse:
 
 
 async def _callback(request: Request, context: ListenerContext, adapters: _Adapters) -> Response:
-    import time
-
     name, kind = request.path_params["provider"], request.path_params["kind"]
     if not NAME_RULE.fullmatch(name):  # no provider can have this name: answered without a query
         request.state.key_prefix = "-"
@@ -130,8 +122,6 @@ async def _callback(request: Request, context: ListenerContext, adapters: _Adapt
             if kind == "status":
                 await apply_status_reports(session, provider_id, name, reports, "webhook")
             else:
-                from smsconsole.services.replies import record_inbound
-
                 for report in reports:
                     await record_inbound(session, provider_id=provider_id, provider_name=name, report=report,
                                          via="webhook")

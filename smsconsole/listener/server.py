@@ -27,6 +27,7 @@ from smsconsole.config import Config
 from smsconsole.listener.app import create_app
 from smsconsole.listener.guard import ConnectionGuard
 from smsconsole.secrets import SecretBox
+from smsconsole.services.providers import Adapters
 
 log = logging.getLogger("smsconsole.listener")
 
@@ -117,13 +118,13 @@ class Listener:
 
 async def start_listener(
     factory: async_sessionmaker[AsyncSession], box: SecretBox, config: Config,
-    engine_state: Callable[[], str] | None = None,
+    engine_state: Callable[[], str] | None = None, adapters: Adapters | None = None,
 ) -> Listener | None:
     """The running listener, or None when it is off (listen_port 0) or cannot start (logged)."""
     if not config.listen_port:
         return None
-    listener = Listener(create_app(factory, box=box, engine_state=engine_state), config.listen_host,
-                        config.listen_port, ListenLimits.from_config(config))
+    listener = Listener(create_app(factory, box=box, engine_state=engine_state, adapters=adapters),
+                        config.listen_host, config.listen_port, ListenLimits.from_config(config))
     try:
         await listener.start()
     except OSError as exc:

@@ -6,12 +6,11 @@ import dataclasses
 import functools
 import math
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -36,10 +35,14 @@ from smsconsole.providers.base import (
     StatusReport,
     http_url,
 )
-from smsconsole.secrets import ENC_PREFIX, REDACTOR, Scrubber, SecretBox, SecretError, mask, resolve, secret_forms
+from smsconsole.providers.generic.request import GenericRequestError
+from smsconsole.secrets import REDACTOR, Scrubber, SecretBox, SecretError, mask, resolve, secret_forms
 from smsconsole.services import audit
 from smsconsole.services.errors import Conflict, NotFound, ValidationError
 from smsconsole.services.groups import groups_using_provider
+
+if TYPE_CHECKING:
+    import httpx
 
 NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -329,7 +332,7 @@ def adapter_spec(row: ProviderRow, box: SecretBox) -> AdapterSpec:
     return AdapterSpec(row.id, row.name, row.kind, row.base_url, row.enabled, values, row.updated_at)
 
 
-def build_adapter(spec: AdapterSpec, client: httpx.AsyncClient) -> Provider:
+def build_adapter(spec: AdapterSpec, client: httpx.AsyncClient | None) -> Provider:
     """An adapter with env references resolved, whose answers carry no secret: a gateway may echo
     its request (URL, headers, body) into an error, so every error, outcome, check and report
     leaving the adapter has the resolved secrets (as sent: raw, URL-encoded, JSON-escaped,
@@ -420,11 +423,70 @@ async def load_spec(session: AsyncSession, box: SecretBox, name: str) -> Adapter
     return adapter_spec(await _row(session, name), box)
 
 
+# A provider as the engine loads it: (id, name, its spec or the SecretError that kept it closed).
+LoadedSpec = tuple[int, str, AdapterSpec | SecretError]
+
+
+def _loaded(row: ProviderRow, box: SecretBox) -> LoadedSpec:
+    try:
+        return row.id, row.name, adapter_spec(row, box)
+    except SecretError as exc:
+        return row.id, row.name, exc
+
+
+async def enabled_specs(session: AsyncSession, box: SecretBox) -> list[LoadedSpec]:
+    """Every enabled provider, its secrets opened."""
+    rows = await session.scalars(select(ProviderRow).where(ProviderRow.enabled.is_(True)))
+    return [_loaded(row, box) for row in rows]
+
+
+async def specs_for(session: AsyncSession, box: SecretBox, provider_ids: Collection[int]) -> list[LoadedSpec]:
+    """The providers with these ids (enabled or not), their secrets opened."""
+    if not provider_ids:
+        return []
+    rows = await session.scalars(select(ProviderRow).where(ProviderRow.id.in_(provider_ids)))
+    return [_loaded(row, box) for row in rows]
+
+
+class Adapters:
+    """The one adapter cache of the engine, shared by the dispatcher, the pollers, reconcile and the
+    listener's callbacks: one adapter per provider, built on first use (`build_adapter`: secrets
+    resolved and scrubbed from its answers) and built again when the provider's row changed (its
+    `updated_at`: settings, secrets, base URL, name)."""
+
+    def __init__(self, box: SecretBox | None, client: httpx.AsyncClient | None) -> None:
+        self.box = box
+        self.client = client
+        self._built: dict[int, tuple[datetime, Provider]] = {}
+
+    def get(self, spec: AdapterSpec) -> Provider:
+        """The adapter for `spec`. Raises SecretError when an env reference is unset."""
+        cached = self._built.get(spec.id)
+        if cached and cached[0] == spec.updated_at:
+            return cached[1]
+        adapter = build_adapter(spec, self.client)
+        self._built[spec.id] = (spec.updated_at, adapter)
+        return adapter
+
+    async def named(self, session: AsyncSession, name: str) -> tuple[int, Provider] | None:
+        """The id and adapter of the provider called `name`, or None when there is none; its
+        secrets are opened only when its adapter is built again. Raises SecretError when they
+        cannot be."""
+        row = await session.scalar(select(ProviderRow).where(ProviderRow.name == name))
+        if row is None:
+            return None
+        cached = self._built.get(row.id)
+        if cached and cached[0] == row.updated_at:
+            return row.id, cached[1]
+        if self.box is None:
+            raise SecretError("the listener has no secret key to open provider settings")
+        return row.id, self.get(adapter_spec(row, self.box))
+
+
 def request_preview(spec: AdapterSpec) -> str | None:
     """The exact request the provider would send for a sample message, as a curl command with
     secrets masked — for providers whose request the operator writes (Generic HTTP)."""
-    from smsconsole.providers.generic.adapter import GenericHttpProvider
-    from smsconsole.providers.generic.request import GenericRequestError
+    from smsconsole.providers.generic.adapter import GenericHttpProvider  # lazy: start-up (no adapter at import)
 
     if REGISTRY.get(spec.kind) is not GenericHttpProvider:
         return None

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from smsconsole.engine.dispatcher import Dispatcher
 from smsconsole.engine.pollers import Pollers, PollSettings
 from smsconsole.models import InboundMessage, Message, PollCursor, Provider as ProviderRow, Receipt
+from smsconsole.providers.sandbox import SandboxProvider
 from smsconsole.runtime import Runtime
 from smsconsole.services import messages, providers
 from smsconsole.services.errors import ValidationError
@@ -127,6 +128,33 @@ async def test_the_sandbox_delivers_fails_and_replies_through_the_same_doors(
         row = await session.scalar(select(InboundMessage))
     assert row is not None and (row.sender, row.text, row.via) == ("+14155550100", "STOP", "sandbox")
     assert view is not None
+
+
+async def test_the_engine_builds_one_adapter_per_provider_and_rebuilds_it_when_the_provider_changes(
+        runtime: Runtime, http: httpx.AsyncClient) -> None:
+    """The dispatcher, the pollers and the listener's callbacks share the engine's adapter cache:
+    the Sandbox that sent a message is the one asked for its receipt; an edit builds a new one."""
+    await _provider(runtime, "sbx", "sandbox", {"receipt_delay": "0"})
+    async with runtime.factory() as session, session.begin():
+        await messages.queue_test_message(session, provider_name="sbx", to="+14155550100", body="hi",
+                                          default_region=None, actor="test")
+    adapters = providers.Adapters(runtime.box, http)
+    await Dispatcher(runtime.factory, runtime.box, http, adapters=adapters).run_once()
+    async with runtime.factory() as session:
+        found = await adapters.named(session, "sbx")
+    assert found is not None
+    sent_through = found[1]
+    assert isinstance(sent_through, SandboxProvider) and [m.to for m in sent_through.accepted] == ["+14155550100"]
+    await Pollers(runtime.factory, runtime.box, http, adapters=adapters).tick()
+    assert await _states(runtime) == {"+14155550100": "delivered"}
+    async with runtime.factory() as session, session.begin():
+        assert await adapters.named(session, "sbx") == found
+        await providers.update_provider(session, runtime.box, "sbx", values={"receipt_delay": "5"}, actor="test")
+    async with runtime.factory() as session:
+        rebuilt = await adapters.named(session, "sbx")
+    assert rebuilt is not None and rebuilt[1] is not sent_through and rebuilt[1].setting("receipt_delay") == "5"
+    async with runtime.factory() as session:
+        assert await adapters.named(session, "nobody") is None
 
 
 async def test_sandbox_receipts_wait_for_the_delay(runtime: Runtime, http: httpx.AsyncClient) -> None:
