@@ -4,10 +4,10 @@ events recorded once, and a subscription changed with its consent record."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -98,12 +98,19 @@ def _retyped(index: int, properties: dict[str, Any], raw: Mapping[str, Any], use
     return properties, used
 
 
-async def _conform_profiles(session: AsyncSession, prepared: Sequence[PreparedProfile]) -> list[PreparedProfile]:
-    decided = (await _decide_types(session, [("profile", p.property_types) for p in prepared])).get("profile", {})
+_Prepared = TypeVar("_Prepared", PreparedProfile, PreparedEvent)
+
+
+async def _conform(session: AsyncSession, prepared: Sequence[_Prepared],
+                   scope: Callable[[_Prepared], str]) -> list[_Prepared]:
+    """The rows with their properties in the types decided for their scope ("profile", or
+    "event:<name>"); raises PropertyTypeConflict when a value cannot take its type."""
+    decided = await _decide_types(session, [(scope(p), p.property_types) for p in prepared])
     problems: list[tuple[int, str, str]] = []
     conformed = []
     for index, p in enumerate(prepared):
-        properties, used = _retyped(index, p.properties, p.raw_properties, p.property_types, decided, problems)
+        properties, used = _retyped(index, p.properties, p.raw_properties, p.property_types,
+                                    decided.get(scope(p), {}), problems)
         conformed.append(p if used is p.property_types else replace(p, properties=properties, property_types=used))
     if problems:
         raise PropertyTypeConflict(problems)
@@ -238,7 +245,7 @@ async def upsert_profiles(
     if not prepared:
         return UpsertResult(0, 0, 0, [])
     now = clock.now()
-    prepared = await _conform_profiles(session, prepared)
+    prepared = await _conform(session, prepared, lambda _: "profile")
     changes: dict[tuple[str, str], _Change] = {}
     for p in prepared:
         changes.setdefault(p.key, _Change(p.key, p.user_id)).fold(p)
@@ -295,7 +302,7 @@ async def record_events(session: AsyncSession, prepared: Sequence[PreparedEvent]
     Raises PropertyTypeConflict as `upsert_profiles` does, for event properties."""
     if not prepared:
         return EventsResult(0, 0, 0)
-    prepared = await _conform_events(session, prepared)
+    prepared = await _conform(session, prepared, lambda e: f"event:{e.name}")
     people = [
         PreparedProfile(e.user_id, e.phone, e.phone if not e.user_id else None,
                         "valid" if e.phone and not e.user_id else "missing", None, None, False, None, None, None,
@@ -313,19 +320,6 @@ async def record_events(session: AsyncSession, prepared: Sequence[PreparedEvent]
     )
     recorded = len(result.scalars().all())
     return EventsResult(recorded, len(rows) - recorded, upserted.created)
-
-
-async def _conform_events(session: AsyncSession, prepared: Sequence[PreparedEvent]) -> list[PreparedEvent]:
-    decided = await _decide_types(session, [(f"event:{e.name}", e.property_types) for e in prepared])
-    problems: list[tuple[int, str, str]] = []
-    conformed = []
-    for index, e in enumerate(prepared):
-        properties, used = _retyped(index, e.properties, e.raw_properties, e.property_types,
-                                    decided.get(f"event:{e.name}", {}), problems)
-        conformed.append(e if used is e.property_types else replace(e, properties=properties, property_types=used))
-    if problems:
-        raise PropertyTypeConflict(problems)
-    return conformed
 
 
 def _with_phone_details(p: PreparedProfile, defaults: AudienceDefaults) -> PreparedProfile:
