@@ -5,6 +5,7 @@ their types; every problem of a row at once, as a RowError."""
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import zoneinfo
 from collections.abc import Mapping, MutableMapping
@@ -81,8 +82,6 @@ def valid_timezone(name: str) -> bool:
 @lru_cache(maxsize=1)
 def _zones_by_country() -> dict[str, set[str]]:
     """Country code → its zones, from the IANA zone.tab shipped with tzdata."""
-    import importlib.resources
-
     try:
         text = importlib.resources.files("tzdata.zoneinfo").joinpath("zone.tab").read_text(encoding="utf-8")
     except (ModuleNotFoundError, FileNotFoundError, OSError):
