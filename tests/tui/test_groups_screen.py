@@ -175,3 +175,9 @@ async def test_palette_commands_open_a_group_and_make_it_default(runtime: Runtim
         assert (await stored(runtime))["backup"].is_default
         await app.edit_group("main")
         await wait_for(pilot, lambda: isinstance(app.screen, GroupFormDialog), what="the group form")
+        dialog = app.screen
+        assert isinstance(dialog, GroupFormDialog)
+        # the app must not close while the form is still mounting (its on_mount fills the lists)
+        await wait_for(pilot, lambda: bool(dialog.query("#group-members")) and dialog.member_list.option_count == 1,
+                       what="the group form's members")
+        assert dialog.members == ["a"]
