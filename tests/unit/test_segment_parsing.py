@@ -153,6 +153,14 @@ def test_each_operator_in_words(condition: dict[str, Any], words: str) -> None:
     assert describe_definition({"conditions": [condition]}) == words
 
 
+def test_the_editor_menu_reads_as_words_where_a_description_uses_a_sign() -> None:
+    from smsconsole.services.segments import operator_menu
+
+    assert [operator_menu(op) for op in ("greater", "less", "more_than_days_ago", "equals", "within_last_days")] == [
+        "is greater than", "is less than", "is more than … ago", "is", "is within the last"]
+    assert operator_menu("no_such_op") == "no_such_op"
+
+
 NAMES = {"string": "plan", "number": "score", "boolean": "vip", "date": "renewal", "list": "tags"}
 TYPED = {"string": ("gold", "silver"), "number": ("5", "9.5"), "boolean": ("true", "false"),
          "date": ("2026-01-01", "2026-01-31"), "list": ("sports", "news")}

@@ -38,7 +38,7 @@ from smsconsole.services.segments import (
     OPERATORS,
     PAIR,
     SegmentCatalog,
-    operator_label,
+    operator_menu,
     validate_definition,
     value_kind,
 )
@@ -213,7 +213,7 @@ class ConditionEditorDialog(FormDialog[dict[str, Any] | None]):
         if isinstance(keep, str) and keep and keep not in allowed:
             allowed.append(keep)
         with self.prevent(Select.Changed):
-            _offer(select, [(operator_label(op), op) for op in allowed])
+            _offer(select, [(operator_menu(op), op) for op in allowed])
             if allowed:
                 select.value = keep if keep in allowed else allowed[0]
 

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from smsconsole.services.segments import DAYS, LIST, NO_VALUE, PAIR, describe_definition, operator_label, value_kind
+from smsconsole.services.segments import DAYS, LIST, NO_VALUE, PAIR, describe_definition, operator_menu, value_kind
 
 GROUP, PROPERTY, FIELD, EVENT, SUBSCRIPTION, REACHABLE, FILTER = (
     "group", "property", "field", "event", "subscription", "reachable", "filter")
@@ -72,7 +72,7 @@ def describe(node: Any, path: str) -> str:
         return MATCH_LABELS.get(node.get("match", "all"), "?") + ("" if node.get("conditions") else ": everyone")
     if kind in (PROPERTY, FIELD, FILTER) and value_kind(node.get("op")) != NO_VALUE and "value" not in node:
         name = node.get("property") or node.get("field")
-        return f"{name} {operator_label(node.get('op'))} …"
+        return f"{name} {operator_menu(node.get('op'))} …"
     if kind == EVENT:
         node = {key: value for key, value in node.items() if key != "where"}
     try:

@@ -113,6 +113,7 @@ from smsconsole.services.segments.operators import (
     CountOperator,
     Operator,
     operator_label,
+    operator_menu,
     value_kind,
 )
 from smsconsole.services.segments.parser import check_definition, validate_definition
@@ -132,6 +133,7 @@ __all__ = [
     "SegmentDefinition", "SegmentView", "SubscriptionCondition", "UnreachableCounts", "ValueCondition", "Window",
     "campaigns_using_segment", "catalog_from", "check_definition", "compile_segment", "create_segment",
     "delete_segment", "describe_definition", "duplicate_segment", "estimate_reach", "event_names", "get_segment",
-    "list_segments", "operator_label", "reach_query", "segment_catalog", "segment_condition", "update_segment",
+    "list_segments", "operator_label", "operator_menu",
+    "reach_query", "segment_catalog", "segment_condition", "update_segment",
     "validate_definition", "value_kind",
 ]

@@ -22,6 +22,11 @@ class Operator:
     takes: str  # NO_VALUE | ONE | LIST | PAIR | DAYS
     unit: str = ""  # words after the value: "days", "days ago"
     positive: str | None = None  # a negative operator's positive twin, whose exact complement it is
+    words: str = ""  # in the editor's menu, where a sign or a bare "is more than" reads badly
+
+    @property
+    def menu(self) -> str:
+        return self.words or self.label
 
 
 OPERATOR_CATALOGUE: dict[str, Operator] = {op.name: op for op in (
@@ -32,8 +37,8 @@ OPERATOR_CATALOGUE: dict[str, Operator] = {op.name: op for op in (
     Operator("contains", "contains", ONE),
     Operator("not_contains", "does not contain", ONE, positive="contains"),
     Operator("contains_any", "contains any of", LIST),
-    Operator("greater", ">", ONE),
-    Operator("less", "<", ONE),
+    Operator("greater", ">", ONE, words="is greater than"),
+    Operator("less", "<", ONE, words="is less than"),
     Operator("between", "is between", PAIR),
     Operator("exists", "is set", NO_VALUE),
     Operator("not_exists", "is not set", NO_VALUE, positive="exists"),
@@ -41,7 +46,7 @@ OPERATOR_CATALOGUE: dict[str, Operator] = {op.name: op for op in (
     Operator("after", "is after", ONE),
     Operator("within_last_days", "is within the last", DAYS, unit="days"),
     Operator("within_next_days", "is within the next", DAYS, unit="days"),
-    Operator("more_than_days_ago", "is more than", DAYS, unit="days ago"),
+    Operator("more_than_days_ago", "is more than", DAYS, unit="days ago", words="is more than … ago"),
 )}
 
 # Which operators apply to each property type, in the order the editor offers them.
@@ -63,6 +68,12 @@ def value_kind(name: Any) -> str:
     not know is read as taking one value; the parser refuses it by name."""
     op = OPERATOR_CATALOGUE.get(name)
     return op.takes if op else ONE
+
+
+def operator_menu(name: Any) -> Any:
+    """The operator as the editor's menu and a condition without its value show it ("is greater than")."""
+    op = OPERATOR_CATALOGUE.get(name)
+    return op.menu if op else name
 
 
 def operator_label(name: Any) -> Any:
