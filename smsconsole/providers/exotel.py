@@ -43,6 +43,7 @@ from smsconsole.providers.base import (
     StatusReport,
 )
 from smsconsole.providers.common import digits, json_body, parse_timestamp, pattern, snippet
+from smsconsole.providers.fields import dlt_entity_field, dlt_template_field
 
 logger = logging.getLogger(__name__)
 
@@ -137,13 +138,13 @@ class ExotelProvider(Provider):
             validator=pattern(r"\+?[A-Za-z0-9\-]{3,20}", "an ExoPhone or a DLT sender ID (header)"),
             placeholder="ACMEIN", help="An ExoPhone of the account, or an approved sender ID (DLT header) linked to one",
         ),
-        ConfigField(
-            "dlt_entity_id", "DLT entity ID", validator=pattern(r"\d{1,30}", "digits only (the DLT principal entity id)"),
-            placeholder="1101234567890123456", help="India: the DLT principal entity id (DltEntityId), sent with every message",
+        dlt_entity_field(
+            "digits only (the DLT principal entity id)", "1101234567890123456",
+            "India: the DLT principal entity id (DltEntityId), sent with every message",
         ),
-        ConfigField(
-            "dlt_template_id", "DLT template ID", validator=pattern(r"\d{1,30}", "digits only (the DLT template id)"),
-            placeholder="1107161234567890123", help="India: the default DLT template id when a message names none",
+        dlt_template_field(
+            "digits only (the DLT template id)", "1107161234567890123",
+            "India: the default DLT template id when a message names none",
         ),
         ConfigField(
             "sms_type", "SMS type", kind="choice", choices=("transactional", "transactional_opt_in", "promotional"),

@@ -45,6 +45,7 @@ from smsconsole.providers.base import (
     StatusReport,
 )
 from smsconsole.providers.common import digits, e164, json_object, parse_timestamp, pattern, sender_validator, snippet
+from smsconsole.providers.fields import dlt_entity_field, dlt_template_field
 
 logger = logging.getLogger(__name__)
 
@@ -130,14 +131,13 @@ class InfobipProvider(Provider):
             "sender", "Sender", validator=_sender, placeholder="InfoSMS",
             help="A registered alphanumeric sender (up to 11 characters) or a number; India needs the DLT header",
         ),
-        ConfigField(
-            "dlt_entity_id", "DLT principal entity ID", validator=pattern(r"\d{1,30}", "digits (usually 19)"),
-            placeholder="1201159123456789012", help="India only: your DLT principal entity ID",
+        dlt_entity_field(
+            "digits (usually 19)", "1201159123456789012", "India only: your DLT principal entity ID",
+            label="DLT principal entity ID",
         ),
-        ConfigField(
-            "dlt_template_id", "DLT content template ID", validator=pattern(r"\d{1,30}", "digits (usually 19)"),
-            placeholder="1207161234567890123",
-            help="India only: the default DLT template ID; a message's own template ID wins",
+        dlt_template_field(
+            "digits (usually 19)", "1207161234567890123",
+            "India only: the default DLT template ID; a message's own template ID wins", label="DLT content template ID",
         ),
         WEBHOOK_TOKEN_FIELD,
     )

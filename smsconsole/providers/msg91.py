@@ -42,6 +42,7 @@ from smsconsole.providers.base import (
     StatusReport,
 )
 from smsconsole.providers.common import digits, e164, json_object, parse_timestamp, pattern, snippet
+from smsconsole.providers.fields import dlt_template_field
 
 logger = logging.getLogger(__name__)
 
@@ -140,10 +141,9 @@ class Msg91Provider(Provider):
             "send_api", "Send API", kind="choice", choices=("v2", "flow"), default="v2",
             help="v2: the message text as written (with a DLT template id); flow: an MSG91 Flow template filled with variables",
         ),
-        ConfigField(
-            "dlt_template_id", "DLT template ID", validator=pattern(r"\d{1,30}", "digits only (the DLT content template id)"),
-            placeholder="1107161234567890123",
-            help="Default DLT_TE_ID for the v2 API when a message names none (the entity id is set on the MSG91 account)",
+        dlt_template_field(
+            "digits only (the DLT content template id)", "1107161234567890123",
+            "Default DLT_TE_ID for the v2 API when a message names none (the entity id is set on the MSG91 account)",
         ),
         ConfigField(
             "flow_template_id", "Flow template ID", validator=pattern(r"[A-Za-z0-9]{8,40}", "an MSG91 template id: 8–40 letters and digits"),

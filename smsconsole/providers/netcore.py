@@ -43,6 +43,7 @@ from smsconsole.providers.base import (
     TransientError,
 )
 from smsconsole.providers.common import digits, pattern, snippet
+from smsconsole.providers.fields import dlt_entity_field, dlt_template_field
 from smsconsole.providers.generic.receipts import (
     DEFAULT_STATUS_VALUES,
     MAPPING_FIELDS,
@@ -101,12 +102,10 @@ class NetcoreProvider(Provider):
                     help="The API password; sent in the form body, never in a URL"),
         ConfigField("api_key", "API key", secret=True,
                     help="Optional: sent as the api-key header when your Netcore account uses one"),
-        ConfigField("dlt_entity_id", "DLT entity ID", required=True,
-                    validator=pattern(r"\d{1,30}", "digits only (the DLT principal entity id)"),
-                    placeholder="1101234567890123456", help="India: the DLT principal entity id, sent as entityid"),
-        ConfigField("dlt_template_id", "DLT template ID", validator=pattern(r"\d{1,30}", "digits only (the DLT template id)"),
-                    placeholder="1107161234567890123",
-                    help="The default DLT template id (templateid) when a message names none; Netcore requires one"),
+        dlt_entity_field("digits only (the DLT principal entity id)", "1101234567890123456",
+                         "India: the DLT principal entity id, sent as entityid", required=True),
+        dlt_template_field("digits only (the DLT template id)", "1107161234567890123",
+                           "The default DLT template id (templateid) when a message names none; Netcore requires one"),
         ConfigField("async", "Asynchronous", kind="bool", default="false",
                     help="async=1: Netcore answers before it processes the request (faster, fewer errors reported)"),
         ConfigField("short_urls", "Shorten URLs", kind="bool", default="false", help="short=1: Netcore shortens links"),

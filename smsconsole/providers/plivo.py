@@ -58,6 +58,7 @@ from smsconsole.providers.common import (
     sender_validator,
     snippet,
 )
+from smsconsole.providers.fields import dlt_entity_field, dlt_template_field
 
 logger = logging.getLogger(__name__)
 
@@ -141,16 +142,13 @@ class PlivoProvider(Provider):
                               "a UUID such as 2dca8f70-1387-4cbd-b97f-796717a5784b"),
             placeholder="2dca8f70-…", help="Optional instead of a source: Plivo picks the sender from the Powerpack",
         ),
-        ConfigField(
-            "dlt_entity_id", "DLT entity ID",
-            validator=pattern(r"\d{6,30}", "digits (the DLT principal entity ID, usually 19)"),
-            placeholder="1201159146412345678", help="India DLT: the principal entity ID (dlt_entity_id)",
+        dlt_entity_field(
+            "digits (the DLT principal entity ID, usually 19)", "1201159146412345678",
+            "India DLT: the principal entity ID (dlt_entity_id)", shortest=6,
         ),
-        ConfigField(
-            "dlt_template_id", "DLT template ID",
-            validator=pattern(r"\d{6,30}", "digits (the DLT template ID, usually 19)"),
-            placeholder="1207160000000000000",
-            help="India DLT: the default template ID (dlt_template_id); a message's own wins",
+        dlt_template_field(
+            "digits (the DLT template ID, usually 19)", "1207160000000000000",
+            "India DLT: the default template ID (dlt_template_id); a message's own wins", shortest=6,
         ),
         ConfigField(
             "dlt_template_category", "DLT template category", kind="choice", choices=DLT_CATEGORIES,

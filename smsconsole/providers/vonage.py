@@ -64,6 +64,7 @@ from smsconsole.providers.common import (
     sender_validator,
     snippet,
 )
+from smsconsole.providers.fields import dlt_entity_field, dlt_template_field
 
 logger = logging.getLogger(__name__)
 
@@ -173,16 +174,13 @@ class VonageProvider(Provider):
             "ttl", "Time to live (ms)", kind="int", validator=_ttl, placeholder="259200000",
             help="How long Vonage tries to deliver, 20000–604800000 ms (default 72 hours)",
         ),
-        ConfigField(
-            "dlt_entity_id", "DLT entity ID",
-            validator=pattern(r"\d{6,30}", "digits (the DLT principal entity ID, usually 19)"),
-            placeholder="1101456324675322134", help="India DLT: the principal entity ID, sent as entity-id",
+        dlt_entity_field(
+            "digits (the DLT principal entity ID, usually 19)", "1101456324675322134",
+            "India DLT: the principal entity ID, sent as entity-id", shortest=6,
         ),
-        ConfigField(
-            "dlt_template_id", "DLT template ID",
-            validator=pattern(r"\d{6,30}", "digits (the DLT content template ID, usually 19)"),
-            placeholder="1107457532145798767",
-            help="India DLT: the default content template ID, sent as content-id (a message's own wins)",
+        dlt_template_field(
+            "digits (the DLT content template ID, usually 19)", "1107457532145798767",
+            "India DLT: the default content template ID, sent as content-id (a message's own wins)", shortest=6,
         ),
         ConfigField(
             "api_base_url", "Reports API base URL", kind="url", placeholder=DEFAULT_API_BASE_URL,
