@@ -421,6 +421,10 @@ class Provider:
     def flag(self, name: str) -> bool:
         return self.setting(name).lower() in ("true", "yes", "1")
 
+    def message_setting(self, message: OutboundMessage, option: str, setting: str = "") -> str:
+        """A message's own `option`, else the setting of that name (or `setting`), stripped."""
+        return (message.options.get(option) or self.setting(setting or option)).strip()
+
     # Behaviour --------------------------------------------------------------------------------
 
     async def send(self, messages: Sequence[OutboundMessage]) -> list[SendOutcome]:

@@ -263,9 +263,9 @@ class ExotelProvider(Provider):
 
     def _dlt(self, message: OutboundMessage) -> dict[str, str]:
         fields = {
-            "DltEntityId": (message.options.get("dlt_entity_id") or self.setting("dlt_entity_id")).strip(),
-            "DltTemplateId": (message.options.get("dlt_template_id") or self.setting("dlt_template_id")).strip(),
-            "SmsType": (message.options.get("sms_type") or self.setting("sms_type")).strip(),
+            "DltEntityId": self.message_setting(message, "dlt_entity_id"),
+            "DltTemplateId": self.message_setting(message, "dlt_template_id"),
+            "SmsType": self.message_setting(message, "sms_type"),
         }
         return {name: value for name, value in fields.items() if value}
 

@@ -222,8 +222,8 @@ class InfobipProvider(Provider):
         if message.status_callback_url:
             webhooks["delivery"] = {"url": self.callback_url(message.status_callback_url)}
         entry["webhooks"] = webhooks
-        entity = (message.options.get("dlt_entity_id") or self.setting("dlt_entity_id")).strip()
-        template = (message.options.get("dlt_template_id") or self.setting("dlt_template_id")).strip()
+        entity = self.message_setting(message, "dlt_entity_id")
+        template = self.message_setting(message, "dlt_template_id")
         if entity:
             india_dlt = {"principalEntityId": entity, **({"contentTemplateId": template} if template else {})}
             entry["options"] = {"regional": {"indiaDlt": india_dlt}}

@@ -255,10 +255,10 @@ class Msg91Provider(Provider):
         return (message.sender or self.setting("sender")).strip()
 
     def _dlt_template(self, message: OutboundMessage) -> str:
-        return (message.options.get("dlt_template_id") or self.setting("dlt_template_id")).strip()
+        return self.message_setting(message, "dlt_template_id")
 
     def _flow_template(self, message: OutboundMessage) -> str:
-        return (message.options.get("template_id") or self.setting("flow_template_id")).strip()
+        return self.message_setting(message, "template_id", "flow_template_id")
 
     def _headers(self) -> dict[str, str]:
         return {"authkey": self.setting("auth_key"), "accept": "application/json"}

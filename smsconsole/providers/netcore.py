@@ -161,10 +161,10 @@ class NetcoreProvider(Provider):
         return [SendOutcome(ref=m.ref, error=error, http_status=status) for m in group]
 
     def _template(self, message: OutboundMessage) -> str:
-        return (message.options.get("dlt_template_id") or self.setting("dlt_template_id")).strip()
+        return self.message_setting(message, "dlt_template_id")
 
     def _entity(self, message: OutboundMessage) -> str:
-        return (message.options.get("dlt_entity_id") or self.setting("dlt_entity_id")).strip()
+        return self.message_setting(message, "dlt_entity_id")
 
     # Connection check -------------------------------------------------------------------------
 

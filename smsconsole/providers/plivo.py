@@ -241,13 +241,13 @@ class PlivoProvider(Provider):
         if message.status_callback_url:
             payload["url"] = self.callback_url(message.status_callback_url)
             payload["method"] = "POST"
-        entity_id = (message.options.get("dlt_entity_id") or self.setting("dlt_entity_id")).strip()
-        template_id = (message.options.get("dlt_template_id") or self.setting("dlt_template_id")).strip()
+        entity_id = self.message_setting(message, "dlt_entity_id")
+        template_id = self.message_setting(message, "dlt_template_id")
         if entity_id:
             payload["dlt_entity_id"] = entity_id
         if template_id:
             payload["dlt_template_id"] = template_id
-            category = (message.options.get("dlt_template_category") or self.setting("dlt_template_category")).strip()
+            category = self.message_setting(message, "dlt_template_category")
             if category:
                 payload["dlt_template_category"] = category
         return payload

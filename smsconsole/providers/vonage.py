@@ -260,9 +260,9 @@ class VonageProvider(Provider):
             form["client-ref"] = message.ref
         if ttl := self.setting("ttl").strip():
             form["ttl"] = ttl
-        if entity_id := (message.options.get("dlt_entity_id") or self.setting("dlt_entity_id")).strip():
+        if entity_id := self.message_setting(message, "dlt_entity_id"):
             form["entity-id"] = entity_id
-        if template_id := (message.options.get("dlt_template_id") or self.setting("dlt_template_id")).strip():
+        if template_id := self.message_setting(message, "dlt_template_id"):
             form["content-id"] = template_id
         return form
 
