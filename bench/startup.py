@@ -21,6 +21,7 @@ import fcntl
 import os
 import pty
 import re
+import resource
 import select
 import signal
 import statistics
@@ -43,6 +44,9 @@ CLI_COMMANDS = [
     ("smsconsole --version", ["--version"]),
     ("smsconsole providers list", ["--demo", "providers", "list"]),
     ("smsconsole profiles search Smith", ["--demo", "profiles", "search", "Smith"]),
+    # the floor under any command that reads the database: the interpreter and SQLAlchemy's ORM
+    ("python: import SQLAlchemy ORM + asyncio (floor)", ["-c", "import sqlalchemy.orm, sqlalchemy.ext.asyncio"]),
+    ("python: the bare interpreter", ["-c", "pass"]),
 ]
 
 BARE_APP = """
@@ -73,9 +77,20 @@ def _environment(data: Path) -> dict[str, str]:
     return env
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, all threads) the process has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+FRAME_CPU: list[float] = []  # the console's CPU seconds at its first full frame, one per run
+
+
 def first_frame(argv: list[str], env: dict[str, str], ready: re.Pattern[str], later: re.Pattern[str] | None = None,
                 timeout: float = 60.0) -> tuple[float, float | None]:
-    """Seconds from launch until `ready` is on the screen (and until `later` is, if given)."""
+    """Seconds from launch until `ready` is on the screen (and until `later` is, if given). The
+    process's CPU time at the `ready` moment goes to FRAME_CPU (load-independent, unlike the wall
+    time)."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     started = time.perf_counter()
@@ -94,6 +109,7 @@ def first_frame(argv: list[str], env: dict[str, str], ready: re.Pattern[str], la
             now = time.perf_counter()
             if ready_at is None and ready.search(screen):
                 ready_at = now - started
+                FRAME_CPU.append(_cpu_seconds(proc.pid))
             if later is not None and later_at is None and later.search(screen):
                 later_at = now - started
             if ready_at is not None and (later is None or later_at is not None):
@@ -111,10 +127,16 @@ def first_frame(argv: list[str], env: dict[str, str], ready: re.Pattern[str], la
     return ready_at, later_at
 
 
-def cli_time(args: list[str], env: dict[str, str]) -> float:
+def cli_time(args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (user + system) of one command. On a loaded machine the wall
+    time waits for a core; the CPU time is what the command itself costs."""
+    argv = [PYTHON, *args] if args[:1] == ["-c"] else [PYTHON, "-m", "smsconsole", *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run([PYTHON, "-m", "smsconsole", *args], env=env, cwd=ROOT, check=True, capture_output=True)
-    return time.perf_counter() - started
+    subprocess.run(argv, env=env, cwd=ROOT, check=True, capture_output=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def importtime(code: str, env: dict[str, str], top: int) -> list[tuple[float, str]]:
@@ -143,10 +165,12 @@ def main() -> None:
         console_argv = [PYTHON, "-m", "smsconsole", "--demo"]
         first_frame(bare_argv, env, BARE_READY)  # warm-up: bytecode caches written
         first_frame(console_argv, env, CONSOLE_READY, ENGINE_READY)
-        bare, console, engine = [], [], []
+        bare, console, engine, bare_cpu, console_cpu = [], [], [], [], []
         for _ in range(args.runs):  # interleaved, so both see the same machine
             bare.append(first_frame(bare_argv, env, BARE_READY)[0])
+            bare_cpu.append(FRAME_CPU[-1])
             frame, running = first_frame(console_argv, env, CONSOLE_READY, ENGINE_READY)
+            console_cpu.append(FRAME_CPU[-1])
             console.append(frame)
             if running is not None:
                 engine.append(running)
@@ -156,11 +180,16 @@ def main() -> None:
             if values:
                 print(f"  {name:<44} {statistics.median(values):6.2f} s  ({min(values):.2f}–{max(values):.2f})")
         print(f"  console / bare: {statistics.median(console) / statistics.median(bare):.1f}×")
-        print(f"CLI wall time, median of {args.runs} (min–max):")
+        print(f"  CPU time at the first full frame: bare {statistics.median(bare_cpu):.2f} s, "
+              f"console {statistics.median(console_cpu):.2f} s "
+              f"({statistics.median(console_cpu) / statistics.median(bare_cpu):.1f}×)")
+        print(f"CLI, median of {args.runs}: wall time (min–max) and CPU time (user + system):")
         for name, argv in CLI_COMMANDS:
             cli_time(argv, env)
-            times = [cli_time(argv, env) for _ in range(args.runs)]
-            print(f"  {name:<44} {statistics.median(times):6.2f} s  ({min(times):.2f}–{max(times):.2f})")
+            runs = [cli_time(argv, env) for _ in range(args.runs)]
+            walls, cpus = [w for w, _ in runs], [c for _, c in runs]
+            print(f"  {name:<48} {statistics.median(walls):6.2f} s  ({min(walls):.2f}–{max(walls):.2f})"
+                  f"  cpu {statistics.median(cpus):.2f} s")
         if args.importtime:
             for code in ("import smsconsole.app", "import smsconsole.cli",
                          "import smsconsole.runtime, smsconsole.services.providers"):

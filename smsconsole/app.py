@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from smsconsole.engine.runner import Engine
 
 ENGINE_STATUS_SECONDS = 1.0
+ENGINE_START_WAIT = 3.0  # seconds the engine waits for the first screen to show its data
 SECTION_GROUP = Binding.Group("Sections", compact=True)
 
 
@@ -137,14 +138,27 @@ class SmsConsoleApp(App[None]):
 
     @work(exclusive=True, group="app-engine-start", exit_on_error=False)
     async def start_engine(self) -> None:
-        """Start the in-process engine once the first frame is on screen. Its code (dispatcher,
-        providers, listener) is imported in a thread, so the screen keeps answering meanwhile."""
+        """Start the in-process engine once the first frame is on screen with its data. Its code
+        (dispatcher, providers, listener) is imported in a thread, so the screen keeps answering
+        meanwhile; imports hold the interpreter's lock, so they wait until the screen has read its
+        data (at most ENGINE_START_WAIT seconds) rather than slow that first read down."""
+        await self._first_data_shown()
         runner = await asyncio.to_thread(importlib.import_module, "smsconsole.engine.runner")
         if self._engine_stop.is_set() or self._runtime is None:  # quit while it was loading
             return
         self.engine = runner.Engine(self._runtime.factory, self._runtime.box, self.config)
         self._engine_task = asyncio.create_task(self.engine.run(self._engine_stop), name="engine")
         self._refresh_engine_info()
+
+    async def _first_data_shown(self) -> None:
+        """Until the screen shown first has no worker left running (its first read is done)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ENGINE_START_WAIT
+        while loop.time() < deadline and not self._engine_stop.is_set():
+            screen = self.screen
+            if not any(worker.node is screen and not worker.is_finished for worker in self.workers):
+                return
+            await asyncio.sleep(0.02)
 
     # --- engine ------------------------------------------------------------------------------
 

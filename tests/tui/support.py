@@ -20,7 +20,7 @@ def make_app(config: Config, runtime: Runtime | None = None, *, run_engine: bool
     return SmsConsoleApp(config, runtime=runtime, run_engine=run_engine, cursor_blink=False)
 
 
-async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], timeout: float = 5.0,
+async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], timeout: float = 20.0,
                    what: str = "condition") -> None:
     """Let the app run until `condition()` is true (workers and timers included)."""
     loop = asyncio.get_running_loop()
