@@ -19,11 +19,6 @@ from smsconsole import clock
 from smsconsole.models import Message
 from smsconsole.models import Provider as ProviderRow
 from smsconsole.providers import REGISTRY
-# The Generic catalogue (presets, curl import, request preview) reaches screens and the CLI through this
-# module only; they import no `smsconsole.providers` module themselves.
-from smsconsole.providers.generic.curl import CurlImport, CurlParseError, import_curl  # noqa: F401  (re-exported)
-from smsconsole.providers.generic.preview import preview_curl  # noqa: F401  (re-exported)
-from smsconsole.providers.generic.presets import PRESETS, GenericPreset, preset  # noqa: F401  (re-exported)
 from smsconsole.providers.base import (
     CallbackRejected,
     ConfigField,
@@ -43,6 +38,28 @@ from smsconsole.services.groups import groups_using_provider
 
 if TYPE_CHECKING:
     import httpx
+
+    from smsconsole.providers.generic.curl import CurlImport, CurlParseError, import_curl
+    from smsconsole.providers.generic.presets import PRESETS, GenericPreset, preset
+    from smsconsole.providers.generic.preview import preview_curl
+
+# The Generic catalogue (presets, curl import, request preview) reaches screens and the CLI through this
+# module only; they import no `smsconsole.providers` module themselves. Loaded on first use (PEP 562):
+# a command that lists providers does not pay for the curl parser.
+_CATALOGUE = {
+    "CurlImport": "smsconsole.providers.generic.curl", "CurlParseError": "smsconsole.providers.generic.curl",
+    "import_curl": "smsconsole.providers.generic.curl", "preview_curl": "smsconsole.providers.generic.preview",
+    "PRESETS": "smsconsole.providers.generic.presets", "GenericPreset": "smsconsole.providers.generic.presets",
+    "preset": "smsconsole.providers.generic.presets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CATALOGUE:
+        import importlib  # lazy: start-up
+
+        return getattr(importlib.import_module(_CATALOGUE[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 NAME_RULE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
