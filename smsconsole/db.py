@@ -105,6 +105,30 @@ def _sqlite_pragmas(read_only: bool) -> Any:
     return set_pragmas
 
 
+def _stop_once(stop: Any) -> Any:
+    """aiosqlite (0.22.1) answers a stop by ending its worker thread, so a *second* stop's future
+    is never resolved. SQLAlchemy stops a connection whose query was cancelled (terminate: a
+    forced stop) while the graceful close it started in parallel stops it again in its `finally`
+    and awaits that future: the close task then waits forever and the event loop cannot close
+    (a console that does not exit, a test run that hangs in teardown). A stop after the first
+    returns None, which close() takes as nothing to wait for."""
+
+    def stop_once(self: Any) -> Any:
+        if not self._running:  # a stop is already queued: the worker thread ends there
+            return None
+        return stop(self)
+
+    stop_once._smsconsole = True  # type: ignore[attr-defined]
+    return stop_once
+
+
+def _fix_aiosqlite_double_stop() -> None:
+    import aiosqlite.core  # lazy: start-up (PostgreSQL never needs it)
+
+    if not getattr(aiosqlite.core.Connection.stop, "_smsconsole", False):
+        aiosqlite.core.Connection.stop = _stop_once(aiosqlite.core.Connection.stop)  # type: ignore[method-assign]
+
+
 def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
     """An async engine for a user URL; SQLite gets WAL, a busy timeout and foreign keys, and a
     new database file (its WAL and shared-memory files follow its mode) is private to the user.
@@ -121,6 +145,7 @@ def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
                 private_file(path)
                 tighten([path, Path(f"{path}-wal"), Path(f"{path}-shm")])
         read_only = make_url(async_url).query.get("mode") == "ro"
+        _fix_aiosqlite_double_stop()
         engine = create_async_engine(async_url, connect_args={"timeout": 10}, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas(read_only))
     else:
