@@ -31,6 +31,14 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], timeout: 
         await pilot.pause(0.05)
 
 
+async def settle(pilot: Pilot[Any], timeout: float = 20.0) -> None:
+    """Let every running worker (reads, saves) finish and the screen redraw, so a snapshot does not
+    catch a half-done refresh on a loaded machine."""
+    await wait_for(pilot, lambda: not any(w.is_running for w in pilot.app.workers), timeout=timeout,
+                   what="the workers to finish")
+    await pilot.pause()
+
+
 async def type_text(pilot: Pilot[Any], text: str) -> None:
     """Type printable ASCII as key presses into the focused widget."""
     for ch in text:

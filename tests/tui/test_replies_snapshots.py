@@ -16,7 +16,7 @@ from smsconsole.runtime import Runtime
 from smsconsole.screens.dialogs.message_path import MessagePathDialog
 from tests.tui.replies_seed import seed_replies
 from tests.tui.seed import seed_demo
-from tests.tui.support import make_app, wait_for
+from tests.tui.support import make_app, settle, wait_for
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
 
@@ -74,6 +74,7 @@ def test_home_monitor(snap_compare: Any, replies_config: Config, size: tuple[int
         await wait_for(pilot, lambda: rows(pilot, "#home-counts-table") == 7, what="monitor")
         await wait_for(pilot, lambda: "lease" in str(pilot.app.screen.query_one("#home-engine-detail").render()),
                        what="engine detail")
+        await settle(pilot)
 
     assert snap_compare(make_app(replies_config), terminal_size=size, run_before=run_before)
 

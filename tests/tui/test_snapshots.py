@@ -15,7 +15,7 @@ from smsconsole.screens.dialogs.curl_paste import CurlPasteDialog
 from smsconsole.screens.dialogs.kind_picker import KindPickerDialog
 from smsconsole.screens.dialogs.message_detail import MessageDetailDialog
 from smsconsole.screens.dialogs.provider_form import ProviderFormDialog
-from tests.tui.support import make_app, paste, type_text, wait_for
+from tests.tui.support import make_app, paste, settle, type_text, wait_for
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
 
@@ -28,6 +28,7 @@ async def home_loaded(pilot: Pilot[Any]) -> None:
     await wait_for(pilot, lambda: rows(pilot, "#home-providers-table") == 3, what="providers")
     await wait_for(pilot, lambda: "lease" in str(pilot.app.screen.query_one("#home-engine-detail").render()),
                    what="engine detail")
+    await settle(pilot)  # the counts and throughput panels fill in their own reads
 
 
 async def providers_loaded(pilot: Pilot[Any]) -> None:
@@ -108,6 +109,9 @@ def test_provider_form_errors(snap_compare: Any, snapshot_config: Config, size: 
         await type_text(pilot, "AC123")
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: pilot.app.screen.query(".-shown"), what="field errors")
+        await wait_for(pilot, lambda: not any(w.is_running and w.group == "form-save" for w in pilot.app.workers),
+                       what="the refused save to finish")
+        await pilot.pause()
 
     assert snap_compare(make_app(snapshot_config), terminal_size=size, run_before=run_before)
 
