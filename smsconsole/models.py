@@ -19,6 +19,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -119,6 +120,9 @@ class Message(Base):
         Index("ix_messages_provider_message_id", "provider_message_id"),
         Index("ix_messages_kind_created", "kind", "created_at"),
         Index("ix_messages_to_state", "to_number", "state"),
+        Index("ix_messages_run_state", "run_id", "state"),
+        Index("ix_messages_campaign", "campaign_id"),
+        Index("ix_messages_profile_sent", "profile_id", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -143,6 +147,12 @@ class Message(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # Campaign messages: the campaign and run they belong to, the variant, and whether the body is
+    # rendered from the run's template when the message is claimed (until then it is "").
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaigns.id", ondelete="SET NULL"))
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_runs.id", ondelete="SET NULL"))
+    variant: Mapped[str | None] = mapped_column(String(8))
+    render: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime]
     sending_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
@@ -291,6 +301,59 @@ class Segment(Base):
     description: Mapped[str | None] = mapped_column(Text)
     definition: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Campaign(Base):
+    """A campaign: its document (When/Who/What as saved; a draft may be incomplete) and lifecycle.
+    Deleting is soft (deleted_at) so sent messages keep their Campaign ID."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (
+        Index("uq_campaigns_live_name", "name", unique=True,
+              sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
+        Index("ix_campaigns_state_next", "state", "next_run_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    type: Mapped[str] = mapped_column(String(24))  # one_time | multiple_dates | recurring (live: issue 14)
+    state: Mapped[str] = mapped_column(String(16))  # draft | scheduled | running | paused | stopped | completed | blocked
+    document: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    blocked_reason: Mapped[str | None] = mapped_column(Text)
+    next_run_at: Mapped[datetime | None]
+    created_by: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    scheduled_at: Mapped[datetime | None]
+    deleted_at: Mapped[datetime | None]
+
+
+class CampaignRun(Base):
+    """One occurrence of a campaign: planned time, state, the document it ran with, and the
+    people held back before any outbox row was written (message counts come from the outbox)."""
+
+    __tablename__ = "campaign_runs"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "planned_at", name="uq_campaign_runs_occurrence"),
+        Index("ix_campaign_runs_state_planned", "state", "planned_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... within its campaign
+    planned_at: Mapped[datetime]
+    # planned | materializing | running | paused | stopped | completed | blocked | missed | failed
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    document: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    started_at: Mapped[datetime | None]
+    materialized_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    qualified: Mapped[int | None] = mapped_column(Integer)
+    materialized: Mapped[int | None] = mapped_column(Integer)
+    suppressed: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    cursor: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[datetime]
 
 
