@@ -12,7 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smsconsole import clock
-from smsconsole.models import Segment
+from smsconsole.models import Campaign, Segment
 from smsconsole.services import audit
 from smsconsole.services.errors import Conflict, NotFound, ValidationError
 from smsconsole.services.segments.definition import SegmentDefinition
@@ -40,9 +40,18 @@ def _view(row: Segment) -> SegmentView:
 
 
 async def campaigns_using_segment(session: AsyncSession, segment_id: int) -> list[str]:
-    """Names of scheduled campaigns that target this segment; a segment they use cannot be
-    deleted. Campaigns do not exist yet: the campaigns service fills this in."""
-    return []
+    """Names of the campaigns that are not deleted, in a state that still sends (scheduled,
+    running, paused, blocked) and whose audience (`who.segment`) names this segment; a segment
+    they use cannot be deleted."""
+    name = await session.scalar(select(Segment.name).where(Segment.id == segment_id))
+    if name is None:
+        return []
+    rows = await session.scalars(
+        select(Campaign.name).where(Campaign.deleted_at.is_(None),
+                                    Campaign.state.in_(("scheduled", "running", "paused", "blocked")),
+                                    Campaign.document["who"]["segment"].as_string() == name)
+        .order_by(Campaign.name))
+    return list(rows)
 
 
 def _check_name(name: str, problems: list[tuple[str, str]]) -> str:

@@ -1,0 +1,233 @@
+"""What the campaign services share: the frozen views they return, finding a campaign by its
+reference (12, C12 or its name), the name rule, the next run time, and the strict check a
+campaign passes before it is scheduled (every problem named at once)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smsconsole.models import Campaign, CampaignRun, Provider, ProviderGroup, Segment
+from smsconsole.services.campaigns.definition import NAME_MAX, campaign_code, check_name, parse_code, parse_document
+from smsconsole.services.errors import NotFound, ValidationError
+from smsconsole.services.segments import check_definition
+from smsconsole.services.settings import get_settings, setting_value
+
+if TYPE_CHECKING:
+    from smsconsole.services.campaigns.definition import CampaignDocument
+    from smsconsole.services.campaigns.runs import RunCounts
+
+NAME_LIMIT = NAME_MAX
+# States in which a campaign takes part in sending (its segment may not be deleted).
+ACTIVE_STATES = ("scheduled", "running", "paused", "blocked")
+# Run states that are not over yet.
+OPEN_RUN_STATES = ("planned", "materializing", "running", "paused", "blocked")
+
+
+@dataclass(frozen=True)
+class RunView:
+    id: int
+    number: int
+    planned_at: datetime
+    state: str
+    reason: str | None
+    started_at: datetime | None
+    materialized_at: datetime | None
+    finished_at: datetime | None
+    qualified: int | None
+    materialized: int | None
+    suppressed: dict[str, Any]  # people held back before any outbox row was written, by reason
+    counts: RunCounts | None  # the run's messages by state (services.campaigns.runs.run_counts)
+
+
+@dataclass(frozen=True)
+class CampaignView:
+    id: int
+    code: str  # the Campaign ID people see: C12
+    name: str
+    type: str
+    state: str
+    document: dict[str, Any]
+    next_run_at: datetime | None
+    blocked_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    scheduled_at: datetime | None
+    last_run: RunView | None
+
+
+def run_view(row: CampaignRun, counts: Mapping[int, Any]) -> RunView:
+    return RunView(row.id, row.number, row.planned_at, row.state, row.reason, row.started_at,
+                   row.materialized_at, row.finished_at, row.qualified, row.materialized,
+                   dict(row.suppressed or {}), counts.get(row.id))
+
+
+def campaign_view(row: Campaign, last_run: RunView | None = None) -> CampaignView:
+    return CampaignView(row.id, campaign_code(row.id), row.name, row.type, row.state, dict(row.document or {}),
+                        row.next_run_at, row.blocked_reason, row.created_at, row.updated_at, row.scheduled_at,
+                        last_run)
+
+
+async def run_counts(session: AsyncSession, run_ids: Sequence[int]) -> dict[int, Any]:
+    """Each run's message counts, from services.campaigns.runs."""
+    if not run_ids:
+        return {}
+    from smsconsole.services.campaigns.runs import run_counts as counts  # the runs module imports this one
+
+    return dict(await counts(session, list(run_ids)))
+
+
+async def last_runs(session: AsyncSession, campaign_ids: Iterable[int]) -> dict[int, RunView]:
+    """The latest run (highest number) of each campaign that has one, with its counts."""
+    ids = list(campaign_ids)
+    if not ids:
+        return {}
+    latest = (select(CampaignRun.campaign_id, func.max(CampaignRun.number).label("number"))
+              .where(CampaignRun.campaign_id.in_(ids)).group_by(CampaignRun.campaign_id).subquery())
+    rows = list(await session.scalars(select(CampaignRun).join(
+        latest, (CampaignRun.campaign_id == latest.c.campaign_id) & (CampaignRun.number == latest.c.number))))
+    counts = await run_counts(session, [r.id for r in rows])
+    return {r.campaign_id: run_view(r, counts) for r in rows}
+
+
+async def campaign_row(session: AsyncSession, ref: int | str) -> Campaign:
+    """A campaign that is not deleted, by id (12), Campaign ID (C12) or name."""
+    text = str(ref).strip()
+    campaign_id = ref if isinstance(ref, int) else parse_code(text)
+    if campaign_id is not None:
+        row = await session.scalar(select(Campaign).where(Campaign.id == campaign_id, Campaign.deleted_at.is_(None)))
+        if row is not None:
+            return row
+    row = await session.scalar(select(Campaign).where(Campaign.name == text, Campaign.deleted_at.is_(None)))
+    if row is None:
+        raise NotFound(f"no campaign {text!r} (give its Campaign ID such as C12, or its name)")
+    return row
+
+
+async def name_problems(session: AsyncSession, name: Any, except_id: int | None = None) -> list[tuple[str, str]]:
+    """A name is required (definition.check_name), not a Campaign ID, and unique among the
+    campaigns that are not deleted."""
+    clean, reason = check_name(name)
+    if reason or clean is None:
+        return [("name", reason or "give the campaign a name")]
+    if parse_code(clean) is not None:
+        return [("name", "looks like a Campaign ID (C12); choose a name with words in it")]
+    query = select(Campaign.id).where(Campaign.name == clean, Campaign.deleted_at.is_(None))
+    if except_id is not None:
+        query = query.where(Campaign.id != except_id)
+    if await session.scalar(query) is not None:
+        return [("name", f"a campaign named {clean!r} already exists")]
+    return []
+
+
+def storable(document: Any) -> dict[str, Any]:
+    """The document as it will be saved: a JSON object (a draft keeps whatever was filled in), its
+    name tidied, without what `show --json` adds (id, code, state)."""
+    if not isinstance(document, Mapping):
+        raise ValidationError([("document", "must be a table of fields (name, type, when, who, what)")])
+    kept = {key: value for key, value in document.items() if key not in ("id", "code", "state")}
+    clean, _ = check_name(kept.get("name"))
+    if clean:
+        kept["name"] = clean
+    try:
+        return json.loads(json.dumps(kept, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError([("document", f"holds a value JSON cannot keep ({exc})")]) from None
+
+
+async def default_timezone(session: AsyncSession) -> str:
+    return setting_value(await get_settings(session), "default_timezone")
+
+
+async def parse(session: AsyncSession, document: Mapping[str, Any], *, strict: bool,
+                ) -> tuple[CampaignDocument, list[tuple[str, str]]]:
+    parsed, problems = parse_document(document, default_timezone=await default_timezone(session), strict=strict)
+    return parsed, list(problems)
+
+
+async def latest_planned(session: AsyncSession, campaign_id: int) -> datetime | None:
+    return await session.scalar(select(func.max(CampaignRun.planned_at)).where(CampaignRun.campaign_id == campaign_id))
+
+
+async def has_open_run(session: AsyncSession, campaign_id: int) -> bool:
+    return await session.scalar(select(CampaignRun.id).where(
+        CampaignRun.campaign_id == campaign_id, CampaignRun.state.in_(OPEN_RUN_STATES)).limit(1)) is not None
+
+
+async def next_run(session: AsyncSession, parsed: CampaignDocument, campaign_id: int | None, now: datetime,
+                   ) -> datetime | None:
+    """The next planned time after now and after the campaign's latest run (a one-time campaign
+    runs once: none once it has a run)."""
+    from smsconsole.services.campaigns.schedule import next_occurrence
+
+    after = now
+    if campaign_id is not None:
+        latest = await latest_planned(session, campaign_id)
+        if latest is not None:
+            if parsed.type == "one_time":
+                return None
+            after = max(after, latest)
+    return next_occurrence(parsed.when, parsed.type, after=after)
+
+
+def _when_field(kind: str) -> tuple[str, str]:
+    return {
+        "one_time": ("when.at", "is in the past; choose a later time or \"now\""),
+        "multiple_dates": ("when.dates", "are all in the past; add a later date"),
+    }.get(kind, ("when.recurrence", "has no run in the future (check start, end and the days chosen)"))
+
+
+def _unique(problems: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return list(dict.fromkeys(problems))
+
+
+async def strict_check(session: AsyncSession, document: Mapping[str, Any], *, campaign_id: int | None,
+                       now: datetime, need_next_run: bool = True,
+                       ) -> tuple[CampaignDocument, datetime | None, list[tuple[str, str]]]:
+    """Everything scheduling requires, every problem at once: the document itself, the name, the
+    segment, group and provider it names, the body's Liquid, and a run in the future."""
+    problems = await name_problems(session, document.get("name"), campaign_id)
+    parsed, document_problems = await parse(session, document, strict=True)
+    problems += [p for p in document_problems if p[0] != "name" or not problems]
+    problems += await reference_problems(session, parsed)
+    upcoming = None
+    if not any(field == "type" or field.startswith("when") for field, _ in problems):
+        upcoming = await next_run(session, parsed, campaign_id, now)
+        if upcoming is None and need_next_run:
+            problems.append(_when_field(parsed.type))
+    return parsed, upcoming, _unique(problems)
+
+
+async def reference_problems(session: AsyncSession, parsed: CampaignDocument) -> list[tuple[str, str]]:
+    """What the document names must exist: its saved segment, ad-hoc definition's properties,
+    provider group or provider; and its body must be Liquid that compiles."""
+    problems: list[tuple[str, str]] = []
+    who, what = getattr(parsed, "who", None), getattr(parsed, "what", None)
+    segment = getattr(who, "segment", None)
+    if segment and await session.scalar(select(Segment.id).where(Segment.name == segment)) is None:
+        problems.append(("who.segment", f"no segment named {segment!r}"))
+    definition = getattr(who, "definition", None)
+    if definition is not None and not segment:
+        try:
+            await check_definition(session, definition)
+        except ValidationError as exc:
+            problems += [("who.definition" if path in ("", "definition") else f"who.definition.{path}", reason)
+                         for path, reason in exc.problems]
+    group = getattr(what, "route_group", None)
+    if group and await session.scalar(select(ProviderGroup.id).where(ProviderGroup.name == group)) is None:
+        problems.append(("what.route.group", f"no provider group named {group!r}"))
+    provider = getattr(what, "route_provider", None)
+    if provider and await session.scalar(select(Provider.id).where(Provider.name == provider)) is None:
+        problems.append(("what.route.provider", f"no provider named {provider!r}"))
+    body = getattr(what, "body", None)
+    if isinstance(body, str) and body.strip():
+        from smsconsole.services.campaigns.render import template_problems
+
+        problems += [("what.body", reason) for reason in template_problems(body)]
+    return problems
