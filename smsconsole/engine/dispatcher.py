@@ -45,6 +45,7 @@ from smsconsole.engine.gate import SendGate
 from smsconsole.engine.jobs import Attempt, Final, Job
 from smsconsole.engine.lease import Tenure
 from smsconsole.engine.outcomes import OutcomeWriter
+from smsconsole.engine.personalize import Personalizer
 from smsconsole.engine.ratelimit import RateLimiter
 from smsconsole.engine.routing import NoRoute, ProviderEntry, RoutingTable, load_routing
 from smsconsole.models import Message
@@ -68,7 +69,8 @@ PRIORITY_KINDS = frozenset({"test", "auto", "transactional"})
 SHORT_RETRY_AFTER = 2.0  # a 429 asking to wait at most this long is waited out on the same provider
 CLAIM_HORIZON = 2.0  # seconds of sending a claim may hold when every provider has a rate limit
 CLAIM_RETURNING = ("id", "kind", "priority", "provider_id", "provider_name", "group_id", "profile_id", "country",
-                   "to_number", "sender", "body", "encoding", "segments", "attempts")
+                   "to_number", "sender", "body", "encoding", "segments", "attempts",
+                   "campaign_id", "run_id", "variant", "render")
 
 
 def dedupe_key(run_id: int, profile_id: int) -> str:
@@ -139,6 +141,7 @@ class Dispatcher:
         self.stopping = asyncio.Event()
         self._gate = SendGate(factory, self.tenure, self.guards)
         self._outcomes = OutcomeWriter(factory, self.tenure, self.breaker, self.stopping)
+        self.personalizer = Personalizer(factory, self.tenure, client)
 
     @property
     def token(self) -> str:
@@ -299,19 +302,25 @@ class Dispatcher:
         now = clock.now()
         jobs: list[Job] = []
         finals: list[Final] = []
+        passed: list[Row[Any]] = []
         for row in rows:
             reason = guard_mod.check(row, context, self.guards)
             if reason:
                 finals.append((None, row.id, {"state": "suppressed", "reason": reason, "finished_at": now,
                                               "error_code": None, "next_attempt_at": None}))
                 continue
+            passed.append(row)
+        # Campaign messages: rendered for their recipient (engine/personalize.py), or suppressed.
+        prepared = await self.personalizer.prepare(passed)
+        finals.extend(prepared.finals)
+        for row in prepared.rows:
             route = table.route(row.provider_id, row.provider_name, row.group_id, row.country)
             if isinstance(route, NoRoute):
                 finals.append((None, row.id, {"state": "failed", "reason": route.reason, "finished_at": now,
                                               "error_code": None, "next_attempt_at": None}))
                 continue
-            jobs.append(Job(row, route.provider_ids, route.via,
-                             priority=row.kind in PRIORITY_KINDS or row.priority > 0))
+            jobs.append(Job(row, route.provider_ids, route.via, options=prepared.options.get(row.id, {}),
+                            priority=row.kind in PRIORITY_KINDS or row.priority > 0))
         attempts: list[Attempt] = []
         pending = jobs
         while pending:
@@ -393,7 +402,8 @@ class Dispatcher:
             started = clock.now()
             outbound = [
                 OutboundMessage(ref=str(job.row.id), to=job.row.to_number, body=job.row.body, sender=job.row.sender,
-                                encoding=job.row.encoding, segments=job.row.segments, status_callback_url=callback)
+                                encoding=job.row.encoding, segments=job.row.segments, status_callback_url=callback,
+                                options=job.options)
                 for job in chunk
             ]
             try:

@@ -4,6 +4,7 @@ writer (engine/outcomes.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ class Job:
     row: Row[Any]
     route: tuple[int, ...]
     via: str
+    options: Mapping[str, str] = field(default_factory=dict)  # provider options (campaign DLT, Generic values)
     position: int = 0  # index into route of the provider to try next
     priority: bool = False
     retried_429: bool = False
