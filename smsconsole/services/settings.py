@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -48,6 +49,45 @@ def _public_url(value: str) -> tuple[str | None, str | None]:
     return value.rstrip("/"), None
 
 
+def _whole(value: str, low: int, high: int) -> int | None:
+    return int(value) if re.fullmatch(r"[0-9]{1,12}", value) and low <= int(value) <= high else None
+
+
+def _cap(value: str) -> tuple[str | None, str | None]:
+    if not value:
+        return "", None
+    number = _whole(value, 1, MAX_CAP)
+    if number is None:
+        return None, f"must be a whole number from 1 to {MAX_CAP:,}, or empty for no cap"
+    return str(number), None
+
+
+def _seconds(value: str) -> tuple[str | None, str | None]:
+    if not value:
+        return DEFAULT_MISFIRE_GRACE, None
+    number = _whole(value, 0, MAX_GRACE)
+    if number is None:
+        return None, f"must be a whole number of seconds from 0 to {MAX_GRACE:,} (3600 is an hour)"
+    return str(number), None
+
+
+def _webhook(value: str) -> tuple[str | None, str | None]:
+    if not value:
+        return "", None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return None, "must be an http(s) URL to POST alerts to, e.g. https://alerts.example.com/sms"
+    return value, None
+
+
+DEFAULT_MISFIRE_GRACE = "3600"
+MAX_CAP = 1_000_000
+MAX_GRACE = 7 * 24 * 3600
+
+
 @dataclass(frozen=True)
 class SettingDef:
     key: str
@@ -75,8 +115,61 @@ SETTINGS: dict[str, SettingDef] = {
             "Base URL where providers reach this engine's webhook listener; sent as the status callback",
             "", _public_url,
         ),
+        SettingDef(
+            "campaign_cap_day", "Campaign SMS per user per day",
+            "At most this many campaign SMS to one person in any 24 hours, across campaigns (tests and "
+            "auto-responses don't count); empty: no cap",
+            "", _cap,
+        ),
+        SettingDef(
+            "campaign_cap_week", "Campaign SMS per user per week",
+            "At most this many campaign SMS to one person in any 7 days, across campaigns; empty: no cap",
+            "", _cap,
+        ),
+        SettingDef(
+            "campaign_misfire_grace", "Campaign misfire grace (seconds)",
+            "A run whose time passed while no engine ran starts if it is at most this late, else it is "
+            "marked missed",
+            DEFAULT_MISFIRE_GRACE, _seconds,
+        ),
+        SettingDef(
+            "campaign_alert_webhook", "Campaign alert webhook",
+            "Optional http(s) URL that campaign alerts (such as a run blocked by its safety limit) are "
+            "POSTed to as JSON",
+            "", _webhook,
+        ),
     )
 }
+
+
+@dataclass(frozen=True)
+class CampaignLimits:
+    """The campaign settings, typed: caps per person (None: no cap), the misfire grace in
+    seconds, the alert webhook (None: none)."""
+
+    cap_day: int | None
+    cap_week: int | None
+    grace: float
+    alert_webhook: str | None
+
+
+def campaign_limits_from(values: dict[str, str]) -> CampaignLimits:
+    """The campaign settings from `get_settings`' values (a stored value that no longer reads
+    counts as not set)."""
+    def whole(key: str) -> int | None:
+        value, reason = SETTINGS[key].parse(str(values.get(key) or "").strip())
+        return int(value) if value and not reason else None
+
+    grace = whole("campaign_misfire_grace")
+    return CampaignLimits(
+        cap_day=whole("campaign_cap_day"), cap_week=whole("campaign_cap_week"),
+        grace=float(grace if grace is not None else int(DEFAULT_MISFIRE_GRACE)),
+        alert_webhook=str(values.get("campaign_alert_webhook") or "").strip() or None,
+    )
+
+
+async def campaign_limits(session: AsyncSession) -> CampaignLimits:
+    return campaign_limits_from(await get_settings(session))
 
 
 async def get_settings(session: AsyncSession) -> dict[str, str]:

@@ -141,16 +141,19 @@ CREATED = utc("2026-12-01 08:00")  # a Tuesday
 @pytest.mark.parametrize(("campaign", "after", "not_before", "expected"), [
     # daily: from the start date, every day; scheduled after today's time -> tomorrow first
     (recurring(), CREATED, CREATED, ["2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04"]),
-    (recurring(), utc("2026-12-01 11:00"), utc("2026-12-01 11:00"), ["2026-12-02", "2026-12-03", "2026-12-04", "2026-12-05"]),
+    (recurring(), utc("2026-12-01 11:00"), utc("2026-12-01 11:00"),
+     ["2026-12-02", "2026-12-03", "2026-12-04", "2026-12-05"]),
     (recurring(start="2026-12-10"), CREATED, CREATED, ["2026-12-10", "2026-12-11", "2026-12-12", "2026-12-13"]),
     # every 3 days counted from the start date, also when asked from later on
     (recurring(interval=3), CREATED, CREATED, ["2026-12-01", "2026-12-04", "2026-12-07", "2026-12-10"]),
     (recurring(interval=3), utc("2026-12-05 12:00"), CREATED, ["2026-12-07", "2026-12-10", "2026-12-13", "2026-12-16"]),
     # weekly on Monday and Thursday; every second week counted from the start's week
-    (recurring(every="week", weekdays=(0, 3)), CREATED, CREATED, ["2026-12-03", "2026-12-07", "2026-12-10", "2026-12-14"]),
+    (recurring(every="week", weekdays=(0, 3)), CREATED, CREATED,
+     ["2026-12-03", "2026-12-07", "2026-12-10", "2026-12-14"]),
     (recurring(every="week", weekdays=(3, 0), interval=2), CREATED, CREATED,
      ["2026-12-03", "2026-12-14", "2026-12-17", "2026-12-28"]),
-    (recurring(every="week", weekdays=(1,)), utc("2026-12-01 10:00"), utc("2026-12-01 10:00"),  # 10:00 itself has passed
+    # 10:00 itself has passed: next week
+    (recurring(every="week", weekdays=(1,)), utc("2026-12-01 10:00"), utc("2026-12-01 10:00"),
      ["2026-12-08", "2026-12-15", "2026-12-22", "2026-12-29"]),
     (recurring(every="week", weekdays=(0, 3), interval=2), utc("2026-12-08 00:00"), CREATED,  # an off week
      ["2026-12-14", "2026-12-17", "2026-12-28", "2026-12-31"]),
