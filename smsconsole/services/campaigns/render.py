@@ -337,6 +337,7 @@ def _label(profile: Mapping[str, Any], sample: bool) -> str:
 
 async def _audience_sample(session: AsyncSession, document: Any) -> Profile | None:
     """The first reachable profile of the document's audience, or None."""
+    from smsconsole.services.errors import NotFound, ValidationError
     from smsconsole.services.queries.reach import reachable_condition
     from smsconsole.services.segments.compiler import segment_condition
     from smsconsole.services.segments.crud import get_segment
@@ -349,7 +350,7 @@ async def _audience_sample(session: AsyncSession, document: Any) -> Profile | No
         query = select(Profile).where(reachable_condition())
         if definition is not None:
             query = query.where(await segment_condition(session, definition))
-    except Exception:  # an unfinished audience: fall back to the sample
+    except (ValidationError, NotFound):  # an unfinished audience: fall back to the sample
         return None
     return await session.scalar(query.order_by(Profile.id).limit(1))
 
