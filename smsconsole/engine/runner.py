@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole.config import Config
 from smsconsole.engine import lease
+from smsconsole.engine.campaigns import CampaignScheduler
 from smsconsole.engine.dispatcher import DispatchSettings, Dispatcher
 from smsconsole.engine.reconcile import RECONCILE_SECONDS, reconcile_unknown
 from smsconsole.engine.pollers import POLL_TICK_SECONDS, Pollers, PollSettings
@@ -124,12 +125,18 @@ class Engine:
             ("reconcile-unknown", RECONCILE_SECONDS, reconcile),
         )]
         listener: Listener | None = None
+        campaigns = CampaignScheduler(self.factory, poke=self.poke, client=client)
         try:
             listener = await start_listener(self.factory, self.box, self.config, lambda: self.state.value,
                                             adapters=adapters)
             await dispatcher.recover()
+            try:
+                await campaigns.start()
+            except Exception:  # campaigns wait for the next tenure; test sends and receipts go on
+                log.exception("the campaign scheduler did not start")
             await dispatcher.run(stop, self._wake, self.config.dispatch_interval_seconds, self._lost)
         finally:
+            await campaigns.stop()
             if listener is not None:
                 await listener.stop()
             for chore in chores:

@@ -1,0 +1,151 @@
+"""The campaign scheduler the lease holder runs: an APScheduler (3.x) AsyncIOScheduler with one
+date job per scheduled campaign at its next start instant. The database is the truth: the jobs are
+rebuilt from it when the engine takes the lease and every REBUILD_SECONDS (the CLI or a console
+may have scheduled, paused or edited a campaign meanwhile). A job starts the due runs
+(services.campaigns.runs.start_due_runs), materializes each new run in a task and pokes the
+dispatcher as rows arrive. Runs a killed engine left `materializing` resume on start; finished
+runs are settled every SETTLE_SECONDS."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import httpx
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smsconsole import clock
+from smsconsole.models import Campaign
+from smsconsole.services.campaigns import schedule
+from smsconsole.services.campaigns.materialize import DEFAULT_CHUNK, materialize_run, read_document
+from smsconsole.services.campaigns.runs import runs_to_resume, settle_runs, start_due_runs
+
+log = logging.getLogger("smsconsole.engine.campaigns")
+
+REBUILD_SECONDS = 30.0
+SETTLE_SECONDS = 3.0
+JOB_PREFIX = "campaign-"
+
+
+class CampaignScheduler:
+    def __init__(self, factory: async_sessionmaker[AsyncSession], *, poke: Callable[[], None] | None = None,
+                 client: httpx.AsyncClient | None = None, chunk: int = DEFAULT_CHUNK,
+                 rebuild_seconds: float = REBUILD_SECONDS, settle_seconds: float = SETTLE_SECONDS) -> None:
+        self.factory = factory
+        self.poke = poke or (lambda: None)
+        self.client = client
+        self.chunk = chunk
+        self.rebuild_seconds = rebuild_seconds
+        self.settle_seconds = settle_seconds
+        self._scheduler: AsyncIOScheduler | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._materializing: set[int] = set()
+        self._tick_lock = asyncio.Lock()
+
+    @property
+    def running(self) -> bool:
+        return self._scheduler is not None and self._scheduler.running
+
+    def job_times(self) -> dict[int, datetime]:
+        """Campaign id -> when its job fires (for tests and the status line)."""
+        if self._scheduler is None:
+            return {}
+        return {int(job.id.removeprefix(JOB_PREFIX)): job.next_run_time for job in self._scheduler.get_jobs()
+                if job.id.startswith(JOB_PREFIX) and job.next_run_time is not None}
+
+    async def start(self) -> None:
+        """Resume half-materialized runs, start what fell due while no engine ran, build the jobs."""
+        scheduler = AsyncIOScheduler(timezone=UTC, event_loop=asyncio.get_running_loop(),
+                                     job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None})
+        scheduler.add_job(self.rebuild, "interval", seconds=self.rebuild_seconds, id="campaigns-rebuild")
+        scheduler.add_job(self.settle, "interval", seconds=self.settle_seconds, id="campaigns-settle")
+        scheduler.start()
+        self._scheduler = scheduler
+        async with self.factory() as session:
+            for run_id in await runs_to_resume(session):
+                log.info("resuming the materialization of campaign run %s", run_id)
+                self._spawn(run_id)
+        await self.tick()
+
+    async def stop(self) -> None:
+        """Stop firing jobs and end the materializations in flight (they resume from their cursor)."""
+        scheduler, self._scheduler = self._scheduler, None
+        if scheduler is not None and scheduler.running:
+            scheduler.shutdown(wait=False)
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def tick(self) -> list[int]:
+        """Start the runs that are due, materialize them in tasks, and rebuild the jobs."""
+        async with self._tick_lock:
+            try:
+                started = await start_due_runs(self.factory, now=clock.now(), client=self.client)
+            except Exception:
+                log.exception("starting due campaign runs failed; retrying at the next rebuild")
+                started = []
+            for run_id in started:
+                self._spawn(run_id)
+            await self.rebuild()
+            return started
+
+    async def rebuild(self) -> None:
+        """One date job per scheduled or running campaign with a next run, at its start instant."""
+        scheduler = self._scheduler
+        if scheduler is None:
+            return
+        try:
+            async with self.factory() as session:
+                rows = (await session.execute(
+                    select(Campaign.id, Campaign.document, Campaign.next_run_at)
+                    .where(Campaign.state.in_(("scheduled", "running")), Campaign.deleted_at.is_(None),
+                           Campaign.next_run_at.is_not(None)))).all()
+                wanted: dict[str, datetime] = {}
+                for campaign_id, document, next_run_at in rows:
+                    when = (await read_document(session, document)).when
+                    wanted[f"{JOB_PREFIX}{campaign_id}"] = schedule.start_instant(when, next_run_at)
+        except Exception:
+            log.exception("rebuilding the campaign jobs failed; keeping the current ones")
+            return
+        now = datetime.now(UTC)
+        for job in scheduler.get_jobs():
+            if job.id.startswith(JOB_PREFIX) and job.id not in wanted:
+                job.remove()
+        for job_id, start in wanted.items():
+            run_date = max(start, now)
+            existing = scheduler.get_job(job_id)
+            if existing is not None and existing.next_run_time == run_date:
+                continue
+            scheduler.add_job(self.tick, "date", run_date=run_date, id=job_id, replace_existing=True)
+
+    async def settle(self) -> None:
+        try:
+            await settle_runs(self.factory, now=clock.now())
+        except Exception:
+            log.exception("settling campaign runs failed")
+
+    def _spawn(self, run_id: int) -> None:
+        if run_id in self._materializing:
+            return
+        self._materializing.add(run_id)
+        task = asyncio.create_task(self._materialize(run_id), name=f"campaign-run-{run_id}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _materialize(self, run_id: int) -> None:
+        try:
+            await materialize_run(self.factory, run_id, chunk=self.chunk, on_chunk=lambda _: self.poke())
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("materializing campaign run %s failed; it resumes when the engine restarts", run_id)
+        finally:
+            self._materializing.discard(run_id)
+            with contextlib.suppress(Exception):
+                self.poke()

@@ -1,0 +1,461 @@
+"""Materialization: a run's audience turned into outbox rows, set-based.
+
+One INSERT … SELECT per chunk of profile ids (keyset on `profiles.id`, the cursor saved in
+`campaign_runs.cursor` in the chunk's own transaction), so a run of a million recipients costs a
+few dozen statements and a killed engine resumes where it stopped: the unique dedupe key
+`run:{run_id}:profile:{profile_id}` (INSERT … ON CONFLICT DO NOTHING) makes a chunk written twice
+insert nothing the second time.
+
+Who gets a row: the segment's members SMS can reach now, sampled by `reach_percent`, within the
+target, run and daily limits, and — per recipient zone — not late (`when.late = skip`) and not in
+a discarding DND window. Sampling and limits order people by a pseudo-random key computed in SQL on
+both databases, `(id · PICK_MULTIPLIER + seed(campaign)) mod PICK_MODULUS` (a multiplicative hash
+with the golden-ratio multiplier: evenly spread over ids, the same pick for a campaign on every
+run and after a resume). Not-before times are computed once per distinct recipient zone in Python
+and joined in SQL from a small VALUES table, never per user."""
+
+from __future__ import annotations
+
+import logging
+import zoneinfo
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    column,
+    func,
+    literal,
+    literal_column,
+    null,
+    select,
+    true,
+    update,
+    values,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from smsconsole import clock
+from smsconsole.models import Campaign, CampaignRun, Message, Profile, ProviderGroup, Segment, Setting, UTCDateTime
+from smsconsole.models import Provider as ProviderRow
+from smsconsole.services.campaigns import schedule
+from smsconsole.services.campaigns.definition import CampaignDocument, parse_document
+from smsconsole.services.queries.reach import UNREACHABLE_REASONS, reachable_condition
+from smsconsole.services.segments.compiler import segment_condition
+from smsconsole.services.segments.reach import CountryReach, ReachEstimate, UnreachableCounts, reach_query
+from smsconsole.services.settings import get_settings
+from smsconsole.sms import analyze
+
+log = logging.getLogger("smsconsole.campaigns")
+
+PICK_MODULUS = 2_147_483_647  # 2^31 - 1, prime: the key is a bijection of ids below it
+PICK_MULTIPLIER = 1_327_217_884  # ≈ modulus / golden ratio; id · multiplier stays below 2^63
+DEFAULT_CHUNK = 50_000
+DEFAULT_GRACE = 3600.0
+PHONE_PREFIX = 6  # "+1415…": a phone's zone is told from its first characters (country + area)
+OPEN_RUN_STATES = ("planned", "materializing", "running", "paused")
+
+
+class MaterializeError(Exception):
+    """The run cannot be materialized (its segment or route is gone); the run fails with this reason."""
+
+
+def seed_of(campaign_id: int) -> int:
+    return (campaign_id * 2_654_435_761) % PICK_MODULUS
+
+
+def pick_key(campaign_id: int) -> ColumnElement[int]:
+    """The pseudo-random order of profiles for one campaign, in SQL (SQLite and PostgreSQL)."""
+    return (Profile.id * PICK_MULTIPLIER + seed_of(campaign_id)) % PICK_MODULUS
+
+
+def sampled_condition(campaign_id: int, reach_percent: float) -> ColumnElement[bool] | None:
+    """Who the reach percentage keeps; None when it keeps everyone."""
+    if reach_percent >= 100:
+        return None
+    return pick_key(campaign_id) < int(PICK_MODULUS * reach_percent / 100)
+
+
+async def setting_text(session: AsyncSession, key: str) -> str:
+    """A stored setting as text ('' when unset); typed accessors arrive in services/settings.py."""
+    row = await session.get(Setting, key)
+    return "" if row is None or row.value is None else str(row.value).strip()
+
+
+async def misfire_grace(session: AsyncSession) -> float:
+    text = await setting_text(session, "campaign_misfire_grace")
+    try:
+        return float(text) if text else DEFAULT_GRACE
+    except ValueError:
+        return DEFAULT_GRACE
+
+
+async def default_timezone(session: AsyncSession) -> str:
+    return (await get_settings(session)).get("default_timezone") or "UTC"
+
+
+async def read_document(session: AsyncSession, data: dict[str, Any]) -> CampaignDocument:
+    document, _ = parse_document(data or {}, default_timezone=await default_timezone(session), strict=False)
+    return document
+
+
+async def audience_condition(session: AsyncSession, document: CampaignDocument, *, now: datetime) -> ColumnElement[bool]:
+    """The campaign's segment (saved by name or ad hoc) as a condition over profiles."""
+    definition: Any = document.who.definition
+    if document.who.segment:
+        definition = await session.scalar(select(Segment.definition).where(Segment.name == document.who.segment))
+        if definition is None:
+            raise MaterializeError(f"segment {document.who.segment!r} does not exist")
+    if definition is None:
+        return true()
+    return await segment_condition(session, definition, now=now)
+
+
+async def reach_of(session: AsyncSession, condition: ColumnElement[bool]) -> ReachEstimate:
+    """Qualified, reachable and the unreachable reasons of an already compiled audience."""
+    rows = (await session.execute(reach_query(condition))).all()
+    codes = [code for code, _ in UNREACHABLE_REASONS]
+    return ReachEstimate(
+        qualified=sum(r.qualified for r in rows), reachable=sum(r.reachable for r in rows),
+        unreachable=UnreachableCounts(**{code: sum(getattr(r, code) for r in rows) for code in codes}),
+        by_country=tuple(CountryReach(r.country, r.qualified, r.reachable) for r in rows),
+        warnings=(), computed_at=clock.now())
+
+
+# --- the plan: who, when, how many ------------------------------------------------------------------
+
+
+@dataclass
+class ZoneGroup:
+    timezone: str  # profiles.timezone as stored ('' for none)
+    prefix: str  # the phone prefix when timezone is not a valid zone, else ''
+    count: int
+    not_before: datetime | None = None
+    status: str = "ok"  # ok | local_time_passed | dnd_discard
+
+
+@dataclass
+class Plan:
+    """What a run (or an estimate) will write: counts held back by reason, the not-before table
+    and the pick-key threshold that enforces the limits."""
+
+    eligible: int = 0  # reachable, sampled in, not late, not discarded (before limits)
+    will_send: int = 0
+    held_back: dict[str, int] = field(default_factory=dict)
+    groups: list[ZoneGroup] | None = None  # None: every row has the same not-before
+    not_before: datetime | None = None  # used when groups is None
+    threshold: int | None = None  # pick key <= threshold; None: no limit binds
+    valid_zones: tuple[str, ...] = ()
+
+
+def _zone_valid(name: str) -> bool:
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+def _prefix_key(valid_zones: Iterable[str]) -> ColumnElement[str]:
+    """'' for a profile whose own zone is valid, else its phone's first characters."""
+    zones = list(valid_zones)
+    phone_prefix = func.coalesce(func.substr(Profile.phone, 1, PHONE_PREFIX), "")
+    if not zones:
+        return phone_prefix
+    return case((Profile.timezone.in_(zones), literal("", String)), else_=phone_prefix)
+
+
+def _tz_key() -> ColumnElement[str]:
+    return func.coalesce(Profile.timezone, "")
+
+
+def _next_day(planned_at: datetime, campaign_tz: str) -> datetime:
+    """The same wall time the next day in the campaign's zone (DST-proof: aware local arithmetic)."""
+    local = planned_at.astimezone(zoneinfo.ZoneInfo(campaign_tz))
+    return (local + timedelta(days=1)).astimezone(UTC)
+
+
+def _group_instant(document: CampaignDocument, planned_at: datetime, zone: str, *, moment: datetime,
+                   grace: float) -> tuple[datetime | None, str]:
+    when = document.when
+    instant = planned_at
+    if when.user_timezone:
+        instant = schedule.local_instant(planned_at, when.timezone, zone)
+        if instant + timedelta(seconds=grace) < moment:
+            if when.late == "skip":
+                return None, "local_time_passed"
+            instant = schedule.local_instant(_next_day(planned_at, when.timezone), when.timezone, zone)
+    if when.dnd is not None:
+        shifted = schedule.dnd_shift(instant, zone, when.dnd)
+        if shifted is None:
+            return None, "dnd_discard"
+        instant = shifted
+    return instant, "ok"
+
+
+def _not_before_table(groups: list[ZoneGroup]) -> Any:
+    rows = [(g.timezone, g.prefix, g.not_before) for g in groups if g.status == "ok"]
+    if not rows:
+        rows = [("\x00", "\x00", None)]  # a VALUES list cannot be empty; this row matches nothing
+    return values(column("tz", String), column("prefix", String), column("not_before", UTCDateTime()),
+                  name="not_before_by_zone").data(rows).cte("not_before_by_zone")
+
+
+@dataclass
+class Audience:
+    """The pieces of the SELECT every statement of a run shares."""
+
+    condition: ColumnElement[bool]  # segment AND reachable AND sampled
+    key: ColumnElement[int]
+    table: Any = None  # the not-before CTE, joined on (tz, prefix), or None
+    valid_zones: tuple[str, ...] = ()
+
+    def select_from(self, *columns: Any) -> Any:
+        query = select(*columns).select_from(Profile)
+        if self.table is not None:
+            query = query.join(self.table, and_(self.table.c.tz == _tz_key(),
+                                                self.table.c.prefix == _prefix_key(self.valid_zones)))
+        return query.where(self.condition)
+
+
+async def limit_budget(session: AsyncSession, campaign_id: int, run_id: int | None, document: CampaignDocument,
+                       planned_at: datetime) -> list[tuple[str, int]]:
+    """(limit reason, how many more this run may take) for each limit the campaign sets."""
+    who = document.who
+    budgets: list[tuple[str, int]] = []
+    others = Message.campaign_id == campaign_id
+    if run_id is not None:
+        others = and_(others, Message.run_id != run_id)
+    if who.target_limit is not None:
+        used = await session.scalar(select(func.count()).select_from(Message).where(others)) or 0
+        budgets.append(("target_limit", max(0, who.target_limit - used)))
+    if who.run_limit is not None:
+        budgets.append(("run_limit", who.run_limit))
+    if who.daily_limit is not None:
+        zone = zoneinfo.ZoneInfo(document.when.timezone)
+        day = planned_at.astimezone(zone).date()
+        start = datetime.combine(day, datetime.min.time(), zone).astimezone(UTC)
+        end = datetime.combine(day + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
+        used = await session.scalar(
+            select(func.count()).select_from(Message).join(CampaignRun, CampaignRun.id == Message.run_id)
+            .where(others, CampaignRun.planned_at >= start, CampaignRun.planned_at < end)) or 0
+        budgets.append(("daily_limit", max(0, who.daily_limit - used)))
+    return budgets
+
+
+async def plan_audience(session: AsyncSession, *, campaign_id: int, run_id: int | None, document: CampaignDocument,
+                        planned_at: datetime, moment: datetime, grace: float, after_id: int = 0,
+                        already: int = 0) -> tuple[Plan, Audience, ReachEstimate | None]:
+    """Count and plan a run over profiles with id > after_id; `already` rows of it exist. The
+    reach (qualified, unreachable reasons) is computed only for a whole run (after_id 0)."""
+    segment = await audience_condition(session, document, now=moment)
+    reach = await reach_of(session, segment) if after_id == 0 else None
+    base = and_(segment, reachable_condition(), Profile.id > after_id)
+    sampled = sampled_condition(campaign_id, document.who.reach_percent)
+    sampled_column = (sampled if sampled is not None else literal(True, Boolean)).label("sampled")
+    grouping = [sampled] if sampled is not None else []
+    kept = and_(base, sampled) if sampled is not None else base
+    plan = Plan()
+    when = document.when
+    if reach is not None:
+        plan.held_back = _reason_codes(reach)
+    if when.user_timezone or when.dnd is not None:
+        default = await default_timezone(session)
+        stored = await session.scalars(select(Profile.timezone).where(base, Profile.timezone.is_not(None)).distinct())
+        plan.valid_zones = tuple(sorted(z for z in stored if _zone_valid(z)))
+        prefix = _prefix_key(plan.valid_zones)
+        rows = (await session.execute(
+            select(_tz_key().label("tz"), prefix.label("prefix"), sampled_column,
+                   func.min(Profile.phone).label("phone"), func.count().label("n"))
+            .where(base).group_by(*(literal_column(name) for name in ("tz", "prefix", "sampled")[:2 + len(grouping)])))
+        ).all()
+        groups: dict[tuple[str, str], ZoneGroup] = {}
+        for row in rows:
+            if not row.sampled:
+                plan.held_back["sampled_out"] = plan.held_back.get("sampled_out", 0) + row.n
+                continue
+            zone = schedule.recipient_zone(row.tz or None, row.phone, default)
+            instant, status = _group_instant(document, planned_at, zone, moment=moment, grace=grace)
+            groups[(row.tz, row.prefix)] = ZoneGroup(row.tz, row.prefix, row.n, instant, status)
+        plan.groups = list(groups.values())
+        for group in plan.groups:
+            if group.status == "ok":
+                plan.eligible += group.count
+            else:
+                plan.held_back[group.status] = plan.held_back.get(group.status, 0) + group.count
+        audience = Audience(kept, pick_key(campaign_id), _not_before_table(plan.groups), plan.valid_zones)
+    else:
+        rows = (await session.execute(select(sampled_column, func.count().label("n"))
+                                      .where(base).group_by(*(literal_column("sampled") for _ in grouping)))).all()
+        for row in rows:
+            if row.sampled:
+                plan.eligible += row.n
+            else:
+                plan.held_back["sampled_out"] = plan.held_back.get("sampled_out", 0) + row.n
+        audience = Audience(kept, pick_key(campaign_id))
+    budgets = await limit_budget(session, campaign_id, run_id, document, planned_at)
+    plan.will_send = plan.eligible
+    if budgets:
+        reason, budget = min(budgets, key=lambda b: b[1])
+        budget = max(0, budget - already)
+        if budget < plan.eligible:
+            plan.held_back[reason] = plan.held_back.get(reason, 0) + plan.eligible - budget
+            plan.will_send = budget
+            plan.threshold = -1 if budget == 0 else await session.scalar(
+                audience.select_from(audience.key).order_by(audience.key).limit(1).offset(budget - 1))
+    plan.held_back = {code: n for code, n in plan.held_back.items() if n}
+    return plan, audience, reach
+
+
+def _reason_codes(reach: ReachEstimate) -> dict[str, int]:
+    return {code: getattr(reach.unreachable, code) for code, _ in UNREACHABLE_REASONS}
+
+
+# --- writing the rows -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Route:
+    group_id: int | None = None
+    provider_id: int | None = None
+    provider_name: str | None = None
+    sender: str | None = None
+
+
+async def resolve_route(session: AsyncSession, document: CampaignDocument) -> Route:
+    """The ids the rows carry, looked up once per run."""
+    what = document.what
+    route = Route(sender=what.sender or None)
+    if what.route_provider:
+        provider_id = await session.scalar(select(ProviderRow.id).where(ProviderRow.name == what.route_provider))
+        if provider_id is None:
+            raise MaterializeError(f"provider {what.route_provider!r} does not exist")
+        route = Route(provider_id=provider_id, provider_name=what.route_provider, sender=route.sender)
+    elif what.route_group:
+        group_id = await session.scalar(select(ProviderGroup.id).where(ProviderGroup.name == what.route_group))
+        if group_id is None:
+            raise MaterializeError(f"provider group {what.route_group!r} does not exist")
+        route = Route(group_id=group_id, sender=route.sender)
+    return route
+
+
+def _insert(session: AsyncSession, audience: Audience, plan: Plan, *, run_id: int, campaign_id: int, route: Route,
+            state: str, now: datetime, body: str, lower: int, upper: int) -> Any:
+    info = analyze(body)
+    stamp = literal(now, UTCDateTime())
+    not_before = (audience.table.c.not_before if audience.table is not None
+                  else literal(plan.not_before, UTCDateTime()) if plan.not_before is not None else null())
+    columns: dict[str, Any] = {
+        "kind": literal("campaign", String), "priority": literal(0, Integer),
+        "provider_id": literal(route.provider_id, Integer) if route.provider_id is not None else null(),
+        "provider_name": literal(route.provider_name, String) if route.provider_name is not None else null(),
+        "group_id": literal(route.group_id, Integer) if route.group_id is not None else null(),
+        "profile_id": Profile.id, "country": Profile.country, "to_number": Profile.phone,
+        "sender": literal(route.sender, String) if route.sender is not None else null(),
+        "body": literal("", String), "encoding": literal(info.encoding.value, String),
+        "segments": literal(max(1, info.segments), Integer), "state": literal(state, String),
+        "attempts": literal(0, Integer), "next_attempt_at": not_before,
+        "dedupe_key": literal(f"run:{run_id}:profile:", String) + cast(Profile.id, String),
+        "campaign_id": literal(campaign_id, Integer), "run_id": literal(run_id, Integer),
+        "variant": literal("A", String), "render": literal(True, Boolean),
+        "created_at": stamp, "updated_at": stamp,
+    }
+    query = audience.select_from(*columns.values()).where(Profile.id > lower, Profile.id <= upper)
+    if plan.threshold is not None:
+        query = query.where(audience.key <= plan.threshold)
+    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return module.insert(Message).from_select(list(columns), query).on_conflict_do_nothing()
+
+
+async def _fail(factory: async_sessionmaker[AsyncSession], run_id: int, reason: str) -> None:
+    log.warning("campaign run %s failed: %s", run_id, reason)
+    async with factory() as session, session.begin():
+        now = clock.now()
+        await session.execute(update(CampaignRun).where(CampaignRun.id == run_id)
+                              .values(state="failed", reason=reason, finished_at=now, updated_at=now))
+
+
+async def materialize_run(factory: async_sessionmaker[AsyncSession], run_id: int, *, chunk: int = DEFAULT_CHUNK,
+                          on_chunk: Callable[[int], None] | None = None) -> int:
+    """Write the run's outbox rows, one transaction per chunk of profile ids; resumable (a run left
+    `materializing` continues from its cursor). Returns the rows inserted by this call; `on_chunk`
+    hears each committed chunk's count (the engine pokes its dispatcher). The run becomes `running`
+    when done (or stays `paused`); it fails with the reason when its segment or route is gone."""
+    from smsconsole.services.errors import ValidationError
+
+    async with factory() as session, session.begin():
+        run = await session.get(CampaignRun, run_id)
+        if run is None or run.materialized_at is not None or run.state not in ("materializing", "paused"):
+            return 0
+        campaign = await session.get(Campaign, run.campaign_id)
+        if campaign is None:
+            return 0
+        document = await read_document(session, run.document or campaign.document)
+        moment = run.started_at or clock.now()
+        already = await session.scalar(select(func.count()).select_from(Message).where(Message.run_id == run_id)) or 0
+        try:
+            route = await resolve_route(session, document)
+            plan, audience, reach = await plan_audience(
+                session, campaign_id=campaign.id, run_id=run_id, document=document, planned_at=run.planned_at,
+                moment=moment, grace=await misfire_grace(session), after_id=run.cursor or 0, already=already)
+        except (MaterializeError, ValidationError) as exc:
+            reason = str(exc)
+            failed = True
+        else:
+            failed = False
+            if run.cursor is None and reach is not None:
+                run.qualified, run.suppressed, run.cursor, run.materialized = reach.qualified, plan.held_back, 0, 0
+                run.updated_at = clock.now()
+            cursor = run.cursor or 0
+            last_id = await session.scalar(select(func.max(Profile.id))) or 0
+            campaign_id = campaign.id
+    if failed:
+        await _fail(factory, run_id, reason)
+        return 0
+    inserted = 0
+    while cursor < last_id and plan.threshold != -1:
+        async with factory() as session, session.begin():
+            run = await session.get(CampaignRun, run_id)
+            campaign = await session.get(Campaign, campaign_id)
+            if run is None or campaign is None:
+                return inserted
+            if campaign.state == "stopped" or campaign.deleted_at is not None or run.state not in (
+                    "materializing", "paused"):
+                if run.state in ("materializing", "paused"):
+                    now = clock.now()
+                    run.state, run.reason, run.finished_at, run.updated_at = "stopped", "campaign stopped", now, now
+                return inserted
+            upper = await session.scalar(select(Profile.id).where(Profile.id > cursor).order_by(Profile.id)
+                                         .offset(chunk - 1).limit(1)) or last_id
+            held = campaign.state == "paused" or run.state == "paused"
+            result = await session.execute(_insert(
+                session, audience, plan, run_id=run_id, campaign_id=campaign_id, route=route,
+                state="held" if held else "queued", now=clock.now(), body=document.what.body, lower=cursor,
+                upper=upper))
+            count = max(0, result.rowcount or 0)
+            run.cursor, run.materialized, run.updated_at = upper, (run.materialized or 0) + count, clock.now()
+            inserted += count
+        cursor = upper
+        if on_chunk is not None and count:
+            on_chunk(count)
+    async with factory() as session, session.begin():
+        run = await session.get(CampaignRun, run_id)
+        if run is None or run.state not in ("materializing", "paused"):
+            return inserted
+        now = clock.now()
+        run.materialized = await session.scalar(
+            select(func.count()).select_from(Message).where(Message.run_id == run_id)) or 0
+        run.materialized_at, run.updated_at = now, now
+        if run.state == "materializing":
+            run.state = "running"
+    log.info("campaign run %s materialized: %d rows", run_id, inserted)
+    return inserted

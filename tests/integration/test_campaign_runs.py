@@ -1,0 +1,348 @@
+"""Campaign runs on both databases, with campaigns written straight into the table and a frozen
+clock: starting runs (idempotent, misfire grace, safety check with its alert), materializing them
+set-based (reachable only, sampling, target/run/daily limits, user time zones, DND, late users,
+paused campaigns), counting and settling them. The kill -9 test is in test_campaign_crash.py."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, insert, select, update
+
+from smsconsole import clock
+from smsconsole.models import AuditEntry, Campaign, CampaignRun, Message, Profile, Setting
+from smsconsole.runtime import Runtime
+from smsconsole.services.campaigns.definition import parse_document
+from smsconsole.services.campaigns.materialize import materialize_run
+from smsconsole.services.campaigns.runs import estimate_campaign, run_counts, settle_runs, start_due_runs
+from tests.fakes.server import serve
+
+PLANNED = datetime(2026, 12, 24, 10, 0, tzinfo=UTC)
+GB = {"conditions": [{"field": "country", "op": "equals", "value": "GB"}]}
+
+
+def document(*, when: dict[str, Any] | None = None, who: dict[str, Any] | None = None,
+             type_: str = "one_time") -> dict[str, Any]:
+    return {
+        "name": "Spring sale", "type": type_,
+        "when": {"timezone": "UTC", "at": "2026-12-24 10:00", **(when or {})},
+        "who": {"definition": GB, **(who or {})},
+        "what": {"route": {}, "body": "Hi {{ profile.name | default: \"there\" }}"},
+    }
+
+
+async def add_profiles(rt: Runtime, count: int, *, country: str = "GB", subscription: str = "subscribed",
+                       phone_status: str = "valid", timezone: str | None = None, prefix: str = "+447700",
+                       start: int = 0) -> None:
+    now = clock.now()
+    rows = [{"phone": None if phone_status == "missing" else f"{prefix}{start + n:06d}",
+             "phone_raw": None, "phone_status": phone_status, "sms_capable": phone_status == "valid",
+             "country": country, "timezone": timezone, "subscription": subscription, "properties": {},
+             "created_at": now, "updated_at": now} for n in range(count)]
+    async with rt.factory() as session, session.begin():
+        await session.execute(insert(Profile), rows)
+
+
+async def add_campaign(rt: Runtime, doc: dict[str, Any], *, next_run_at: datetime | None = PLANNED,
+                       state: str = "scheduled") -> int:
+    now = clock.now()
+    async with rt.factory() as session, session.begin():
+        row = Campaign(name=doc["name"], type=doc["type"], state=state, document=doc, next_run_at=next_run_at,
+                       created_at=now, updated_at=now, scheduled_at=now)
+        session.add(row)
+        await session.flush()
+        return row.id
+
+
+async def set_setting(rt: Runtime, key: str, value: str) -> None:
+    async with rt.factory() as session, session.begin():
+        session.add(Setting(key=key, value=value, updated_at=clock.now()))
+
+
+async def run_row(rt: Runtime, run_id: int) -> CampaignRun:
+    async with rt.factory() as session:
+        row = await session.get(CampaignRun, run_id)
+        assert row is not None
+        return row
+
+
+async def campaign_row(rt: Runtime, campaign_id: int) -> Campaign:
+    async with rt.factory() as session:
+        row = await session.get(Campaign, campaign_id)
+        assert row is not None
+        return row
+
+
+async def messages(rt: Runtime, run_id: int) -> list[Message]:
+    async with rt.factory() as session:
+        return list(await session.scalars(select(Message).where(Message.run_id == run_id).order_by(Message.id)))
+
+
+async def start_and_materialize(rt: Runtime, at: datetime, *, grace: float | None = None,
+                                chunk: int = 7) -> list[int]:
+    clock.freeze(at)
+    started = await start_due_runs(rt.factory, now=at, grace=grace)
+    for run_id in started:
+        await materialize_run(rt.factory, run_id, chunk=chunk)
+    return started
+
+
+async def test_a_run_materializes_the_reachable_members_once(runtime: Runtime) -> None:
+    clock.freeze(PLANNED - timedelta(days=1))
+    await add_profiles(runtime, 10)
+    await add_profiles(runtime, 3, subscription="unsubscribed", start=100)
+    await add_profiles(runtime, 2, subscription="never", start=200)
+    await add_profiles(runtime, 1, phone_status="missing")
+    await add_profiles(runtime, 4, country="US", prefix="+1415555", start=300)
+    campaign_id = await add_campaign(runtime, document())
+
+    assert await start_due_runs(runtime.factory, now=PLANNED - timedelta(seconds=1)) == []
+    [run_id] = await start_and_materialize(runtime, PLANNED)
+    # Idempotent: starting again creates nothing, materializing again inserts nothing.
+    assert await start_due_runs(runtime.factory, now=PLANNED) == []
+    async with runtime.factory() as session, session.begin():
+        await session.execute(update(CampaignRun).where(CampaignRun.id == run_id)
+                              .values(state="materializing", materialized_at=None, cursor=0))
+    assert await materialize_run(runtime.factory, run_id, chunk=3) == 0
+
+    rows = await messages(runtime, run_id)
+    assert len(rows) == 10
+    assert {m.profile_id for m in rows} == set(range(1, 11))
+    first = rows[0]
+    assert (first.kind, first.state, first.render, first.body, first.variant, first.priority) == (
+        "campaign", "queued", True, "", "A", 0)
+    assert first.campaign_id == campaign_id and first.country == "GB" and first.to_number == "+447700000000"
+    assert first.dedupe_key == f"run:{run_id}:profile:{first.profile_id}"
+    assert first.next_attempt_at is None
+    run = await run_row(runtime, run_id)
+    assert (run.state, run.number, run.planned_at, run.qualified, run.materialized) == ("running", 1, PLANNED, 16, 10)
+    assert run.suppressed == {"unsubscribed": 3, "never_opted_in": 2, "no_phone": 1}
+    assert run.document["name"] == "Spring sale"
+    campaign = await campaign_row(runtime, campaign_id)
+    assert (campaign.state, campaign.next_run_at) == ("running", None)
+
+    async with runtime.factory() as session:
+        counts = (await run_counts(session, [run_id]))[run_id]
+    assert (counts.queued, counts.total, counts.held_back["unsubscribed"]) == (10, 10, 3)
+
+
+async def test_settling_completes_the_run_and_the_campaign(runtime: Runtime) -> None:
+    clock.freeze(PLANNED)
+    await add_profiles(runtime, 3)
+    campaign_id = await add_campaign(runtime, document())
+    [run_id] = await start_and_materialize(runtime, PLANNED)
+    assert await settle_runs(runtime.factory, now=PLANNED) == []
+    async with runtime.factory() as session, session.begin():
+        ids = list(await session.scalars(select(Message.id).where(Message.run_id == run_id)))
+        await session.execute(update(Message).where(Message.id == ids[0]).values(state="delivered"))
+        await session.execute(update(Message).where(Message.id == ids[1]).values(state="failed"))
+        await session.execute(update(Message).where(Message.id == ids[2])
+                              .values(state="suppressed", reason="frequency cap: 1 per day"))
+    assert await settle_runs(runtime.factory, now=PLANNED) == [run_id]
+    assert (await run_row(runtime, run_id)).state == "completed"
+    assert (await campaign_row(runtime, campaign_id)).state == "completed"
+    async with runtime.factory() as session:
+        counts = (await run_counts(session, [run_id]))[run_id]
+    assert (counts.delivered, counts.failed, counts.suppressed) == (1, 1, 1)
+    assert counts.suppressed_by_reason == {"frequency cap: 1 per day": 1}
+
+
+async def test_reach_percent_samples_at_random(runtime: Runtime) -> None:
+    clock.freeze(PLANNED)
+    await add_profiles(runtime, 1000)
+    await add_campaign(runtime, document(who={"reach_percent": 30}))
+    [run_id] = await start_and_materialize(runtime, PLANNED, chunk=250)
+    rows = await messages(runtime, run_id)
+    assert 250 <= len(rows) <= 350
+    run = await run_row(runtime, run_id)
+    assert run.suppressed == {"sampled_out": 1000 - len(rows)}
+    ids = sorted(m.profile_id for m in rows)
+    assert ids[0] < 50 and ids[-1] > 950  # spread over the audience, not its first ids
+
+
+async def test_run_and_target_limits_hold_across_runs(runtime: Runtime) -> None:
+    clock.freeze(PLANNED)
+    await add_profiles(runtime, 400)
+    doc = document(type_="multiple_dates", who={"run_limit": 100, "target_limit": 150},
+                   when={"at": None, "dates": ["2026-12-24 10:00", "2026-12-25 10:00", "2026-12-26 10:00"]})
+    await add_campaign(runtime, doc)
+    counts = []
+    for day in range(3):
+        [run_id] = await start_and_materialize(runtime, PLANNED + timedelta(days=day), chunk=64)
+        counts.append((len(await messages(runtime, run_id)), (await run_row(runtime, run_id)).suppressed))
+    assert counts == [(100, {"run_limit": 300}), (50, {"target_limit": 350}), (0, {"target_limit": 400})]
+    async with runtime.factory() as session:
+        sent_to = await session.scalar(select(func.count()).select_from(Message))
+    assert sent_to == 150
+
+
+async def test_daily_limit_counts_the_runs_of_the_same_day(runtime: Runtime) -> None:
+    clock.freeze(PLANNED)
+    await add_profiles(runtime, 100)
+    doc = document(type_="multiple_dates", who={"daily_limit": 60},
+                   when={"at": None, "dates": ["2026-12-24 10:00", "2026-12-24 16:00", "2026-12-25 10:00"]})
+    await add_campaign(runtime, doc)
+    sizes = []
+    for moment in (PLANNED, PLANNED + timedelta(hours=6), PLANNED + timedelta(days=1)):
+        [run_id] = await start_and_materialize(runtime, moment)
+        sizes.append(len(await messages(runtime, run_id)))
+    assert sizes == [60, 0, 60]
+
+
+async def test_safety_check_blocks_the_run_and_alerts(runtime: Runtime) -> None:
+    received: list[dict[str, Any]] = []
+
+    async def webhook(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            event = await receive()
+            body += event.get("body", b"")
+            if not event.get("more_body"):
+                break
+        received.append(json.loads(body))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    clock.freeze(PLANNED)
+    await add_profiles(runtime, 12)
+    await add_profiles(runtime, 5, subscription="unsubscribed", start=100)
+    campaign_id = await add_campaign(runtime, document(who={"safety_limit": 10}))
+    with serve(webhook) as server:
+        await set_setting(runtime, "campaign_alert_webhook", f"{server.url}/alerts")
+        assert await start_due_runs(runtime.factory, now=PLANNED) == []
+    async with runtime.factory() as session:
+        run = await session.scalar(select(CampaignRun).where(CampaignRun.campaign_id == campaign_id))
+        audit = list(await session.scalars(select(AuditEntry).where(AuditEntry.action == "campaign.blocked")))
+        outbox = await session.scalar(select(func.count()).select_from(Message))
+    assert run is not None and (run.state, run.qualified) == ("blocked", 12)
+    campaign = await campaign_row(runtime, campaign_id)
+    assert campaign.state == "blocked"
+    assert "12 people qualify" in (campaign.blocked_reason or "") and "safety limit of 10" in (campaign.blocked_reason or "")
+    assert [(a.target, a.details["qualified"], a.details["safety_limit"]) for a in audit] == [(f"C{campaign_id}", 12, 10)]
+    assert outbox == 0
+    assert len(received) == 1
+    assert received[0]["event"] == "campaign.blocked" and received[0]["qualified"] == 12
+    assert received[0]["campaign_id"] == f"C{campaign_id}"
+
+    # Resumed with a higher limit (what `campaigns resume` does): the run is checked again and goes.
+    async with runtime.factory() as session, session.begin():
+        doc = document(who={"safety_limit": 20})
+        await session.execute(update(Campaign).where(Campaign.id == campaign_id)
+                              .values(state="scheduled", blocked_reason=None, document=doc))
+        await session.execute(update(CampaignRun).where(CampaignRun.id == run.id)
+                              .values(state="planned", reason=None, started_at=None))
+    assert await start_due_runs(runtime.factory, now=PLANNED) == [run.id]
+
+
+async def test_an_unreachable_alert_webhook_is_not_fatal(runtime: Runtime) -> None:
+    clock.freeze(PLANNED)
+    await add_profiles(runtime, 3)
+    await set_setting(runtime, "campaign_alert_webhook", "http://127.0.0.1:9/alerts")
+    campaign_id = await add_campaign(runtime, document(who={"safety_limit": 2}))
+    assert await start_due_runs(runtime.factory, now=PLANNED) == []
+    assert (await campaign_row(runtime, campaign_id)).state == "blocked"
+
+
+async def test_a_run_past_the_grace_is_missed_one_within_it_starts(runtime: Runtime) -> None:
+    clock.freeze(PLANNED)
+    await add_profiles(runtime, 2)
+    late = await add_campaign(runtime, document(type_="recurring", when={
+        "at": None, "recurrence": {"every": "day", "time": "08:00", "start": "2026-12-20"}}),
+        next_run_at=PLANNED - timedelta(hours=2))
+    doc = document(when={"at": "2026-12-24 09:30"})
+    doc["name"] = "Within grace"
+    within = await add_campaign(runtime, doc, next_run_at=PLANNED - timedelta(minutes=30))
+    started = await start_due_runs(runtime.factory, now=PLANNED)
+    async with runtime.factory() as session:
+        runs = {r.campaign_id: r for r in await session.scalars(select(CampaignRun))}
+    assert runs[late].state == "missed" and "misfire grace of 60 min" in (runs[late].reason or "")
+    assert runs[within].state == "materializing" and started == [runs[within].id]
+    assert (await campaign_row(runtime, late)).next_run_at == PLANNED + timedelta(days=1) - timedelta(hours=2)
+
+
+async def test_user_time_zone_not_before_per_zone_and_late_users(runtime: Runtime) -> None:
+    clock.freeze(PLANNED - timedelta(days=2))
+    await add_profiles(runtime, 2, timezone="Asia/Kolkata", prefix="+9198765")
+    await add_profiles(runtime, 2, timezone="America/New_York", prefix="+1212555")
+    await add_profiles(runtime, 2, prefix="+447700", start=50)  # no zone: the phone's, Europe/London
+    await add_profiles(runtime, 1, timezone="Asia/Tokyo", prefix="+8190123")
+    await set_setting(runtime, "campaign_misfire_grace", "600")
+    await add_campaign(runtime, document(when={"user_timezone": True, "late": "next_day"},
+                                        who={"definition": None}))
+    # Started 9 h after the first zone reached 10:00 (a generous grace for the start itself):
+    # Tokyo's and Kolkata's 10:00 have passed, so they get it at 10:00 the next day.
+    moment = datetime(2026, 12, 24, 5, 0, tzinfo=UTC)
+    [run_id] = await start_and_materialize(runtime, moment, grace=86400)
+    by_zone = {m.to_number[:4]: m.next_attempt_at for m in await messages(runtime, run_id)}
+    assert by_zone == {
+        "+919": datetime(2026, 12, 25, 4, 30, tzinfo=UTC),
+        "+121": datetime(2026, 12, 24, 15, 0, tzinfo=UTC),
+        "+447": datetime(2026, 12, 24, 10, 0, tzinfo=UTC),
+        "+819": datetime(2026, 12, 25, 1, 0, tzinfo=UTC),
+    }
+    assert (await run_row(runtime, run_id)).suppressed == {}
+
+
+async def test_user_time_zone_skip_counts_local_time_passed(runtime: Runtime) -> None:
+    clock.freeze(PLANNED - timedelta(days=2))
+    await add_profiles(runtime, 3, timezone="Asia/Kolkata", prefix="+9198765")
+    await add_profiles(runtime, 2, timezone="America/New_York", prefix="+1212555")
+    await set_setting(runtime, "campaign_misfire_grace", "600")
+    doc = document(when={"user_timezone": True, "late": "skip"}, who={"definition": None})
+    await add_campaign(runtime, doc)
+    async with runtime.factory() as session:
+        parsed, _ = parse_document(doc, default_timezone="UTC", strict=False)
+        estimate = await estimate_campaign(session, parsed, now=datetime(2026, 12, 24, 5, 0, tzinfo=UTC))
+    assert (estimate.qualified, estimate.reachable) == (5, 5)
+    [run_id] = await start_and_materialize(runtime, datetime(2026, 12, 24, 5, 0, tzinfo=UTC), grace=86400)
+    assert [m.to_number[:4] for m in await messages(runtime, run_id)] == ["+121", "+121"]
+    assert (await run_row(runtime, run_id)).suppressed == {"local_time_passed": 3}
+
+
+@pytest.mark.parametrize("action", ["delay", "discard"])
+async def test_do_not_disturb_in_the_recipients_zone(runtime: Runtime, action: str) -> None:
+    clock.freeze(PLANNED - timedelta(days=1))
+    await add_profiles(runtime, 1, timezone="Europe/London", prefix="+447700")  # 22:00 local: inside
+    await add_profiles(runtime, 1, timezone="Asia/Kolkata", prefix="+919876")  # 03:30 local: inside
+    await add_profiles(runtime, 1, timezone="America/New_York", prefix="+121255")  # 17:00 local: outside
+    planned = datetime(2026, 12, 24, 22, 0, tzinfo=UTC)
+    await add_campaign(runtime, document(when={"at": "2026-12-24 22:00",
+                                               "dnd": {"start": "21:00", "end": "09:00", "action": action}},
+                                         who={"definition": None}), next_run_at=planned)
+    [run_id] = await start_and_materialize(runtime, planned)
+    by_zone = {m.to_number[:4]: m.next_attempt_at for m in await messages(runtime, run_id)}
+    if action == "delay":
+        assert by_zone == {"+447": datetime(2026, 12, 25, 9, 0, tzinfo=UTC),
+                           "+919": datetime(2026, 12, 25, 3, 30, tzinfo=UTC),
+                           "+121": planned}
+        assert (await run_row(runtime, run_id)).suppressed == {}
+    else:
+        assert by_zone == {"+121": planned}
+        assert (await run_row(runtime, run_id)).suppressed == {"dnd_discard": 2}
+
+
+async def test_a_paused_campaign_materializes_held_rows(runtime: Runtime) -> None:
+    clock.freeze(PLANNED)
+    await add_profiles(runtime, 5)
+    campaign_id = await add_campaign(runtime, document())
+    [run_id] = await start_due_runs(runtime.factory, now=PLANNED)
+    async with runtime.factory() as session, session.begin():
+        await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(state="paused"))
+        await session.execute(update(CampaignRun).where(CampaignRun.id == run_id).values(state="paused"))
+    await materialize_run(runtime.factory, run_id, chunk=2)
+    assert {m.state for m in await messages(runtime, run_id)} == {"held"}
+    assert (await run_row(runtime, run_id)).state == "paused"
+
+
+async def test_a_missing_segment_fails_the_run_with_the_reason(runtime: Runtime) -> None:
+    clock.freeze(PLANNED)
+    await add_profiles(runtime, 2)
+    await add_campaign(runtime, document(who={"definition": None, "segment": "Gone"}))
+    [run_id] = await start_and_materialize(runtime, PLANNED)
+    run = await run_row(runtime, run_id)
+    assert run.state == "failed" and "segment 'Gone' does not exist" in (run.reason or "")
