@@ -13,6 +13,7 @@ from dataclasses import replace
 from smsconsole import __version__
 from smsconsole.cli import (
     audience,
+    campaigns,
     demo,
     groups,
     imports,
@@ -31,7 +32,7 @@ from smsconsole.config import Config, load_config
 
 # The nouns in the order `smsconsole --help` lists their commands; a new noun is one more module
 # with a `register(commands)` that adds its parsers, each with its handler as `func`.
-NOUNS = (system, providers, demo, audience, imports, segments, groups, replies, stats, send_test)
+NOUNS = (system, providers, demo, audience, imports, segments, groups, campaigns, replies, stats, send_test)
 
 
 def build_parser() -> Parser:
