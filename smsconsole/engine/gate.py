@@ -1,14 +1,21 @@
 """The send gate: the write immediately before a request leaves. It marks the messages `sending`
 (fenced on the lease tenure) and re-checks the guards against the profiles as they are now, in
 one transaction, so a STOP committed while a message waited for its rate limit stops it. Chunks
-that reach their request at the same moment share one transaction (group commit)."""
+that reach their request at the same moment share one transaction (group commit).
+
+In the same transaction it settles what the guards decided: suppressed messages get their reason;
+a message whose campaign is paused goes back to `held` (guards.Hold) and one inside its
+recipient's do-not-disturb hours back to `queued`, due at the window's end (guards.Defer). Held and
+deferred messages are left out of the gate's answer, so the dispatcher neither sends them nor
+writes an outcome over them."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, case, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
@@ -58,9 +65,10 @@ class SendGate:
     async def _admit(self, jobs: list[Job]) -> dict[int, str | None]:
         """The send gate's write, immediately before requests leave: mark these messages
         `sending` (fenced: only if still claimed by this tenure, or already sending by it on a
-        failover), then re-check the guards against the profiles as they are now, and suppress
-        those that fail. Returns {message id: None to send | suppression reason}; a message
-        missing from the result must not be sent (no longer ours, e.g. suppressed by a STOP).
+        failover), then re-check the guards against the profiles as they are now: suppress those
+        that fail, put back those held or deferred. Returns {message id: None to send |
+        suppression reason}; a message missing from the result must not be sent (no longer ours,
+        e.g. suppressed by a STOP, or put back by the gate itself).
         The write comes first, so on SQLite no STOP can commit between the check and the mark."""
         now = clock.now()
         token = self.tenure.token
@@ -93,11 +101,18 @@ class SendGate:
             rows = [job.row for job in jobs if job.row.id in admitted]
             context = await guard_mod.load_context(session, rows)
             decided: dict[int, str | None] = {}
+            put_back: dict[int, guard_mod.Hold | guard_mod.Defer] = {}
             for row in rows:
-                decided[row.id] = guard_mod.check(row, context, self.guards)
+                verdict = guard_mod.decide(row, context, self.guards)
+                if isinstance(verdict, guard_mod.Hold | guard_mod.Defer):
+                    put_back[row.id] = verdict
+                else:
+                    decided[row.id] = verdict
             suppressed = [message_id for message_id, reason in decided.items() if reason]
+            first_ids = set(first)
+            if put_back:
+                await _put_back(session, put_back, first_ids, now)
             if suppressed:
-                first_ids = set(first)
                 await session.execute(
                     update(MESSAGES)
                     .where(MESSAGES.c.id == bindparam("b_id"))
@@ -108,3 +123,27 @@ class SendGate:
                      for message_id in suppressed],
                 )
         return decided
+
+
+async def _put_back(session: AsyncSession, verdicts: dict[int, guard_mod.Hold | guard_mod.Defer],
+                    first_ids: set[int], now: datetime) -> None:
+    """Messages that must not leave now but are not settled: a held one waits for its campaign to
+    resume (`held`), a deferred one is queued again, due at `until`. Neither attempt counts (the
+    gate raised `attempts` a moment ago); a message never tried before has no `sending_at`."""
+    undo = MESSAGES.c.attempts - bindparam("b_undo")
+    changes = dict(reason=bindparam("b_reason"), claim_token=None, updated_at=now, attempts=undo,
+                   sending_at=case((undo <= 0, None), else_=MESSAGES.c.sending_at))
+    held = [{"b_id": message_id, "b_reason": verdict.reason, "b_undo": int(message_id in first_ids)}
+            for message_id, verdict in verdicts.items() if isinstance(verdict, guard_mod.Hold)]
+    deferred = [{"b_id": message_id, "b_reason": verdict.reason, "b_undo": int(message_id in first_ids),
+                 "b_until": verdict.until}
+                for message_id, verdict in verdicts.items() if isinstance(verdict, guard_mod.Defer)]
+    if held:
+        await session.execute(
+            update(MESSAGES).where(MESSAGES.c.id == bindparam("b_id")).values(state="held", **changes), held)
+    if deferred:
+        await session.execute(
+            update(MESSAGES).where(MESSAGES.c.id == bindparam("b_id"))
+            .values(state="queued", next_attempt_at=bindparam("b_until", type_=MESSAGES.c.next_attempt_at.type),
+                    **changes),
+            deferred)
