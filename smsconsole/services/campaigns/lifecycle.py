@@ -7,9 +7,10 @@ paused or stopped, so a row claimed a moment before still does not leave):
 - pause: the campaign's `queued` rows become `held`; its materializing and running runs `paused`.
 - resume: `held` rows become `queued` again; paused runs go back to `running` (or `materializing`
   when their materialization had not finished). A blocked campaign is checked strictly again
-  (the operator has raised its safety limit) and each `blocked` run goes back to `planned`: the
-  engine starts a planned run of a scheduled campaign whatever its age (the operator resumed it;
-  the misfire grace is for runs nobody started), and runs the safety check again.
+  (the operator has raised its safety limit), each `blocked` run goes back to `planned` and the
+  campaign to `scheduled`: the engine (runs.start_due_runs) starts a planned run of a scheduled
+  campaign whatever its age, running its safety check again. next_run_at is left as the engine
+  advanced it (an edit while blocked plans it again).
 - stop: `queued` and `held` rows become `suppressed` with reason "campaign stopped"; every open
   run is `stopped`; no further runs.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smsconsole import clock
@@ -108,16 +109,12 @@ async def resume_campaign(session: AsyncSession, ref: int | str, *, actor: str) 
     previous = row.state
     details: dict[str, object] = {"previous": previous}
     if previous == "blocked":
-        _, upcoming, problems = await strict_check(session, row.document, campaign_id=row.id, now=now,
-                                                   need_next_run=False)
+        _, _, problems = await strict_check(session, row.document, campaign_id=row.id, now=now,
+                                            need_next_run=False)
         if problems:
             raise ValidationError(problems)
         details["runs_replanned"] = await _move_runs(
             session, row.id, ("blocked",), now, state="planned", reason=None, started_at=None)
-        earliest = await session.scalar(select(func.min(CampaignRun.planned_at)).where(
-            CampaignRun.campaign_id == row.id, CampaignRun.state == "planned"))
-        candidates = [t for t in (earliest, row.next_run_at, upcoming) if t is not None]
-        row.next_run_at = min(candidates) if candidates else None
         row.state, row.blocked_reason = "scheduled", None
     else:
         details["runs_resumed"] = (
