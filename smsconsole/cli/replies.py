@@ -118,7 +118,8 @@ def _describe_reply(view: Any) -> str:
     if view.response_message_id:
         parts.append(f"auto-response queued (message {view.response_message_id})")
     if view.answers_message_id:
-        parts.append(f"answers message {view.answers_message_id}")
+        campaign = f" (campaign {view.answers_campaign})" if view.answers_campaign else ""
+        parts.append(f"answers message {view.answers_message_id}{campaign}")
     return "; ".join(parts)
 
 
@@ -188,13 +189,14 @@ async def cmd_inbox(config: Config, args: argparse.Namespace) -> int:
             print("no replies yet (they arrive by polling or the webhook listener; try "
                   "'smsconsole sandbox reply --from +447400123456 --text STOP')")
         else:
-            print(f"{'RECEIVED':<19} {'FROM':<16} {'PROFILE':<16} {'KEYWORD':<10} {'ACTION':<8} {'ANSWERS':<8} TEXT")
+            print(f"{'RECEIVED':<19} {'FROM':<16} {'PROFILE':<16} {'KEYWORD':<10} {'ACTION':<8} {'ANSWERS':<8} "
+                  f"{'CAMPAIGN':<8} TEXT")
             for v in views:
                 who = (v.profile_name or v.profile_key or "-")[:16]
                 answers = str(v.answers_message_id) if v.answers_message_id else "-"
                 text = v.text.replace("\n", " ")
                 print(f"{v.received_at:%Y-%m-%d %H:%M:%S} {v.sender:<16} {who:<16} {v.keyword or '-':<10} "
-                      f"{action_word(v.action):<8} {answers:<8} {text}")
+                      f"{action_word(v.action):<8} {answers:<8} {v.answers_campaign or '-':<8} {text}")
         return 0
 
     return await with_runtime(config, work)

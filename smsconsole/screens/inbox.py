@@ -114,7 +114,8 @@ class InboxScreen(LiveSectionScreen):
         table = self.query_one("#inbox-table", DataTable)
         rows: dict[str, tuple[Any, ...]] = {}
         for view in views:
-            answers = f"#{view.answers_message_id} {one_line(view.answers_body or '', 24)}" \
+            campaign = f"{view.answers_campaign} " if view.answers_campaign else ""
+            answers = f"#{view.answers_message_id} {campaign}{one_line(view.answers_body or '', 24)}" \
                 if view.answers_message_id else "-"
             rows[str(view.id)] = (
                 format_time(view.received_at, seconds=True), view.sender, view.keyword or "-",

@@ -116,6 +116,11 @@ class StatsScreen(LiveSectionScreen):
                                                     compact=self.app.size.width < NARROW)
                           if view else Text("-", style="dim"), *count_cells(counts))
         rows["~total"] = (Text("total", style="bold"), "", *count_cells(result.total))
+        for code, counts in result.by_campaign.items():  # a line per campaign sent in the window
+            label = f"{code} {result.campaign_names.get(code, '')}".strip()
+            label = label if len(label) <= 14 else label[:13] + "…"
+            rows[f"~campaign:{code}"] = (Text(label), Text("campaign", style="dim"),
+                                         *count_cells(counts))
         with self.app.batch_update():
             sync_rows(self.query_one("#stats-providers-table", DataTable), rows)
             self.query_one("#stats-sparkline", Sparkline).data = list(result.per_minute)
@@ -124,7 +129,8 @@ class StatsScreen(LiveSectionScreen):
                 f"{result.total.awaiting_receipt:,} awaiting receipt · {result.total.waiting:,} waiting · "
                 f"{result.total.suppressed:,} suppressed")
             sync_rows(self.query_one("#stats-recent-table", DataTable), {
-                str(m.id): (str(m.id), format_time(m.created_at, seconds=True), m.kind, m.to_number,
+                str(m.id): (str(m.id), format_time(m.created_at, seconds=True),
+                            f"campaign {m.campaign}" if m.campaign else m.kind, m.to_number,
                             m.provider_name or "-", state_text(m.shown_state), message_detail(m))
                 for m in messages
             })

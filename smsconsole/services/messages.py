@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smsconsole import clock
 from smsconsole.models import (
+    CampaignRun,
     Message,
     MessageAttempt,
     ProviderGroup,
@@ -20,6 +21,7 @@ from smsconsole.models import Provider as ProviderRow
 from smsconsole.phone import parse_number
 from smsconsole.providers import REGISTRY
 from smsconsole.services import audit
+from smsconsole.services.campaigns.definition import campaign_code
 from smsconsole.services.errors import NotFound, ValidationError
 from smsconsole.sms import analyze, replace_lookalikes
 
@@ -62,6 +64,10 @@ class MessageView:
     group_name: str | None = None  # the group it was sent through, when one was named
     country: str | None = None  # the destination's region
     next_attempt_at: datetime | None = None  # when the engine tries a queued message again
+    campaign_id: int | None = None  # a campaign's message: its campaign,
+    campaign: str | None = None  # its Campaign ID as people read it ("C12"),
+    run_id: int | None = None  # and its run
+    run_number: int | None = None  # (1, 2, ... within the campaign)
 
     @property
     def settled(self) -> bool:
@@ -84,11 +90,12 @@ class MessageView:
         return _COUNTDOWN.sub("", self.reason) if self.reason else self.reason
 
 
-def message_view(row: Message, group_name: str | None = None) -> MessageView:
+def message_view(row: Message, group_name: str | None = None, run_number: int | None = None) -> MessageView:
     return MessageView(
         row.id, row.kind, row.provider_name, row.to_number, row.body, row.encoding, row.segments,
         row.state, row.reason, row.error_code, row.provider_message_id, row.attempts, row.created_at,
-        row.sent_at, row.updated_at, group_name, row.country, row.next_attempt_at,
+        row.sent_at, row.updated_at, group_name, row.country, row.next_attempt_at, row.campaign_id,
+        campaign_code(row.campaign_id) if row.campaign_id is not None else None, row.run_id, run_number,
     )
 
 
@@ -100,9 +107,21 @@ async def _group_names(session: AsyncSession, rows: list[Message]) -> dict[int, 
     return {key: value for key, value in found.all()}
 
 
-async def _views(session: AsyncSession, rows: list[Message]) -> list[MessageView]:
+async def _run_numbers(session: AsyncSession, rows: list[Message]) -> dict[int, int]:
+    ids = {row.run_id for row in rows if row.run_id is not None}
+    if not ids:
+        return {}
+    found = await session.execute(select(CampaignRun.id, CampaignRun.number).where(CampaignRun.id.in_(ids)))
+    return {key: value for key, value in found.all()}
+
+
+async def message_views(session: AsyncSession, rows: list[Message]) -> list[MessageView]:
+    """Views of outbox rows with their group's name and campaign run's number (a query each, only
+    when some row has one)."""
     names = await _group_names(session, rows)
-    return [message_view(row, names.get(row.group_id) if row.group_id is not None else None) for row in rows]
+    numbers = await _run_numbers(session, rows)
+    return [message_view(row, names.get(row.group_id) if row.group_id is not None else None,
+                         numbers.get(row.run_id) if row.run_id is not None else None) for row in rows]
 
 
 async def queue_test_message(
@@ -181,14 +200,14 @@ async def get_message(session: AsyncSession, message_id: int) -> MessageView:
     row = await session.get(Message, message_id, populate_existing=True)
     if row is None:
         raise NotFound(f"no message {message_id}")
-    return (await _views(session, [row]))[0]
+    return (await message_views(session, [row]))[0]
 
 
 async def get_messages(session: AsyncSession, message_ids: list[int]) -> list[MessageView]:
     rows = await session.scalars(
         select(Message).where(Message.id.in_(message_ids)).execution_options(populate_existing=True)
     )
-    return await _views(session, list(rows))
+    return await message_views(session, list(rows))
 
 
 async def message_attempts(session: AsyncSession, message_id: int) -> list[AttemptView]:
@@ -207,7 +226,7 @@ async def recent_messages(session: AsyncSession, *, kind: str | None = "test", l
     if kind:
         query = query.where(Message.kind == kind)
     rows = await session.scalars(query.execution_options(populate_existing=True))
-    return await _views(session, list(rows))
+    return await message_views(session, list(rows))
 
 
 async def counts_since(session: AsyncSession, since: datetime) -> dict[str, int]:

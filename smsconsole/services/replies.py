@@ -30,6 +30,7 @@ from smsconsole.phone import parse_number
 from smsconsole.providers.base import InboundReport
 from smsconsole.services import keywords as keyword_service
 from smsconsole.services import profiles as profile_service
+from smsconsole.services.campaigns.definition import campaign_code
 from smsconsole.services.errors import NotFound, ValidationError
 from smsconsole.services.receipts import safe_text, stored_id
 from smsconsole.services.settings import get_settings
@@ -65,6 +66,8 @@ class InboundView:
     received_at: datetime
     duplicate: bool = False  # this call found it already recorded and did nothing
     suppressed: int = 0  # queued messages this reply suppressed (opt-out)
+    answers_campaign_id: int | None = None  # the campaign of the message it answers,
+    answers_campaign: str | None = None  # as its Campaign ID ("C12")
 
 
 def _insert_ignore(session: AsyncSession, model: type, index_elements: list[str]) -> Any:
@@ -152,6 +155,8 @@ async def record_inbound(session: AsyncSession, *, provider_id: int | None, prov
         if answers is not None:
             properties["answers_message_id"] = answers.id
             properties["answers_kind"] = answers.kind
+            if answers.campaign_id is not None:
+                properties["answers_campaign"] = campaign_code(answers.campaign_id)
         name = (keyword.event_name if action == "custom" and keyword is not None else
                 ACTION_EVENTS.get(action) or (REPLY_EVENT if action == "reply" else None))
         if name:
@@ -287,7 +292,12 @@ async def _inbound_view(session: AsyncSession, row: InboundMessage, *, duplicate
         row.id, row.provider_name, row.provider_message_id, row.sender, row.recipient, row.text, row.profile_id,
         profile.name if profile else None, _profile_key(profile), row.keyword, row.action, row.answers_message_id,
         answers.body if answers else None, row.response_message_id, row.via, row.received_at, duplicate, suppressed,
+        *_campaign(answers.campaign_id if answers else None),
     )
+
+
+def _campaign(campaign_id: int | None) -> tuple[int | None, str | None]:
+    return campaign_id, campaign_code(campaign_id) if campaign_id is not None else None
 
 
 def _profile_key(profile: Profile | None) -> str | None:
@@ -309,7 +319,7 @@ async def recent_inbound(session: AsyncSession, *, limit: int = 200, action: str
     """The latest replies, newest first, with profile and answered message (one query)."""
     answered = Message.__table__.alias("answered")
     query = (
-        select(InboundMessage, Profile.name, Profile.user_id, Profile.phone, answered.c.body)
+        select(InboundMessage, Profile.name, Profile.user_id, Profile.phone, answered.c.body, answered.c.campaign_id)
         .outerjoin(Profile, Profile.id == InboundMessage.profile_id)
         .outerjoin(answered, and_(answered.c.id == InboundMessage.answers_message_id))
         .order_by(InboundMessage.received_at.desc(), InboundMessage.id.desc())
@@ -323,11 +333,11 @@ async def recent_inbound(session: AsyncSession, *, limit: int = 200, action: str
         query = query.where(InboundMessage.keyword == keyword_service.normalize(keyword))
     rows = await session.execute(query.execution_options(populate_existing=True))
     views = []
-    for row, name, user_id, phone, body in rows.all():
+    for row, name, user_id, phone, body, campaign_id in rows.all():
         key = user_id or phone or (str(row.profile_id) if row.profile_id else None)
         views.append(InboundView(
             row.id, row.provider_name, row.provider_message_id, row.sender, row.recipient, row.text, row.profile_id,
             name, key, row.keyword, row.action, row.answers_message_id, body, row.response_message_id, row.via,
-            row.received_at,
+            row.received_at, False, 0, *_campaign(campaign_id),
         ))
     return views

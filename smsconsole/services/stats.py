@@ -11,16 +11,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, cast, func, select
+from sqlalchemy import ColumnElement, Integer, cast, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smsconsole import clock
-from smsconsole.models import InboundMessage, Message, MessageAttempt, Provider, Receipt
+from smsconsole.models import Campaign, InboundMessage, Message, MessageAttempt, Provider, Receipt
+from smsconsole.services.campaigns.definition import campaign_code, parse_code
 from smsconsole.services.errors import NotFound
 from smsconsole.services.messages import (
     AttemptView,
     MessageView,
-    message_view,
+    message_views,
     start_of_today,
 )
 
@@ -93,6 +94,9 @@ class DeliveryStats:
     per_minute: list[int]  # messages that left per minute, the last `len` minutes, oldest first
     per_minute_by_provider: dict[str, list[int]]
     providers: list[ProviderHealth] = field(default_factory=list)
+    by_campaign: dict[str, DeliveryCounts] = field(default_factory=dict)  # Campaign ID ("C12") -> counts
+    campaign_names: dict[str, str] = field(default_factory=dict)  # Campaign ID -> name
+    campaign: str | None = None  # the Campaign ID every count is limited to, when one was asked for
 
 
 def window_start(window: str) -> datetime:
@@ -110,20 +114,34 @@ def _epoch_minute(session: AsyncSession, column):  # type: ignore[no-untyped-def
     return cast(func.strftime("%s", column), Integer) // 60  # SQLite stores UTC without a zone
 
 
-async def counts_by_provider(session: AsyncSession, since: datetime) -> tuple[DeliveryCounts, dict[str, DeliveryCounts]]:
-    """Messages queued since `since` by provider and state, and replies received by provider."""
+def _in_campaign(campaign_id: int | None) -> ColumnElement[bool]:
+    return true() if campaign_id is None else Message.campaign_id == campaign_id
+
+
+def _answering(campaign_id: int | None) -> ColumnElement[bool]:
+    """Replies answering a message of the campaign (every reply when None)."""
+    if campaign_id is None:
+        return true()
+    return InboundMessage.answers_message_id.in_(select(Message.id).where(Message.campaign_id == campaign_id))
+
+
+async def counts_by_provider(session: AsyncSession, since: datetime, campaign_id: int | None = None,
+                             ) -> tuple[DeliveryCounts, dict[str, DeliveryCounts]]:
+    """Messages queued since `since` by provider and state, and replies received by provider
+    (only the campaign's messages and the replies answering them, when `campaign_id` is given)."""
     by_provider: dict[str, DeliveryCounts] = {}
     total = DeliveryCounts()
     rows = await session.execute(
         select(Message.provider_name, Message.state, func.count())
-        .where(Message.created_at >= since).group_by(Message.provider_name, Message.state)
+        .where(Message.created_at >= since, _in_campaign(campaign_id))
+        .group_by(Message.provider_name, Message.state)
     )
     for provider_name, state, count in rows.all():
         by_provider.setdefault(provider_name or NO_PROVIDER, DeliveryCounts()).add_state(state, count)
         total.add_state(state, count)
     replies = await session.execute(
         select(InboundMessage.provider_name, func.count())
-        .where(InboundMessage.received_at >= since).group_by(InboundMessage.provider_name)
+        .where(InboundMessage.received_at >= since, _answering(campaign_id)).group_by(InboundMessage.provider_name)
     )
     for provider_name, count in replies.all():
         by_provider.setdefault(provider_name or NO_PROVIDER, DeliveryCounts()).replies += count
@@ -131,7 +149,51 @@ async def counts_by_provider(session: AsyncSession, since: datetime) -> tuple[De
     return total, dict(sorted(by_provider.items()))
 
 
-async def throughput(session: AsyncSession, minutes: int = 60) -> tuple[list[int], dict[str, list[int]]]:
+async def counts_by_campaign(session: AsyncSession, since: datetime, campaign_id: int | None = None,
+                             ) -> tuple[dict[str, DeliveryCounts], dict[str, str]]:
+    """Campaign messages queued since `since` by Campaign ID and state, with the replies answering
+    them; and each campaign's name. Ordered by campaign id."""
+    counts: dict[int, DeliveryCounts] = {}
+    rows = await session.execute(
+        select(Message.campaign_id, Message.state, func.count())
+        .where(Message.created_at >= since, Message.campaign_id.is_not(None), _in_campaign(campaign_id))
+        .group_by(Message.campaign_id, Message.state)
+    )
+    for key, state, count in rows.all():
+        counts.setdefault(key, DeliveryCounts()).add_state(state, count)
+    replies = await session.execute(
+        select(Message.campaign_id, func.count()).select_from(InboundMessage)
+        .join(Message, Message.id == InboundMessage.answers_message_id)
+        .where(InboundMessage.received_at >= since, Message.campaign_id.is_not(None), _in_campaign(campaign_id))
+        .group_by(Message.campaign_id)
+    )
+    for key, count in replies.all():
+        counts.setdefault(key, DeliveryCounts()).replies += count
+    names: dict[int, str] = {}
+    if counts:
+        names = dict((await session.execute(select(Campaign.id, Campaign.name).where(Campaign.id.in_(counts)))).all())
+    ordered = sorted(counts)
+    return ({campaign_code(key): counts[key] for key in ordered},
+            {campaign_code(key): names.get(key, "") for key in ordered})
+
+
+async def find_campaign_id(session: AsyncSession, ref: str) -> int:
+    """A campaign by Campaign ID ("C12" or "12") or name, deleted ones too (their messages keep
+    it). NotFound names what was asked for."""
+    text = ref.strip()
+    number = parse_code(text)
+    if number is not None:
+        found = await session.scalar(select(Campaign.id).where(Campaign.id == number))
+    else:
+        found = await session.scalar(select(Campaign.id).where(Campaign.name == " ".join(text.split()))
+                                     .order_by(Campaign.deleted_at.is_not(None), Campaign.id.desc()).limit(1))
+    if found is None:
+        raise NotFound(f"no campaign {ref!r} (give its Campaign ID, e.g. C12, or its name)")
+    return int(found)
+
+
+async def throughput(session: AsyncSession, minutes: int = 60,
+                     campaign_id: int | None = None) -> tuple[list[int], dict[str, list[int]]]:
     """Messages handed to a provider per minute over the last `minutes` (the current minute last),
     in total and per provider."""
     now = clock.now()
@@ -141,7 +203,7 @@ async def throughput(session: AsyncSession, minutes: int = 60) -> tuple[list[int
     minute = _epoch_minute(session, Message.sent_at).label("minute")
     rows = await session.execute(
         select(Message.provider_name, minute, func.count())
-        .where(Message.sent_at >= since, Message.sent_at.is_not(None))
+        .where(Message.sent_at >= since, Message.sent_at.is_not(None), _in_campaign(campaign_id))
         .group_by(Message.provider_name, minute)
     )
     total = [0] * minutes
@@ -160,16 +222,20 @@ async def provider_health(session: AsyncSession) -> list[ProviderHealth]:
                            r.circuit_failures or 0, r.circuit_until) for r in rows]
 
 
-async def delivery_stats(session: AsyncSession, window: str = "hour", minutes: int = 60) -> DeliveryStats:
-    """What the live monitor shows, in four queries."""
+async def delivery_stats(session: AsyncSession, window: str = "hour", minutes: int = 60,
+                         campaign_id: int | None = None) -> DeliveryStats:
+    """What the live monitor shows, in six queries (seven with campaigns); with `campaign_id`,
+    every count is of that campaign's messages and the replies answering them."""
     since = window_start(window)
-    total, by_provider = await counts_by_provider(session, since)
-    per_minute, per_minute_by_provider = await throughput(session, minutes)
+    total, by_provider = await counts_by_provider(session, since, campaign_id)
+    per_minute, per_minute_by_provider = await throughput(session, minutes, campaign_id)
     providers = await provider_health(session)
     for view in providers:
         by_provider.setdefault(view.name, DeliveryCounts())
+    by_campaign, names = await counts_by_campaign(session, since, campaign_id)
     return DeliveryStats(window, since, total, dict(sorted(by_provider.items())), per_minute,
-                         per_minute_by_provider, providers)
+                         per_minute_by_provider, providers, by_campaign, names,
+                         campaign_code(campaign_id) if campaign_id is not None else None)
 
 
 # --- one message's path --------------------------------------------------------------------------
@@ -210,7 +276,8 @@ class MessagePath:
     def timeline(self) -> list[tuple[datetime, str, str]]:
         """(when, what, detail) in time order: queued, each attempt, each receipt, each reply."""
         m = self.message
-        events: list[tuple[datetime, str, str]] = [(m.created_at, "queued", f"{m.kind} message to {m.to_number}")]
+        kind = f"campaign {m.campaign} run {m.run_number or '?'}" if m.campaign else m.kind
+        events: list[tuple[datetime, str, str]] = [(m.created_at, "queued", f"{kind} message to {m.to_number}")]
         for a in self.attempts:
             detail = " ".join(p for p in (a.provider_name or "-", f"HTTP {a.http_status}" if a.http_status else "",
                                           f"[{a.error_code}]" if a.error_code else "", a.error_message or "") if p)
@@ -238,7 +305,7 @@ async def message_path(session: AsyncSession, message_id: int) -> MessagePath:
         select(InboundMessage).where(InboundMessage.answers_message_id == message_id)
         .order_by(InboundMessage.received_at, InboundMessage.id))
     return MessagePath(
-        message_view(row),
+        (await message_views(session, [row]))[0],
         [AttemptView(a.provider_name, a.started_at, a.finished_at, a.outcome, a.http_status, a.error_code,
                      a.error_message) for a in attempts],
         [ReceiptView(r.provider_name, r.provider_status, r.state, r.error_code, r.reason, r.part, r.parts, r.via,
@@ -251,4 +318,4 @@ async def recent_messages(session: AsyncSession, *, limit: int = 100) -> list[Me
     """The latest messages of every kind, newest first (the Stats list a path is opened from)."""
     rows = await session.scalars(select(Message).order_by(Message.id.desc()).limit(limit)
                                  .execution_options(populate_existing=True))
-    return [message_view(r) for r in rows]
+    return await message_views(session, list(rows))

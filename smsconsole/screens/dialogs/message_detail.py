@@ -43,6 +43,9 @@ class MessageDetailDialog(ModalScreen[None]):
                     ("  sent ", "dim"), format_time(m.sent_at, seconds=True),
                     ("  ", ""), (f"{m.encoding}, {m.segments} segment(s), {m.attempts} attempt(s)", "dim"),
                 )
+                if m.campaign:
+                    run = f" run {m.run_number}" if m.run_number else ""
+                    summary.append_text(Text.assemble(("\nCampaign ", "dim"), (f"{m.campaign}{run}", "bold")))
                 if m.provider_message_id:
                     summary.append_text(Text.assemble(("\nProvider id ", "dim"), m.provider_message_id))
                 if m.retrying:
