@@ -245,10 +245,14 @@ async def test_safety_check_blocks_the_run_and_alerts(runtime: Runtime) -> None:
     async with runtime.factory() as session, session.begin():
         doc = document(who={"safety_limit": 20})
         await session.execute(update(Campaign).where(Campaign.id == campaign_id)
-                              .values(state="scheduled", blocked_reason=None, document=doc))
+                              .values(state="scheduled", blocked_reason=None, document=doc, next_run_at=PLANNED))
         await session.execute(update(CampaignRun).where(CampaignRun.id == run.id)
                               .values(state="planned", reason=None, started_at=None))
     assert await start_due_runs(runtime.factory, now=PLANNED) == [run.id]
+    assert (await run_row(runtime, run.id)).document["who"]["safety_limit"] == 20
+    async with runtime.factory() as session:
+        assert await session.scalar(select(func.count()).select_from(CampaignRun)) == 1
+    assert (await campaign_row(runtime, campaign_id)).next_run_at is None
 
 
 async def test_an_unreachable_alert_webhook_is_not_fatal(runtime: Runtime) -> None:
@@ -289,7 +293,9 @@ async def test_user_time_zone_not_before_per_zone_and_late_users(runtime: Runtim
     # Started 9 h after the first zone reached 10:00 (a generous grace for the start itself):
     # Tokyo's and Kolkata's 10:00 have passed, so they get it at 10:00 the next day.
     moment = datetime(2026, 12, 24, 5, 0, tzinfo=UTC)
-    [run_id] = await start_and_materialize(runtime, moment, grace=86400)
+    clock.freeze(moment)
+    [run_id] = await start_due_runs(runtime.factory, now=moment, grace=86400)
+    assert await materialize_run(runtime.factory, run_id, chunk=3) == 7
     by_zone = {m.to_number[:4]: m.next_attempt_at for m in await messages(runtime, run_id)}
     assert by_zone == {
         "+919": datetime(2026, 12, 25, 4, 30, tzinfo=UTC),

@@ -441,7 +441,9 @@ async def materialize_run(factory: async_sessionmaker[AsyncSession], run_id: int
                 session, audience, plan, run_id=run_id, campaign_id=campaign_id, route=route,
                 state="held" if held else "queued", now=clock.now(), body=document.what.body, lower=cursor,
                 upper=upper))
-            count = max(0, result.rowcount or 0)
+            count = result.rowcount
+            if count is None or count < 0:  # sqlite3 reports no rowcount for a statement starting WITH
+                count = await session.scalar(select(func.changes())) or 0
             run.cursor, run.materialized, run.updated_at = upper, (run.materialized or 0) + count, clock.now()
             inserted += count
         cursor = upper
