@@ -262,7 +262,11 @@ async def start_due_runs(factory: async_sessionmaker[AsyncSession], *, now: date
                                    Campaign.next_run_at.is_not(None), Campaign.next_run_at <= now + MAX_LEAD)
             .order_by(Campaign.next_run_at, Campaign.id).with_for_update()))
         for campaign in campaigns:
-            started += await _start_campaign(session, campaign, now, grace, alerts)
+            try:
+                async with session.begin_nested():  # one campaign's bad document spoils no other's start
+                    started += await _start_campaign(session, campaign, now, grace, alerts)
+            except Exception:
+                log.exception("starting the due runs of campaign %s failed", campaign_code(campaign.id))
         resumed = (await session.execute(
             select(CampaignRun, Campaign).join(Campaign, Campaign.id == CampaignRun.campaign_id)
             .where(CampaignRun.state == "planned", Campaign.state.in_(("scheduled", "running")),
