@@ -16,7 +16,7 @@ from smsconsole import clock
 from smsconsole.models import AuditEntry, Campaign, CampaignRun, Message
 from smsconsole.runtime import Runtime
 from smsconsole.services import segments
-from smsconsole.services.campaigns import crud
+from smsconsole.services.campaigns import crud, runs
 from smsconsole.services.errors import Conflict, NotFound, ValidationError
 from tests.integration.dispatch_support import add_group, add_provider
 
@@ -327,6 +327,9 @@ async def test_a_blocked_campaign_resumes_after_its_limit_is_raised(world: Runti
     resumed = await call(world, crud.resume_campaign, view.code, actor="test")
     assert (resumed.state, resumed.blocked_reason, resumed.next_run_at) == ("scheduled", None, None)
     assert await run_state(world, run) == ("planned", None)
+    # the engine takes the planned run up again, whatever its age, and checks it again (no one qualifies now)
+    assert await runs.start_due_runs(world.factory, now=clock.now()) == [run]
+    assert await run_state(world, run) == ("materializing", None)
 
 
 # --- duplicate, delete, segments in use -----------------------------------------------------------

@@ -91,7 +91,7 @@ async def update_campaign(session: AsyncSession, ref: int | str, document: Any, 
     """Replace a campaign's document. A draft keeps whatever was filled in; a campaign that is
     scheduled (or running, paused, blocked) is checked strictly again and its next run planned
     again from now. Runs already started keep the document they started with."""
-    row = await campaign_row(session, ref)
+    row = await campaign_row(session, ref, lock=True)
     if row.state in FINISHED_STATES:
         raise Conflict(f"campaign C{row.id} {row.name!r} is {row.state}: it cannot be changed; duplicate it "
                        "to send it again")
@@ -152,7 +152,7 @@ async def duplicate_campaign(session: AsyncSession, ref: int | str, *, new_name:
 async def delete_campaign(session: AsyncSession, ref: int | str, *, actor: str) -> None:
     """Soft delete: the campaign leaves every list and its name is free again, while its runs and
     sent messages keep their history and Campaign ID. An active campaign is stopped first."""
-    row = await campaign_row(session, ref)
+    row = await campaign_row(session, ref, lock=True)
     if row.state in ACTIVE_STATES:
         await stop_row(session, row, actor=actor)
     row.deleted_at = row.updated_at = clock.now()

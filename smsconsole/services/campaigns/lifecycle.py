@@ -54,7 +54,7 @@ def _refuse(row: Campaign, action: str, hint: str) -> Conflict:
 
 async def schedule_campaign(session: AsyncSession, ref: int | str, *, actor: str) -> CampaignView:
     """Check a draft strictly (naming every problem) and schedule its first run."""
-    row = await campaign_row(session, ref)
+    row = await campaign_row(session, ref, lock=True)
     if row.state != "draft":
         raise _refuse(row, "schedule", "only a draft can be scheduled (resume a paused one; duplicate a "
                       "stopped or completed one to send it again)")
@@ -86,7 +86,7 @@ async def _move_runs(session: AsyncSession, campaign_id: int, states: tuple[str,
 
 async def pause_campaign(session: AsyncSession, ref: int | str, *, actor: str) -> CampaignView:
     """Nothing of the campaign leaves until it resumes: queued rows held, runs paused, no new run."""
-    row = await campaign_row(session, ref)
+    row = await campaign_row(session, ref, lock=True)
     if row.state not in ("scheduled", "running"):
         raise _refuse(row, "pause", "only a scheduled or running campaign can be paused")
     now = clock.now()
@@ -102,7 +102,7 @@ async def pause_campaign(session: AsyncSession, ref: int | str, *, actor: str) -
 async def resume_campaign(session: AsyncSession, ref: int | str, *, actor: str) -> CampaignView:
     """A paused campaign carries on where it was; a blocked one is checked again and its blocked
     run is planned again (the engine re-runs its safety check)."""
-    row = await campaign_row(session, ref)
+    row = await campaign_row(session, ref, lock=True)
     if row.state not in ("paused", "blocked"):
         raise _refuse(row, "resume", "only a paused or blocked campaign can be resumed")
     now = clock.now()
@@ -130,7 +130,7 @@ async def resume_campaign(session: AsyncSession, ref: int | str, *, actor: str) 
 
 async def stop_campaign(session: AsyncSession, ref: int | str, *, actor: str) -> CampaignView:
     """No more runs and no more messages: what was waiting is suppressed ("campaign stopped")."""
-    row = await campaign_row(session, ref)
+    row = await campaign_row(session, ref, lock=True)
     if row.state not in ("scheduled", "running", "paused", "blocked"):
         raise _refuse(row, "stop", "only a scheduled, running, paused or blocked campaign can be stopped")
     await stop_row(session, row, actor=actor)

@@ -96,15 +96,21 @@ async def last_runs(session: AsyncSession, campaign_ids: Iterable[int]) -> dict[
     return {r.campaign_id: run_view(r, counts) for r in rows}
 
 
-async def campaign_row(session: AsyncSession, ref: int | str) -> Campaign:
-    """A campaign that is not deleted, by id (12), Campaign ID (C12) or name."""
+async def campaign_row(session: AsyncSession, ref: int | str, *, lock: bool = False) -> Campaign:
+    """A campaign that is not deleted, by id (12), Campaign ID (C12) or name. lock: FOR UPDATE (on
+    PostgreSQL), so a change does not cross the engine starting a run (it locks campaigns too)."""
     text = str(ref).strip()
     campaign_id = ref if isinstance(ref, int) else parse_code(text)
+
+    async def first(condition: Any) -> Campaign | None:
+        query = select(Campaign).where(condition, Campaign.deleted_at.is_(None))
+        return await session.scalar(query.with_for_update() if lock else query)
+
     if campaign_id is not None:
-        row = await session.scalar(select(Campaign).where(Campaign.id == campaign_id, Campaign.deleted_at.is_(None)))
+        row = await first(Campaign.id == campaign_id)
         if row is not None:
             return row
-    row = await session.scalar(select(Campaign).where(Campaign.name == text, Campaign.deleted_at.is_(None)))
+    row = await first(Campaign.name == text)
     if row is None:
         raise NotFound(f"no campaign {text!r} (give its Campaign ID such as C12, or its name)")
     return row
