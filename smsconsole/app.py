@@ -48,6 +48,7 @@ SCREENS_BY_MODE = {
     "groups": "smsconsole.screens.groups:GroupsScreen",
     "inbox": "smsconsole.screens.inbox:InboxScreen",
     "stats": "smsconsole.screens.stats:StatsScreen",
+    "campaigns": "smsconsole.screens.campaigns.screen:CampaignsScreen",
 }
 
 
@@ -72,19 +73,23 @@ def _group_commands() -> type[Provider]:
     return _load("smsconsole.screens.commands:GroupCommands")
 
 
+def _campaign_commands() -> type[Provider]:
+    return _load("smsconsole.screens.commands:CampaignCommands")
+
+
 class SmsConsoleApp(App[None]):
     TITLE = "smsconsole"
     CSS_PATH = "smsconsole.tcss"
     MODES: ClassVar[dict[str, Any]] = {mode: _section(target) for mode, target in SCREENS_BY_MODE.items()}
     DEFAULT_MODE = "home"
-    COMMANDS = App.COMMANDS | {_provider_commands, _group_commands}
+    COMMANDS = App.COMMANDS | {_provider_commands, _group_commands, _campaign_commands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 (declared by App)
     # The digits and q reach the app only when the focused widget does not take printable keys;
     # the F-keys are priority bindings, so no widget shadows them (a TextArea binds F6 and F7).
     BINDINGS: ClassVar[list[BindingType]] = [
         *(Binding(section.key, f"switch_mode('{section.mode}')", section.title,
                   id=f"app.{section.mode}", tooltip=section.tooltip, group=SECTION_GROUP) for section in SECTIONS),
-        *(Binding(f"f{section.key}", f"switch_mode('{section.mode}')", section.title, priority=True,
+        *(Binding(section.fkey, f"switch_mode('{section.mode}')", section.title, priority=True,
                   id=f"app.{section.mode}-fkey", tooltip=section.tooltip, group=SECTION_GROUP) for section in SECTIONS),
         Binding("q", "quit", "Quit", id="app.quit", tooltip="Quit (the engine stops and hands over its lease)"),
         Binding("question_mark", "help", "Keys", show=False, id="app.help",
@@ -239,6 +244,10 @@ class SmsConsoleApp(App[None]):
                             lambda: self.switch_mode("inbox"))
         yield SystemCommand("Delivery stats", "Live delivery per provider; open a message's path",
                             lambda: self.switch_mode("stats"))
+        yield SystemCommand("Campaigns", "Campaigns with their runs and live counts",
+                            lambda: self.switch_mode("campaigns"))
+        yield SystemCommand("New campaign", "Create a campaign: type, When, Who, What, test, schedule",
+                            self.new_campaign)
         yield from super().get_system_commands(screen)
 
     def _section_screen(self, mode: str) -> Any:
@@ -264,6 +273,21 @@ class SmsConsoleApp(App[None]):
         await self.switch_mode("groups")
         if (screen := self._section_screen("groups")) is not None:
             screen.set_default(name)
+
+    async def new_campaign(self) -> None:
+        await self.switch_mode("campaigns")
+        if (screen := self._section_screen("campaigns")) is not None:
+            screen.action_add()
+
+    async def open_campaign(self, code: str) -> None:
+        await self.switch_mode("campaigns")
+        if (screen := self._section_screen("campaigns")) is not None:
+            screen.open_campaign(code)
+
+    async def campaign_action(self, code: str, action: str) -> None:
+        await self.switch_mode("campaigns")
+        if (screen := self._section_screen("campaigns")) is not None:
+            screen.apply_to(code, action)
 
     async def test_provider_connection(self, name: str) -> None:
         await self.switch_mode("providers")

@@ -72,3 +72,34 @@ class GroupCommands(_NamedCommands):
             commands.append((f"Make default group: {name}", "Messages with no group or country group use it",
                              partial(app.make_default_group, name)))
         return commands
+
+
+class CampaignCommands(_NamedCommands):
+    """Open, pause, resume and stop a campaign by name or Campaign ID."""
+
+    campaigns: tuple[tuple[str, str, str], ...] = ()  # (code, name, state)
+
+    async def startup(self) -> None:
+        from smsconsole.services.campaigns.crud import list_campaigns  # noqa: PLC0415 (lazy: the palette's first use)
+
+        app = cast("SmsConsoleApp", self.app)
+        runtime = await app.runtime()
+        async with runtime.factory() as session:
+            self.campaigns = tuple((view.code, view.name, view.state) for view in await list_campaigns(session))
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], Awaitable[Any]]]]:
+        app = cast("SmsConsoleApp", self.app)
+        commands: list[tuple[str, str, Callable[[], Awaitable[Any]]]] = []
+        for code, name, state in self.campaigns:
+            commands.append((f"Open campaign: {name} ({code})", f"Its choices and runs with live counts ({state})",
+                             partial(app.open_campaign, code)))
+            if state in ("scheduled", "running"):
+                commands.append((f"Pause campaign: {name} ({code})", "Nothing of it leaves until it resumes",
+                                 partial(app.campaign_action, code, "pause")))
+            if state in ("paused", "blocked"):
+                commands.append((f"Resume campaign: {name} ({code})", "Its held messages go out again",
+                                 partial(app.campaign_action, code, "resume")))
+            if state in ("scheduled", "running", "paused", "blocked"):
+                commands.append((f"Stop campaign: {name} ({code})", "No more runs; asks first",
+                                 partial(app.campaign_action, code, "stop")))
+        return commands

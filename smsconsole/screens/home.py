@@ -25,6 +25,7 @@ from smsconsole.screens.widgets.formatting import (
 )
 from smsconsole.screens.widgets.tables import cursor_row_key, sync_rows
 from smsconsole.secrets import mask_url
+from smsconsole.services.campaigns.alerts import BlockedCampaign, blocked_campaigns
 from smsconsole.services.providers import ProviderView, list_providers
 from smsconsole.services.stats import (
     DeliveryCounts,
@@ -43,6 +44,7 @@ class HomeSnapshot:
     hour: DeliveryStats
     today: DeliveryCounts
     holder: lease.LeaseInfo | None
+    blocked: list[BlockedCampaign]
 
 
 MONITOR_ROWS = (("sent", "sent", ""), ("delivered", "delivered", "green"), ("undelivered", "undelivered", "yellow"),
@@ -63,6 +65,7 @@ class HomeScreen(LiveSectionScreen):
         self._holder: lease.LeaseInfo | None = None
 
     def compose_body(self) -> ComposeResult:
+        yield Static("", id="home-campaign-alert", markup=False)
         with Horizontal(id="home-body"):
             with Vertical(id="home-providers", classes="panel") as panel:
                 panel.border_title = "Providers (last hour)"
@@ -89,6 +92,7 @@ class HomeScreen(LiveSectionScreen):
         counts.add_column("", key="state", width=12)
         counts.add_column("   1 h", key="hour", width=6)
         counts.add_column(" today", key="today", width=6)
+        self.query_one("#home-campaign-alert").display = False
         self.start_live(REFRESH_SECONDS, self.refresh_home)
         self.watch(self.app, "engine_info", lambda _: self._show_engine(self._holder), init=False)
 
@@ -101,6 +105,7 @@ class HomeScreen(LiveSectionScreen):
                 hour=await delivery_stats(session, "hour"),
                 today=(await counts_by_provider(session, window_start("today")))[0],
                 holder=await lease.current(session),
+                blocked=await blocked_campaigns(session),
             )
         self._show(snapshot)
 
@@ -125,6 +130,7 @@ class HomeScreen(LiveSectionScreen):
             self.query_one("#home-throughput", Static).update(throughput_caption(snapshot.hour.per_minute, short=True))
             self._show_provider_detail()
             self._show_engine(snapshot.holder)
+            self._show_blocked(snapshot.blocked)
 
     @on(DataTable.RowHighlighted, "#home-providers-table")
     def _provider_highlighted(self) -> None:
@@ -162,6 +168,12 @@ class HomeScreen(LiveSectionScreen):
         lines.append(f"db: {short_database_url(url, room - len('db: '))}")  # never wrapped mid-word
         detail.update("\n".join(lines))
         detail.tooltip = f"database: {url}"
+
+    def _show_blocked(self, blocked: list[BlockedCampaign]) -> None:
+        """An alert line per campaign its safety check holds back (press 0 to act on it)."""
+        alert = self.query_one("#home-campaign-alert", Static)
+        alert.display = bool(blocked)
+        alert.update("\n".join(f"⚠ {campaign.sentence} (0: Campaigns)" for campaign in blocked))
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._show_engine, self._holder)

@@ -17,6 +17,11 @@ class Section:
     def short_title(self) -> str:
         return self.short or self.title
 
+    @property
+    def fkey(self) -> str:
+        """The F-key that switches to it from anywhere: F1-F9, and F10 for 0."""
+        return f"f{int(self.key) or 10}"
+
 
 SECTIONS: tuple[Section, ...] = (
     Section("home", "Home", "1", "Engine status, provider health and today's message counts"),
@@ -30,4 +35,6 @@ SECTIONS: tuple[Section, ...] = (
     Section("groups", "Groups", "7", "Provider groups: priority order, failover, countries, health", short="Grp"),
     Section("inbox", "Inbox", "8", "Replies as they arrive: keyword matched, action taken, the message answered"),
     Section("stats", "Stats", "9", "Live delivery stats per provider, with throughput"),
+    Section("campaigns", "Campaigns", "0", "Campaigns: create with the When/Who/What wizard, runs with live counts, "
+            "pause, resume, stop", short="Camp"),
 )

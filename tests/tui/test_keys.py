@@ -3,7 +3,7 @@
 - entering any section puts the focus on its main list (never in a text field), so the section
   keys (1-9, q, the section's letters) work straight away;
 - escape from any field gives the keys back: the focus goes to the section's main list;
-- F1-F9 switch sections from everywhere, also from inside an Input or a TextArea (a TextArea binds
+- F1-F10 switch sections from everywhere, also from inside an Input or a TextArea (a TextArea binds
   F6 and F7 itself: the app's F-keys are priority bindings, so no widget can shadow them);
 - one meaning per key across the app (the table in README's "Keys");
 - Settings: focus on entry, a tab order through fields then tables, the page scrolls with
@@ -57,9 +57,11 @@ MAIN = {
     "home": "home-providers-table", "providers": "providers-table", "test-send": "recent-table",
     "settings": "settings-body", "audience": "audience-table", "segments": "segments-table",
     "groups": "groups-table", "inbox": "inbox-table", "stats": "stats-recent-table",
+    "campaigns": "campaigns-table",
 }
 MODES = [section.mode for section in SECTIONS]
 KEY_OF = {section.mode: section.key for section in SECTIONS}
+FKEY_OF = {section.mode: section.fkey for section in SECTIONS}  # F1-F9, F10 for 0
 
 
 def other_mode(mode: str) -> str:
@@ -68,7 +70,7 @@ def other_mode(mode: str) -> str:
 
 async def enter(pilot: Pilot[Any], app: SmsConsoleApp, mode: str) -> None:
     """Switch to `mode` by its F-key and let the section settle (its first loads done)."""
-    await pilot.press(f"f{KEY_OF[mode]}")
+    await pilot.press(FKEY_OF[mode])
     await wait_for(pilot, lambda: app.current_mode == mode and isinstance(app.screen, SectionScreen),
                    what=f"section {mode}")
     await pilot.pause(0.2)
@@ -105,8 +107,8 @@ async def test_entering_a_section_focuses_its_main_list_and_the_section_keys_wor
         if fields := text_fields(app.screen):
             fields[0].focus()
             await pilot.pause()
-            await pilot.press(f"f{KEY_OF[other_mode(mode)]}")
-            await pilot.press(f"f{KEY_OF[mode]}")
+            await pilot.press(FKEY_OF[other_mode(mode)])
+            await pilot.press(FKEY_OF[mode])
             await pilot.pause(0.2)
             assert not isinstance(app.focused, TEXT_FIELDS), f"{mode}: back in {focused_id(app)}"
 
@@ -227,11 +229,11 @@ async def test_every_f_key_switches_from_inside_the_message_text_area(runtime: R
             await pilot.pause()
             # the footer offers every F-key here (it showed f1f2f3f4f5f8f9)
             bindings = app.screen.active_bindings
-            assert bindings[f"f{KEY_OF[mode]}"].binding.action == f"switch_mode('{mode}')"
+            assert bindings[FKEY_OF[mode]].binding.action == f"switch_mode('{mode}')"
             keys = list(bindings)  # in the footer's order: the F-keys in one run, not "f6f7 … f1f2f3f4f5f8f9"
             first = keys.index("f1")
-            assert keys[first:first + 9] == [f"f{n}" for n in range(1, 10)]
-            await pilot.press(f"f{KEY_OF[mode]}")
+            assert keys[first:first + 10] == [f"f{n}" for n in range(1, 11)]
+            await pilot.press(FKEY_OF[mode])
             assert app.current_mode == mode, f"F{KEY_OF[mode]} from the message field"
         await enter(pilot, app, "test-send")
         assert app.screen.query_one("#input-body", TextArea).text == ""  # F6/F7 typed or selected nothing

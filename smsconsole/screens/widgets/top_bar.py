@@ -1,14 +1,15 @@
 """The line at the top of every section: the section tabs (click or press their key) and the engine
 banner saying who runs the engine. The tabs take the widest form that leaves the banner room for
 its short form (a dot and a word or two): with the brand and full titles on a wide terminal, then
-without the brand, then closer together, then short titles (80 columns), then numbers only; the
-banner takes the rest and never pushes a tab off."""
+without the brand, then closer together, then short titles, then short titles with the key against
+them ("0Camp", 80 columns), then numbers only; the banner takes the rest and never pushes a tab off."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from rich.cells import cell_len
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.events import Click, Resize
@@ -36,13 +37,17 @@ class SectionTab(Static):
         self.tooltip = section.tooltip
 
     def label(self, form: str) -> str:
-        """The tab's text in one of the forms: full, short, number."""
+        """The tab's text in one of the forms: full, short, glued (short, no space), number."""
         if form == "number":
             return self.section.key
+        if form == "glued":
+            return f"{self.section.key}{self.section.short_title}"
         return f"{self.section.key} {self.section.short_title if form == 'short' else self.section.title}"
 
     def show_title(self, form: str) -> None:
-        self.update(self.label(form))
+        label = self.label(form)
+        # glued, the key stands out from its title by its style
+        self.update(Text.assemble((label[0], "bold"), label[1:]) if form == "glued" else label)
 
     async def on_click(self, event: Click) -> None:
         event.stop()
@@ -77,7 +82,7 @@ class TopBar(Horizontal):
     BRAND_WIDTH = len("smsconsole") + 2
     # (classes, tab form, tab padding) from the widest layout to the narrowest
     LAYOUTS = (("", "full", 2), ("-no-brand", "full", 2), ("-no-brand -tight", "full", 1),
-               ("-no-brand -tight", "short", 1), ("-no-brand -tight", "number", 1))
+               ("-no-brand -tight", "short", 1), ("-no-brand -tight", "glued", 1), ("-no-brand -tight", "number", 1))
 
     def __init__(self, mode: str) -> None:
         super().__init__(id="top-bar")

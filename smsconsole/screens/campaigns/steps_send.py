@@ -1,0 +1,205 @@
+"""The wizard's last steps. Test: render the message as a chosen profile and send it to any number
+through the campaign's route — the Test send path (queue_test_message), so it shows in Test send's
+list too. Summary: every choice in words, the reach estimate, encoding and segments, the next run
+times; then save a draft or schedule (a refusal goes back to the step with the problem)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Button, Input, Static
+
+from smsconsole import clock
+from smsconsole.messages import TestMessageQueued
+from smsconsole.screens.base import ACTOR
+from smsconsole.screens.campaigns.steps_what import preview_text
+from smsconsole.screens.campaigns.steps_when import next_runs_text
+from smsconsole.screens.campaigns.steps_who import estimate_text
+from smsconsole.screens.campaigns.wizard import WizardStep, close_wizard, step_field
+from smsconsole.screens.campaigns.words import route_words, what_lines, when_lines, who_lines
+from smsconsole.screens.widgets.fields import FieldError, show_problems
+from smsconsole.services.campaigns.definition import parse_document
+from smsconsole.services.errors import NotFound, ServiceError, ValidationError
+from smsconsole.services.groups import list_groups
+from smsconsole.services.messages import get_message, queue_test_message
+from smsconsole.services.segments.descriptions import describe_definition
+from smsconsole.services.settings import get_settings
+from smsconsole.services.campaigns import crud
+from smsconsole.services.campaigns.render import preview
+from smsconsole.services.campaigns.runs import estimate_campaign
+from smsconsole.services.campaigns.schedule import occurrences
+
+TEST_WATCH_SECONDS = 1.0
+
+
+class SendTestStep(WizardStep):
+    INDEX = 4
+    MAIN = "#input-test-profile"
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        self.message_id: int | None = None
+
+    def compose_step(self) -> ComposeResult:
+        yield Static("", id="test-route", markup=False)
+        yield step_field("profile", "Render as profile", Input(placeholder="phone or user id; empty: a sample profile",
+                                                               compact=True, id="input-test-profile"))
+        with Horizontal(classes="wizard-row"):
+            yield step_field("to", "Send to", Input(placeholder="any number, e.g. +447400123456", compact=True,
+                                                    id="input-test-to"))
+            yield Button("Send test", id="test-send", variant="primary", compact=True,
+                         tooltip="Render and queue one test message (enter in Send to)")
+        yield FieldError(id="test-error")
+        yield Static("", id="test-preview")
+        yield Static("", id="test-result")
+
+    def load(self) -> None:
+        route = self.state.section("what").get("route")
+        self.query_one("#test-route", Static).update(f"Through {route_words(route)}. Optional: skip with ctrl+f.")
+
+    def on_mount(self) -> None:
+        self.set_interval(TEST_WATCH_SECONDS, self.watch_message)
+
+    @on(Input.Submitted, "#input-test-to")
+    @on(Button.Pressed, "#test-send")
+    def _send(self) -> None:
+        self.send_test(self.query_one("#input-test-profile", Input).value.strip() or None,
+                       self.query_one("#input-test-to", Input).value)
+
+    @work(exclusive=True, group="campaign-test-send", exit_on_error=False)
+    async def send_test(self, profile: str | None, to: str) -> None:
+        document, _ = parse_document(self.state.document, default_timezone=self.state.default_timezone, strict=False)
+        route = self.state.section("what").get("route") or {}
+        general = self.query_one("#test-error", FieldError)
+        runtime = await self.runtime()
+        try:
+            async with runtime.factory() as session, session.begin():
+                try:
+                    rendered = await preview(session, document, profile_ref=profile)
+                except NotFound as exc:
+                    raise ValidationError([("profile", str(exc))]) from exc
+                self.query_one("#test-preview", Static).update(preview_text(rendered))
+                if rendered.problem:
+                    raise ValidationError([("profile", str(rendered.problem))])
+                group = route.get("group") or ""
+                if not group and not route.get("provider"):
+                    group = next((g.name for g in await list_groups(session) if g.is_default), "")
+                    if not group:
+                        raise ValidationError([("route", "default routing has no default group to test through; "
+                                                "choose a group or a provider in What")])
+                region = (await get_settings(session))["default_region"]
+                queued = await queue_test_message(session, provider_name=route.get("provider") or "", group_name=group,
+                                                  to=to, body=rendered.text, default_region=region, actor=ACTOR)
+        except ValidationError as exc:
+            first = show_problems(self.fields, ValidationError([("to" if f == "to" else f, r) for f, r in exc.problems]),
+                                  general)
+            if first is not None:
+                first.control.focus()
+            return
+        except ServiceError as exc:
+            general.show(str(exc))
+            return
+        show_problems(self.fields, None, general)
+        self.message_id = queued.id
+        self.post_message(TestMessageQueued(queued.id, queued.to_number, queued.provider_name or ""))
+        self.query_one("#test-result", Static).update(f"Test message {queued.id} to {queued.to_number}: queued")
+
+    @work(exclusive=True, group="campaign-test-watch", exit_on_error=False)
+    async def watch_message(self) -> None:
+        if self.message_id is None:
+            return
+        runtime = await self.runtime()
+        async with runtime.factory() as session:
+            view = await get_message(session, self.message_id)
+        line = Text(f"Test message {view.id} to {view.to_number}: ")
+        line.append(view.shown_state, style="bold")
+        if view.shown_reason:
+            line.append(f" ({view.shown_reason})", style="dim")
+        self.query_one("#test-result", Static).update(line)
+        if view.settled:
+            self.message_id = None
+
+
+class SummaryStep(WizardStep):
+    INDEX = 5
+    MAIN = "#wizard-next"
+
+    def __init__(self, state: Any) -> None:
+        super().__init__(state)
+        # a draft is scheduled from here; a scheduled (or paused...) campaign's edit is saved (future runs only)
+        self.NEXT_LABEL = "Schedule" if state.campaign_state == "draft" else "Save changes"
+
+    def compose_step(self) -> ComposeResult:
+        yield Static("", id="summary-choices")
+        yield Static(Text("estimating reach…", style="dim italic"), id="summary-estimate")
+        yield Static("", id="summary-preview")
+        yield Static("", id="summary-runs")
+
+    def load(self) -> None:
+        document = self.state.document
+        who = document.get("who") or {}
+        adhoc = describe_definition(who["definition"]) if isinstance(who.get("definition"), dict) else None
+        text = Text()
+        for title, lines in (("Name", [f"{document.get('name') or '(no name yet)'}"]), ("When", when_lines(document)),
+                             ("Who", who_lines(document, adhoc)), ("What", what_lines(document))):
+            text.append(f"{title}\n", style="bold")
+            for line in lines:
+                text.append(f"  {line}\n")
+        text.rstrip()
+        self.query_one("#summary-choices", Static).update(text)
+        self.read_figures()
+
+    @work(exclusive=True, group="campaign-summary-figures", exit_on_error=False)
+    async def read_figures(self) -> None:
+        document, problems = parse_document(self.state.document, default_timezone=self.state.default_timezone,
+                                            strict=True)
+        runtime = await self.runtime()
+        estimate_line = self.query_one("#summary-estimate", Static)
+        async with runtime.factory() as session:
+            try:
+                estimate = await estimate_campaign(session, document, now=clock.now())
+                estimate_line.update(Text.assemble(("Reach\n", "bold"), estimate_text(estimate)))
+            except ServiceError as exc:
+                estimate_line.update(Text(f"Reach: no estimate ({exc})", style="dim"))
+            shown = await preview(session, document, profile_ref=None)
+        self.query_one("#summary-preview", Static).update(Text.assemble(("Message\n", "bold"), preview_text(shown)))
+        runs = self.query_one("#summary-runs", Static)
+        if any(name.startswith(("when", "type")) for name, _ in problems):
+            runs.update(Text("Next runs: the When step is not complete", style="yellow"))
+        else:
+            runs.update(next_runs_text(occurrences(document.when, document.type, after=clock.now(), limit=5),
+                                       document.when.timezone))
+        if problems:
+            fields = ", ".join(dict.fromkeys(name for name, _ in problems))
+            self.query_one("#wizard-error", FieldError).show(f"To schedule, complete: {fields}")
+
+    def action_next(self) -> None:
+        self.schedule()
+
+    @work(exclusive=True, group="campaign-wizard-save", exit_on_error=False)
+    async def schedule(self) -> None:
+        if (saved := await self.save()) is None:
+            return
+        if self.state.campaign_state != "draft":
+            self.state.problems = []
+            self.notify(f"Saved {saved.name} ({saved.code}); its future runs use the changes.", title="Campaign saved")
+            await close_wizard(self, saved.code)
+            return
+        runtime = await self.runtime()
+        try:
+            async with runtime.factory() as session, session.begin():
+                view = await crud.schedule_campaign(session, self.state.code, actor=ACTOR)
+        except ValidationError as exc:
+            await self.refused(exc.problems, "Not scheduled")
+            return
+        except ServiceError as exc:
+            self.notify(str(exc), title="Not scheduled", severity="error", timeout=8)
+            return
+        self.state.problems = []
+        when = f", next run {view.next_run_at:%Y-%m-%d %H:%M} UTC" if view.next_run_at else ""
+        self.notify(f"Scheduled {view.name} ({view.code}){when}.", title="Campaign scheduled")
+        await close_wizard(self, view.code)
