@@ -78,7 +78,7 @@ async def run_counts(session: AsyncSession, run_ids: Sequence[int]) -> dict[int,
     """Each run's message counts, from services.campaigns.runs."""
     if not run_ids:
         return {}
-    from smsconsole.services.campaigns.runs import run_counts as counts  # the runs module imports this one
+    from smsconsole.services.campaigns.runs import run_counts as counts  # lazy: it loads httpx and the materializer
 
     return dict(await counts(session, list(run_ids)))
 
@@ -170,7 +170,7 @@ async def next_run(session: AsyncSession, parsed: CampaignDocument, campaign_id:
                    ) -> datetime | None:
     """The next planned time after now and after the campaign's latest run (a one-time campaign
     runs once: none once it has a run)."""
-    from smsconsole.services.campaigns.schedule import next_occurrence
+    from smsconsole.services.campaigns.schedule import next_occurrence  # lazy: the phone time-zone table
 
     after = now
     if campaign_id is not None:
@@ -233,7 +233,7 @@ async def reference_problems(session: AsyncSession, parsed: CampaignDocument) ->
         problems.append(("what.route.provider", f"no provider named {provider!r}"))
     body = getattr(what, "body", None)
     if isinstance(body, str) and body.strip():
-        from smsconsole.services.campaigns.render import template_problems
+        from smsconsole.services.campaigns.render import template_problems  # lazy: Liquid loads on first check
 
         problems += [("what.body", reason) for reason in template_problems(body)]
     return problems
