@@ -9,10 +9,10 @@ Only the send gate (engine/gate.py) applies Hold and Defer; `check`, the claim-t
 reports suppressions only and lets held or deferred messages on to the gate.
 
 Anything a guard needs per message belongs in GuardContext, loaded in `load_context` once per
-batch: the recipients' profiles (one query); for campaign messages, their campaign's and run's
-states (one query), the runs' documents (one query), the settings and the recipients' campaign
-messages in the last 7 days (one query) for the caps. A batch without campaign messages costs
-one query, as before."""
+batch: the recipients' profiles (one query); for campaign messages, the settings (one query),
+their campaigns' and runs' states with the runs' documents (one query) and, when a cap is set,
+the recipients' campaign messages of the last 7 days (one query). A batch without campaign
+messages costs one query, as before."""
 
 from __future__ import annotations
 
@@ -48,6 +48,8 @@ DAY, WEEK = timedelta(hours=24), timedelta(days=7)
 
 
 class ClaimedMessage(Protocol):
+    """A claimed outbox row (campaign messages also carry `campaign_id` and `run_id`)."""
+
     id: int
     kind: str
     profile_id: int | None
@@ -233,7 +235,7 @@ async def load_context(session: AsyncSession, messages: Iterable[ClaimedMessage]
                 context.by_profile[profile_id] = recipient
             if phone in phones:
                 context.by_phone.setdefault(phone, []).append(recipient)
-    campaign_messages = [m for m in batch if m.kind == CAMPAIGN_KIND]
+    campaign_messages = [m for m in batch if m.kind == CAMPAIGN_KIND and _campaign_id(m) is not None]
     if campaign_messages:
         await _load_campaigns(session, context, campaign_messages)
     return context
@@ -244,23 +246,25 @@ async def _load_campaigns(session: AsyncSession, context: GuardContext, batch: l
     context.default_timezone = values.get("default_timezone") or "UTC"
     context.limits = campaign_limits_from(values)
     ids = [m.id for m in batch]
-    rows = (await session.execute(
-        select(Message.id, Message.run_id, Campaign.state, Campaign.deleted_at, CampaignRun.state)
-        .select_from(Message)
-        .join(Campaign, Campaign.id == Message.campaign_id)
-        .outerjoin(CampaignRun, CampaignRun.id == Message.run_id)
-        .where(Message.id.in_(ids))
-    )).all()
-    run_ids = {run_id for _, run_id, *_ in rows if run_id is not None}
-    rules: dict[int, tuple[Dnd | None, bool]] = {}
-    if run_ids:
-        for run_id, document in await session.execute(
-            select(CampaignRun.id, CampaignRun.document).where(CampaignRun.id.in_(run_ids))
-        ):
-            rules[run_id] = _run_rules(document, context.default_timezone)
-    for message_id, run_id, campaign_state, deleted_at, run_state in rows:
-        dnd, ignore = rules.get(run_id, (None, False)) if run_id is not None else (None, False)
-        context.campaigns[message_id] = CampaignFacts(campaign_state, run_state, deleted_at is not None, dnd, ignore)
+    run_ids = {_run_id(m) for m in batch} - {None}
+    campaigns: dict[int, tuple[str, bool]] = {}
+    runs: dict[int, tuple[str, Dnd | None, bool]] = {}
+    # The batch's campaigns, each with its runs in the batch (a run's document once).
+    for campaign_id, campaign_state, deleted_at, run_id, run_state, document in await session.execute(
+        select(Campaign.id, Campaign.state, Campaign.deleted_at, CampaignRun.id, CampaignRun.state,
+               CampaignRun.document)
+        .outerjoin(CampaignRun, (CampaignRun.campaign_id == Campaign.id) & CampaignRun.id.in_(run_ids))
+        .where(Campaign.id.in_({_campaign_id(m) for m in batch}))
+    ):
+        campaigns[campaign_id] = (campaign_state, deleted_at is not None)
+        if run_id is not None:
+            runs[run_id] = (run_state, *_run_rules(document, context.default_timezone))
+    for message in batch:
+        campaign = campaigns.get(_campaign_id(message))  # type: ignore[arg-type]
+        if campaign is None:
+            continue
+        run_state, dnd, ignore = runs.get(_run_id(message), (None, None, False))  # type: ignore[arg-type]
+        context.campaigns[message.id] = CampaignFacts(campaign[0], run_state, campaign[1], dnd, ignore)
     limits = context.limits
     if limits.cap_day is None and limits.cap_week is None:
         return
@@ -292,6 +296,14 @@ async def _load_campaigns(session: AsyncSession, context: GuardContext, batch: l
             counts = context.sent_to_number.setdefault(number, [0, 0])
             counts[0] += int(day or 0)
             counts[1] += int(week or 0)
+
+
+def _campaign_id(message: ClaimedMessage) -> int | None:
+    return getattr(message, "campaign_id", None)
+
+
+def _run_id(message: ClaimedMessage) -> int | None:
+    return getattr(message, "run_id", None)
 
 
 def _run_rules(document: Mapping[str, Any] | None, default_timezone: str) -> tuple[Dnd | None, bool]:

@@ -380,3 +380,38 @@ async def test_caps_and_dnd_settings_saved_through_the_service(runtime: Runtime)
         await _settings(runtime, campaign_cap_day="0", campaign_cap_week="x", campaign_alert_webhook="ftp://x")
     assert [field for field, _ in refused.value.problems] == [
         "campaign_cap_day", "campaign_cap_week", "campaign_alert_webhook"]
+
+
+async def test_guards_cost_one_query_each_per_batch_and_gate_write(runtime: Runtime, provider_id: int) -> None:
+    """Campaign state, caps and DND for 3 or 60 messages: one query for the campaigns and runs,
+    one for the cap counts, at each claim and at each send-gate write; never one per message."""
+    from sqlalchemy import event
+
+    await _settings(runtime, campaign_cap_day="5", campaign_cap_week="10")
+    campaign = await _campaign(runtime, when={"dnd": {**NIGHT, "action": "delay"}})
+    clock.freeze(datetime(2026, 12, 24, 20, 0, tzinfo=UTC))  # noon in California: outside the window
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(runtime.db.sync_engine, "before_cursor_execute", count)
+    try:
+        for size in (3, 60):
+            phones = [f"+1415555{size:02d}{n:02d}" for n in range(size)]
+            profiles = [await _profile(runtime, phone) for phone in phones]
+            await queue(runtime, *[_row(provider_id, phone, p, campaign) for phone, p in zip(phones, profiles, strict=True)])
+            statements.clear()
+            await _drain(runtime)
+            gate_writes = sum(1 for s in statements if s.startswith("UPDATE messages SET state=")
+                              and "messages.attempts + " in s.split("WHERE")[0])
+            campaign_reads = sum(1 for s in statements if s.startswith("SELECT campaigns.id"))
+            cap_reads = sum(1 for s in statements if s.startswith("SELECT messages.profile_id, messages.to_number"))
+            assert gate_writes >= 1
+            claims = -(-size // 50)  # batches of 50
+            assert campaign_reads == cap_reads == gate_writes + claims, (size, gate_writes, campaign_reads, cap_reads)
+            async with runtime.factory() as session:
+                sent = len(list(await session.scalars(select(Message.id).where(Message.state == "sent"))))
+            assert sent == (3 if size == 3 else 63)
+    finally:
+        event.remove(runtime.db.sync_engine, "before_cursor_execute", count)
