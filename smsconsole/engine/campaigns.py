@@ -46,6 +46,7 @@ class CampaignScheduler:
         self._tasks: set[asyncio.Task[None]] = set()
         self._materializing: set[int] = set()
         self._tick_lock = asyncio.Lock()
+        self._stopped = False
 
     @property
     def running(self) -> bool:
@@ -74,6 +75,7 @@ class CampaignScheduler:
 
     async def stop(self) -> None:
         """Stop firing jobs and end the materializations in flight (they resume from their cursor)."""
+        self._stopped = True
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None and scheduler.running:
             scheduler.shutdown(wait=False)
@@ -85,6 +87,8 @@ class CampaignScheduler:
     async def tick(self) -> list[int]:
         """Start the runs that are due, materialize them in tasks, and rebuild the jobs."""
         async with self._tick_lock:
+            if self._stopped:  # a job already in flight when the lease was lost
+                return []
             try:
                 started = await start_due_runs(self.factory, now=clock.now(), client=self.client)
             except Exception:
@@ -131,7 +135,7 @@ class CampaignScheduler:
             log.exception("settling campaign runs failed")
 
     def _spawn(self, run_id: int) -> None:
-        if run_id in self._materializing:
+        if run_id in self._materializing or self._stopped:
             return
         self._materializing.add(run_id)
         task = asyncio.create_task(self._materialize(run_id), name=f"campaign-run-{run_id}")

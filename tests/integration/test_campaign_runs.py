@@ -375,7 +375,7 @@ async def main():
     engine = await open_database(sys.argv[1], migrate=False)
     try:
         await materialize_run(session_factory(engine), int(sys.argv[2]), chunk=int(sys.argv[3]),
-                              on_chunk=lambda n: time.sleep(0.004))
+                              on_chunk=lambda n: time.sleep(0.03))
     finally:
         await engine.dispose()
 
