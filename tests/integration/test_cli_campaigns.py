@@ -278,3 +278,17 @@ def test_refusals_are_one_line(cli, setup: Path) -> None:  # type: ignore[no-unt
         code, out, err = cli(*argv)
         assert code == 2, argv
         assert message in one_line_error(err), (argv, err)
+
+
+def test_a_scheduled_campaign_is_checked_again_when_updated(cli, setup: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(COMPLETE)))
+    code, out, _ = cli("campaigns", "create", "--file", "-", "--schedule")
+    assert code == 0 and "scheduled C1" in out
+    broken = {**COMPLETE, "what": {"route": {"group": "uk"}, "body": "Hi {% if %}"}}
+    code, _, err = cli("campaigns", "update", "C1", "--file", write(setup / "broken.json", broken))
+    assert code == 2 and re.fullmatch(r"smsconsole: error: what\.body: line 1, column \d+: .+", one_line_error(err))
+    later = {**COMPLETE, "when": {"timezone": "Europe/London", "at": "2026-12-31 18:00"}}
+    code, out, _ = cli("campaigns", "update", "C1", "--file", write(setup / "later.json", later))
+    assert code == 0 and out.strip() == "updated C1 'Spring sale' (scheduled); next run 2026-12-31 18:00 UTC"
