@@ -172,6 +172,9 @@ class Personalizer:
                 options[key] = (await render_text(template, profile or {}, linked=content.linked)).strip()
         except RenderProblem as problem:
             return problem
+        except Exception as exc:  # a bug must not send the batch back to the queue forever
+            log.exception("rendering message %s of run %s failed unexpectedly", row.id, row.run_id)
+            return RenderProblem(f"internal error while rendering ({type(exc).__name__})")
         return body, options
 
     async def _runs(self, run_ids: set[int]) -> dict[int, RunContent]:

@@ -143,3 +143,13 @@ async def test_linked_content_needs_http_and_a_fetcher() -> None:
                          linked=LinkedContent(None))
     with pytest.raises(RenderProblem, match="not available here"):
         await render_for(compile_body(LINKED), {})
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    ("{% for i in (1..100000) %}x{% endfor %}", "line 1, column 4: loop iteration limit reached"),
+    ("{% for i in (1..5000) %}xxxxxxxxxx{% endfor %}", "line 1, column 4: output stream limit reached"),
+], ids=["loop", "output"])
+async def test_a_runaway_template_is_a_problem_not_a_hang(body: str, reason: str) -> None:
+    with pytest.raises(RenderProblem) as caught:
+        await render_for(compile_body(body), {})
+    assert caught.value.reason == reason

@@ -42,6 +42,7 @@ from liquid import Environment, RenderContext
 from liquid.ast import Node
 from liquid.builtin.expressions import Identifier, parse_identifier
 from liquid.exceptions import LiquidError, LiquidSyntaxError
+from liquid.output import LimitedStringIO
 from liquid.stream import TokenStream
 from liquid.tag import Tag
 from liquid.token import TOKEN_AS, TOKEN_STRING, TOKEN_TAG, TOKEN_WORD, Token
@@ -214,7 +215,15 @@ class _LinkedTag(Tag):
         return _LinkedNode(token, url, name)
 
 
-ENV = Environment()
+class _Environment(Environment):
+    """Liquid with bounds: a body is an SMS, so a runaway loop or output is a render problem."""
+
+    loop_iteration_limit = 10_000
+    output_stream_limit = 20_000  # characters
+    local_namespace_limit = 100_000  # bytes of assigned values
+
+
+ENV = _Environment()
 ENV.add_tag(_LinkedTag)
 
 
@@ -292,7 +301,7 @@ async def render_text(template: Any, profile: Mapping[str, Any], *, linked: Link
     context = RenderContext(template, globals=template.make_globals({"profile": profile_context(profile)}))
     if linked is not None:
         context.tag_namespace[_LINKED_KEY] = linked
-    buffer = io.StringIO()
+    buffer = LimitedStringIO(limit=ENV.output_stream_limit)
     try:
         await template.render_with_context_async(context, buffer)
     except RenderProblem:
