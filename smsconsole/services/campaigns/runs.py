@@ -300,7 +300,11 @@ async def _start_campaign(session: AsyncSession, campaign: Campaign, now: dateti
             run = await _insert_run(session, campaign, planned, state="planned", reason=None, now=now)
             if run is not None and await _start_run(session, campaign, run, now, alerts):
                 started.append(run.id)
-        planned = schedule.next_occurrence(document.when, document.type, after=planned)
+        # A one-time campaign runs once (its "now" is the moment it was scheduled, which the
+        # schedule would give again); any other next time must be later, or the loop would spin.
+        following = (None if document.type == "one_time"
+                     else schedule.next_occurrence(document.when, document.type, after=planned))
+        planned = following if following is not None and following > planned else None
         campaign.next_run_at, campaign.updated_at = planned, now
     return started
 
