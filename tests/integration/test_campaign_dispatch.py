@@ -219,3 +219,34 @@ async def test_a_retry_sends_the_persisted_body_with_its_options(runtime: Runtim
     assert [dict(r.form)["tid"] for r in gateway.requests] == ["TPL-1", "TPL-1"]
     [row] = await _messages(runtime, ids)
     assert row.state == "sent"
+
+
+async def test_rendering_costs_the_same_statements_whatever_the_batch_size(runtime: Runtime,
+                                                                            gateway: FakeGateway) -> None:
+    """Per batch: the profiles in one query, the rendered bodies in one executemany; the run's
+    document is read once for the whole run."""
+    from sqlalchemy import event
+
+    _, first = await _setup(runtime, gateway, {}, [{"name": f"P{n}"} for n in range(45)])
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "profiles.properties" in statement and statement.startswith("SELECT"):
+            seen.append("profiles")
+        elif statement.startswith("UPDATE messages SET body="):
+            seen.append("bodies")
+        elif statement.startswith("SELECT campaign_runs.id, campaign_runs.document"):
+            seen.append("documents")
+
+    event.listen(runtime.db.sync_engine, "before_cursor_execute", count)
+    try:
+        async with httpx.AsyncClient(timeout=5) as client:
+            dispatcher = Dispatcher(runtime.factory, runtime.box, client, DispatchSettings(batch_size=40))
+            assert await dispatcher.run_once() == 40
+            assert seen == ["documents", "profiles", "bodies"]
+            seen.clear()
+            assert await dispatcher.run_once() == 5
+            assert seen == ["profiles", "bodies"]
+    finally:
+        event.remove(runtime.db.sync_engine, "before_cursor_execute", count)
+    assert [m.body for m in await _messages(runtime, first)] == [f"Hi P{n} 👋" for n in range(45)]
