@@ -31,7 +31,6 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    column,
     func,
     literal,
     literal_column,
@@ -39,7 +38,6 @@ from sqlalchemy import (
     select,
     true,
     update,
-    values,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -165,17 +163,16 @@ def _zone_valid(name: str) -> bool:
     return True
 
 
-def _prefix_key(valid_zones: Iterable[str]) -> ColumnElement[str]:
-    """'' for a profile whose own zone is valid, else its phone's first characters."""
+def _zone_keys(valid_zones: Iterable[str]) -> tuple[ColumnElement[str], ColumnElement[str]]:
+    """A profile's zone group as two SQL columns: (its own zone, '') when that zone is valid, else
+    ('', its phone's first characters) — the phone tells the zone."""
     zones = list(valid_zones)
     phone_prefix = func.coalesce(func.substr(Profile.phone, 1, PHONE_PREFIX), "")
     if not zones:
-        return phone_prefix
-    return case((Profile.timezone.in_(zones), literal("", String)), else_=phone_prefix)
-
-
-def _tz_key() -> ColumnElement[str]:
-    return func.coalesce(Profile.timezone, "")
+        return literal("", String), phone_prefix
+    own = Profile.timezone.in_(zones)
+    return (case((own, Profile.timezone), else_=literal("", String)),
+            case((own, literal("", String)), else_=phone_prefix))
 
 
 def _next_day(planned_at: datetime, campaign_tz: str) -> datetime:
@@ -202,29 +199,30 @@ def _group_instant(document: CampaignDocument, planned_at: datetime, zone: str, 
     return instant, "ok"
 
 
-def _not_before_table(groups: list[ZoneGroup]) -> Any:
-    rows = [(g.timezone, g.prefix, g.not_before) for g in groups if g.status == "ok"]
-    if not rows:
-        rows = [("\x00", "\x00", None)]  # a VALUES list cannot be empty; this row matches nothing
-    return values(column("tz", String), column("prefix", String), column("not_before", UTCDateTime()),
-                  name="not_before_by_zone").data(rows).cte("not_before_by_zone")
+def _not_before_case(groups: list[ZoneGroup], valid_zones: tuple[str, ...]) -> ColumnElement[datetime]:
+    """Each recipient's not-before as one CASE over the zone groups (computed once per group in
+    Python); NULL for a group held back (late, DND discard) or one not seen when planning."""
+    by_zone = {g.timezone: literal(g.not_before, UTCDateTime()) for g in groups if g.status == "ok" and g.timezone}
+    by_prefix = {g.prefix: literal(g.not_before, UTCDateTime()) for g in groups if g.status == "ok" and not g.timezone}
+    nothing = null().cast(UTCDateTime())
+    from_phone = (case(by_prefix, value=func.coalesce(func.substr(Profile.phone, 1, PHONE_PREFIX), ""), else_=nothing)
+                  if by_prefix else nothing)
+    if not valid_zones:
+        return from_phone
+    from_zone = case(by_zone, value=Profile.timezone, else_=nothing) if by_zone else nothing
+    return case((Profile.timezone.in_(list(valid_zones)), from_zone), else_=from_phone)
 
 
 @dataclass
 class Audience:
     """The pieces of the SELECT every statement of a run shares."""
 
-    condition: ColumnElement[bool]  # segment AND reachable AND sampled
+    condition: ColumnElement[bool]  # segment AND reachable AND sampled (AND a not-before when per zone)
     key: ColumnElement[int]
-    table: Any = None  # the not-before CTE, joined on (tz, prefix), or None
-    valid_zones: tuple[str, ...] = ()
+    not_before: ColumnElement[datetime] | None = None  # per recipient zone; None: the plan's constant
 
     def select_from(self, *columns: Any) -> Any:
-        query = select(*columns).select_from(Profile)
-        if self.table is not None:
-            query = query.join(self.table, and_(self.table.c.tz == _tz_key(),
-                                                self.table.c.prefix == _prefix_key(self.valid_zones)))
-        return query.where(self.condition)
+        return select(*columns).select_from(Profile).where(self.condition)
 
 
 async def limit_budget(session: AsyncSession, campaign_id: int, run_id: int | None, document: CampaignDocument,
@@ -272,9 +270,9 @@ async def plan_audience(session: AsyncSession, *, campaign_id: int, run_id: int 
         default = await default_timezone(session)
         stored = await session.scalars(select(Profile.timezone).where(base, Profile.timezone.is_not(None)).distinct())
         plan.valid_zones = tuple(sorted(z for z in stored if _zone_valid(z)))
-        prefix = _prefix_key(plan.valid_zones)
+        tz_key, prefix = _zone_keys(plan.valid_zones)
         rows = (await session.execute(
-            select(_tz_key().label("tz"), prefix.label("prefix"), sampled_column,
+            select(tz_key.label("tz"), prefix.label("prefix"), sampled_column,
                    func.min(Profile.phone).label("phone"), func.count().label("n"))
             .where(base).group_by(*(literal_column(name) for name in ("tz", "prefix", "sampled")[:2 + len(grouping)])))
         ).all()
@@ -292,7 +290,8 @@ async def plan_audience(session: AsyncSession, *, campaign_id: int, run_id: int 
                 plan.eligible += group.count
             else:
                 plan.held_back[group.status] = plan.held_back.get(group.status, 0) + group.count
-        audience = Audience(kept, pick_key(campaign_id), _not_before_table(plan.groups), plan.valid_zones)
+        not_before = _not_before_case(plan.groups, plan.valid_zones)
+        audience = Audience(and_(kept, not_before.is_not(None)), pick_key(campaign_id), not_before)
     else:
         rows = (await session.execute(select(sampled_column, func.count().label("n"))
                                       .where(base).group_by(*(literal_column("sampled") for _ in grouping)))).all()
@@ -352,7 +351,7 @@ def _insert(session: AsyncSession, audience: Audience, plan: Plan, *, run_id: in
             state: str, now: datetime, body: str, lower: int, upper: int) -> Any:
     info = analyze(body)
     stamp = literal(now, UTCDateTime())
-    not_before = (audience.table.c.not_before if audience.table is not None
+    not_before = (audience.not_before if audience.not_before is not None
                   else literal(plan.not_before, UTCDateTime()) if plan.not_before is not None else null())
     columns: dict[str, Any] = {
         "kind": literal("campaign", String), "priority": literal(0, Integer),
