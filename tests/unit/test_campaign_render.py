@@ -153,3 +153,10 @@ async def test_a_runaway_template_is_a_problem_not_a_hang(body: str, reason: str
     with pytest.raises(RenderProblem) as caught:
         await render_for(compile_body(body), {})
     assert caught.value.reason == reason
+
+
+async def test_an_invalid_linked_url_is_a_problem() -> None:
+    async with _client(lambda request: httpx.Response(200, json={})) as client:
+        with pytest.raises(RenderProblem) as caught:
+            await LinkedContent(client).get("https://api.example.com/\x00")
+    assert caught.value.reason == "linked content from api.example.com: the URL is not valid"

@@ -56,6 +56,7 @@ from smsconsole.sms import analyze, ucs2_culprits
 LINKED_TAG = "connected_content"
 PROFILE_FIELDS = ("user_id", "phone", "name", "country", "timezone")
 LINKED_MAX_BYTES = 256_000  # a linked answer larger than this is a failure
+LINKED_CACHE_URLS = 10_000  # answers kept per run (per-recipient URLs: the oldest go first)
 _LINKED_KEY = "smsconsole.linked"
 
 # The profile a preview renders when the audience has no reachable profile (and none was picked).
@@ -121,6 +122,8 @@ class LinkedContent:
                 finally:
                     self._pending.pop(url, None)
                 self._cache[url] = found
+                if len(self._cache) > LINKED_CACHE_URLS:
+                    del self._cache[next(iter(self._cache))]
                 pending.set_result(found)
             else:
                 found = await asyncio.shield(pending)
@@ -147,6 +150,8 @@ class LinkedContent:
             return False, f"{where} timed out after {self.timeout:g}s"
         except httpx.HTTPError as exc:
             return False, f"{where} failed: {type(exc).__name__}"
+        except (httpx.InvalidURL, ValueError, UnicodeError):
+            return False, f"{where}: the URL is not valid"
         if not 200 <= response.status_code < 300:
             return False, f"{where} answered HTTP {response.status_code}"
         if len(response.content) > LINKED_MAX_BYTES:
