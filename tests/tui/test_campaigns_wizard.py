@@ -72,3 +72,155 @@ async def test_walk_every_step_and_back_keeping_what_was_typed(runtime: Runtime)
         text = str(summary.query_one("#summary-choices", Static).render())
         assert "Spring sale" in text and "every month on the 31st" in text
         assert who is not None and what is not None
+
+
+async def fill_what(pilot: Pilot[Any], app: SmsConsoleApp, body: str) -> WhatStep:
+    what = await step(pilot, app, WhatStep)
+    route = what.query_one("#input-what-route", Select)
+    await wait_for(pilot, lambda: any(value == "provider:sandbox" for _, value in route._options), what="the routes")
+    route.value = "provider:sandbox"
+    what.query_one("#input-what-body", TextArea).text = body
+    await pilot.pause()
+    return what
+
+
+async def test_a_refused_schedule_names_the_field_on_its_step_then_schedules(runtime: Runtime) -> None:
+    await seed_providers(runtime)
+    await seed_segments(runtime)
+    app = make_app(runtime.config, runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        first = await open_wizard(pilot, app)
+        await type_text(pilot, "Monthly")
+        assert first.query_one("#input-campaign-name", Input).value == "Monthly"
+        first.query_one("#type-recurring", RadioButton).value = True
+        when = await step(pilot, app, WhenStep)
+        when.query_one("#input-when-every", Select).value = "month"
+        when.query_one("#input-when-time", Input).value = "10:00"  # no day of the month
+        await pilot.pause()
+        who = await step(pilot, app, WhoStep)
+        segment = who.query_one("#input-who-segment", Select)
+        await wait_for(pilot, lambda: len(segment._options) > 1, what="the segments")
+        segment.value = "gold-plan"
+        await fill_what(pilot, app, "Hi {{ profile.name }}")
+        await step(pilot, app, SendTestStep)
+        summary = await step(pilot, app, SummaryStep)
+        assert str(summary.query_one("#wizard-next").label) == "Schedule"
+        await pilot.press("ctrl+f")  # schedule: refused, back on When with the field named
+        await wait_for(pilot, lambda: isinstance(app.screen, WhenStep), what="back on When")
+        when = app.screen
+        error = when.query_one("#field-when-recurrence-day-of-month").error
+        await wait_for(pilot, lambda: error.reason is not None, what="the field's error")
+        assert "day of the month" in (error.message or "")
+        assert app.focused is when.query_one("#input-when-day", Input)
+        assert any("when.recurrence.day_of_month" in text for text in notifications(app))
+        views = await campaigns(runtime)
+        assert [(view.name, view.state) for view in views] == [("Monthly", "draft")]  # saved as a draft
+        await type_text(pilot, "31")
+        await step(pilot, app, WhoStep)
+        await step(pilot, app, WhatStep)
+        await step(pilot, app, SendTestStep)
+        await step(pilot, app, SummaryStep)
+        await pilot.press("ctrl+f")
+        await wait_for(pilot, lambda: isinstance(app.screen, CampaignsScreen), what="back on the list")
+        views = await campaigns(runtime)
+        assert [(view.name, view.state) for view in views] == [("Monthly", "scheduled")]
+        assert views[0].document["when"]["recurrence"]["day_of_month"] == 31
+        assert views[0].next_run_at is not None
+
+
+async def test_save_a_draft_from_a_step_and_leave(runtime: Runtime) -> None:
+    app = make_app(runtime.config, runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_wizard(pilot, app)
+        await type_text(pilot, "Later")
+        when = await step(pilot, app, WhenStep)
+        when.query_one("#when-later", RadioButton).value = True
+        await pilot.pause()
+        when.query_one("#input-when-at", Input).value = "2026-12-24 10:00"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: "Draft saved" in [n.title for n in app._notifications], what="the save")
+        views = await campaigns(runtime)
+        assert [(view.code, view.name, view.state) for view in views] == [("C1", "Later", "draft")]
+        assert views[0].document["when"]["at"] == "2026-12-24 10:00"
+        assert "C1:" in str(app.screen.query_one("#wizard-steps", Static).render())
+        await pilot.press("escape")  # back to Type, then out: nothing unsaved, no question
+        await wait_for(pilot, lambda: isinstance(app.screen, TypeStep), what="the type step")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, CampaignsScreen), what="the list")
+
+
+async def test_escape_from_a_changed_first_step_asks_first(runtime: Runtime) -> None:
+    from smsconsole.screens.dialogs.confirm import ConfirmDialog
+
+    app = make_app(runtime.config, runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_wizard(pilot, app)
+        await type_text(pilot, "Oops")
+        await pilot.press("escape")  # leaves the name field
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, TypeStep), what="still in the wizard")
+        assert app.screen.query_one("#input-campaign-name", Input).value == "Oops"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), what="the question")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: isinstance(app.screen, CampaignsScreen), what="the list")
+        assert await campaigns(runtime) == []
+
+
+async def test_at_offers_the_properties_and_the_preview_follows_the_body(runtime: Runtime) -> None:
+    from smsconsole.screens.campaigns.property_picker import PropertyPickerDialog
+
+    await seed_providers(runtime)
+    await seed_audience(runtime)
+    app = make_app(runtime.config, runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_wizard(pilot, app)
+        await type_text(pilot, "Hello")
+        await step(pilot, app, WhenStep)
+        await step(pilot, app, WhoStep)
+        what = await fill_what(pilot, app, "")
+        body = what.query_one("#input-what-body", TextArea)
+        body.focus()
+        await type_text(pilot, "Hi ")
+        await pilot.press("@")
+        await wait_for(pilot, lambda: isinstance(app.screen, PropertyPickerDialog), what="the @ menu")
+        await type_text(pilot, "name")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, WhatStep), what="back in What")
+        assert body.text == "Hi {{ profile.name }}"
+        preview = what.query_one("#what-preview", Static)
+        await wait_for(pilot, lambda: "chars" in str(preview.render()), what="the preview")
+        assert "GSM-7" in str(preview.render())
+        await type_text(pilot, " ")
+        body.insert("🌷")
+        await wait_for(pilot, lambda: "UCS-2" in str(preview.render()), what="the UCS-2 preview")
+        assert "🌷" in str(preview.render())
+
+
+async def test_send_a_test_rendered_as_a_profile_through_the_route(runtime: Runtime) -> None:
+    from smsconsole.services.messages import recent_messages
+
+    await seed_providers(runtime)
+    await seed_audience(runtime)
+    app = make_app(runtime.config, runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_wizard(pilot, app)
+        await type_text(pilot, "Tested")
+        await step(pilot, app, WhenStep)
+        await step(pilot, app, WhoStep)
+        await fill_what(pilot, app, "Hi {{ profile.name | default: 'there' }}")
+        test = await step(pilot, app, SendTestStep)
+        test.query_one("#input-test-to", Input).value = "+14155550123"
+        test.query_one("#test-send").press()
+        result = test.query_one("#test-result", Static)
+        await wait_for(pilot, lambda: "+14155550123" in str(result.render()), what="the queued test")
+        async with runtime.factory() as session:
+            sent = await recent_messages(session, kind="test")
+        assert [(view.to_number, view.provider_name) for view in sent] == [("+14155550123", "sandbox")]
+        assert sent[0].body.startswith("Hi ")
+        test.query_one("#input-test-profile", Input).value = "nobody-here"
+        test.query_one("#test-send").press()
+        error = test.query_one("#field-profile").error
+        await wait_for(pilot, lambda: error.reason is not None, what="the profile refused")

@@ -187,7 +187,7 @@ class SummaryStep(WizardStep):
         if self.state.campaign_state != "draft":
             self.state.problems = []
             self.notify(f"Saved {saved.name} ({saved.code}); its future runs use the changes.", title="Campaign saved")
-            await close_wizard(self, saved.code)
+            close_wizard(self, saved.code)
             return
         runtime = await self.runtime()
         try:
@@ -202,4 +202,4 @@ class SummaryStep(WizardStep):
         self.state.problems = []
         when = f", next run {view.next_run_at:%Y-%m-%d %H:%M} UTC" if view.next_run_at else ""
         self.notify(f"Scheduled {view.name} ({view.code}){when}.", title="Campaign scheduled")
-        await close_wizard(self, view.code)
+        close_wizard(self, view.code)

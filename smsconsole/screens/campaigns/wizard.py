@@ -214,7 +214,7 @@ class WizardStep(SectionScreen[None]):
                 "Unsaved changes", f"{DISCARD_QUESTION} (ctrl+s saves a draft.)", confirm_label="Discard",
                 destructive=True)):
             return
-        await close_wizard(self, None)
+        close_wizard(self, None)
 
     # --- saving ------------------------------------------------------------------------------
 
@@ -259,7 +259,7 @@ class WizardStep(SectionScreen[None]):
         if target == self.INDEX:
             self.show_step_problems(problems)
             return
-        await go_to_step(self, target)
+        go_to_step(self, target)
 
 
 def next_step(index: int) -> type[WizardStep]:
@@ -272,21 +272,30 @@ def next_step(index: int) -> type[WizardStep]:
     return (TypeStep, WhenStep, WhoStep, WhatStep, SendTestStep, SummaryStep)[index]
 
 
-async def go_to_step(screen: WizardStep, index: int) -> None:
-    """Pop steps until the one at `index` is on top."""
+def go_to_step(screen: WizardStep, index: int) -> None:
+    """Pop steps until the one at `index` is on top. The app does it: a step's own worker would be
+    cancelled by popping its screen."""
     app = screen.app
-    while isinstance(app.screen, WizardStep) and app.screen.INDEX > index:
-        await app.pop_screen()
+
+    async def pop() -> None:
+        while isinstance(app.screen, WizardStep) and app.screen.INDEX > index:
+            await app.pop_screen()
+
+    app.call_later(pop)
 
 
-async def close_wizard(screen: WizardStep, result: str | None) -> None:
+def close_wizard(screen: WizardStep, result: str | None) -> None:
     """Leave the wizard (every step), handing `result` (the saved campaign's code) to its opener."""
     app = screen.app
     state = screen.state
-    while isinstance(app.screen, WizardStep):
-        await app.pop_screen()
-    if state.on_close is not None:
-        state.on_close(result)
+
+    async def pop() -> None:
+        while isinstance(app.screen, WizardStep):
+            await app.pop_screen()
+        if state.on_close is not None:
+            state.on_close(result)
+
+    app.call_later(pop)
 
 
 def open_wizard(opener: SectionScreen[Any], state: WizardState) -> None:
