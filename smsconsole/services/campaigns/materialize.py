@@ -43,14 +43,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
-from smsconsole.models import Campaign, CampaignRun, Message, Profile, ProviderGroup, Segment, Setting, UTCDateTime
+from smsconsole.models import Campaign, CampaignRun, Message, Profile, ProviderGroup, Segment, UTCDateTime
 from smsconsole.models import Provider as ProviderRow
 from smsconsole.services.campaigns import schedule
 from smsconsole.services.campaigns.definition import CampaignDocument, parse_document
 from smsconsole.services.queries.reach import UNREACHABLE_REASONS, reachable_condition
 from smsconsole.services.segments.compiler import segment_condition
 from smsconsole.services.segments.reach import CountryReach, ReachEstimate, UnreachableCounts, reach_query
-from smsconsole.services.settings import get_settings
+from smsconsole.services.settings import campaign_limits, get_settings
 from smsconsole.sms import analyze
 
 log = logging.getLogger("smsconsole.campaigns")
@@ -58,7 +58,6 @@ log = logging.getLogger("smsconsole.campaigns")
 PICK_MODULUS = 2_147_483_647  # 2^31 - 1, prime: the key is a bijection of ids below it
 PICK_MULTIPLIER = 1_327_217_884  # ≈ modulus / golden ratio; id · multiplier stays below 2^63
 DEFAULT_CHUNK = 50_000
-DEFAULT_GRACE = 3600.0
 PHONE_PREFIX = 6  # "+1415…": a phone's zone is told from its first characters (country + area)
 OPEN_RUN_STATES = ("planned", "materializing", "running", "paused")
 
@@ -83,18 +82,9 @@ def sampled_condition(campaign_id: int, reach_percent: float) -> ColumnElement[b
     return pick_key(campaign_id) < int(PICK_MODULUS * reach_percent / 100)
 
 
-async def setting_text(session: AsyncSession, key: str) -> str:
-    """A stored setting as text ('' when unset); typed accessors arrive in services/settings.py."""
-    row = await session.get(Setting, key)
-    return "" if row is None or row.value is None else str(row.value).strip()
-
-
 async def misfire_grace(session: AsyncSession) -> float:
-    text = await setting_text(session, "campaign_misfire_grace")
-    try:
-        return float(text) if text else DEFAULT_GRACE
-    except ValueError:
-        return DEFAULT_GRACE
+    """Setting campaign_misfire_grace, in seconds."""
+    return (await campaign_limits(session)).grace
 
 
 async def default_timezone(session: AsyncSession) -> str:

@@ -31,9 +31,9 @@ from smsconsole.services.campaigns.materialize import (
     misfire_grace,
     plan_audience,
     read_document,
-    setting_text,
 )
 from smsconsole.services.errors import ValidationError
+from smsconsole.services.settings import campaign_limits
 from smsconsole.services.queries.reach import UNREACHABLE_REASONS, reachable_condition
 
 log = logging.getLogger("smsconsole.campaigns")
@@ -254,9 +254,9 @@ async def start_due_runs(factory: async_sessionmaker[AsyncSession], *, now: date
     started: list[int] = []
     alerts: list[SafetyAlert] = []
     async with factory() as session, session.begin():
-        if grace is None:
-            grace = await misfire_grace(session)
-        webhook = await setting_text(session, "campaign_alert_webhook")
+        limits = await campaign_limits(session)
+        grace = limits.grace if grace is None else grace
+        webhook = limits.alert_webhook
         campaigns = list(await session.scalars(
             select(Campaign).where(Campaign.state.in_(("scheduled", "running")), Campaign.deleted_at.is_(None),
                                    Campaign.next_run_at.is_not(None), Campaign.next_run_at <= now + MAX_LEAD)
