@@ -24,7 +24,6 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING
 
 import phonenumbers
-from phonenumbers import timezone as phone_timezones
 
 if TYPE_CHECKING:
     from smsconsole.services.campaigns.definition import Dnd, Recurrence, When
@@ -215,6 +214,8 @@ def local_instant(planned_at: datetime, campaign_tz: str, recipient_tz: str) -> 
 
 @functools.lru_cache(maxsize=4096)
 def _phone_zone(phone: str) -> str | None:
+    from phonenumbers import timezone as phone_timezones  # its prefix table loads on first use
+
     try:
         number = phonenumbers.parse(phone, None)
     except phonenumbers.NumberParseException:
