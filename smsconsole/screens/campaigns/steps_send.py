@@ -134,10 +134,11 @@ class SummaryStep(WizardStep):
         self.NEXT_LABEL = "Schedule" if state.campaign_state == "draft" else "Save changes"
 
     def compose_step(self) -> ComposeResult:
-        yield Static("", id="summary-choices")
+        # the figures first (they fit 80×24 above the fold), then every choice in words
         yield Static(Text("estimating reach…", style="dim italic"), id="summary-estimate")
         yield Static("", id="summary-preview")
         yield Static("", id="summary-runs")
+        yield Static("", id="summary-choices")
 
     def load(self) -> None:
         document = self.state.document

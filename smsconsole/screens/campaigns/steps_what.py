@@ -66,6 +66,8 @@ class WhatStep(WizardStep):
         self.blocks = WhatBlocks()
         self.known: list[str] = []
         self._body_before = ""
+        self._route = route_value(state.section("what").get("route")) or "-"  # until the routes are read
+        self._routes_ready = False
 
     def compose_step(self) -> ComposeResult:
         with Horizontal(classes="wizard-row"):
@@ -112,8 +114,8 @@ class WhatStep(WizardStep):
             self.known = await known_properties(session)
         select = self.query_one("#input-what-route", Select)
         select.set_options([(choice.label, choice.value or "-") for choice in choices])
-        chosen = route_value(self.state.section("what").get("route")) or "-"
-        select.value = chosen if chosen in {choice.value or "-" for choice in choices} else "-"
+        select.value = self._route if self._route in {choice.value or "-" for choice in choices} else "-"
+        self._routes_ready = True
         self.show_blocks()
 
     def load(self) -> None:
@@ -140,7 +142,7 @@ class WhatStep(WizardStep):
     def collect(self) -> None:
         what = self.state.section("what")
         route = self.query_one("#input-what-route", Select).value
-        if route is not Select.NULL:
+        if self._routes_ready and route is not Select.NULL:
             what["route"] = route_from_value("" if route == "-" else str(route))
         what["sender"] = self.query_one("#input-what-sender", Input).value.strip() or None
         what["body"] = self.query_one("#input-what-body", TextArea).text
@@ -164,8 +166,9 @@ class WhatStep(WizardStep):
 
     @on(Select.Changed, "#input-what-route")
     def _route_changed(self) -> None:
-        self.collect()
-        self.show_blocks()
+        if self._routes_ready:
+            self.collect()
+            self.show_blocks()
 
     @work(exclusive=True, group="campaign-what-blocks", exit_on_error=False)
     async def show_blocks(self) -> None:

@@ -78,6 +78,7 @@ class WhoStep(WizardStep):
         who = state.section("who")
         self.definition: dict[str, Any] | None = who.get("definition") if isinstance(who.get("definition"), dict) \
             else None
+        self._segments_ready = False  # until then the document's segment stands
 
     def compose_step(self) -> ComposeResult:
         with RadioSet(id="who-choice", compact=True):
@@ -114,6 +115,7 @@ class WhoStep(WizardStep):
         chosen = self.state.section("who").get("segment")
         if chosen in {view.name for view in views}:
             select.value = chosen
+        self._segments_ready = True
 
     def load(self) -> None:
         who = self.state.section("who")
@@ -133,7 +135,8 @@ class WhoStep(WizardStep):
             who["definition"] = self.definition
         else:
             select = self.query_one("#input-who-segment", Select)
-            who["segment"] = None if select.value is Select.NULL else select.value
+            if self._segments_ready:
+                who["segment"] = None if select.value is Select.NULL else select.value
             who.pop("definition", None)
         for key, _, _ in LIMITS:
             value = text_number(self.query_one(f"#input-who-{key.replace('_', '-')}", Input).value)
