@@ -127,3 +127,21 @@ async def test_home_names_a_campaign_blocked_by_its_safety_check(runtime: Runtim
         await wait_for(pilot, lambda: alert.display and "blocked" in str(alert.render()), what="the alert")
         assert f"Flash sale ({scheduled.code}) blocked by its safety check: 12,000 qualified, safety limit 5,000" \
             in str(alert.render())
+
+
+async def test_the_palette_opens_pauses_and_creates_campaigns(runtime: Runtime) -> None:
+    from smsconsole.screens.campaigns.steps_when import TypeStep
+    from tests.tui.support import run_command
+
+    _, scheduled = await seed_campaigns(runtime)
+    app = make_app(runtime.config, runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await run_command(pilot, "Open campaign: Flash")
+        await wait_for(pilot, lambda: isinstance(app.screen, CampaignPageScreen), what="the page")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, CampaignsScreen), what="the list")
+        await run_command(pilot, "Pause campaign: Flash")
+        await wait_for(pilot, lambda: scheduled.code in rows(app) and rows(app)[scheduled.code][2] == "paused",
+                       what="paused")
+        await run_command(pilot, "New campaign")
+        await wait_for(pilot, lambda: isinstance(app.screen, TypeStep), what="the wizard")

@@ -224,3 +224,69 @@ async def test_send_a_test_rendered_as_a_profile_through_the_route(runtime: Runt
         test.query_one("#test-send").press()
         error = test.query_one("#field-profile").error
         await wait_for(pilot, lambda: error.reason is not None, what="the profile refused")
+
+
+async def test_what_shows_generic_blocks_and_dlt_fields_only_for_providers_that_use_them(runtime: Runtime) -> None:
+    from tests.tui.seed import add_provider
+
+    await seed_providers(runtime)
+    await add_provider(runtime, "generic", "gateway", url="https://gw.example.com/send", body_type="form",
+                       headers="X-Campaign: $$CampaignName", params="to=$$To\ntext=$$Body\ntid=$$TemplateID\np=$$Priority",
+                       custom_keys="CampaignName, Priority")
+    await add_provider(runtime, "msg91", "india", auth_key="a" * 24, sender="ACMEIN")
+    app = make_app(runtime.config, runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_wizard(pilot, app)
+        await type_text(pilot, "Blocks")
+        await step(pilot, app, WhenStep)
+        await step(pilot, app, WhoStep)
+        what = await fill_what(pilot, app, "Hi")
+        generic, dlt = what.query_one("#what-generic"), what.query_one("#what-dlt")
+        await wait_for(pilot, lambda: what.blocks.providers == ("sandbox",), what="sandbox's blocks")
+        assert not generic.display and not dlt.display
+        what.query_one("#input-what-route", Select).value = "provider:gateway"
+        await wait_for(pilot, lambda: generic.display, what="the Generic blocks")
+        assert what.query_one(".-template-id").display and not what.query_one(".-template-variables").display
+        assert what.query_one("#input-generic-body-values", TextArea).text == "Priority="
+        assert what.query_one("#input-generic-header-values", TextArea).text == "CampaignName="
+        assert not what.query_one(".-global-values").display and not dlt.display
+        what.query_one("#input-generic-template", Input).value = "T-100"
+        what.query_one("#input-generic-body-values", TextArea).text = "Priority=high"
+        await pilot.pause()
+        what.collect()
+        assert what.state.document["what"]["generic"] == {
+            "template_id": "T-100", "body_values": {"Priority": "high"}, "header_values": {"CampaignName": ""}}
+        what.query_one("#input-what-route", Select).value = "provider:india"
+        await wait_for(pilot, lambda: dlt.display and not generic.display, what="the DLT fields")
+        assert what.query_one(".-dlt-template-id").display and not what.query_one(".-dlt-entity-id").display
+        what.query_one("#input-dlt-template-id", Input).value = "1107161234567890123"
+        what.collect()
+        assert what.state.document["what"]["dlt"] == {"dlt_template_id": "1107161234567890123"}
+        assert what.state.document["what"]["route"] == {"provider": "india"}
+
+
+async def test_an_ad_hoc_segment_is_built_in_place(runtime: Runtime) -> None:
+    from smsconsole.screens.campaigns.steps_who import AdHocSegmentScreen
+
+    await seed_audience(runtime)
+    app = make_app(runtime.config, runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_wizard(pilot, app)
+        await type_text(pilot, "Everyone")
+        await step(pilot, app, WhenStep)
+        who = await step(pilot, app, WhoStep)
+        who.query_one("#who-adhoc", RadioButton).value = True
+        await pilot.pause()
+        assert who.query_one("#who-build").display
+        who.query_one("#who-build").press()
+        await wait_for(pilot, lambda: isinstance(app.screen, AdHocSegmentScreen), what="the builder")
+        await pilot.pause(0.2)
+        assert not app.screen.query_one("#builder-header").display  # no name: it is the campaign's own
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: isinstance(app.screen, WhoStep), what="back on Who")
+        assert who.state.document["who"]["definition"] == {"match": "all", "conditions": []}
+        assert "segment" not in who.state.document["who"]
+        await pilot.press("ctrl+r")
+        text = who.query_one("#who-estimate-text", Static)
+        await wait_for(pilot, lambda: "Qualified" in str(text.render()), what="the estimate")
+        assert "Qualified 9  reachable now 4" in str(text.render())  # the whole audience
