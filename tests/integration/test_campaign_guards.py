@@ -256,6 +256,20 @@ async def test_tests_and_auto_responses_neither_count_nor_are_capped(runtime: Ru
         ("suppressed", "frequency cap: 1 campaign SMS per day"), ("sent", None)]
 
 
+async def test_a_message_without_a_profile_is_capped_by_its_number(runtime: Runtime, provider_id: int) -> None:
+    await _settings(runtime, campaign_cap_day="1")
+    other = await _campaign(runtime, name="Earlier campaign")
+    campaign = await _campaign(runtime)
+    profile = await _profile(runtime, LONDON_PHONE)  # the opt-in the number's messages need
+    await _earlier(runtime, provider_id, LONDON_PHONE, profile, other, timedelta(hours=3))
+    ids = await queue(runtime, _row(provider_id, LONDON_PHONE, None, campaign),
+                      _row(provider_id, INDIA_PHONE, None, campaign, state="queued"))
+    await _profile(runtime, INDIA_PHONE)
+    await _drain(runtime)
+    assert await _outcomes(runtime, ids) == [
+        ("suppressed", "frequency cap: 1 campaign SMS per day"), ("sent", None)]
+
+
 async def test_a_campaign_ignoring_global_limits_is_not_capped(runtime: Runtime, provider_id: int) -> None:
     await _settings(runtime, campaign_cap_day="1", campaign_cap_week="1")
     other = await _campaign(runtime, name="Earlier campaign")
