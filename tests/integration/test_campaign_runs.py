@@ -90,7 +90,7 @@ async def campaign_row(rt: Runtime, campaign_id: int) -> Campaign:
 
 async def messages(rt: Runtime, run_id: int) -> list[Message]:
     async with rt.factory() as session:
-        return list(await session.scalars(select(Message).where(Message.run_id == run_id).order_by(Message.id)))
+        return list(await session.scalars(select(Message).where(Message.run_id == run_id).order_by(Message.profile_id)))
 
 
 async def start_and_materialize(rt: Runtime, at: datetime, *, grace: float | None = None,
@@ -139,6 +139,19 @@ async def test_a_run_materializes_the_reachable_members_once(runtime: Runtime) -
     async with runtime.factory() as session:
         counts = (await run_counts(session, [run_id]))[run_id]
     assert (counts.queued, counts.total, counts.held_back["unsubscribed"]) == (10, 10, 3)
+
+
+async def test_chunks_written_side_by_side_leave_a_cursor_that_covers_them_all(runtime: Runtime) -> None:
+    clock.freeze(PLANNED)
+    await add_profiles(runtime, 500)
+    await add_campaign(runtime, document())
+    [run_id] = await start_due_runs(runtime.factory, now=PLANNED)
+    chunks: list[int] = []
+    assert await materialize_run(runtime.factory, run_id, chunk=37, parallel=3, on_chunk=chunks.append) == 500
+    run = await run_row(runtime, run_id)
+    assert (run.cursor, run.materialized, run.state) == (500, 500, "running")
+    assert sum(chunks) == 500 and len(chunks) == 14
+    assert sorted(m.profile_id for m in await messages(runtime, run_id)) == list(range(1, 501))
 
 
 async def test_settling_completes_the_run_and_the_campaign(runtime: Runtime) -> None:
