@@ -158,6 +158,7 @@ async def test_scheduling_names_every_problem_at_once(world: Runtime) -> None:
     problems = await problems_of(world, crud.schedule_campaign, unknown.code, actor="test")
     assert [field for field, _ in problems] == ["who.definition.conditions[0].property", "what.route.provider",
                                                 "what.body"]
+
     assert problems[1][1] == "no provider named 'nobody'" and "unknown variable 'customer'" in problems[2][1]
 
 
@@ -174,6 +175,16 @@ async def test_scheduling_needs_a_run_in_the_future(world: Runtime, when: dict[s
     problems = await problems_of(world, crud.schedule_campaign, draft.code, actor="test")
     assert [name for name, _ in problems] == [field]
 
+
+async def test_scheduling_checks_the_personalized_generic_values_too(world: Runtime) -> None:
+    draft = await call(world, crud.create_campaign, document(what={
+        "route": {"group": "uk"}, "body": "Hi",
+        "generic": {"template_variables": ["{{ profile.name }}", "{{ profile.name"],
+                    "body_values": {"coupon": "{% if %}"}, "header_values": {"X-Key": "{{ not checked"}}}),
+        actor="test")
+    problems = dict(await problems_of(world, crud.schedule_campaign, draft.code, actor="test"))
+    assert problems.keys() == {"what.generic.template_variables.2", "what.generic.body_values.coupon"}
+    assert all(reason.startswith("line 1, column ") for reason in problems.values())
 
 async def test_scheduling_plans_the_first_run(world: Runtime) -> None:
     view = await scheduled(world)

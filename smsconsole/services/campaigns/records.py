@@ -236,4 +236,14 @@ async def reference_problems(session: AsyncSession, parsed: CampaignDocument) ->
         from smsconsole.services.campaigns.render import template_problems  # lazy: Liquid loads on first check
 
         problems += [("what.body", reason) for reason in template_problems(body)]
+    # Template variables and body values are rendered per recipient too: check them now, not at send.
+    generic = getattr(what, "generic", None) or {}
+    personalized = [(f"what.generic.template_variables.{n}", v)
+                    for n, v in enumerate(generic.get("template_variables") or [], 1)]
+    personalized += [(f"what.generic.body_values.{k}", v) for k, v in (generic.get("body_values") or {}).items()]
+    if personalized:
+        from smsconsole.services.campaigns.render import template_problems
+
+        for field, value in personalized:
+            problems += [(field, reason) for reason in template_problems(str(value))]
     return problems
