@@ -153,6 +153,9 @@ class Message(Base):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("campaign_runs.id", ondelete="SET NULL"))
     variant: Mapped[str | None] = mapped_column(String(8))
     render: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # Provider options fixed when the message was queued (a campaign's test send: its DLT fields and
+    # Generic values); a run's messages get theirs from the run's document when claimed.
+    options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
     sending_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]

@@ -70,7 +70,7 @@ SHORT_RETRY_AFTER = 2.0  # a 429 asking to wait at most this long is waited out 
 CLAIM_HORIZON = 2.0  # seconds of sending a claim may hold when every provider has a rate limit
 CLAIM_RETURNING = ("id", "kind", "priority", "provider_id", "provider_name", "group_id", "profile_id", "country",
                    "to_number", "sender", "body", "encoding", "segments", "attempts",
-                   "campaign_id", "run_id", "variant", "render")
+                   "campaign_id", "run_id", "variant", "render", "options")
 
 
 def dedupe_key(run_id: int, profile_id: int) -> str:
@@ -319,7 +319,8 @@ class Dispatcher:
                 finals.append((None, row.id, {"state": "failed", "reason": route.reason, "finished_at": now,
                                               "error_code": None, "next_attempt_at": None}))
                 continue
-            jobs.append(Job(row, route.provider_ids, route.via, options=prepared.options.get(row.id, {}),
+            options = prepared.options.get(row.id) or getattr(row, "options", None) or {}
+            jobs.append(Job(row, route.provider_ids, route.via, options=options,
                             priority=row.kind in PRIORITY_KINDS or row.priority > 0))
         attempts: list[Attempt] = []
         pending = jobs

@@ -23,8 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -36,15 +35,15 @@ from smsconsole import clock
 from smsconsole.engine.jobs import Final
 from smsconsole.engine.lease import Tenure
 from smsconsole.models import CampaignRun, Message, Profile
-from smsconsole.services.campaigns.definition import MAX_BODY, parse_document
+from smsconsole.services.campaigns.content import (
+    RunContent,
+    render_message,
+    run_content,
+)
 from smsconsole.services.campaigns.render import (
-    LinkedContent,
     RenderProblem,
     abort_run,
-    compile_body,
     profile_mapping,
-    render_for,
-    render_text,
 )
 from smsconsole.sms import analyze
 
@@ -53,47 +52,6 @@ log = logging.getLogger("smsconsole.dispatch")
 MESSAGES = Message.__table__
 RUNS_KEPT = 64  # compiled runs kept in memory (least recently used dropped first)
 FAILED = "personalization failed: "
-
-
-@dataclass
-class RunContent:
-    """One run's compiled What: the body, the personalized option templates, the fixed options
-    and the run's linked-content cache."""
-
-    body: Any = None
-    problem: str | None = None  # the document cannot be rendered at all: every message suppressed
-    variables: list[Any] = field(default_factory=list)
-    body_values: dict[str, Any] = field(default_factory=dict)
-    fixed: dict[str, str] = field(default_factory=dict)
-    linked: LinkedContent | None = None
-
-    @property
-    def personal_options(self) -> bool:
-        return bool(self.variables or self.body_values)
-
-
-def run_content(document: Mapping[str, Any] | None, client: httpx.AsyncClient | None) -> RunContent:
-    """A run's document snapshot compiled for rendering."""
-    if not document:
-        return RunContent(problem="the run has no document")
-    doc, _ = parse_document(document, strict=False)
-    what = doc.what
-    content = RunContent(linked=LinkedContent(client, timeout=what.linked_timeout, on_failure=what.linked_on_failure))
-    generic = what.generic
-    try:
-        content.body = compile_body(what.body)
-        content.variables = [compile_body(str(v)) for v in generic.get("template_variables") or ()]
-        content.body_values = {str(k): compile_body(str(v)) for k, v in (generic.get("body_values") or {}).items()}
-    except RenderProblem as problem:
-        content.problem = problem.reason
-        return content
-    fixed = {str(k): str(v) for k, v in what.dlt.items() if str(v).strip()}
-    if generic.get("template_id"):
-        fixed["template_id"] = str(generic["template_id"])
-    for key in ("global_values", "header_values"):
-        fixed.update({str(k): str(v) for k, v in (generic.get(key) or {}).items()})
-    content.fixed = fixed
-    return content
 
 
 @dataclass
@@ -155,27 +113,13 @@ class Personalizer:
             return RenderProblem(self.aborted[row.run_id])
         if content.problem is not None:
             return RenderProblem(content.problem)
-        needs_profile = row.render or content.personal_options
-        if needs_profile and profile is None:
-            return RenderProblem("the recipient's profile no longer exists")
         try:
-            body = None
-            if row.render:
-                body = await render_for(content.body, profile or {}, linked=content.linked)
-                if len(body) > MAX_BODY:
-                    return RenderProblem(f"the message is {len(body):,} characters; at most {MAX_BODY:,} are sent")
-            options = dict(content.fixed)
-            if content.variables:
-                values = [await render_text(t, profile or {}, linked=content.linked) for t in content.variables]
-                options["template_variables"] = ",".join(v.strip() for v in values)
-            for key, template in content.body_values.items():
-                options[key] = (await render_text(template, profile or {}, linked=content.linked)).strip()
+            return await render_message(content, profile, body=bool(row.render))
         except RenderProblem as problem:
             return problem
         except Exception as exc:  # a bug must not send the batch back to the queue forever
             log.exception("rendering message %s of run %s failed unexpectedly", row.id, row.run_id)
             return RenderProblem(f"internal error while rendering ({type(exc).__name__})")
-        return body, options
 
     async def _runs(self, run_ids: set[int]) -> dict[int, RunContent]:
         missing = [run_id for run_id in run_ids if run_id not in self.runs]

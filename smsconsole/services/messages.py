@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -127,9 +128,12 @@ async def message_views(session: AsyncSession, rows: list[Message]) -> list[Mess
 async def queue_test_message(
     session: AsyncSession, *, provider_name: str = "", group_name: str = "", to: str, body: str,
     default_region: str | None, actor: str, smart_encoding: bool = False,
+    options: Mapping[str, str] | None = None, campaign_id: int | None = None,
 ) -> MessageView:
     """Validate and queue one test message through a provider or a group (exactly one); the
-    engine sends it like any other, routing a group's message to its first healthy provider."""
+    engine sends it like any other, routing a group's message to its first healthy provider.
+    A campaign's test send names its campaign and carries the provider options it would send
+    with (DLT fields, Generic values)."""
     problems: list[tuple[str, str]] = []
     provider = None
     group = None
@@ -181,6 +185,7 @@ async def queue_test_message(
         provider_name=provider.name if provider else None, group_id=group.id if group else None,
         country=number.region, to_number=number.e164, body=body, encoding=info.encoding,
         segments=info.segments, state="queued", attempts=0, created_at=now, updated_at=now,
+        options=dict(options) if options else None, campaign_id=campaign_id,
     )
     session.add(row)
     await session.flush()

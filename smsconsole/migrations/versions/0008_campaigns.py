@@ -3,7 +3,8 @@
 `campaigns` holds each campaign's document (When/Who/What) and lifecycle, soft-deleted so sent
 messages keep their Campaign ID; `campaign_runs` one row per occurrence (unique per campaign and
 planned time, so a run can never be created twice). Messages gain the campaign, run and variant
-they belong to and a `render` flag (body rendered from the run's template when claimed).
+they belong to, a `render` flag (body rendered from the run's template when claimed) and the
+provider options fixed when a message is queued (a campaign's test send).
 
 Revision ID: 0008
 Revises: 0007
@@ -69,6 +70,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('run_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True))
         batch_op.add_column(sa.Column('variant', sa.String(length=8), nullable=True))
         batch_op.add_column(sa.Column('render', sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(sa.Column('options', sa.JSON(), nullable=True))
         batch_op.create_index('ix_messages_campaign', ['campaign_id'], unique=False)
         batch_op.create_index('ix_messages_profile_sent', ['profile_id', 'sent_at'], unique=False)
         batch_op.create_index('ix_messages_run_state', ['run_id', 'state'], unique=False)
@@ -84,6 +86,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_messages_run_state')
         batch_op.drop_index('ix_messages_profile_sent')
         batch_op.drop_index('ix_messages_campaign')
+        batch_op.drop_column('options')
         batch_op.drop_column('render')
         batch_op.drop_column('variant')
         batch_op.drop_column('run_id')

@@ -369,21 +369,25 @@ async def _audience_sample(session: AsyncSession, document: Any) -> Profile | No
     return await session.scalar(query.order_by(Profile.id).limit(1))
 
 
+async def profile_for(session: AsyncSession, document: Any, profile_ref: str | None, *,
+                      default_region: str | None = None) -> tuple[dict[str, Any], bool]:
+    """(the render mapping of `profile_ref`, or else of the audience's first reachable profile,
+    or else of the built-in sample; whether it is the sample). NotFound for an unknown ref."""
+    from smsconsole.services.profiles.reading import find_profile
+
+    if profile_ref:
+        return profile_mapping(await find_profile(session, profile_ref, default_region=default_region)), False
+    row = await _audience_sample(session, document)
+    return (dict(SAMPLE_PROFILE), True) if row is None else (profile_mapping(row), False)
+
+
 async def preview(session: AsyncSession, document: Any, *, profile_ref: str | None = None,
                   default_region: str | None = None, client: httpx.AsyncClient | None = None) -> Preview:
     """The body of `document` (a CampaignDocument) rendered for one profile: `profile_ref` (user
     id, phone or profile id), else the first reachable profile of its audience, else the built-in
     sample "Alex". Linked content is fetched (through `client`, or a client of its own). A
     profile_ref naming no one raises services.errors.NotFound."""
-    from smsconsole.services.profiles.reading import find_profile
-
-    sample = False
-    if profile_ref:
-        mapping = profile_mapping(await find_profile(session, profile_ref, default_region=default_region))
-    else:
-        row = await _audience_sample(session, document)
-        sample = row is None
-        mapping = SAMPLE_PROFILE if row is None else profile_mapping(row)
+    mapping, sample = await profile_for(session, document, profile_ref, default_region=default_region)
     label = _label(mapping, sample)
     what = document.what
     linked = LinkedContent(client, timeout=what.linked_timeout, on_failure="skip")
