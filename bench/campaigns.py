@@ -197,6 +197,20 @@ async def _latency_setup(url: str, recipients: int, gateway_url: str, lead: floa
     return at, config
 
 
+async def _fresh_postgres(url: str) -> None:
+    """Drop and create the latency database (it is the bench's own: everything in it goes)."""
+    import asyncpg
+
+    parsed = make_url(url)
+    conn = await asyncpg.connect(user=parsed.username or "postgres", password=parsed.password,
+                                 host=parsed.host or "127.0.0.1", port=parsed.port or 5432, database="postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{parsed.database}"')
+    finally:
+        await conn.close()
+
+
 def latency(url: str, recipients: int, lead: float) -> dict[str, Any]:
     from tests.fakes.server import serve
 
@@ -205,6 +219,8 @@ def latency(url: str, recipients: int, lead: float) -> dict[str, Any]:
         path.parent.mkdir(parents=True, exist_ok=True)
         for suffix in ("", "-wal", "-shm"):
             Path(f"{path}{suffix}").unlink(missing_ok=True)
+    else:
+        asyncio.run(_fresh_postgres(url))
     gateway = FirstRequest()
     with serve(gateway) as server:
         at, config = asyncio.run(_latency_setup(url, recipients, server.url, lead))
