@@ -19,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 
 from smsconsole import clock
 from smsconsole.models import AuditEntry, Campaign, CampaignRun, Message, Profile, Setting
@@ -59,11 +59,11 @@ async def add_profiles(rt: Runtime, count: int, *, country: str = "GB", subscrip
 
 
 async def add_campaign(rt: Runtime, doc: dict[str, Any], *, next_run_at: datetime | None = PLANNED,
-                       state: str = "scheduled") -> int:
+                       state: str = "scheduled", scheduled_at: datetime | None = None) -> int:
     now = clock.now()
     async with rt.factory() as session, session.begin():
         row = Campaign(name=doc["name"], type=doc["type"], state=state, document=doc, next_run_at=next_run_at,
-                       created_at=now, updated_at=now, scheduled_at=now)
+                       created_at=now, updated_at=now, scheduled_at=scheduled_at or now)
         session.add(row)
         await session.flush()
         return row.id
@@ -282,10 +282,11 @@ async def test_a_run_past_the_grace_is_missed_one_within_it_starts(runtime: Runt
     await add_profiles(runtime, 2)
     late = await add_campaign(runtime, document(type_="recurring", when={
         "at": None, "recurrence": {"every": "day", "time": "08:00", "start": "2026-12-20"}}),
-        next_run_at=PLANNED - timedelta(hours=2))
+        next_run_at=PLANNED - timedelta(hours=2), scheduled_at=PLANNED - timedelta(days=5))
     doc = document(when={"at": "2026-12-24 09:30"})
     doc["name"] = "Within grace"
-    within = await add_campaign(runtime, doc, next_run_at=PLANNED - timedelta(minutes=30))
+    within = await add_campaign(runtime, doc, next_run_at=PLANNED - timedelta(minutes=30),
+                                scheduled_at=PLANNED - timedelta(days=1))
     started = await start_due_runs(runtime.factory, now=PLANNED)
     async with runtime.factory() as session:
         runs = {r.campaign_id: r for r in await session.scalars(select(CampaignRun))}
@@ -333,6 +334,30 @@ async def test_user_time_zone_skip_counts_local_time_passed(runtime: Runtime) ->
     [run_id] = await start_and_materialize(runtime, datetime(2026, 12, 24, 5, 0, tzinfo=UTC), grace=86400)
     assert [m.to_number[:4] for m in await messages(runtime, run_id)] == ["+121", "+121"]
     assert (await run_row(runtime, run_id)).suppressed == {"local_time_passed": 3}
+
+
+async def test_user_time_zone_scheduled_after_its_start_instant_starts_at_once(runtime: Runtime) -> None:
+    """10:00 in each user's zone starts at 10:00 UTC+14 (20:00 UTC the day before); scheduled at
+    05:00 UTC, the run is not missed: it starts, and Kolkata's 10:00 (04:30 UTC) is late."""
+    moment = datetime(2026, 12, 24, 5, 0, tzinfo=UTC)
+    clock.freeze(moment)
+    await add_profiles(runtime, 2, timezone="Asia/Kolkata", prefix="+9198765")
+    await add_profiles(runtime, 2, timezone="America/New_York", prefix="+1212555")
+    await set_setting(runtime, "campaign_misfire_grace", "600")
+    await add_campaign(runtime, document(when={"user_timezone": True, "late": "skip"}, who={"definition": None}),
+                       scheduled_at=moment)
+    [run_id] = await start_and_materialize(runtime, moment + timedelta(seconds=5))
+    assert [m.next_attempt_at for m in await messages(runtime, run_id)] == [datetime(2026, 12, 24, 15, 0, tzinfo=UTC)] * 2
+    assert (await run_row(runtime, run_id)).suppressed == {"local_time_passed": 2}
+    # The same campaign scheduled long before, with no engine running since: missed.
+    async with runtime.factory() as session, session.begin():
+        await session.execute(delete(CampaignRun))
+        await session.execute(delete(Message))
+        await session.execute(update(Campaign).values(scheduled_at=moment - timedelta(days=3), next_run_at=PLANNED,
+                                                      state="scheduled"))
+    assert await start_due_runs(runtime.factory, now=moment) == []
+    async with runtime.factory() as session:
+        assert await session.scalar(select(CampaignRun.state)) == "missed"
 
 
 @pytest.mark.parametrize("action", ["delay", "discard"])

@@ -289,7 +289,11 @@ async def _start_campaign(session: AsyncSession, campaign: Campaign, now: dateti
         start = schedule.start_instant(document.when, planned)
         if start > now:
             break
-        late = (now - start).total_seconds()
+        # A run is late from its start instant, or from when the campaign was scheduled if that
+        # came after (a user-time-zone run starts up to 26 h before its planned time: scheduled
+        # inside that window it starts at once, and the zones already past count as late users).
+        could_start = max(start, campaign.scheduled_at) if campaign.scheduled_at else start
+        late = (now - could_start).total_seconds()
         if late > grace:
             reason = (f"missed: no engine ran at {start:%Y-%m-%d %H:%M} UTC; it started {_duration(late)} late, "
                       f"beyond the misfire grace of {_duration(grace)}")
