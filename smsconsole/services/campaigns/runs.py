@@ -124,7 +124,7 @@ async def estimate_campaign(session: AsyncSession, document: CampaignDocument, *
     try:
         plan, _, reach = await plan_audience(
             session, campaign_id=campaign_id, run_id=None, document=document, planned_at=planned_at,
-            moment=schedule.start_instant(document.when, planned_at) if next_runs else now,
+            moment=max(now, schedule.start_instant(document.when, planned_at)) if next_runs else now,
             grace=await misfire_grace(session))
     except (MaterializeError, ValidationError) as exc:
         return CampaignEstimate(0, 0, {}, 0, {}, 0, next_runs, False, problem=str(exc))
