@@ -14,6 +14,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from smsconsole.cli.delivery import add_delivery_flags, deliver
 from smsconsole.cli.output import (
     EXIT_FAILED,
     Commands,
@@ -70,9 +71,48 @@ def register(commands: Commands) -> None:
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     runs = action("runs", _runs, "a campaign's runs, latest first, with their message counts")
     runs.add_argument("--limit", type=int, default=20, metavar="N", help="at most N runs (default 20)")
+    test = actions.add_parser("test", help="send a test of the campaign to any number, rendered as one profile, "
+                              "through the campaign's route (with its DLT fields and Generic values)")
+    test.add_argument("ref", metavar="CAMPAIGN", help=REF_HELP)
+    test.add_argument("--to", required=True, help="recipient, E.164 or national form (default region setting)")
+    test.add_argument("--profile", metavar="PROFILE", help="render as this user id, phone or profile number "
+                      "(default: the first reachable person of the audience, else a sample profile)")
+    add_delivery_flags(test)
+    test.add_argument("--json", action="store_true")
+    test.set_defaults(func=_test)
     preview = action("preview", _preview, "the body rendered for one profile: text, characters, encoding, parts")
     preview.add_argument("--profile", metavar="PROFILE", help="user id, phone or profile number (default: the "
                          "first reachable person of the audience, else a sample profile)")
+
+
+async def _test(config: Config, args: argparse.Namespace) -> int:
+    """Queue the campaign's test (services/campaigns/testsend.py) and see it through like send-test."""
+    from smsconsole.logs import setup_logging  # lazy: start-up
+    from smsconsole.services.campaigns import crud
+    from smsconsole.services.campaigns.definition import parse_document
+    from smsconsole.services.campaigns.testsend import send_campaign_test
+    from smsconsole.services.errors import ValidationError
+    from smsconsole.services.settings import get_settings
+
+    setup_logging(config.effective_log_file, config.log_level)
+
+    async def work(runtime: Any) -> int:
+        try:
+            async with runtime.factory() as session, session.begin():
+                view = await crud.get_campaign(session, args.ref)
+                settings = await get_settings(session)
+                document, _ = parse_document(view.document, default_timezone=settings["default_timezone"])
+                sent = await send_campaign_test(session, document, to=args.to, profile_ref=args.profile,
+                                                campaign_id=view.id, actor=ACTOR,
+                                                default_region=settings.get("default_region") or None)
+        except ValidationError as exc:
+            flags = {"to": "--to", "profile": "--profile"}
+            raise UsageError("; ".join(f"{flags.get(f, f)}: {r}" for f, r in exc.problems)) from None
+        if not args.json:
+            print(f"{view.code} test as {sent.preview.profile_label} through {sent.route}: {sent.preview.text!r}")
+        return await deliver(config, runtime, sent.message, args)
+
+    return await with_runtime(config, work, need_secrets=True)
 
 
 def _command(action: Action) -> Handler:

@@ -244,6 +244,24 @@ def test_preview(cli, setup: Path) -> None:  # type: ignore[no-untyped-def]
     assert code == 1 and one_line_error(err).startswith("smsconsole: error: preview of C2 for ")
 
 
+def test_a_test_send_renders_as_the_profile_and_goes_through_the_campaigns_route(  # type: ignore[no-untyped-def]
+        cli, setup: Path) -> None:
+    cli("campaigns", "create", "--file", write(setup / "c.json", COMPLETE))
+    code, out, _ = cli("campaigns", "test", "C1", "--profile", "u1", "--to", "+447400123499")
+    assert code == 0, out
+    first, second = out.splitlines()
+    assert first == "C1 test as Asha (u1) through group uk: 'Hi Asha 🎉 20% off'"
+    assert second.startswith("sent: message 1 to +447400123499 via sbx; provider id SBX")
+    code, out, _ = cli("campaigns", "test", "C1", "--profile", "u1", "--to", "+447400123499", "--json")
+    shown = json.loads(out)
+    assert (shown["kind"], shown["state"], shown["campaign"], shown["body"]) == ("test", "sent", "C1",
+                                                                                  "Hi Asha 🎉 20% off")
+    code, _, err = cli("campaigns", "test", "C1", "--to", "+44740012abcd")
+    assert code == 2 and one_line_error(err).startswith("smsconsole: error: --to: The number contains letters")
+    code, _, err = cli("campaigns", "test", "C1", "--to", "+447400123499", "--profile", "nobody")
+    assert code == 2 and "--profile: no profile with user id or phone 'nobody'" in one_line_error(err)
+
+
 @pytest.mark.parametrize(("name", "content", "message"), [
     ("missing.json", None, "--file: {path}: no such file"),
     ("bad.json", '{"name": ', "--file: {path} is not JSON: Expecting value at line 1 column 10"),
