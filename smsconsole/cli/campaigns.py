@@ -270,8 +270,10 @@ def _print_run(run: Any, indent: str) -> None:
     held_back = {**(run.suppressed or {})}
     if run.counts is not None:
         held_back = {**held_back, **{k: v for k, v in run.counts.suppressed_by_reason.items()}}
-    if held_back:
-        print(f"{indent}        held back: " + ", ".join(f"{reason} {n:,}" for reason, n in held_back.items() if n))
+    if any(held_back.values()):
+        from smsconsole.services.campaigns.reasons import describe_held_back  # lazy: start-up
+
+        print(f"{indent}        held back: " + describe_held_back(held_back))
 
 
 async def _runs(factory: Any, args: argparse.Namespace, document: Any) -> int:

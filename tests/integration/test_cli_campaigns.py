@@ -195,7 +195,7 @@ def test_pause_resume_stop_runs_and_delete(cli, setup: Path, config: Config) -> 
         "queued": 2, "sent": 1, "delivered": 1, "failed": 0}
     code, out, _ = cli("campaigns", "runs", "C1")
     assert "run 1   2026-12-01 09:00 UTC  running       queued 2, sent 1, delivered 1, failed 0" in out
-    assert "held back: sampled_out 2" in out
+    assert "held back: outside the reach sample 2" in out
 
     code, _, err = cli("campaigns", "stop", "C1")  # no terminal to ask
     assert code == 2 and one_line_error(err).endswith("stop campaign 'C1': add --yes to confirm")
