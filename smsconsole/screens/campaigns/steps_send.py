@@ -5,11 +5,12 @@ times; then save a draft or schedule (a refusal goes back to the step with the p
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Static
 
@@ -127,6 +128,10 @@ class SendTestStep(WizardStep):
 class SummaryStep(WizardStep):
     INDEX = 5
     MAIN = "#wizard-next"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+f", "next", "Schedule", id="campaign-wizard.schedule",
+                tooltip="Schedule the campaign (an edited scheduled one: save the changes)"),
+    ]
 
     def __init__(self, state: Any) -> None:
         super().__init__(state)

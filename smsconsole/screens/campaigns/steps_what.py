@@ -207,7 +207,7 @@ class WhatStep(WizardStep):
         before, self._body_before = self._body_before, area.text
         row, column = area.cursor_location
         line = area.document.get_line(row)
-        if len(area.text) == len(before) + 1 and column > 0 and line[column - 1:column] == "@":
+        if len(area.text) > len(before) and column > 0 and line[column - 1:column] == "@":  # just typed @
             self.pick_property(row, column)
         self.collect()
         self.schedule_preview()

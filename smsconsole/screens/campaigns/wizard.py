@@ -206,6 +206,8 @@ class WizardStep(SectionScreen[None]):
         if self.show_step_problems(self.state.draft_problems()):
             self.notify("Correct the fields marked, then go on.", title="Check this step", severity="warning")
             return
+        # a refused schedule's problems on this step count as seen; the Summary checks them all again
+        self.state.problems = [(name, reason) for name, reason in self.state.problems if step_of(name) != self.INDEX]
         self.app.push_screen(next_step(self.INDEX + 1)(self.state))
 
     @work(exclusive=True, group="campaign-wizard-close", exit_on_error=False)
