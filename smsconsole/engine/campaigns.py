@@ -26,6 +26,8 @@ from smsconsole.services.campaigns.materialize import DEFAULT_CHUNK, materialize
 from smsconsole.services.campaigns.runs import runs_to_resume, settle_runs, start_due_runs
 
 log = logging.getLogger("smsconsole.engine.campaigns")
+# APScheduler logs every job it runs at INFO: the settle job alone would add a line every few seconds.
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 REBUILD_SECONDS = 30.0
 SETTLE_SECONDS = 3.0
@@ -100,7 +102,8 @@ class CampaignScheduler:
             return started
 
     async def rebuild(self) -> None:
-        """One date job per scheduled or running campaign with a next run, at its start instant."""
+        """One date job per scheduled or running campaign with a next run, at its start instant;
+        and any run left half-materialized that no task is writing is taken up again."""
         scheduler = self._scheduler
         if scheduler is None:
             return
@@ -114,9 +117,13 @@ class CampaignScheduler:
                 for campaign_id, document, next_run_at in rows:
                     when = (await read_document(session, document)).when
                     wanted[f"{JOB_PREFIX}{campaign_id}"] = schedule.start_instant(when, next_run_at)
+                stalled = [run_id for run_id in await runs_to_resume(session) if run_id not in self._materializing]
         except Exception:
             log.exception("rebuilding the campaign jobs failed; keeping the current ones")
             return
+        for run_id in stalled:  # a materialization that failed (a database error) tries again
+            log.info("resuming the materialization of campaign run %s", run_id)
+            self._spawn(run_id)
         now = datetime.now(UTC)
         for job in scheduler.get_jobs():
             if job.id.startswith(JOB_PREFIX) and job.id not in wanted:
