@@ -12,7 +12,8 @@ a discarding DND window. Sampling and limits order people by a pseudo-random key
 both databases, `(id · PICK_MULTIPLIER + seed(campaign)) mod PICK_MODULUS` (a multiplicative hash
 with the golden-ratio multiplier: evenly spread over ids, the same pick for a campaign on every
 run and after a resume). Not-before times are computed once per distinct recipient zone in Python
-and joined in SQL from a small VALUES table, never per user."""
+and applied in SQL by one CASE over the zones, never per user. On PostgreSQL two chunks are written
+at once (see `_ChunkWriter`)."""
 
 from __future__ import annotations
 
@@ -125,8 +126,8 @@ async def reach_of(session: AsyncSession, condition: ColumnElement[bool]) -> Rea
 
 @dataclass
 class ZoneGroup:
-    timezone: str  # profiles.timezone as stored ('' for none)
-    prefix: str  # the phone prefix when timezone is not a valid zone, else ''
+    timezone: str  # the profile's own zone when it is a valid one, else ''
+    prefix: str  # else the phone's first characters, which tell the zone
     count: int
     not_before: datetime | None = None
     status: str = "ok"  # ok | local_time_passed | dnd_discard
@@ -134,14 +135,13 @@ class ZoneGroup:
 
 @dataclass
 class Plan:
-    """What a run (or an estimate) will write: counts held back by reason, the not-before table
-    and the pick-key threshold that enforces the limits."""
+    """What a run (or an estimate) will write: counts held back by reason, the zone groups that
+    give each recipient's not-before, and the pick-key threshold that enforces the limits."""
 
     eligible: int = 0  # reachable, sampled in, not late, not discarded (before limits)
     will_send: int = 0
     held_back: dict[str, int] = field(default_factory=dict)
-    groups: list[ZoneGroup] | None = None  # None: every row has the same not-before
-    not_before: datetime | None = None  # used when groups is None
+    groups: list[ZoneGroup] | None = None  # None: no not-before (no user time zone, no DND)
     threshold: int | None = None  # pick key <= threshold; None: no limit binds
     valid_zones: tuple[str, ...] = ()
 
@@ -342,8 +342,7 @@ def _insert(session: AsyncSession, audience: Audience, plan: Plan, *, run_id: in
             state: str, now: datetime, body: str, lower: int, upper: int) -> Any:
     info = analyze(body)
     stamp = literal(now, UTCDateTime())
-    not_before = (audience.not_before if audience.not_before is not None
-                  else literal(plan.not_before, UTCDateTime()) if plan.not_before is not None else null())
+    not_before = audience.not_before if audience.not_before is not None else null()
     columns: dict[str, Any] = {
         "kind": literal("campaign", String), "priority": literal(0, Integer),
         "provider_id": literal(route.provider_id, Integer) if route.provider_id is not None else null(),
