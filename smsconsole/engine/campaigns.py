@@ -1,10 +1,10 @@
 """The campaign scheduler the lease holder runs: an APScheduler (3.x) AsyncIOScheduler with one
 date job per scheduled campaign at its next start instant. The database is the truth: the jobs are
-rebuilt from it when the engine takes the lease and every REBUILD_SECONDS (the CLI or a console
-may have scheduled, paused or edited a campaign meanwhile). A job starts the due runs
-(services.campaigns.runs.start_due_runs), materializes each new run in a task and pokes the
-dispatcher as rows arrive. Runs a killed engine left `materializing` resume on start; finished
-runs are settled every SETTLE_SECONDS."""
+rebuilt from it when the engine takes the lease, every REBUILD_SECONDS, and within SETTLE_SECONDS
+of any change to the campaigns table (the CLI or a console scheduled, paused or edited one). A job
+starts the due runs (services.campaigns.runs.start_due_runs), materializes each new run in a task
+and pokes the dispatcher as rows arrive. Runs a killed engine left `materializing` resume on start;
+finished runs are settled every SETTLE_SECONDS."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import httpx
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
@@ -49,6 +49,7 @@ class CampaignScheduler:
         self._materializing: set[int] = set()
         self._tick_lock = asyncio.Lock()
         self._stopped = False
+        self._last_change: tuple[object, ...] | None = None  # campaigns' latest updated_at and count
 
     @property
     def running(self) -> bool:
@@ -136,10 +137,19 @@ class CampaignScheduler:
             scheduler.add_job(self.tick, "date", run_date=run_date, id=job_id, replace_existing=True)
 
     async def settle(self) -> None:
+        """Settle finished runs; and rebuild at once when a campaign changed (the CLI or a console
+        scheduled one to run now), rather than at the next 30-second rebuild."""
         try:
             await settle_runs(self.factory, now=clock.now())
+            async with self.factory() as session:
+                change = tuple((await session.execute(select(func.max(Campaign.updated_at), func.count())
+                                                      .select_from(Campaign))).one())
         except Exception:
             log.exception("settling campaign runs failed")
+            return
+        if change != self._last_change:
+            self._last_change = change
+            await self.rebuild()
 
     def _spawn(self, run_id: int) -> None:
         if run_id in self._materializing or self._stopped:

@@ -522,6 +522,17 @@ async def test_the_engine_scheduler_keeps_one_job_per_campaign_from_the_database
             await session.execute(update(Campaign).where(Campaign.id == later).values(state="paused"))
         await scheduler.rebuild()
         assert set(scheduler.job_times()) == {due}
+        # Scheduled from elsewhere: the next settle (every few seconds) sees the change.
+        newer_doc = document(when={"at": "2099-02-01 10:00"})
+        newer_doc["name"] = "Newer"
+        newer = await add_campaign(runtime, newer_doc, next_run_at=datetime(2099, 2, 1, 10, tzinfo=UTC))
+        await scheduler.settle()
+        assert set(scheduler.job_times()) == {due, newer}
+        async with runtime.factory() as session, session.begin():
+            await session.execute(update(Campaign).where(Campaign.id == newer)
+                                  .values(state="paused", updated_at=clock.now() + timedelta(seconds=1)))
+        await scheduler.settle()
+        assert set(scheduler.job_times()) == {due}
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             async with runtime.factory() as session:
