@@ -145,3 +145,59 @@ async def test_the_palette_opens_pauses_and_creates_campaigns(runtime: Runtime) 
                        what="paused")
         await run_command(pilot, "New campaign")
         await wait_for(pilot, lambda: isinstance(app.screen, TypeStep), what="the wizard")
+
+
+async def test_the_page_follows_the_runs_counts_live(runtime: Runtime) -> None:
+    from sqlalchemy import update
+
+    from smsconsole.models import Message
+
+    _, scheduled = await seed_campaigns(runtime)
+    app = make_app(runtime.config, runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(CampaignPageScreen(scheduled.code))
+        table = app.screen.query_one("#campaign-runs-table", DataTable)
+        await wait_for(pilot, lambda: table.row_count == 1, what="the run")
+        assert str(table.get_cell("1", "delivered")) == "1"
+        async with runtime.factory() as session, session.begin():  # the sent one is delivered meanwhile
+            await session.execute(update(Message).where(Message.campaign_id == scheduled.id, Message.state == "sent")
+                                  .values(state="delivered"))
+        await wait_for(pilot, lambda: str(table.get_cell("1", "delivered")) == "2", what="the count to follow")
+        assert str(table.get_cell("1", "sent")) == "0"
+
+
+async def test_editing_a_scheduled_campaign_saves_changes_for_future_runs(runtime: Runtime) -> None:
+    from textual.widgets import TextArea
+
+    from smsconsole.screens.campaigns.steps_send import SummaryStep
+    from smsconsole.screens.campaigns.steps_what import WhatStep
+    from smsconsole.screens.campaigns.steps_when import TypeStep
+
+    from tests.tui.campaign_seed import ONE_TIME, create
+
+    await seed_campaigns(runtime)
+    scheduled = await create(runtime, {**ONE_TIME, "name": "Later sale", "when": {"timezone": "UTC",
+                                                                                  "at": "2026-12-05 12:00"}},
+                             schedule=True)
+    app = make_app(runtime.config, runtime)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_list(pilot, app, 3)
+        await highlight(pilot, app, scheduled.code)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, TypeStep), what="the wizard")
+        for kind in ("WhenStep", "WhoStep", "WhatStep"):
+            await pilot.press("ctrl+f")
+            await wait_for(pilot, lambda kind=kind: type(app.screen).__name__ == kind, what=kind)
+        assert isinstance(app.screen, WhatStep)
+        app.screen.query_one("#input-what-body", TextArea).text = "Last hours of the flash sale"
+        await pilot.pause()
+        for kind in ("SendTestStep", "SummaryStep"):
+            await pilot.press("ctrl+f")
+            await wait_for(pilot, lambda kind=kind: type(app.screen).__name__ == kind, what=kind)
+        assert isinstance(app.screen, SummaryStep)
+        assert str(app.screen.query_one("#wizard-next").label) == "Save changes"
+        await pilot.press("ctrl+f")
+        await wait_for(pilot, lambda: isinstance(app.screen, CampaignsScreen), what="the list")
+        async with runtime.factory() as session:
+            view = await crud.get_campaign(session, scheduled.code)
+        assert (view.state, view.document["what"]["body"]) == ("scheduled", "Last hours of the flash sale")
