@@ -12,10 +12,10 @@ from textual import work
 from smsconsole.screens.base import ACTOR, LiveSectionScreen
 from smsconsole.screens.campaigns.wizard import WizardState, new_document, open_wizard
 from smsconsole.screens.campaigns.words import STATE_STYLES
+from smsconsole.services.campaigns import crud
 from smsconsole.services.campaigns.runs import RunCounts
 from smsconsole.services.errors import ServiceError
 from smsconsole.services.settings import get_settings
-from smsconsole.services.campaigns import crud
 
 BAR_CELLS = 8
 PAUSABLE = frozenset({"scheduled", "running"})
@@ -52,7 +52,8 @@ def progress_bar(run: Any) -> Text:
 def counts_text(counts: Any) -> Text:
     """queued · sent · delivered · failed · suppressed, the zeros dimmed."""
     text = Text()
-    for label, value, style in (("queued", counts.queued + counts.held, "cyan"), ("sent", counts.sent + counts.sending, ""),
+    for label, value, style in (("queued", counts.queued + counts.held, "cyan"),
+                                ("sent", counts.sent + counts.sending, ""),
                                 ("delivered", counts.delivered, "green"),
                                 ("failed", counts.failed + counts.undelivered, "red"),
                                 ("suppressed", counts.suppressed, "magenta")):

@@ -12,12 +12,18 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
-from smsconsole.screens.campaigns.actions import CampaignActions, counts_of, counts_text, held_back_text, state_words
+from smsconsole.screens.campaigns.actions import (
+    CampaignActions,
+    counts_of,
+    counts_text,
+    held_back_text,
+    state_words,
+)
 from smsconsole.screens.campaigns.words import what_lines, when_lines, who_lines
 from smsconsole.screens.widgets.formatting import format_time
 from smsconsole.screens.widgets.tables import cursor_row_key, sync_rows
-from smsconsole.services.errors import NotFound
 from smsconsole.services.campaigns import crud
+from smsconsole.services.errors import NotFound
 
 REFRESH_SECONDS = 1.0
 

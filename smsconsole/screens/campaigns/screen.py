@@ -25,8 +25,8 @@ from smsconsole.screens.campaigns.actions import (
 from smsconsole.screens.campaigns.page import CampaignPageScreen
 from smsconsole.screens.campaigns.words import when_lines
 from smsconsole.screens.widgets.tables import cursor_row_key, sync_rows
-from smsconsole.services.errors import ServiceError
 from smsconsole.services.campaigns import crud
+from smsconsole.services.errors import ServiceError
 
 REFRESH_SECONDS = 1.0
 EMPTY_HINT = "No campaigns yet. Press a to create one: type, When, Who, What, a test, then schedule."

@@ -23,16 +23,16 @@ from smsconsole.screens.campaigns.steps_who import estimate_text
 from smsconsole.screens.campaigns.wizard import WizardStep, close_wizard, step_field
 from smsconsole.screens.campaigns.words import route_words, what_lines, when_lines, who_lines
 from smsconsole.screens.widgets.fields import FieldError, show_problems
+from smsconsole.services.campaigns import crud
 from smsconsole.services.campaigns.definition import parse_document
+from smsconsole.services.campaigns.render import preview
+from smsconsole.services.campaigns.runs import estimate_campaign
+from smsconsole.services.campaigns.schedule import occurrences
 from smsconsole.services.errors import NotFound, ServiceError, ValidationError
 from smsconsole.services.groups import list_groups
 from smsconsole.services.messages import get_message, queue_test_message
 from smsconsole.services.segments.descriptions import describe_definition
 from smsconsole.services.settings import get_settings
-from smsconsole.services.campaigns import crud
-from smsconsole.services.campaigns.render import preview
-from smsconsole.services.campaigns.runs import estimate_campaign
-from smsconsole.services.campaigns.schedule import occurrences
 
 TEST_WATCH_SECONDS = 1.0
 
@@ -96,8 +96,7 @@ class SendTestStep(WizardStep):
                 queued = await queue_test_message(session, provider_name=route.get("provider") or "", group_name=group,
                                                   to=to, body=rendered.text, default_region=region, actor=ACTOR)
         except ValidationError as exc:
-            first = show_problems(self.fields, ValidationError([("to" if f == "to" else f, r) for f, r in exc.problems]),
-                                  general)
+            first = show_problems(self.fields, exc, general)
             if first is not None:
                 first.control.focus()
             return

@@ -17,11 +17,16 @@ from textual.widgets import Input, Select, Static, TextArea
 
 from smsconsole.screens.campaigns.property_picker import PropertyPickerDialog
 from smsconsole.screens.campaigns.wizard import WizardStep, step_field, text_number
-from smsconsole.services.campaigns.choices import WhatBlocks, route_choices, route_from_value, route_value, what_blocks
+from smsconsole.services.campaigns.choices import (
+    WhatBlocks,
+    route_choices,
+    route_from_value,
+    route_value,
+    what_blocks,
+)
 from smsconsole.services.campaigns.definition import parse_document
+from smsconsole.services.campaigns.render import known_properties, preview
 from smsconsole.services.errors import ServiceError
-from smsconsole.services.campaigns.render import known_properties
-from smsconsole.services.campaigns.render import preview
 
 PREVIEW_DELAY_SECONDS = 0.3
 KEY_BLOCKS = (("body_values", "Message body key-values", "personalisation allowed"),
@@ -83,7 +88,8 @@ class WhatStep(WizardStep):
         yield Static("", id="what-preview")
         with Vertical(id="what-generic"):
             yield Static("Generic provider", classes="wizard-heading", markup=False)
-            yield step_field("what.generic.template_id", "Template ID", Input(compact=True, id="input-generic-template"),
+            yield step_field("what.generic.template_id", "Template ID",
+                             Input(compact=True, id="input-generic-template"),
                              classes="-template-id")
             yield step_field("what.generic.template_variables", "Template variables (one per line, in order)",
                              TextArea(compact=True, id="input-generic-variables"), classes="-template-variables")

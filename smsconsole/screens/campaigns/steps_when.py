@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Select, SelectionList, Static, TextArea
 
 from smsconsole import clock
@@ -110,7 +110,8 @@ class WhenStep(WizardStep):
             yield step_field("when.dnd.action", "Messages inside",
                              Select([("delayed to the end", "delay"), ("discarded", "discard")], allow_blank=False,
                                     compact=True, id="input-dnd-action"))
-        yield Checkbox("Don't apply global throttle limits to this campaign", compact=True, id="input-when-ignore-limits")
+        yield Checkbox("Don't apply global throttle limits to this campaign", compact=True,
+                       id="input-when-ignore-limits")
         yield Static("", id="when-next-runs")
 
     def load(self) -> None:

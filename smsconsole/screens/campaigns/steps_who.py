@@ -18,10 +18,10 @@ from smsconsole import clock
 from smsconsole.screens.campaigns.wizard import WizardStep, step_field, text_number
 from smsconsole.screens.segments.builder import EMPTY_DEFINITION, SegmentBuilderScreen, canonical
 from smsconsole.services.campaigns.definition import parse_document
+from smsconsole.services.campaigns.runs import estimate_campaign
 from smsconsole.services.errors import ServiceError, ValidationError
 from smsconsole.services.segments import estimate_reach, list_segments
 from smsconsole.services.segments.descriptions import describe_definition
-from smsconsole.services.campaigns.runs import estimate_campaign
 
 LIMITS = (("reach_percent", "Reach %", "100"), ("target_limit", "Target limit", "all"),
           ("run_limit", "Run limit", "none"), ("daily_limit", "Daily limit", "none"),

@@ -22,9 +22,9 @@ from smsconsole.screens.base import ACTOR, SectionScreen
 from smsconsole.screens.dialogs.confirm import ConfirmDialog
 from smsconsole.screens.dialogs.form import DISCARD_QUESTION
 from smsconsole.screens.widgets.fields import FieldError, FormField, show_problems
+from smsconsole.services.campaigns import crud
 from smsconsole.services.campaigns.definition import parse_document
 from smsconsole.services.errors import ServiceError, ValidationError
-from smsconsole.services.campaigns import crud
 
 STEP_TITLES = ("Type", "When", "Who", "What", "Test", "Summary")
 SECTION_STEPS = {"name": 0, "type": 0, "when": 1, "who": 2, "what": 3}
@@ -169,7 +169,8 @@ class WizardStep(SectionScreen[None]):
         """Show this step's problems under their fields (or above the form); True when there were any."""
         fields = self.fields
         mine = [(owner(fields, name) or name, reason) for name, reason in problems if step_of(name) == self.INDEX]
-        first = show_problems(fields, ValidationError(mine) if mine else None, self.query_one("#wizard-error", FieldError))
+        general = self.query_one("#wizard-error", FieldError)
+        first = show_problems(fields, ValidationError(mine) if mine else None, general)
         if first is not None:
             first.control.focus()
             self.call_after_refresh(first.scroll_visible)

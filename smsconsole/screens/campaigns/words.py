@@ -72,7 +72,8 @@ def who_lines(document: dict[str, Any], segment_summary: str | None = None) -> l
         lines = ["No audience chosen yet"]
     percent = who.get("reach_percent", 100)
     lines.append("All who qualify" if percent in (None, 100, 100.0) else f"A random {percent}% of those who qualify")
-    for key, words in (("target_limit", "at most {:,} users in all (random pick)"), ("run_limit", "at most {:,} per run"),
+    for key, words in (("target_limit", "at most {:,} users in all (random pick)"),
+                       ("run_limit", "at most {:,} per run"),
                        ("daily_limit", "at most {:,} per day"),
                        ("safety_limit", "safety check: blocked when more than {:,} qualify")):
         value = who.get(key)
@@ -100,12 +101,14 @@ def what_lines(document: dict[str, Any]) -> list[str]:
         lines.append(f"Template ID {generic['template_id']}")
     if generic.get("template_variables"):
         lines.append("Template variables: " + ", ".join(map(str, generic["template_variables"])))
-    for key, words in (("body_values", "Body keys"), ("header_values", "Header keys"), ("global_values", "Global keys")):
+    for key, words in (("body_values", "Body keys"), ("header_values", "Header keys"),
+                       ("global_values", "Global keys")):
         if generic.get(key):
             lines.append(f"{words}: " + ", ".join(f"{k}={v}" for k, v in generic[key].items()))
     dlt = what.get("dlt") if isinstance(what.get("dlt"), dict) else {}
     if any(dlt.values()):
-        lines.append("DLT: " + ", ".join(f"{k.removeprefix('dlt_').replace('_', ' ')} {v}" for k, v in dlt.items() if v))
+        shown = (f"{key.removeprefix('dlt_').replace('_', ' ')} {value}" for key, value in dlt.items() if value)
+        lines.append("DLT: " + ", ".join(shown))
     linked = what.get("linked_content") if isinstance(what.get("linked_content"), dict) else {}
     if linked:
         policy = "skip the recipient" if linked.get("on_failure", "skip") == "skip" else "abort the run"
