@@ -40,12 +40,12 @@ async def create(runtime: Runtime, document: dict[str, Any], *, schedule: bool =
 
 
 async def add_finished_run(runtime: Runtime, campaign_id: int) -> None:
-    """Run 1, an hour ago: 4 qualified, 1 held back (opted out); 3 messages sent, delivered, failed."""
+    """Run 1, an hour ago: 4 qualified, 1 held back (unsubscribed); 3 messages sent, delivered, failed."""
     at = FROZEN - timedelta(hours=1)
     async with runtime.factory() as session, session.begin():
         run = CampaignRun(campaign_id=campaign_id, number=1, planned_at=at, state="completed", started_at=at,
                           materialized_at=at, finished_at=at + timedelta(minutes=2), qualified=4, materialized=3,
-                          suppressed={"opted_out": 1}, updated_at=at)
+                          suppressed={"unsubscribed": 1}, updated_at=at)
         session.add(run)
         await session.flush()
         for index, state in enumerate(("sent", "delivered", "failed")):

@@ -58,7 +58,7 @@ async def test_the_list_shows_status_next_run_and_the_last_runs_progress(runtime
         assert shown[scheduled.code][6] == "✔2 ✖1"
         await highlight(pilot, app, scheduled.code)
         detail = str(app.screen.query_one("#campaign-detail", Static).render())
-        assert "1 failed" in detail and "opted_out 1" in detail
+        assert "1 failed" in detail and "unsubscribed 1" in detail
 
 
 async def test_pause_resume_duplicate_stop_and_delete(runtime: Runtime) -> None:
@@ -109,7 +109,7 @@ async def test_the_page_shows_runs_with_counts_and_reasons(runtime: Runtime) -> 
         table = page.query_one("#campaign-runs-table", DataTable)
         assert [str(cell) for cell in table.get_row("1")] == ["1", "08:30", "completed", "4", "0", "1", "1", "1", "0"]
         detail = str(page.query_one("#campaign-run-detail", Static).render())
-        assert "opted_out 1" in detail and "1 delivered" in detail
+        assert "unsubscribed 1" in detail and "1 delivered" in detail
         assert "Flash sale" in str(page.query_one("#campaign-head", Static).render())
         await pilot.press("p")  # pause from the page
         await wait_for(pilot, lambda: "paused" in str(page.query_one("#campaign-head", Static).render()),

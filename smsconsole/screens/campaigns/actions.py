@@ -13,6 +13,7 @@ from smsconsole.screens.base import ACTOR, LiveSectionScreen
 from smsconsole.screens.campaigns.wizard import WizardState, new_document, open_wizard
 from smsconsole.screens.campaigns.words import STATE_STYLES
 from smsconsole.services.campaigns import crud
+from smsconsole.services.campaigns.reasons import describe_held_back
 from smsconsole.services.campaigns.runs import RunCounts
 from smsconsole.services.errors import ServiceError
 from smsconsole.services.settings import get_settings
@@ -78,9 +79,9 @@ def held_back_text(run: Any) -> Text:
     reasons = {**(counts.held_back or run.suppressed or {})}
     for reason, count in counts.suppressed_by_reason.items():
         reasons[reason] = reasons.get(reason, 0) + count
-    if reasons:
+    if any(reasons.values()):
         text.append("held back: ", style="dim")
-        text.append(", ".join(f"{reason} {count:,}" for reason, count in sorted(reasons.items(), key=lambda i: -i[1])))
+        text.append(describe_held_back(reasons))
     return text
 
 

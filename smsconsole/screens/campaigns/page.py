@@ -87,15 +87,16 @@ class CampaignPageScreen(CampaignActions):
             async with runtime.factory() as session:
                 campaign = await crud.get_campaign(session, self.code)
                 runs = await crud.list_runs(session, self.code)
+                upcoming = await crud.upcoming_runs(session, self.code, limit=3)
         except NotFound:
             self.notify(f"Campaign {self.code} is gone.", severity="warning")
             self.dismiss(None)
             return
         self.campaign = campaign
         self.runs = {str(run.number): run for run in runs}
-        self._show(campaign, runs)
+        self._show(campaign, runs, upcoming)
 
-    def _show(self, campaign: Any, runs: list[Any]) -> None:
+    def _show(self, campaign: Any, runs: list[Any], upcoming: list[Any]) -> None:
         head = Text.assemble((f"{campaign.name} ", "bold"), (f"{campaign.code} · ", "dim"), state_words(campaign.state),
                              (f" · next run {format_time(campaign.next_run_at)}" if campaign.next_run_at else "", ""))
         if campaign.blocked_reason:
@@ -108,6 +109,10 @@ class CampaignPageScreen(CampaignActions):
             choices.append(f"{title}\n", style="bold")
             for line in lines:
                 choices.append(f" {line}\n")
+        if upcoming:
+            choices.append("Next runs\n", style="bold")
+            for moment in upcoming:
+                choices.append(f" {format_time(moment)}\n")
         with self.app.batch_update():
             self.query_one("#campaign-head", Static).update(head)
             choices.rstrip()

@@ -26,11 +26,11 @@ from smsconsole.screens.widgets.fields import FieldError, show_problems
 from smsconsole.services.campaigns import crud
 from smsconsole.services.campaigns.definition import parse_document
 from smsconsole.services.campaigns.render import preview
+from smsconsole.services.campaigns.testsend import send_campaign_test
 from smsconsole.services.campaigns.runs import estimate_campaign
 from smsconsole.services.campaigns.schedule import occurrences
 from smsconsole.services.errors import NotFound, ServiceError, ValidationError
-from smsconsole.services.groups import list_groups
-from smsconsole.services.messages import get_message, queue_test_message
+from smsconsole.services.messages import get_message
 from smsconsole.services.segments.descriptions import describe_definition
 from smsconsole.services.settings import get_settings
 
@@ -74,27 +74,21 @@ class SendTestStep(WizardStep):
     @work(exclusive=True, group="campaign-test-send", exit_on_error=False)
     async def send_test(self, profile: str | None, to: str) -> None:
         document, _ = parse_document(self.state.document, default_timezone=self.state.default_timezone, strict=False)
-        route = self.state.section("what").get("route") or {}
         general = self.query_one("#test-error", FieldError)
         runtime = await self.runtime()
         try:
             async with runtime.factory() as session, session.begin():
+                region = (await get_settings(session))["default_region"] or None
                 try:
-                    rendered = await preview(session, document, profile_ref=profile)
+                    shown = await preview(session, document, profile_ref=profile, default_region=region)
                 except NotFound as exc:
                     raise ValidationError([("profile", str(exc))]) from exc
-                self.query_one("#test-preview", Static).update(preview_text(rendered))
-                if rendered.problem:
-                    raise ValidationError([("profile", str(rendered.problem))])
-                group = route.get("group") or ""
-                if not group and not route.get("provider"):
-                    group = next((g.name for g in await list_groups(session) if g.is_default), "")
-                    if not group:
-                        raise ValidationError([("route", "default routing has no default group to test through; "
-                                                "choose a group or a provider in What")])
-                region = (await get_settings(session))["default_region"]
-                queued = await queue_test_message(session, provider_name=route.get("provider") or "", group_name=group,
-                                                  to=to, body=rendered.text, default_region=region, actor=ACTOR)
+                self.query_one("#test-preview", Static).update(preview_text(shown))
+                # the campaign's own test send: as that profile, through its route, with its options
+                sent = await send_campaign_test(session, document, to=to, profile_ref=profile,
+                                                campaign_id=self.state.campaign_id, default_region=region,
+                                                actor=ACTOR)
+                queued = sent.message
         except ValidationError as exc:
             first = show_problems(self.fields, exc, general)
             if first is not None:
@@ -128,8 +122,9 @@ class SummaryStep(WizardStep):
     INDEX = 5
     MAIN = "#wizard-next"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+f", "next", "Schedule", id="campaign-wizard.schedule",
-                tooltip="Schedule the campaign (an edited scheduled one: save the changes)"),
+        Binding("ctrl+f", "next", "Schedule", id="campaign-wizard.schedule", tooltip="Schedule the campaign"),
+        Binding("ctrl+f", "save_changes", "Save changes", id="campaign-wizard.save-changes",
+                tooltip="Save the changes to this campaign (they apply to its future runs)"),
     ]
 
     def __init__(self, state: Any) -> None:
@@ -182,7 +177,18 @@ class SummaryStep(WizardStep):
             fields = ", ".join(dict.fromkeys(name for name, _ in problems))
             self.query_one("#wizard-error", FieldError).show(f"To schedule, complete: {fields}")
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # one ctrl+f, named for what it does: a draft is scheduled, an edited campaign's changes saved
+        if action == "next":
+            return self.state.campaign_state == "draft"
+        if action == "save_changes":
+            return self.state.campaign_state != "draft"
+        return super().check_action(action, parameters)
+
     def action_next(self) -> None:
+        self.schedule()
+
+    def action_save_changes(self) -> None:
         self.schedule()
 
     @work(exclusive=True, group="campaign-wizard-save", exit_on_error=False)
