@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
-from smsconsole.models import Campaign
+from smsconsole.models import Campaign, CampaignRun
 from smsconsole.services.campaigns import schedule
 from smsconsole.services.campaigns.materialize import DEFAULT_CHUNK, materialize_run, read_document
 from smsconsole.services.campaigns.runs import runs_to_resume, settle_runs, start_due_runs
@@ -31,6 +31,7 @@ logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 REBUILD_SECONDS = 30.0
 SETTLE_SECONDS = 3.0
+PLANNED_RETRY = 10.0  # seconds between ticks asked for by runs still planned
 JOB_PREFIX = "campaign-"
 
 
@@ -50,6 +51,7 @@ class CampaignScheduler:
         self._tick_lock = asyncio.Lock()
         self._stopped = False
         self._last_change: tuple[object, ...] | None = None  # campaigns' latest updated_at and count
+        self._planned_tick_at: datetime | None = None  # when planned runs last asked for a tick
 
     @property
     def running(self) -> bool:
@@ -119,6 +121,12 @@ class CampaignScheduler:
                     when = (await read_document(session, document)).when
                     wanted[f"{JOB_PREFIX}{campaign_id}"] = schedule.start_instant(when, next_run_at)
                 stalled = [run_id for run_id in await runs_to_resume(session) if run_id not in self._materializing]
+                # a run put back to `planned` (a blocked campaign resumed after its limit was raised,
+                # a run paused before its rows were written) has no date job: start it now
+                planned = await session.scalar(
+                    select(func.count()).select_from(CampaignRun).join(Campaign, Campaign.id == CampaignRun.campaign_id)
+                    .where(CampaignRun.state == "planned", Campaign.state.in_(("scheduled", "running")),
+                           Campaign.deleted_at.is_(None)))
         except Exception:
             log.exception("rebuilding the campaign jobs failed; keeping the current ones")
             return
@@ -126,6 +134,9 @@ class CampaignScheduler:
             log.info("resuming the materialization of campaign run %s", run_id)
             self._spawn(run_id)
         now = datetime.now(UTC)
+        if planned and (self._planned_tick_at is None or (now - self._planned_tick_at).total_seconds() >= PLANNED_RETRY):
+            self._planned_tick_at = now  # at most one such tick per PLANNED_RETRY, should a run stay planned
+            scheduler.add_job(self.tick, "date", run_date=now, id="campaigns-planned", replace_existing=True)
         for job in scheduler.get_jobs():
             if job.id.startswith(JOB_PREFIX) and job.id not in wanted:
                 job.remove()

@@ -546,3 +546,34 @@ async def test_the_engine_scheduler_keeps_one_job_per_campaign_from_the_database
     finally:
         await scheduler.stop()
     assert not scheduler.running
+
+
+async def test_the_engine_scheduler_starts_a_run_put_back_to_planned(runtime: Runtime) -> None:
+    """A blocked campaign resumed after its limit was raised has its run planned again and no next
+    run time (so no date job): the scheduler's rebuild starts it at once."""
+    from smsconsole.engine.campaigns import CampaignScheduler
+    from smsconsole.services.campaigns import crud
+
+    await add_profiles(runtime, 3)
+    clock.freeze(PLANNED)
+    campaign_id = await add_campaign(runtime, document(who={"safety_limit": 2}))
+    await start_and_materialize(runtime, PLANNED)
+    assert (await campaign_row(runtime, campaign_id)).state == "blocked"
+    clock.freeze(None)
+    scheduler = CampaignScheduler(runtime.factory, rebuild_seconds=3600, settle_seconds=0.2)
+    await scheduler.start()
+    try:
+        async with runtime.factory() as session, session.begin():  # while the engine runs, from the CLI
+            await crud.update_campaign(session, campaign_id, document(who={"safety_limit": 10}), actor="test")
+            await crud.resume_campaign(session, campaign_id, actor="test")
+        assert (await campaign_row(runtime, campaign_id)).next_run_at is None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            async with runtime.factory() as session:
+                run = await session.scalar(select(CampaignRun).where(CampaignRun.campaign_id == campaign_id))
+            if run is not None and run.state == "running":
+                break
+            await asyncio.sleep(0.05)
+        assert run is not None and (run.state, run.materialized) == ("running", 3)
+    finally:
+        await scheduler.stop()
