@@ -209,7 +209,9 @@ class WhenStep(WizardStep):
         line = self.query_one("#when-next-runs", Static)
         document, problems = parse_document(self.state.document, default_timezone=self.state.default_timezone,
                                             strict=True)
-        if any(name.startswith(("when", "type")) for name, _ in problems):
+        # only the times decide the runs (do-not-disturb hours, say, do not)
+        if any(name.startswith(("when.at", "when.dates", "when.recurrence", "when.timezone", "type"))
+               for name, _ in problems):
             line.update(Text("Next runs: fill in the times above", style="dim"))
             return
         try:

@@ -18,6 +18,7 @@ from smsconsole import clock
 from smsconsole.screens.campaigns.wizard import WizardStep, step_field, text_number
 from smsconsole.screens.segments.builder import EMPTY_DEFINITION, SegmentBuilderScreen, canonical
 from smsconsole.services.campaigns.definition import parse_document
+from smsconsole.services.campaigns.reasons import describe_held_back
 from smsconsole.services.campaigns.runs import estimate_campaign
 from smsconsole.services.errors import ServiceError, ValidationError
 from smsconsole.services.segments import estimate_reach, list_segments
@@ -26,7 +27,7 @@ from smsconsole.services.segments.descriptions import describe_definition
 LIMITS = (("reach_percent", "Reach %", "100"), ("target_limit", "Target limit", "all"),
           ("run_limit", "Run limit", "none"), ("daily_limit", "Daily limit", "none"),
           ("safety_limit", "Safety limit", "none"))
-LIMIT_HELP = ("Reach: a random sample of those who qualify. Target: at most N users over all runs (a random "
+LIMIT_HELP = ("Reach: a random sample of those who qualify. Target: at most N messages over all runs (a random "
               "pick). Run / daily: at most N per run / per day. Safety: more qualify than this and the run is "
               "blocked until you raise it and resume, or stop.")
 
@@ -199,9 +200,13 @@ def estimate_text(estimate: Any) -> Text:
     text = Text.assemble(("Qualified ", "bold"), f"{estimate.qualified:,}", ("  reachable now ", "bold"),
                          (f"{estimate.reachable:,}", "green"))
     reasons = getattr(estimate, "unreachable", None) or {}
-    if reasons:
+    if any(reasons.values()):
         text.append("\nnot reachable: ", style="dim")
-        text.append(", ".join(f"{reason} {count:,}" for reason, count in reasons.items()))
+        text.append(describe_held_back(reasons))
+    held = {code: n for code, n in (getattr(estimate, "held_back", None) or {}).items() if code not in reasons}
+    if any(held.values()):
+        text.append("\nheld back: ", style="dim")
+        text.append(describe_held_back(held))
     will_send = getattr(estimate, "will_send", None)
     if will_send is not None:
         text.append("\nwill be sent per run: ", style="dim")
