@@ -37,14 +37,18 @@ def _timezone(value: str) -> tuple[str | None, str | None]:
     return value, None
 
 
-def _public_url(value: str) -> tuple[str | None, str | None]:
-    if not value:
-        return "", None
+def _http_url(value: str) -> bool:
     try:
         parts = urlsplit(value)
     except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def _public_url(value: str) -> tuple[str | None, str | None]:
+    if not value:
+        return "", None
+    if not _http_url(value):
         return None, "must be an http(s) URL that providers can reach, e.g. https://sms.example.com"
     return value.rstrip("/"), None
 
@@ -74,11 +78,7 @@ def _seconds(value: str) -> tuple[str | None, str | None]:
 def _webhook(value: str) -> tuple[str | None, str | None]:
     if not value:
         return "", None
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        parts = None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+    if not _http_url(value):
         return None, "must be an http(s) URL to POST alerts to, e.g. https://alerts.example.com/sms"
     return value, None
 
