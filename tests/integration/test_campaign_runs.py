@@ -427,9 +427,11 @@ async def _cursor(rt: Runtime, run_id: int) -> int:
         return await session.scalar(select(CampaignRun.cursor).where(CampaignRun.id == run_id)) or 0
 
 
-async def test_kill_9_during_materialization_reaches_everyone_once(tmp_path: Any, database_url: str) -> None:
+async def test_kill_9_during_materialization_and_sending_reaches_everyone_once(tmp_path: Any,
+                                                                              database_url: str) -> None:
     """A materialization in its own process, SIGKILLed twice at seeded random points, then resumed
-    by `smsconsole serve`, which also sends the run to a loopback gateway."""
+    by `smsconsole serve`, which sends the run to a loopback gateway and is itself SIGKILLed once
+    mid-sending; a second engine finishes. Everyone reachable gets one row and at most one request."""
     config = make_config(tmp_path, database_url)
     sink = SmsSink()
     rng = random.Random(1313)
@@ -470,10 +472,25 @@ async def test_kill_9_during_materialization_reaches_everyone_once(tmp_path: Any
             assert 0 < cursors[0] < cursors[1] < REACHABLE
             assert (await run_row(rt, run_id)).state == "materializing"
 
-            with log.open("ab") as out:
-                engine = subprocess.Popen([sys.executable, "-m", "smsconsole", "serve"], env=env, stdout=out,
-                                          stderr=subprocess.STDOUT)
+            def start_engine() -> subprocess.Popen[bytes]:
+                with log.open("ab") as out:
+                    return subprocess.Popen([sys.executable, "-m", "smsconsole", "serve"], env=env, stdout=out,
+                                            stderr=subprocess.STDOUT)
+
+            # The engine resumes the materialization and sends; it is SIGKILLed once while sending
+            # (rendered at claim, some requests in flight), and a second engine finishes the run.
+            engine = start_engine()
             try:
+                deadline = time.monotonic() + 120
+                while len(sink.received) < REACHABLE // 3 and time.monotonic() < deadline:
+                    assert engine.poll() is None, log.read_text()[-3000:]
+                    await asyncio.sleep(0.002)
+                await asyncio.sleep(rng.uniform(0, 0.05))
+                killed_at = len(sink.received)
+                engine.send_signal(signal.SIGKILL)
+                engine.wait(10)
+                assert 0 < killed_at < REACHABLE, killed_at
+                engine = start_engine()
                 deadline = time.monotonic() + 120
                 while time.monotonic() < deadline:
                     if (await run_row(rt, run_id)).state == "completed":
