@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from smsconsole.services.segments.descriptions import describe_definition
+
 TYPE_WORDS = {"one_time": "One time", "multiple_dates": "Multiple dates", "recurring": "Recurring"}
 DAY_WORDS = {"mon": "Mon", "tue": "Tue", "wed": "Wed", "thu": "Thu", "fri": "Fri", "sat": "Sat", "sun": "Sun"}
 STATE_STYLES = {"draft": "dim", "scheduled": "cyan", "running": "bold green", "paused": "yellow",
@@ -67,6 +69,11 @@ def who_lines(document: dict[str, Any], segment_summary: str | None = None) -> l
     if who.get("segment"):
         lines = [f"Saved segment {who['segment']}"]
     elif who.get("definition") is not None:
+        if segment_summary is None and isinstance(who["definition"], dict):
+            try:
+                segment_summary = describe_definition(who["definition"])
+            except (AttributeError, KeyError, TypeError, ValueError):  # a draft's half-built definition
+                segment_summary = None
         lines = [f"Ad-hoc segment: {segment_summary or 'built in place'}"]
     else:
         lines = ["No audience chosen yet"]
