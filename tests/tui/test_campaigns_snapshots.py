@@ -50,7 +50,11 @@ async def list_loaded(pilot: Pilot[Any], highlight: str) -> None:
                    and pilot.app.screen.query_one("#campaigns-table", DataTable).row_count == 2, what="the campaigns")
     table = pilot.app.screen.query_one("#campaigns-table", DataTable)
     table.move_cursor(row=table.get_row_index(highlight))
+    detail = pilot.app.screen.query_one("#campaign-detail", Static)
+    # the details follow the cursor, and a live refresh may be in flight: wait for both to settle
+    await wait_for(pilot, lambda: f"{highlight} ·" in str(detail.render()), what="the highlighted details")
     await settle(pilot)
+    await pilot.pause()
 
 
 def at_step(index: int) -> Any:
