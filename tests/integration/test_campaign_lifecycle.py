@@ -157,3 +157,38 @@ async def test_stop_mid_run_suppresses_the_rest_and_sends_nothing_more(runtime: 
     assert Counter(m.state for m in messages) == {"sent": 10, "suppressed": 20}
     assert {m.reason for m in messages if m.state == "suppressed"} == {"campaign stopped"}
     assert (runs[0].state, campaign.state) == ("stopped", "stopped")
+
+
+async def test_monthly_on_the_31st_and_multiple_dates_through_the_engine(runtime: Runtime) -> None:
+    """Ticking every 6 hours for four months (misfire grace a day): the 31st falls on each shorter
+    month's last day; a list of dates runs once per date, in its zone, and nothing else runs."""
+    from smsconsole.models import Setting
+
+    start = datetime(2027, 1, 15, 0, 0, tzinfo=UTC)
+    clock.freeze(start)
+    await add_provider(runtime, "sbx")
+    await people(runtime, 2)
+    async with runtime.factory() as session, session.begin():
+        session.add(Setting(key="campaign_misfire_grace", value="86400", updated_at=start))
+    monthly = await scheduled(runtime, document("Month end", "recurring", {
+        "timezone": "America/New_York",
+        "recurrence": {"every": "month", "day_of_month": 31, "time": "18:00", "end": "2027-04-30"}}))
+    dates = await scheduled(runtime, document("Dates", "multiple_dates", {
+        "timezone": "Asia/Kolkata", "dates": ["2027-02-14 09:30", "2027-03-10 20:00"]}))
+    at = start
+    async with httpx.AsyncClient(timeout=5) as client:
+        while at < datetime(2027, 5, 15, tzinfo=UTC):
+            await tick(runtime, at, client)
+            at += timedelta(hours=6)
+    runs, messages, campaign = await rows(runtime, monthly)
+    assert [r.planned_at for r in runs] == [datetime(2027, 1, 31, 23, 0, tzinfo=UTC),   # 18:00 EST
+                                            datetime(2027, 2, 28, 23, 0, tzinfo=UTC),   # the last day
+                                            datetime(2027, 3, 31, 22, 0, tzinfo=UTC),   # 18:00 EDT
+                                            datetime(2027, 4, 30, 22, 0, tzinfo=UTC)]   # the last day
+    assert {r.state for r in runs} == {"completed"} and len(messages) == 8
+    assert campaign.state == "completed"
+    runs, messages, campaign = await rows(runtime, dates)
+    assert [r.planned_at for r in runs] == [datetime(2027, 2, 14, 4, 0, tzinfo=UTC),    # 09:30 IST
+                                            datetime(2027, 3, 10, 14, 30, tzinfo=UTC)]  # 20:00 IST
+    assert {r.state for r in runs} == {"completed"} and len(messages) == 4
+    assert campaign.state == "completed"
