@@ -213,6 +213,7 @@ def _counts_line(run: Any) -> str:
 
 async def _list(factory: Any, args: argparse.Namespace, document: Any) -> int:
     from smsconsole.services.campaigns import crud  # lazy: start-up
+    from smsconsole.services.campaigns.definition import TYPE_LABELS
 
     async with factory() as session:
         views = await crud.list_campaigns(session)
@@ -223,7 +224,7 @@ async def _list(factory: Any, args: argparse.Namespace, document: Any) -> int:
     else:
         print(f"{'ID':<6} {'STATE':<10} {'TYPE':<15} {'NEXT RUN':<21} NAME")
         for v in views:
-            print(f"{v.code:<6} {v.state:<10} {v.type:<15} {_when(v.next_run_at):<21} {v.name}")
+            print(f"{v.code:<6} {v.state:<10} {TYPE_LABELS.get(v.type, v.type):<15} {_when(v.next_run_at):<21} {v.name}")
             if v.last_run is not None:
                 print(f"       run {v.last_run.number} {v.last_run.state}: {_counts_line(v.last_run)}")
     return 0

@@ -114,8 +114,8 @@ def test_show_and_list_in_words(cli, setup: Path) -> None:  # type: ignore[no-un
     code, out, _ = cli("campaigns", "list")
     assert out.splitlines() == [
         "ID     STATE      TYPE            NEXT RUN              NAME",
-        "C1     scheduled  one_time        2026-12-24 10:00 UTC  Spring sale",
-        "C2     draft      one_time        -                     Later"]
+        "C1     scheduled  One time        2026-12-24 10:00 UTC  Spring sale",
+        "C2     draft      One time        -                     Later"]
     code, out, _ = cli("campaigns", "list", "--json")
     assert [(c["code"], c["state"], c["last_run"]) for c in json.loads(out)] == [
         ("C1", "scheduled", None), ("C2", "draft", None)]
