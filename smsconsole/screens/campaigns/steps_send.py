@@ -87,7 +87,7 @@ class SendTestStep(WizardStep):
                 # the campaign's own test send: as that profile, through its route, with its options
                 sent = await send_campaign_test(session, document, to=to, profile_ref=profile,
                                                 campaign_id=self.state.campaign_id, default_region=region,
-                                                actor=ACTOR)
+                                                actor=ACTOR, shown=shown)
                 queued = sent.message
         except ValidationError as exc:
             first = show_problems(self.fields, exc, general)

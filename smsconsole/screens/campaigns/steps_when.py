@@ -15,7 +15,7 @@ from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Select, Sele
 
 from smsconsole import clock
 from smsconsole.screens.campaigns.wizard import WizardStep, step_field, text_number
-from smsconsole.screens.campaigns.words import TYPE_WORDS
+from smsconsole.services.campaigns.definition import TYPE_LABELS
 from smsconsole.services.campaigns.definition import WEEKDAYS, parse_document
 from smsconsole.services.campaigns.schedule import occurrences
 
@@ -37,7 +37,7 @@ class TypeStep(WizardStep):
         yield step_field("name", "Name", Input(placeholder="e.g. Spring sale", compact=True, id="input-campaign-name"),
                          required=True, help="Unique among campaigns; the Campaign ID (C12) is given at the first save")
         with RadioSet(id="wizard-type", compact=True):
-            for kind, words in TYPE_WORDS.items():
+            for kind, words in TYPE_LABELS.items():
                 yield RadioButton(f"{words}: {TYPE_HELP[kind]}", id=f"type-{kind}")
         yield Static("Past-behaviour campaigns. Live (triggered) campaigns come later.", classes="wizard-note",
                      markup=False)
@@ -48,7 +48,7 @@ class TypeStep(WizardStep):
         if not name.value:  # a new campaign starts at its name
             self.call_after_refresh(name.focus)
         kind = self.state.document.get("type") or "one_time"
-        if kind in TYPE_WORDS:
+        if kind in TYPE_LABELS:
             self.query_one(f"#type-{kind}", RadioButton).value = True
 
     def collect(self) -> None:
@@ -68,7 +68,7 @@ class WhenStep(WizardStep):
                      "recurring": "#input-when-every"}.get(self.kind, "#input-when-timezone")
 
     def compose_step(self) -> ComposeResult:
-        yield Static(f"{TYPE_WORDS.get(self.kind, self.kind)}", classes="wizard-heading", markup=False)
+        yield Static(f"{TYPE_LABELS.get(self.kind, self.kind)}", classes="wizard-heading", markup=False)
         if self.kind == "one_time":
             with RadioSet(id="when-at-choice", compact=True):
                 yield RadioButton("Now, when scheduled", id="when-now")

@@ -7,7 +7,6 @@ from typing import Any
 
 from smsconsole.services.segments.descriptions import describe_definition
 
-TYPE_WORDS = {"one_time": "One time", "multiple_dates": "Multiple dates", "recurring": "Recurring"}
 DAY_WORDS = {"mon": "Mon", "tue": "Tue", "wed": "Wed", "thu": "Thu", "fri": "Fri", "sat": "Sat", "sun": "Sun"}
 STATE_STYLES = {"draft": "dim", "scheduled": "cyan", "running": "bold green", "paused": "yellow",
                 "stopped": "magenta", "completed": "green", "blocked": "bold red", "missed": "yellow",

@@ -28,16 +28,18 @@ class TestSent:
 async def send_campaign_test(session: AsyncSession, document: CampaignDocument, *, to: str,
                              profile_ref: str | None = None, campaign_id: int | None = None,
                              default_region: str | None, actor: str,
-                             client: httpx.AsyncClient | None = None) -> TestSent:
+                             client: httpx.AsyncClient | None = None, shown: Preview | None = None) -> TestSent:
     """Render `document` for `profile_ref` (user id, phone or profile id; None: the audience's
     first reachable profile, else the sample) and queue it to `to` through the campaign's route
     (default routing: the default group). Problems are a ValidationError naming `profile`,
-    `route`, `to` or the body's field."""
-    try:
-        shown = await preview(session, document, profile_ref=profile_ref, default_region=default_region,
-                              client=client)
-    except NotFound as exc:
-        raise ValidationError([("profile", str(exc))]) from exc
+    `route`, `to` or the body's field. `shown`: the preview the caller already rendered for
+    `profile_ref` (the wizard shows it first), so the body is not rendered twice."""
+    if shown is None:
+        try:
+            shown = await preview(session, document, profile_ref=profile_ref, default_region=default_region,
+                                  client=client)
+        except NotFound as exc:
+            raise ValidationError([("profile", str(exc))]) from exc
     if shown.problem:
         raise ValidationError([("what.body", shown.problem)])
     options: dict[str, str] = {}
