@@ -3,9 +3,10 @@
 1. Materialization: a run over the segment bench's audience (bench/segments.py's profile
    generator, seeded; by default 1,540,000 profiles so about 1,000,000 are reachable) turned into
    outbox rows by `materialize_run`, timed, with the peak RSS of the process doing it (a fresh
-   subprocess per case, so the data generation does not count). Two cases: a plain run (everyone
-   reachable, not-before null) and a run delivered in each user's time zone with a DND window
-   (the not-before join).
+   subprocess per case, so the data generation does not count). Three cases: a plain run (everyone
+   reachable, not-before null), a run delivered in each user's time zone with a DND window
+   (the not-before join), and an A/B/C run with a 10% control group (each row's arm, encoding
+   and parts computed in the INSERT).
 2. Latency: a 10,000-recipient one-time campaign scheduled a few seconds ahead, `smsconsole serve`
    running, a loopback fake gateway recording the moment of its first request; the figure is that
    moment minus the scheduled time.
@@ -48,19 +49,33 @@ PLANNED = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)  # the segment bench's NOW plu
 
 
 def _document(name: str, *, user_timezone: bool = False, route: dict[str, str] | None = None,
-              at: datetime = PLANNED) -> dict[str, Any]:
+              at: datetime = PLANNED, arms: bool = False) -> dict[str, Any]:
     when: dict[str, Any] = {"timezone": "UTC", "at": at.strftime("%Y-%m-%d %H:%M:%S")}
     if user_timezone:
         when.update(user_timezone=True, late="next_day", dnd={"start": "21:00", "end": "09:00", "action": "delay"})
+    body = "Hi {{ profile.name | default: \"there\" }}, 20% off today"
+    what: dict[str, Any] = {"route": route or {}, "body": body}
+    if arms:  # three variants (one UCS-2, one two parts) and a 10% control group
+        what = {"route": route or {}, "control": 10, "variants": [
+            {"body": body, "split": 30}, {"body": body + " 🎉", "split": 30}, {"body": body + " " + "x" * 140}]}
     return {"name": name, "type": "one_time", "when": when,
             "who": {},  # no segment: everyone (qualified = every profile, the unreachable held back)
-            "what": {"route": route or {}, "body": "Hi {{ profile.name | default: \"there\" }}, 20% off today"}}
+            "what": what}
 
 
 # --- 1. materialization --------------------------------------------------------------------------
 
 
-async def _new_run(url: str, name: str, user_timezone: bool) -> int:
+async def _warn_only(session: Any) -> None:
+    """The run's compliance preflight still runs when it starts, but only warns: the generated
+    audience (no opt-in times, US numbers at any hour) would be blocked, and this bench measures
+    materialization and start latency, not the rules (bench/preflight.py measures the preflight)."""
+    from smsconsole.services.settings import update_settings
+
+    await update_settings(session, {"compliance_enforcement": "warn"}, actor="bench")
+
+
+async def _new_run(url: str, name: str, user_timezone: bool, arms: bool = False) -> int:
     """A scheduled campaign and its started run (start_due_runs), the outbox emptied first."""
     from smsconsole.services.campaigns.runs import start_due_runs
 
@@ -71,9 +86,10 @@ async def _new_run(url: str, name: str, user_timezone: bool) -> int:
             await session.execute(delete(Message))
             await session.execute(delete(CampaignRun))
             await session.execute(delete(Campaign))
+            await _warn_only(session)
         async with factory() as session, session.begin():
             session.add(Campaign(name=name, type="one_time", state="scheduled",
-                                 document=_document(name, user_timezone=user_timezone),
+                                 document=_document(name, user_timezone=user_timezone, arms=arms),
                                  next_run_at=PLANNED, created_at=PLANNED, updated_at=PLANNED, scheduled_at=PLANNED))
         # Started when it is due: for user time zones, when the planned wall time first arrives (UTC+14).
         [run_id] = await start_due_runs(factory, now=PLANNED - timedelta(hours=14 if user_timezone else 0))
@@ -130,14 +146,20 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def materialization(url: str, profiles: int, chunk: int, reuse: bool) -> list[dict[str, Any]]:
+CASES = (("plain", False, False), ("user time zone + DND", True, False), ("A/B/C + 10% control", False, True))
+
+
+def materialization(url: str, profiles: int, chunk: int, reuse: bool,
+                    cases: list[str] | None = None) -> list[dict[str, Any]]:
     # No events (a campaign here selects on profiles); PostgreSQL gets one, as the segment bench's
     # loader sets the events id sequence and a sequence cannot be set to 0.
     events = 1 if make_url(url).get_backend_name() == "postgresql" else 0
     asyncio.run(segment_bench.prepare(url, profiles, events, 20260301, reuse))
     results = []
-    for name, user_timezone in (("plain", False), ("user time zone + DND", True)):
-        run_id = asyncio.run(_new_run(url, name, user_timezone))
+    for name, user_timezone, arms in CASES:
+        if cases and name not in cases:
+            continue
+        run_id = asyncio.run(_new_run(url, name, user_timezone, arms))
         out = subprocess.run([sys.executable, "-m", "bench.campaigns", "--database-url", url, "--materialize-run",
                               str(run_id), "--chunk", str(chunk)], cwd=ROOT, capture_output=True, text=True,
                              check=False)
@@ -183,6 +205,7 @@ async def _latency_setup(url: str, recipients: int, gateway_url: str, lead: floa
         async with rt.factory() as session, session.begin():
             await providers.create_provider(session, rt.box, kind="generic", name="sink",
                                             values=generic_config(gateway_url, 100), actor="bench")
+            await _warn_only(session)
             await session.execute(insert(Profile), [
                 {"user_id": f"b{n}", "phone": f"+1415{n:07d}", "phone_raw": None, "phone_status": "valid",
                  "sms_capable": True, "subscription": "subscribed", "properties": {}, "country": "US",
@@ -247,6 +270,45 @@ def latency(url: str, recipients: int, lead: float) -> dict[str, Any]:
     return result
 
 
+def quick(profiles: int = 150_000, recipients: int = 2_000) -> list[dict[str, Any]]:
+    """For bench/run: materialization on `profiles` generated profiles (three cases, each in its own
+    process), its time scaled linearly to a million recipients, and the latency of a
+    `recipients`-recipient campaign (a temp SQLite file, and PostgreSQL when
+    SMSCONSOLE_BENCH_DATABASE_URL names a server)."""
+    import contextlib
+    import io
+
+    from bench._quick import backend, postgres_url, scratch_database, under
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="smsc-campaigns-") as tmp:
+        for server in [""] + ([postgres_url()] if postgres_url() else []):
+            name = backend(server)
+            with scratch_database(server or f"sqlite:///{tmp}/campaigns.db", "campaigns") as url, \
+                    contextlib.redirect_stdout(io.StringIO()):
+                results = materialization(url, profiles, 50_000, False)
+            for result in results:
+                scale = 1_000_000 / max(result["rows"], 1)
+                rows.append(under(f"campaign materialization, {name}, {result['case']}: a million recipients "
+                                  f"(extrapolated from {result['rows']:,})",
+                                  f"{result['seconds']:.1f} s (CPU {result['cpu_seconds']:.1f} s) ≈ "
+                                  f"{result['seconds'] * scale:.1f} s for a million", "< 30 s",
+                                  result["seconds"] * scale, 30.0))
+            peak = max(result["peak_rss_mb"] for result in results)
+            rows.append(under(f"campaign materialization, {name}: peak RSS of the materializing process "
+                              f"({max(r['rows'] for r in results):,} rows; not extrapolated)", f"{peak:.0f} MB",
+                              "< 500 MB (at 1M)", peak, 500.0))
+            with scratch_database(server or f"sqlite:///{tmp}/latency.db", "campaigns_latency") as url, \
+                    contextlib.redirect_stdout(io.StringIO()):
+                result = latency(url, recipients, 8.0)
+            rows.append(under(f"campaign latency, {name}: scheduled time → first provider request "
+                              f"({recipients:,} recipients)",
+                              f"{result['first_request_s']:.2f} s (all {result['received']:,} sent after "
+                              f"{result['all_sent_s']:.1f} s)", "< 2 s (10,000 recipients)",
+                              result["first_request_s"], 2.0))
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=DEFAULT_URL)
@@ -258,6 +320,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reuse", action="store_true", help="reuse a database this script generated before")
     parser.add_argument("--skip-materialize", action="store_true")
     parser.add_argument("--skip-latency", action="store_true")
+    parser.add_argument("--case", action="append", choices=[name for name, _, _ in CASES],
+                        help="materialize only this case (repeatable; default: every case)")
     parser.add_argument("--materialize-run", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
@@ -266,7 +330,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     results: dict[str, Any] = {}
     if not args.skip_materialize:
-        results["materialize"] = materialization(args.database_url, args.profiles, args.chunk, args.reuse)
+        results["materialize"] = materialization(args.database_url, args.profiles, args.chunk, args.reuse, args.case)
     if not args.skip_latency:
         results["latency"] = latency(args.latency_url, args.recipients, args.lead)
     if args.json:

@@ -1,21 +1,29 @@
 """Profile import at scale: generate a deterministic CSV (default 1,000,000 rows, about 1% of them
-bad in the ways real exports are), import it into a fresh SQLite database with
-`services.imports.run_import`, and report time and memory. The figures go in bench/README.md.
+bad in the ways real exports are), import it into a fresh database with
+`services.imports.run_import` (on SQLite, or PostgreSQL with --database-url), and report time,
+CPU time and memory. The figures go in bench/README.md.
 
-    .venv/bin/python bench/imports.py                      # 1M rows into /tmp/smsconsole-bench
+    .venv/bin/python bench/imports.py                      # 1M rows into /tmp/smsconsole-bench (SQLite)
+    .venv/bin/python bench/imports.py --database-url postgresql://postgres@127.0.0.1/bench_imports
     .venv/bin/python bench/imports.py --rows 100000 --rerun
-    .venv/bin/python bench/imports.py --rows 50000 --profile /tmp/import.prof   # cProfile
+    .venv/bin/python bench/imports.py --rows 50000 --no-parallel --profile /tmp/import.prof   # cProfile
 
-Peak RSS is the process's high-water mark (resource.getrusage), so it includes Python, SQLAlchemy
-and phonenumbers' metadata; `--tracemalloc` adds the peak of Python allocations (slower run).
+`quick()` runs 100,000 rows on SQLite and returns the rows of `bench/run`'s table.
+
+Peak RSS is the largest sum, sampled every 0.2 s from /proc, of the resident memory of this
+process and all its descendants (the preparing pool's workers); CPU time is this process's plus
+its reaped children's (resource.getrusage), not the database server's.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import resource
 import sys
+import tempfile
+import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -28,6 +36,8 @@ from smsconsole.runtime import Runtime  # noqa: E402
 from smsconsole.services import imports  # noqa: E402
 from smsconsole.services.profiles import AudienceDefaults  # noqa: E402
 
+GOAL_SECONDS = 60.0  # per 1,000,000 rows
+GOAL_RSS_MB = 500.0
 PLANS = ("free", "basic", "pro", "enterprise")
 ZONES = ("Europe/London", "America/New_York", "", "", "")
 
@@ -60,34 +70,149 @@ def generate(path: Path, rows: int) -> int:
     return bad
 
 
+def _rss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _descendants(root: int) -> list[int]:
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    ppid = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo.extend(parents.get(pid, []))
+    return found
+
+
+class RssSampler:
+    """The largest sum of the resident memory of this process and its descendants, sampled."""
+
+    def __init__(self, every: float = 0.2) -> None:
+        self.every, self.peak_kib, self.children = every, 0, 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            pids = _descendants(os.getpid())
+            self.children = max(self.children, len(pids) - 1)
+            self.peak_kib = max(self.peak_kib, sum(_rss_kib(pid) for pid in pids))
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mib(self) -> float:
+        return self.peak_kib / 1024
+
+
 def rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    return _rss_kib(os.getpid()) / 1024
 
 
-async def run(csv_path: Path, db_path: Path, batch_size: int) -> imports.ImportSummary:
+def cpu_seconds() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+async def run(csv_path: Path, db_path: Path, batch_size: int, database_url: str | None = None,
+              parallel: bool | None = None, quiet: bool = False) -> imports.ImportSummary:
     config = Config(config_dir=db_path.parent / "config", data_dir=db_path.parent / "data",
-                    database_url=f"sqlite:///{db_path}")
+                    database_url=database_url or f"sqlite:///{db_path}")
     runtime = await Runtime.open(config)
     last = [0.0]
 
     def progress(done: int, read: int, size: int) -> None:
         now = time.monotonic()
-        if now - last[0] > 5:
+        if now - last[0] > 5 and not quiet:
             last[0] = now
             print(f"  {done:>9,} rows  {read / max(size, 1):6.1%}  rss {rss_mib():6.0f} MiB", flush=True)
 
     try:
         return await imports.run_import(runtime.factory, csv_path, "profiles", actor="bench", progress=progress,
-                                        batch_size=batch_size, defaults=AudienceDefaults(region="GB"))
+                                        batch_size=batch_size, defaults=AudienceDefaults(region="GB"),
+                                        parallel=parallel)
     finally:
         await runtime.close()
 
 
-def report(label: str, summary: imports.ImportSummary) -> None:
+async def empty_postgres(database_url: str, db_path: Path) -> None:
+    """A fresh audience in the PostgreSQL database (migrated first if need be)."""
+    from sqlalchemy import text
+
+    config = Config(config_dir=db_path.parent / "config", data_dir=db_path.parent / "data", database_url=database_url)
+    runtime = await Runtime.open(config)
+    try:
+        async with runtime.factory() as session, session.begin():
+            await session.execute(text("TRUNCATE profiles, consents, property_defs CASCADE"))
+    finally:
+        await runtime.close()
+
+
+def report(label: str, summary: imports.ImportSummary, cpu: float | None = None, peak: float | None = None) -> None:
     rate = summary.rows_read / summary.elapsed_seconds if summary.elapsed_seconds else 0
+    extra = f"; CPU {cpu:,.1f} s" if cpu is not None else ""
+    extra += f"; peak RSS with the pool {peak:,.0f} MiB" if peak is not None else ""
     print(f"{label}: {summary.rows_read:,} rows in {summary.elapsed_seconds:,.1f} s ({rate:,.0f} rows/s); "
           f"created {summary.created:,}, updated {summary.updated:,}, unchanged {summary.unchanged:,}, "
-          f"bad {summary.bad_rows:,}; peak RSS so far {rss_mib():,.0f} MiB", flush=True)
+          f"bad {summary.bad_rows:,}{extra}", flush=True)
+
+
+def measured(csv_path: Path, db_path: Path, batch_size: int, database_url: str | None = None,
+             parallel: bool | None = None, quiet: bool = False) -> tuple[imports.ImportSummary, float, float]:
+    """(summary, CPU seconds, peak RSS MiB of this process and its children) of one import."""
+    cpu = cpu_seconds()
+    with RssSampler() as sampler:
+        summary = asyncio.run(run(csv_path, db_path, batch_size, database_url, parallel, quiet))
+    return summary, cpu_seconds() - cpu, sampler.peak_mib
+
+
+def quick(rows: int = 100_000) -> list[dict[str, object]]:
+    """The import at `rows` rows on SQLite (a fresh temp database) and, when bench/run is given a
+    PostgreSQL server, on a fresh database there too; the time extrapolated to a million rows. Rows
+    of `bench/run`'s table: measure, figure, goal, ratio (measured / goal), holds."""
+    from bench._quick import backend, postgres_url, scratch_database
+
+    found: list[dict[str, object]] = []
+    for url in ["", *([postgres_url()] if postgres_url() else [])]:
+        with tempfile.TemporaryDirectory(prefix="smsconsole-bench-imports-") as folder, \
+                scratch_database(url, "imports") as database_url:
+            csv_path, db_path = Path(folder) / "profiles.csv", Path(folder) / "import.db"
+            generate(csv_path, rows)
+            summary, cpu, peak = measured(csv_path, db_path, 2000, database_url or None, quiet=True)
+        per_million = summary.elapsed_seconds * 1_000_000 / rows
+        where = backend(url)
+        found += [
+            {"measure": f"profile import, {where}, {rows:,} rows (× {1_000_000 / rows:g} for a million)",
+             "figure": f"{summary.elapsed_seconds:,.1f} s ≈ {per_million:,.0f} s per million (CPU {cpu:,.0f} s)",
+             "goal": f"< {GOAL_SECONDS:.0f} s per million", "ratio": round(per_million / GOAL_SECONDS, 2),
+             "holds": per_million < GOAL_SECONDS},
+            {"measure": f"profile import peak RSS with the pool's workers, {where}, {rows:,} rows",
+             "figure": f"{peak:,.0f} MiB", "goal": f"< {GOAL_RSS_MB:.0f} MB",
+             "ratio": round(peak * 1.048576 / GOAL_RSS_MB, 2), "holds": peak * 1.048576 < GOAL_RSS_MB},
+        ]
+    return found
 
 
 def main() -> None:
@@ -95,6 +220,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=Path("/tmp/smsconsole-bench"))
     parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--database-url", help="PostgreSQL database to import into (emptied first); default SQLite")
+    parser.add_argument("--no-parallel", action="store_true", help="prepare rows in-process, without the pool")
     parser.add_argument("--rerun", action="store_true", help="import the same file a second time")
     parser.add_argument("--tracemalloc", action="store_true", help="also report peak Python allocations")
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the first import here")
@@ -105,28 +232,35 @@ def main() -> None:
     db_path = args.dir / f"import-{args.rows}.db"
     for stale in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
         stale.unlink(missing_ok=True)
+    if args.database_url:
+        asyncio.run(empty_postgres(args.database_url, db_path))
     started = time.monotonic()
     bad = generate(csv_path, args.rows)
     print(f"generated {csv_path} ({csv_path.stat().st_size / 2**20:,.0f} MiB, {bad:,} bad rows) "
           f"in {time.monotonic() - started:.1f} s; rss {rss_mib():.0f} MiB", flush=True)
 
+    parallel = False if args.no_parallel else None
     if args.tracemalloc:
         tracemalloc.start()
     if args.profile:
         import cProfile
 
         profiler = cProfile.Profile()
-        summary = profiler.runcall(asyncio.run, run(csv_path, db_path, args.batch_size))
+        summary = profiler.runcall(asyncio.run, run(csv_path, db_path, args.batch_size, args.database_url, parallel))
         profiler.dump_stats(args.profile)
+        report("import", summary)
     else:
-        summary = asyncio.run(run(csv_path, db_path, args.batch_size))
-    report("import", summary)
+        summary, cpu, peak = measured(csv_path, db_path, args.batch_size, args.database_url, parallel)
+        report("import", summary, cpu, peak)
     assert summary.bad_rows == bad, (summary.bad_rows, bad)
     if args.tracemalloc:
         print(f"peak Python allocations (tracemalloc): {tracemalloc.get_traced_memory()[1] / 2**20:,.0f} MiB")
     if args.rerun:
-        report("re-import", asyncio.run(run(csv_path, db_path, args.batch_size)))
-    print(f"database {db_path.stat().st_size / 2**20:,.0f} MiB; errors in {summary.error_file}")
+        again, cpu, peak = measured(csv_path, db_path, args.batch_size, args.database_url, parallel)
+        report("re-import", again, cpu, peak)
+    if not args.database_url:
+        print(f"database {db_path.stat().st_size / 2**20:,.0f} MiB", end="; ")
+    print(f"errors in {summary.error_file}; load average {os.getloadavg()[0]:.1f} (2 cores, shared)")
 
 
 if __name__ == "__main__":

@@ -65,21 +65,31 @@ async def send_phase(rt: Runtime, engine: Engine, provider_id: int, messages: in
         await asyncio.sleep(0.05)
 
 
-async def main() -> None:
+async def _main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--slow", type=int, default=1000)
     parser.add_argument("--fd-limit", type=int, default=1024)
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
+    quiet, flooded, held, answered, limit = await measure(args.messages, args.slow, args.fd_limit, args.database_url)
+    print(f"descriptor limit {limit}; {args.messages:,} messages per phase")
+    print(f"no slow clients:             {quiet:8.0f} messages/s")
+    print(f"{held:,} slow connections open: {flooded:8.0f} messages/s ({flooded / quiet:.0%} of the quiet rate)")
+    print(f"a normal request during the flood: {answered}")
 
+
+async def measure(messages: int, slow_count: int, fd_limit: int,
+                  database_url: str = "") -> tuple[float, float, int, int | str, int]:
+    """(quiet rate, rate with the slow clients, slow connections held, /healthz during the flood,
+    the descriptor limit)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(args.fd_limit, hard), hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(fd_limit, hard), hard))
     sink = Sink()
     work = Path(tempfile.mkdtemp(prefix="smsconsole-slow-"))
     port = free_port()
     config = Config(config_dir=work / "config", data_dir=work / "data",
-                    database_url=args.database_url or f"sqlite:///{work / 'bench.db'}",
+                    database_url=database_url or f"sqlite:///{work / 'bench.db'}",
                     listen_port=port, dispatch_interval_seconds=0.05)
     rt = await Runtime.open(config)
     engine = Engine(rt.factory, rt.box, config)
@@ -98,24 +108,21 @@ async def main() -> None:
                 except httpx.TransportError:
                     pass
                 await asyncio.sleep(0.05)
-        await send_phase(rt, engine, view.id, min(500, args.messages), 0)  # warm-up
-        quiet = await send_phase(rt, engine, view.id, args.messages, 1_000_000)
-        slow = subprocess.Popen([sys.executable, "-c", SLOW_CLIENT_SCRIPT, str(port), str(args.slow)],
+        await send_phase(rt, engine, view.id, min(500, messages), 0)  # warm-up
+        quiet = await send_phase(rt, engine, view.id, messages, 1_000_000)
+        slow = subprocess.Popen([sys.executable, "-c", SLOW_CLIENT_SCRIPT, str(port), str(slow_count)],
                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert slow.stdout is not None
         ready = (await asyncio.to_thread(slow.stdout.readline)).split()
         held = int(ready[1]) if len(ready) == 2 else 0
-        flooded_task = asyncio.create_task(send_phase(rt, engine, view.id, args.messages, 2_000_000))
+        flooded_task = asyncio.create_task(send_phase(rt, engine, view.id, messages, 2_000_000))
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
                 answered = (await http.get("/healthz")).status_code
         except OSError as exc:
             answered = f"no ({type(exc).__name__})"
         flooded = await flooded_task
-        print(f"descriptor limit {min(args.fd_limit, hard)}; {args.messages:,} messages per phase")
-        print(f"no slow clients:             {quiet:8.0f} messages/s")
-        print(f"{held:,} slow connections open: {flooded:8.0f} messages/s ({flooded / quiet:.0%} of the quiet rate)")
-        print(f"a normal request during the flood: {answered}")
+        return quiet, flooded, held, answered, min(fd_limit, hard)
     finally:
         if slow is not None and slow.stdin is not None:
             slow.stdin.close()
@@ -127,5 +134,25 @@ async def main() -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
+
+
+def quick(messages: int = 1000, slow_count: int = 1000) -> list[dict[str, object]]:
+    """For bench/run: `messages` a phase, SQLite in a temp dir (and PostgreSQL when
+    SMSCONSOLE_BENCH_DATABASE_URL names a server), descriptor limit 1,024."""
+    from bench._quick import at_least, backend, postgres_url, row, scratch_database
+
+    rows: list[dict[str, object]] = []
+    for server in [""] + ([postgres_url()] if postgres_url() else []):
+        with scratch_database(server, "slow") as target:
+            quiet, flooded, held, answered, limit = asyncio.run(measure(messages, slow_count, 1024, target))
+        rows.append(at_least(f"slow clients, {backend(server)}: send rate with {held:,} slow connections open / "
+                             f"without ({messages:,} messages a phase, descriptor limit {limit:,})",
+                             f"{flooded:,.0f}/s against {quiet:,.0f}/s = {flooded / quiet:.0%}", "≥ 90%",
+                             flooded / quiet, 0.9))
+        rows.append(row(f"slow clients, {backend(server)}: /healthz answered during the flood", str(answered), "200",
+                        None, answered == 200))
+    return rows
+
+
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(_main())

@@ -151,6 +151,38 @@ def importtime(code: str, env: dict[str, str], top: int) -> list[tuple[float, st
     return sorted(rows, reverse=True)[:top]
 
 
+def quick(runs: int = 3, profiles: int = 1000) -> list[dict[str, object]]:
+    """For bench/run: the console's first full frame against the bare app, and three CLI commands,
+    median of `runs` after a warm-up (a demo of `profiles` profiles). The goals are full-size ones
+    already: first full frame < 1 s and ≤ 2× the bare app, a quick command < 0.3 s."""
+    from bench._quick import row, under
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="smsc-startup-") as tmp:
+        env = _environment(Path(tmp))
+        subprocess.run([PYTHON, "-m", "smsconsole", "demo", "--yes", "--profiles", str(profiles)], env=env,
+                       cwd=ROOT, check=True, capture_output=True)
+        bare_argv = [PYTHON, "-c", BARE_APP]
+        console_argv = [PYTHON, "-m", "smsconsole", "--demo"]
+        first_frame(bare_argv, env, BARE_READY)
+        first_frame(console_argv, env, CONSOLE_READY)
+        bare, console = [], []
+        for _ in range(runs):
+            bare.append(first_frame(bare_argv, env, BARE_READY)[0])
+            console.append(first_frame(console_argv, env, CONSOLE_READY)[0])
+        frame, bare_frame = statistics.median(console), statistics.median(bare)
+        rows.append(under(f"startup: console first full frame, 80×24 pty (median of {runs})",
+                          f"{frame:.2f} s (bare Textual app {bare_frame:.2f} s)", "< 1 s", frame, 1.0))
+        rows.append(row("startup: first full frame / bare Textual app", f"{frame / bare_frame:.1f}×", "≤ 2×",
+                        frame / bare_frame / 2, frame / bare_frame <= 2))
+        for name, argv in CLI_COMMANDS[:3]:
+            cli_time(argv, env)
+            walls = [cli_time(argv, env)[0] for _ in range(runs)]
+            wall = statistics.median(walls)
+            rows.append(under(f"startup: `{name}` wall (median of {runs})", f"{wall:.2f} s", "< 0.3 s", wall, 0.3))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)

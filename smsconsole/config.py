@@ -40,6 +40,8 @@ class Config:
     listen_keep_alive_seconds: float = 5.0  # an idle kept-alive connection is closed after this
     poll_interval_seconds: float = 30.0  # receipts/replies pollers, per provider
     reconcile_after_seconds: float = 900.0  # ask the provider about `sent` messages with no final receipt
+    # PostgreSQL: a `serve` that does not hold the lease dispatches beside the holder (false: it waits idle)
+    worker_dispatch: bool = True
 
     @property
     def config_file(self) -> Path:
@@ -89,6 +91,7 @@ _TUNABLES = {
     "listen_max_connections": int,
     "listen_request_timeout_seconds": float,
     "listen_keep_alive_seconds": float,
+    "worker_dispatch": bool,
 }
 _SETTABLE: dict[str, type] = {
     "listen_host": str,
@@ -101,11 +104,18 @@ _SETTABLE: dict[str, type] = {
     **_TUNABLES,
 }
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR"}
+_BOOLEANS = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False, "off": False}
 
 
 def _coerce(name: str, raw: Any, where: str) -> Any:
     kind = _SETTABLE[name]
     try:
+        if kind is bool:
+            if isinstance(raw, bool):
+                return raw
+            if isinstance(raw, str) and raw.strip().lower() in _BOOLEANS:
+                return _BOOLEANS[raw.strip().lower()]
+            raise ConfigError(f"{where}: {name} must be true or false, got {raw!r}")
         if kind is float:
             if isinstance(raw, bool):
                 raise ValueError

@@ -36,6 +36,9 @@ class Runtime:
                 tighten([folder])
         tighten([config.key_file])
         key = read_key(config.key_file, config.secret_key)
+        from smsconsole.services.compliance.rules import use_config_dir  # the operator's rules file
+
+        use_config_dir(config.config_dir)
         db = await open_database(config.effective_database_url, migrate=migrate)
         try:
             box = SecretBox(key, key_file=config.key_file, from_env=bool(config.secret_key))

@@ -1,15 +1,23 @@
 """Message text analysis: GSM 03.38 vs UCS-2, units, segments and look-alike replacement.
 
-Pure functions over `str`, used by the composer, the providers and the Sandbox. Hand-written
-rather than a dependency: the codec packages (gsm0338) encode but do not count or split parts,
-and the tables are a few lines of data.
+Pure functions over `str`, used by the composer, the providers and the Sandbox. Segments are
+counted the way Twilio bills them (its segment calculator, github.com/TwilioDevEd/
+message-segment-calculator): a part never splits a grapheme cluster (an emoji ZWJ sequence, a skin
+tone, a flag, a keycap, a letter with its combining marks), an ESC pair or a surrogate pair; a
+cluster that would straddle a part boundary moves whole to the next part. Grapheme clusters come
+from the `regex` package's `\\X` (Unicode's extended grapheme clusters, kept current with Unicode).
+The codec packages (gsm0338) encode but do not count or split parts, so the GSM tables are here.
 """
 
 from __future__ import annotations
 
-import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from enum import StrEnum
+
+import regex
+
+from smsconsole.sms_tables import TWILIO_SMART_ENCODING
 
 
 class Encoding(StrEnum):
@@ -54,7 +62,12 @@ def is_gsm7(text: str) -> bool:
     return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
 
 
-def analyze(text: str) -> SmsInfo:
+def analyze(text: str, *, smart_encoding: bool = False) -> SmsInfo:
+    """What `text` costs. With `smart_encoding`, what it costs once the provider's Smart Encoding
+    has replaced its look-alikes (Twilio counts and bills the replaced text): indexes in
+    `non_gsm` are then into the replaced text."""
+    if smart_encoding:
+        text = replace_lookalikes(text)[0]
     non_gsm = tuple(
         (index, ch)
         for index, ch in enumerate(text)
@@ -97,7 +110,8 @@ def ucs2_culprits(text: str) -> tuple[Ucs2Culprit, ...]:
 
 def split_segments(text: str) -> list[str]:
     """The parts as they would be sent: one part up to 160/70 units, else parts of at most
-    153/67 that never split an ESC pair or a surrogate pair (so a part may hold 152/66)."""
+    153/67 that never split a grapheme cluster, an ESC pair or a surrogate pair (so a part may
+    hold fewer units than the limit)."""
     encoding = Encoding.GSM7 if is_gsm7(text) else Encoding.UCS2
     return [part for part, _ in _split(text, encoding)]
 
@@ -114,144 +128,84 @@ def _unit_cost(ch: str, encoding: Encoding) -> int:
     return 2 if ord(ch) > 0xFFFF else 1  # a surrogate pair in UTF-16
 
 
+_GRAPHEME = regex.compile(r"\X")
+
+
+def graphemes(text: str) -> list[str]:
+    """The text's extended grapheme clusters (what a reader sees as one character)."""
+    return _GRAPHEME.findall(text)
+
+
+def _pieces(text: str, encoding: Encoding) -> list[str]:
+    """The indivisible pieces a part boundary may fall between. GSM-7 text has no multi-code-
+    point clusters except CR LF, so its pieces are its characters; otherwise grapheme clusters,
+    with CR LF as two pieces (as Twilio's calculator splits it)."""
+    if encoding is Encoding.GSM7:
+        return list(text)
+    pieces: list[str] = []
+    for cluster in graphemes(text):
+        if cluster == "\r\n":
+            pieces.extend(cluster)
+        else:
+            pieces.append(cluster)
+    return pieces
+
+
 def _split(text: str, encoding: Encoding) -> list[tuple[str, int]]:
-    """(part, units) pairs. Characters are indivisible, so a 2-unit character that would
-    straddle a part boundary moves whole to the next part."""
+    """(part, units) pairs. Pieces are indivisible, so one that would straddle a part boundary
+    moves whole to the next part. A single cluster longer than a whole part (hundreds of
+    stacked combining marks) is split between its code points, surrogate pairs kept whole."""
     if not text:
         return []
-    costs = [_unit_cost(ch, encoding) for ch in text]
     single, multi = _limits(encoding)
-    total = sum(costs)
+    total = sum(_unit_cost(ch, encoding) for ch in text)
     if total <= single:
         return [(text, total)]
     parts: list[tuple[str, int]] = []
-    start = 0
+    current: list[str] = []
     units = 0
-    for index, cost in enumerate(costs):
-        if units + cost > multi:
-            parts.append((text[start:index], units))
-            start, units = index, 0
-        units += cost
-    parts.append((text[start:], units))
+    for piece in _pieces(text, encoding):
+        cost = sum(_unit_cost(ch, encoding) for ch in piece)
+        if cost > multi:
+            pieces = list(piece)  # code points: only an oversized cluster is cut
+        else:
+            pieces = [piece]
+        for chunk in pieces:
+            chunk_cost = cost if len(pieces) == 1 else _unit_cost(chunk, encoding)
+            if units + chunk_cost > multi:
+                parts.append(("".join(current), units))
+                current, units = [], 0
+            current.append(chunk)
+            units += chunk_cost
+    parts.append(("".join(current), units))
     return parts
 
 
-_ZWJ = "\u200d"
-
-
-def _is_regional_indicator(ch: str) -> bool:
-    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
-
-
-def _extends_previous(ch: str) -> bool:
-    """Code points that attach to the character before them: combining marks (incl. variation
-    selectors and the keycap), emoji skin-tone modifiers and emoji tag characters."""
-    cp = ord(ch)
-    return (
-        unicodedata.category(ch) in ("Mn", "Mc", "Me")
-        or 0x1F3FB <= cp <= 0x1F3FF
-        or 0xE0020 <= cp <= 0xE007F
-    )
-
-
 def count_characters(text: str) -> int:
-    """Characters as a reader sees them: an approximation of grapheme clusters that joins
-    combining marks, ZWJ emoji sequences, skin tones, tags and flag pairs to their base."""
-    count = 0
-    joined = False  # the previous code point was a ZWJ, so this one belongs to its cluster
-    open_flag = False  # an unpaired regional indicator precedes
-    for ch in text:
-        if ch == _ZWJ and count:
-            joined = True
-            continue
-        if joined or (count and _extends_previous(ch)):
-            joined = False
-            continue
-        if _is_regional_indicator(ch):
-            if open_flag:
-                open_flag = False
-                continue
-            open_flag = True
-        else:
-            open_flag = False
-        count += 1
-    return count
-
-
-def _space_lookalikes() -> dict[str, str]:
-    spaces = "\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-    return {ch: " " for ch in spaces + "\u202f\u205f\u3000\t"}
+    """Characters as a reader sees them: extended grapheme clusters (a letter with its combining
+    marks, an emoji ZWJ sequence, a skin tone, a flag, a keycap each count 1)."""
+    if text.isascii():
+        return len(text) - text.count("\r\n")
+    return len(graphemes(text))
 
 
 # Characters that word processors and phone keyboards slip in, mapped to GSM-7 text that reads
-# the same (in the spirit of Twilio's Smart Encoding). Letters with a real meaning difference
-# (á, ê, ...) are left alone; ç becomes Ç, the GSM table's own reading of position 0x09.
-LOOKALIKES: dict[str, str] = {
-    # single quotes, apostrophes, primes
-    "\u2018": "'",  # ‘
-    "\u2019": "'",  # ’
-    "\u201a": "'",  # ‚
-    "\u201b": "'",  # ‛
-    "\u2032": "'",  # ′ prime
-    "\u02bc": "'",  # ʼ modifier letter apostrophe
-    "\u00b4": "'",  # ´ acute accent
-    "`": "'",  # backtick is not in GSM 03.38
-    "\uff07": "'",  # fullwidth apostrophe
-    # double quotes
-    "\u201c": '"',  # “
-    "\u201d": '"',  # ”
-    "\u201e": '"',  # „
-    "\u201f": '"',  # ‟
-    "\u2033": '"',  # ″ double prime
-    "\u00ab": '"',  # «
-    "\u00bb": '"',  # »
-    "\uff02": '"',  # fullwidth quotation mark
-    # single angle quotes
-    "\u2039": "<",  # ‹
-    "\u203a": ">",  # ›
-    # hyphens and dashes
-    "\u2010": "-",  # ‐ hyphen
-    "\u2011": "-",  # ‑ non-breaking hyphen
-    "\u2012": "-",  # ‒ figure dash
-    "\u2013": "-",  # – en dash
-    "\u2014": "-",  # — em dash
-    "\u2015": "-",  # ― horizontal bar
-    "\u2212": "-",  # − minus sign
-    "\u00ad": "",  # soft hyphen: invisible
-    "\uff0d": "-",  # fullwidth hyphen-minus
-    # other punctuation
-    "\u2026": "...",  # …
-    "\u2022": "-",  # • bullet
-    "\u00b7": ".",  # · middle dot
-    "\u2044": "/",  # ⁄ fraction slash
-    "\u2215": "/",  # ∕ division slash
-    "\u00f7": "/",  # ÷
-    "\u203c": "!!",  # ‼
-    "\uff01": "!",  # fullwidth !
-    "\uff0c": ",",  # fullwidth ,
-    "\uff0e": ".",  # fullwidth .
-    "\uff1a": ":",  # fullwidth :
-    "\uff1b": ";",  # fullwidth ;
-    "\uff1f": "?",  # fullwidth ?
-    "\u3001": ",",  # ideographic comma
-    "\u3002": ".",  # ideographic full stop
-    # line separators become line feeds
-    "\u2028": "\n",
-    "\u2029": "\n",
-    # invisible characters are dropped
-    "\u200b": "",  # zero width space
-    "\u2060": "",  # word joiner
-    "\ufeff": "",  # byte order mark / zero width no-break space
-    # letters
-    "ç": "Ç",
-    **_space_lookalikes(),
-    **{chr(0xFF10 + digit): str(digit) for digit in range(10)},  # fullwidth digits
-}
+# the same: Twilio's Smart Encoding table (sms_tables.py says where it comes from and where we
+# read it differently). No letter changes case.
+LOOKALIKES: dict[str, str] = dict(TWILIO_SMART_ENCODING)
+
+
+_LOOKALIKE = regex.compile("[" + "".join(regex.escape(ch) for ch in LOOKALIKES) + "]")
+
+
+def has_lookalikes(text: str) -> bool:
+    """Whether smart encoding would change `text` (quicker than replacing)."""
+    return _LOOKALIKE.search(text) is not None
 
 
 def replace_lookalikes(text: str) -> tuple[str, int]:
     """Replace every character that has a GSM-7 look-alike; returns (new text, replacements).
-    Characters without one (emoji, other scripts) are kept, so the result may still be UCS-2."""
+    Characters without one (emoji, other scripts, ç) are kept, so the result may still be UCS-2."""
     replaced = 0
     out: list[str] = []
     for ch in text:
@@ -262,3 +216,27 @@ def replace_lookalikes(text: str) -> tuple[str, int]:
             out.append(substitute)
             replaced += 1
     return "".join(out), replaced
+
+
+@dataclass(frozen=True, slots=True)
+class LookalikeReport:
+    """What Smart Encoding changes in a message. `after` is the analysis of the replaced text;
+    `culprits` are (character, replacement, count) of each look-alike in the text, in order of
+    first appearance (each forces UCS-2 on its own); `forced_by_lookalikes` is True when the text
+    is UCS-2 only because of them (replaced, it is GSM-7); `saving` is the segments Smart
+    Encoding saves (negative when a longer replacement, such as … to ..., adds a UCS-2 part)."""
+
+    before: SmsInfo
+    after: SmsInfo
+    culprits: tuple[tuple[str, str, int], ...]
+    forced_by_lookalikes: bool
+    saving: int
+
+
+def lookalike_report(text: str) -> LookalikeReport:
+    before = analyze(text)
+    after = analyze(replace_lookalikes(text)[0])
+    counts = Counter(ch for _, ch in before.non_gsm if ch in LOOKALIKES)
+    culprits = tuple((ch, LOOKALIKES[ch], count) for ch, count in counts.items())
+    forced = before.encoding is Encoding.UCS2 and after.encoding is Encoding.GSM7
+    return LookalikeReport(before, after, culprits, forced, before.segments - after.segments)

@@ -14,6 +14,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from smsconsole.cli import campaign_preflight, campaign_report
 from smsconsole.cli.delivery import add_delivery_flags, deliver
 from smsconsole.cli.output import (
     EXIT_FAILED,
@@ -32,11 +33,14 @@ from smsconsole.config import Config
 # One action on campaigns: (session factory, args, the document read from --file or None) → exit code.
 Action = Callable[[Any, argparse.Namespace, Any], Awaitable[int]]
 REF_HELP = "the campaign: its Campaign ID (C12), number (12) or name"
+EVENT_HELP = ("a live campaign's sample event: its properties as a JSON object, e.g. '{\"amount\": 120}' "
+              "(default: the person's latest trigger event)")
+VARIANT_HELP = "an A/B campaign's variant to use: A, B, C, D or E (default: A)"
 
 
 def register(commands: Commands) -> None:
     campaigns = commands.add_parser(
-        "campaigns", help="campaigns: create from a JSON or TOML file, schedule, pause, resume, stop, runs, preview",
+        "campaigns", help="campaigns: create from a JSON or TOML file, schedule, pause, resume, stop, runs, report, preview",
         description="A campaign file (JSON, or TOML by its .toml extension) holds name, type, when, who and what; "
         "see README 'Campaigns' and examples/campaign.toml. A draft keeps whatever is filled in; scheduling "
         "checks everything and names each problem.",
@@ -69,20 +73,46 @@ def register(commands: Commands) -> None:
     delete = action("delete", _delete, "delete a campaign (an active one is stopped; sent messages keep their history)",
                     json_flag=False)
     delete.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    action("attribute", _attribute, "recompute a campaign's conversions from its goal events (after the goal "
+           "changed, or events recorded late)")
     runs = action("runs", _runs, "a campaign's runs, latest first, with their message counts")
     runs.add_argument("--limit", type=int, default=20, metavar="N", help="at most N runs (default 20)")
+    report = action("report", campaign_report.report_command, "a campaign's results per run, variant and control: "
+                    "delivery, replies, conversions, lift, cost, providers, countries", json_flag=False)
+    campaign_report.add_arguments(report)
+    action("preflight", campaign_preflight.preflight_command, "the compliance and cost check of the next run: "
+           "senders, registrations, DLT templates, send windows, consent, opt-out text, encoding, cost per country "
+           "(exit 1 when a finding blocks it)")
     test = actions.add_parser("test", help="send a test of the campaign to any number, rendered as one profile, "
                               "through the campaign's route (with its DLT fields and Generic values)")
     test.add_argument("ref", metavar="CAMPAIGN", help=REF_HELP)
     test.add_argument("--to", required=True, help="recipient, E.164 or national form (default region setting)")
     test.add_argument("--profile", metavar="PROFILE", help="render as this user id, phone or profile number "
                       "(default: the first reachable person of the audience, else a sample profile)")
+    test.add_argument("--event", metavar="JSON", help=EVENT_HELP)
+    test.add_argument("--variant", metavar="X", help=VARIANT_HELP)
     add_delivery_flags(test)
     test.add_argument("--json", action="store_true")
     test.set_defaults(func=_test)
     preview = action("preview", _preview, "the body rendered for one profile: text, characters, encoding, parts")
     preview.add_argument("--profile", metavar="PROFILE", help="user id, phone or profile number (default: the "
                          "first reachable person of the audience, else a sample profile)")
+    preview.add_argument("--event", metavar="JSON", help=EVENT_HELP)
+    preview.add_argument("--variant", metavar="X", help=VARIANT_HELP)
+
+
+def _event(args: argparse.Namespace) -> dict[str, Any] | None:
+    """--event as the sample event's properties; a usage error unless it is a JSON object."""
+    text = getattr(args, "event", None)
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise UsageError('--event: must be a JSON object of the event\'s properties, e.g. {"amount": 120}')
+    return value
 
 
 async def _test(config: Config, args: argparse.Namespace) -> int:
@@ -91,10 +121,12 @@ async def _test(config: Config, args: argparse.Namespace) -> int:
     from smsconsole.services.campaigns import crud
     from smsconsole.services.campaigns.definition import parse_document
     from smsconsole.services.campaigns.testsend import send_campaign_test
+    from smsconsole.services.compliance.views import test_send_price
     from smsconsole.services.errors import ValidationError
     from smsconsole.services.settings import get_settings
 
     setup_logging(config.effective_log_file, config.log_level)
+    event = _event(args)
 
     async def work(runtime: Any) -> int:
         try:
@@ -104,12 +136,21 @@ async def _test(config: Config, args: argparse.Namespace) -> int:
                 document, _ = parse_document(view.document, default_timezone=settings["default_timezone"])
                 sent = await send_campaign_test(session, document, to=args.to, profile_ref=args.profile,
                                                 campaign_id=view.id, actor=ACTOR,
-                                                default_region=settings.get("default_region") or None)
+                                                default_region=settings.get("default_region") or None, event=event,
+                                                variant=args.variant)
+                price = await test_send_price(session, to=sent.message.to_number, body=sent.message.body,
+                                              default_region=None, provider_name=sent.message.provider_name or "",
+                                              group_name=sent.message.group_name or "")
         except ValidationError as exc:
-            flags = {"to": "--to", "profile": "--profile"}
+            flags = {"to": "--to", "profile": "--profile", "variant": "--variant"}
             raise UsageError("; ".join(f"{flags.get(f, f)}: {r}" for f, r in exc.problems)) from None
         if not args.json:
-            print(f"{view.code} test as {sent.preview.profile_label} through {sent.route}: {sent.preview.text!r}")
+            event_words = f", event {sent.preview.event_label}," if sent.preview.event_label else ""
+            of = f" of variant {sent.preview.variant}" if sent.preview.variant else ""
+            print(f"{view.code} test{of} as {sent.preview.profile_label}{event_words} through {sent.route}: "
+                  f"{sent.preview.text!r}")
+            if price is not None:
+                print(f"price: {price.line}", flush=True)
         return await deliver(config, runtime, sent.message, args)
 
     return await with_runtime(config, work, need_secrets=True)
@@ -140,6 +181,8 @@ def describe_problems(problems: list[tuple[str, str]], command: str = "create") 
     def where(field: str) -> str:
         if field == "name" and command == "duplicate":
             return "--name"
+        if field == "variant":
+            return "--variant"
         return "--file" if field == "document" else field
 
     return "; ".join(f"{where(field)}: {reason}" for field, reason in problems)
@@ -206,55 +249,97 @@ def _counts_line(run: Any) -> str:
     if counts is None:
         return ""
     parts = [f"{label} {getattr(counts, label):,}" for label in ("queued", "held", "sending", "sent", "delivered",
-                                                                   "undelivered", "failed", "unknown", "suppressed")
+                                                                   "undelivered", "failed", "unknown", "suppressed",
+                                                                   "control")
              if getattr(counts, label) or label in ("queued", "sent", "delivered", "failed")]
     return ", ".join(parts)
 
 
 async def _list(factory: Any, args: argparse.Namespace, document: Any) -> int:
     from smsconsole.services.campaigns import crud  # lazy: start-up
-    from smsconsole.services.campaigns.definition import TYPE_LABELS
+    from smsconsole.services.campaigns.definition import LIVE_TYPES, TYPE_LABELS
+    from smsconsole.services.campaigns.words import live_lines, trigger_sentence
 
     async with factory() as session:
         views = await crud.list_campaigns(session)
+        live = await _live_figures(session, [v for v in views if v.type in LIVE_TYPES]) if not args.json else {}
     if args.json:
         print_json(views)
     elif not views:
         print("no campaigns; create one with: smsconsole campaigns create --file campaign.toml")
     else:
-        print(f"{'ID':<6} {'STATE':<10} {'TYPE':<15} {'NEXT RUN':<21} NAME")
+        width = max([14] + [len(TYPE_LABELS.get(v.type, v.type)) for v in views]) + 1
+        print(f"{'ID':<6} {'STATE':<10} {'TYPE':<{width}} {'NEXT RUN':<21} NAME")
         for v in views:
-            print(f"{v.code:<6} {v.state:<10} {TYPE_LABELS.get(v.type, v.type):<15} {_when(v.next_run_at):<21} {v.name}")
-            if v.last_run is not None:
+            print(f"{v.code:<6} {v.state:<10} {TYPE_LABELS.get(v.type, v.type):<{width}} {_when(v.next_run_at):<21} "
+                  f"{v.name}")
+            if v.code in live:
+                document, stats = live[v.code]
+                print(f"       {trigger_sentence(v.type, document.who.trigger, user_timezone=document.when.user_timezone)}")
+                if v.last_run is not None:  # live (or was): its counts today
+                    print(f"       {live_lines(v.type, document, stats)[0]}")
+            elif v.last_run is not None:
                 print(f"       run {v.last_run.number} {v.last_run.state}: {_counts_line(v.last_run)}")
     return 0
 
 
+async def _live_figures(session: Any, views: list[Any], *, exact: bool = False) -> dict[str, Any]:
+    """Each live campaign's parsed document and figures (services/campaigns/live/stats.py); `exact`
+    counts every pending wait (one campaign's show), else they stop at 10,000 (the list)."""
+    from smsconsole import clock  # lazy: start-up
+    from smsconsole.services.campaigns.definition import parse_document
+    from smsconsole.services.campaigns.live.stats import (
+        COUNT_CAP,
+        EXACT_CAP,
+        live_stats,
+    )
+
+    figures = {}
+    for view in views:
+        document, _ = parse_document({**view.document, "type": view.type})
+        figures[view.code] = (document, await live_stats(session, view.id, document, now=clock.now(),
+                                                         count_cap=EXACT_CAP if exact else COUNT_CAP))
+    return figures
+
+
 async def _show(factory: Any, args: argparse.Namespace, document: Any) -> int:
     from smsconsole.services.campaigns import crud  # lazy: start-up
-    from smsconsole.services.campaigns.definition import parse_document  # lazy: start-up
+    from smsconsole.services.campaigns.definition import (  # lazy: start-up
+        LIVE_TYPES,
+        parse_document,
+    )
+    from smsconsole.services.campaigns.reply_options import option_lines
+    from smsconsole.services.campaigns.words import goal_words, what_words, when_words, who_words
 
     async with factory() as session:
         view = await crud.get_campaign(session, args.ref)
         upcoming = await crud.upcoming_runs(session, args.ref)
         problems = await crud.check_campaign(session, args.ref) if view.state == "draft" else []
         runs = await crud.list_runs(session, args.ref, limit=5)
+        live = (await _live_figures(session, [view], exact=True)).get(view.code) if view.type in LIVE_TYPES else None
     if args.json:
         print_json({**plain(view), "next_runs": plain(upcoming), "problems": [list(p) for p in problems],
-                    "runs": plain(runs)})
+                    "runs": plain(runs), **({"live": {**plain(live[1]), "day": live[1].day.isoformat()}}
+                                            if live else {})})
         return 0
-    parsed, _ = parse_document(view.document, strict=False)
+    parsed, _ = parse_document({**view.document, "type": view.type}, strict=False)
     print(f"{view.code}  {view.name} — {view.state}")
     if view.blocked_reason:
         print(f"  blocked: {view.blocked_reason}")
     for label, lines in (("When", when_words(parsed, view.type)), ("Who", who_words(parsed)),
-                         ("What", what_words(parsed))):
-        print(f"  {label + ':':<6}{lines[0]}")
+                         ("What", what_words(parsed)), ("Goal", goal_words(parsed)),
+                         ("Reply", option_lines(parsed.replies))):
+        if not lines:  # no goal, no reply options
+            continue
+        print(f"  {label + ':':<6}{' ' if len(label) > 4 else ''}{lines[0]}")
         for line in lines[1:]:
             print(f"        {line}")
     if problems:
         print("  not ready to schedule: " + describe_problems(problems))
-    print("  next runs: " + (", ".join(_when(t) for t in upcoming) if upcoming else "none"))
+    if live is not None:
+        _print_live(view, *live)
+    else:
+        print("  next runs: " + (", ".join(_when(t) for t in upcoming) if upcoming else "none"))
     created = f"created {view.created_at:%Y-%m-%d %H:%M} UTC, updated {view.updated_at:%Y-%m-%d %H:%M} UTC"
     print(f"  {created}" + (f", scheduled {view.scheduled_at:%Y-%m-%d %H:%M} UTC" if view.scheduled_at else ""))
     if runs:
@@ -262,6 +347,28 @@ async def _show(factory: Any, args: argparse.Namespace, document: Any) -> int:
         for run in runs:
             _print_run(run, "    ")
     return 0
+
+
+def _print_live(view: Any, document: Any, stats: Any) -> None:
+    """A live campaign's figures and the latest messages it queued."""
+    from smsconsole.services.campaigns.words import live_lines  # lazy: start-up
+    from smsconsole.services.messages import state_words
+
+    run = view.last_run
+    if run is None or run.state not in ("live", "paused"):
+        print("  live: " + ("not yet (it goes live when scheduled and its start comes)" if run is None
+                            else f"no longer ({run.state})"))
+    else:
+        print(f"  live: since {_when(run.started_at)}" + (" (paused)" if run.state == "paused" else ""))
+    for line in live_lines(view.type, document, stats):
+        print(f"        {line}")
+    if stats.latest:
+        print("  latest messages:")
+        for fire in stats.latest:
+            source = fire.event_name or "due date"
+            source = f"wait: {source}" if fire.from_wait else source
+            reason = f" ({fire.reason})" if fire.reason and fire.state in ("suppressed", "failed", "held") else ""
+            print(f"    {fire.created_at:%Y-%m-%d %H:%M:%S} UTC  {fire.to_number:<16} {source:<24} {state_words(fire.state)}{reason}")
 
 
 def _print_run(run: Any, indent: str) -> None:
@@ -272,7 +379,9 @@ def _print_run(run: Any, indent: str) -> None:
     if run.counts is not None:
         held_back = {**held_back, **{k: v for k, v in run.counts.suppressed_by_reason.items()}}
     if any(held_back.values()):
-        from smsconsole.services.campaigns.reasons import describe_held_back  # lazy: start-up
+        from smsconsole.services.campaigns.reasons import (
+            describe_held_back,  # lazy: start-up
+        )
 
         print(f"{indent}        held back: " + describe_held_back(held_back))
 
@@ -299,21 +408,27 @@ async def _runs(factory: Any, args: argparse.Namespace, document: Any) -> int:
 
 async def _preview(factory: Any, args: argparse.Namespace, document: Any) -> int:
     from smsconsole.services.campaigns import crud, render  # lazy: start-up
-    from smsconsole.services.campaigns.definition import parse_document  # lazy: start-up
+    from smsconsole.services.campaigns.definition import (
+        parse_document,  # lazy: start-up
+    )
     from smsconsole.services.settings import get_settings  # lazy: start-up
 
+    event = _event(args)
     async with factory() as session:
         view = await crud.get_campaign(session, args.ref)
         settings = await get_settings(session)
         parsed, _ = parse_document(view.document, default_timezone=settings["default_timezone"], strict=False)
         shown = await render.preview(session, parsed, profile_ref=args.profile,
-                                     default_region=settings.get("default_region") or None)
+                                     default_region=settings.get("default_region") or None, event=event,
+                                     variant=args.variant)
     if args.json:
         print_json(shown)
         return 0 if shown.problem is None else EXIT_FAILED
     if shown.problem is not None:
         raise OperationFailed(f"preview of {view.code} for {shown.profile_label}: {shown.problem}")
-    print(f"{view.code} {view.name!r} as {shown.profile_label}:")
+    print(f"{view.code} {view.name!r}" + (f" variant {shown.variant}" if shown.variant else "")
+          + f" as {shown.profile_label}"
+          + (f", event {shown.event_label}:" if shown.event_label else ":"))
     for line in shown.text.splitlines() or [""]:
         print(f"  {line}")
     parts = "part" if shown.segments == 1 else "parts"
@@ -369,8 +484,14 @@ async def _update(factory: Any, args: argparse.Namespace, document: Any) -> int:
 async def _schedule(factory: Any, args: argparse.Namespace, document: Any) -> int:
     from smsconsole.services.campaigns import crud  # lazy: start-up
 
-    async with factory() as session, session.begin():
-        view = await crud.schedule_campaign(session, args.ref, actor=ACTOR)
+    from smsconsole.services.compliance.preflight import PreflightBlocked
+
+    try:
+        async with factory() as session, session.begin():
+            view = await crud.schedule_campaign(session, args.ref, actor=ACTOR)
+    except PreflightBlocked as exc:
+        campaign_preflight.print_blocked(exc)
+        raise OperationFailed(f"not scheduled: {exc}; every finding: smsconsole campaigns preflight {args.ref}") from None
     return _saved(view, f"scheduled {view.code} {view.name!r}{_next(view)}", args)
 
 
@@ -410,6 +531,23 @@ async def _duplicate(factory: Any, args: argparse.Namespace, document: Any) -> i
     return _saved(view, f"duplicated {args.ref!r} as draft {view.code} {view.name!r}", args)
 
 
+async def _attribute(factory: Any, args: argparse.Namespace, document: Any) -> int:
+    from smsconsole.services.campaigns import crud  # lazy: start-up
+    from smsconsole.services.campaigns.conversions import recompute
+
+    async with factory() as session, session.begin():
+        view = await crud.get_campaign(session, args.ref)
+        count = await recompute(session, view.id)
+        goal = bool((view.document or {}).get("goal"))
+    if args.json:
+        print_json({"campaign": view.code, "conversions": count})
+    elif not goal:
+        print(f"{view.code} {view.name!r} has no goal: no conversions")
+    else:
+        print(f"{view.code} {view.name!r}: {count:,} conversion{'s' if count != 1 else ''} attributed")
+    return 0
+
+
 async def _delete(factory: Any, args: argparse.Namespace, document: Any) -> int:
     from smsconsole.services.campaigns import crud  # lazy: start-up
 
@@ -423,90 +561,3 @@ async def _delete(factory: Any, args: argparse.Namespace, document: Any) -> int:
         await crud.delete_campaign(session, view.id, actor=ACTOR)
     print(f"deleted {view.code} {view.name!r}")
     return 0
-
-
-# --- choices in words ----------------------------------------------------------------------------
-
-WEEKDAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-
-
-def _local(moment: Any) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M") if isinstance(moment, datetime) else str(moment)
-
-
-def _limit(value: int | None, words: str) -> str | None:
-    return f"{words} {value:,}" if value else None
-
-
-def when_words(doc: Any, kind: str) -> list[str]:
-    when = doc.when
-    tz = when.timezone
-    if kind == "one_time":
-        first = ("once, as soon as it is scheduled" if when.at == "now" else
-                 f"once, at {_local(when.at)} {tz}" if when.at else "once (the time is not chosen yet)")
-    elif kind == "multiple_dates":
-        shown = ", ".join(_local(d) for d in when.dates[:5]) + (f" and {len(when.dates) - 5} more"
-                                                                  if len(when.dates) > 5 else "")
-        first = f"on {len(when.dates)} dates ({tz}): {shown}" if when.dates else "on several dates (none chosen yet)"
-    else:
-        r = when.recurrence
-        if r is None:
-            first = "recurring (not chosen yet)"
-        else:
-            unit = {"day": "day", "week": "week", "month": "month"}[r.every]
-            every = f"every {unit}" if r.interval == 1 else f"every {r.interval} {unit}s"
-            if r.every == "week":
-                every += " on " + (", ".join(WEEKDAY_NAMES[d] for d in r.weekdays) or "(no days chosen)")
-            elif r.every == "month":
-                day = r.day_of_month
-                every += f" on day {day}" + (" (a shorter month's last day)" if day and day > 28 else "") \
-                    if day else " (no day chosen)"
-            span = f", from {r.start}" if r.start else ", from when it is scheduled"
-            span += f" until {r.end}" if r.end else ", no end"
-            first = f"{every} at {r.time:%H:%M} {tz}{span}"
-    lines = [first]
-    if when.user_timezone:
-        late = "sent the next day" if when.late == "next_day" else "skipped"
-        lines.append(f"at that time in each user's own time zone (users whose time has passed: {late})")
-    if when.dnd is not None:
-        action = "delayed until it ends" if when.dnd.action == "delay" else "discarded"
-        lines.append(f"do not disturb {when.dnd.start:%H:%M}-{when.dnd.end:%H:%M} in the user's zone: {action}")
-    lines.append("global limits ignored for this campaign" if when.ignore_global_limits else "global limits apply")
-    return lines
-
-
-def who_words(doc: Any) -> list[str]:
-    from smsconsole.services.segments import describe_definition  # lazy: start-up
-
-    who = doc.who
-    if who.segment:
-        first = f"segment {who.segment!r}"
-    elif who.definition:
-        first = f"ad-hoc segment: {describe_definition(who.definition)}"
-    else:
-        first = "no audience chosen yet"
-    reach = "everyone who qualifies" if who.reach_percent >= 100 else f"a random {who.reach_percent:g}% of those who qualify"
-    limits = [part for part in (_limit(who.target_limit, "at most"), _limit(who.run_limit, "per run at most"),
-                                _limit(who.daily_limit, "per day at most")) if part]
-    lines = [first, reach + (f"; {', '.join(limits)}" if limits else "")]
-    lines.append(f"safety check: a run is blocked when more than {who.safety_limit:,} qualify" if who.safety_limit
-                 else "no safety check")
-    return lines
-
-
-def what_words(doc: Any) -> list[str]:
-    what = doc.what
-    route = (f"through group {what.route_group!r}" if what.route_group else
-             f"through provider {what.route_provider!r}" if what.route_provider else "default routing")
-    lines = [route + (f", sender {what.sender!r}" if what.sender else "")]
-    body = what.body.strip()
-    lines += [f"body: {json.dumps(body, ensure_ascii=False)}" if body else "body: (not written yet)"]
-    if what.generic:
-        lines.append("generic provider: " + ", ".join(f"{key} {json.dumps(value, ensure_ascii=False)}"
-                                                     for key, value in what.generic.items()))
-    if what.dlt:
-        lines.append("DLT: " + ", ".join(f"{key} {value}" for key, value in what.dlt.items()))
-    if "connected_content" in body:
-        failure = "skip the recipient" if what.linked_on_failure == "skip" else "abort the run"
-        lines.append(f"linked content: timeout {what.linked_timeout:g} s; when it fails, {failure}")
-    return lines

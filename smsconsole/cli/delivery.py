@@ -58,7 +58,8 @@ def report(final: Any, args: argparse.Namespace) -> int:
     if final.state == "sent" or final.state == "delivered":
         if not args.json:
             print(f"{final.state}: message {final.id} to {final.to_number} via {final.provider_name}; "
-                  f"provider id {final.provider_message_id or '-'}; {final.segments} segment(s), {final.encoding}")
+                  f"provider id {final.provider_message_id or '-'}; {final.segments} segment(s), {final.encoding}"
+                  + (f"; cost {final.price_text}" if final.price_text else ""))
         return 0
     detail = f"[{final.error_code}] " if final.error_code else ""
     raise OperationFailed(f"{final.state}: message {final.id} to {final.to_number}: {detail}{final.reason or ''}".rstrip(": "))

@@ -47,6 +47,9 @@ async def cmd_demo(config: Config, args: argparse.Namespace) -> int:
               f"{summary.messages:,} messages with {summary.receipts:,} receipts, {summary.replies:,} replies "
               f"({summary.opt_outs:,} STOP), provider '{summary.provider}'")
         open_hint = "smsconsole --demo" if args.database_url is None else f"smsconsole --database-url {where}"
+        if summary.campaign:
+            print(f"A/B campaign {summary.campaign}: {summary.campaign_messages:,} rows, {summary.conversions:,} "
+                  f"conversions; its report: {open_hint} campaigns report {summary.campaign}")
         print(f"open it with: {open_hint}")
         return 0
 

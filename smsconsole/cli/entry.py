@@ -14,9 +14,11 @@ from smsconsole import __version__
 from smsconsole.cli import (
     audience,
     campaigns,
+    compliance,
     demo,
     groups,
     imports,
+    message_templates,
     providers,
     replies,
     segments,
@@ -32,7 +34,8 @@ from smsconsole.config import Config, load_config
 
 # The nouns in the order `smsconsole --help` lists their commands; a new noun is one more module
 # with a `register(commands)` that adds its parsers, each with its handler as `func`.
-NOUNS = (system, providers, demo, audience, imports, segments, groups, campaigns, replies, stats, send_test)
+NOUNS = (system, providers, demo, audience, imports, message_templates, segments, groups, compliance, campaigns, replies,
+         stats, send_test)
 
 
 def build_parser() -> Parser:

@@ -35,12 +35,15 @@ def register(commands: Commands) -> None:
     imp.add_argument("--format", choices=("csv", "jsonl"), help="file format (default: detected)")
     imp.add_argument("--delimiter", help="CSV delimiter (default: detected)")
     imp.add_argument("--errors", metavar="PATH", help="where to write bad rows (default NAME.errors.EXT beside FILE)")
+    imp.add_argument("--trigger-campaigns", action="store_true",
+                     help="events only: the imported events may trigger live campaigns, as events from the API do "
+                     "(default: they trigger nothing, so a backfill of old events texts nobody)")
     imp.add_argument("--preview", action="store_true", help="show the mapping, types and first rows; import nothing")
     imp.add_argument("--json", action="store_true")
     # the preview names each problem by its flag as typed (--map, --type), so it reads this parser
     imp.set_defaults(func=functools.partial(cmd_import, parser=imp))
 
-    keys = commands.add_parser("api-keys", help="keys for the ingestion API (POST /v1/profiles, /v1/events)")
+    keys = commands.add_parser("api-keys", help="keys for the HTTP API (POST /v1/profiles, /v1/events, /v1/messages)")
     keys.set_defaults(func=cmd_api_keys)
     k_commands = add_actions(keys, "keys_command")
     k_create = k_commands.add_parser("create", help="create a key; it is shown once")
@@ -58,6 +61,8 @@ async def cmd_import(config: Config, args: argparse.Namespace, *, parser: argpar
     setup_logging(config.effective_log_file, config.log_level)
     mapping = _pairs(args.map, "--map") or None
     types = _pairs(args.type, "--type") or None
+    if args.trigger_campaigns and args.kind != "events":
+        raise UsageError("--trigger-campaigns applies to event imports only (smsconsole import events FILE)")
 
     async def work(runtime: Any) -> int:
         if args.preview:
@@ -107,7 +112,7 @@ async def _run(runtime: Any, args: argparse.Namespace, mapping: dict[str, str] |
         summary = await imports.run_import(
             runtime.factory, Path(args.file), args.kind, actor=ACTOR, mapping=mapping, types=types,
             format=args.format, delimiter=args.delimiter, error_file=Path(args.errors) if args.errors else None,
-            progress=progress,
+            progress=progress, trigger_campaigns=args.trigger_campaigns,
         )
     except imports.ImportAborted as exc:  # the database failed mid-way; finished batches are kept
         if sys.stderr.isatty():
@@ -134,6 +139,9 @@ def _print_summary(summary: Any, kind: str) -> None:
         print(f"  {problem.describe()}")
     if summary.problem_count > 20:
         print(f"  … and {summary.problem_count - 20:,} more")
+    if summary.triggered_campaigns:
+        count = summary.campaign_messages
+        print(f"live campaigns: {count:,} message{'s' if count != 1 else ''} queued for the imported events")
     if summary.error_file:
         print(f"bad rows written to {summary.error_file} (fix them there and import that file)")
     if summary.unreachable_rows:

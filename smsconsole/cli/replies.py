@@ -14,7 +14,7 @@ from smsconsole.config import Config
 # values (opt_out, opt_in), and both spellings are accepted as input.
 ACTION_WORDS = {"opt_out": "opt-out", "opt_in": "opt-in"}
 KEYWORD_ACTIONS = ("opt_out", "opt_in", "help", "custom")
-INBOX_ACTIONS = (*KEYWORD_ACTIONS, "reply")
+INBOX_ACTIONS = (*KEYWORD_ACTIONS, "option", "reply")  # option: it answered a campaign's reply options
 
 
 def action_word(action: str | None) -> str:
@@ -110,15 +110,16 @@ async def cmd_sandbox(config: Config, args: argparse.Namespace) -> int:
 
 def _describe_reply(view: Any) -> str:
     what = {"opt_out": "opted out", "opt_in": "opted in", "help": "asked for help",
-            "custom": "custom keyword", "reply": "a reply (logged as sms_reply)"}.get(view.action or "", "recorded")
-    matched = f"{view.keyword}: " if view.keyword else ""
+            "custom": "custom keyword", "reply": "a reply (logged as sms_reply)",
+            "option": "campaign reply option"}.get(view.action or "", "recorded")
+    matched = f"{view.keyword}: " if view.keyword else f"option {view.reply_option}: " if view.reply_option else ""
     parts = [f"reply {view.id} from {view.sender} via {view.provider_name}: {view.text!r} → {matched}{what}"]
     if view.suppressed:
         parts.append(f"{view.suppressed} queued message(s) suppressed")
     if view.response_message_id:
         parts.append(f"auto-response queued (message {view.response_message_id})")
     if view.answers_message_id:
-        campaign = f" (campaign {view.answers_campaign})" if view.answers_campaign else ""
+        campaign = f" (campaign {view.answers_arm})" if view.answers_arm else ""
         parts.append(f"answers message {view.answers_message_id}{campaign}")
     return "; ".join(parts)
 
@@ -189,14 +190,15 @@ async def cmd_inbox(config: Config, args: argparse.Namespace) -> int:
             print("no replies yet (they arrive by polling or the webhook listener; try "
                   "'smsconsole sandbox reply --from +447400123456 --text STOP')")
         else:
-            print(f"{'RECEIVED':<19} {'FROM':<16} {'PROFILE':<16} {'KEYWORD':<10} {'ACTION':<8} {'ANSWERS':<8} "
-                  f"{'CAMPAIGN':<8} TEXT")
+            print(f"{'RECEIVED':<19} {'FROM':<16} {'PROFILE':<16} {'MATCHED':<10} {'ACTION':<8} {'ANSWERS':<8} "
+                  f"{'CAMPAIGN':<10} TEXT")
             for v in views:
                 who = (v.profile_name or v.profile_key or "-")[:16]
                 answers = str(v.answers_message_id) if v.answers_message_id else "-"
                 text = v.text.replace("\n", " ")
-                print(f"{v.received_at:%Y-%m-%d %H:%M:%S} {v.sender:<16} {who:<16} {v.keyword or '-':<10} "
-                      f"{action_word(v.action):<8} {answers:<8} {v.answers_campaign or '-':<8} {text}")
+                matched = v.keyword or (f"option {v.reply_option}" if v.reply_option else "-")  # a keyword, or an option
+                print(f"{v.received_at:%Y-%m-%d %H:%M:%S} {v.sender:<16} {who:<16} {matched:<10} "
+                      f"{action_word(v.action):<8} {answers:<8} {v.answers_arm or '-':<10} {text}")
         return 0
 
     return await with_runtime(config, work)

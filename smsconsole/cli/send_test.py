@@ -28,6 +28,7 @@ def register(commands: Commands) -> None:
 async def cmd_send_test(config: Config, args: argparse.Namespace) -> int:
     from smsconsole.logs import setup_logging  # lazy: start-up
     from smsconsole.services import messages, settings
+    from smsconsole.services.compliance.views import test_send_price
 
     setup_logging(config.effective_log_file, config.log_level)
 
@@ -35,11 +36,16 @@ async def cmd_send_test(config: Config, args: argparse.Namespace) -> int:
         factory = runtime.factory
         async with factory() as session, session.begin():
             region = (await settings.get_settings(session))["default_region"]
+            price = await test_send_price(session, to=args.to, body=args.body, default_region=region,
+                                          provider_name=args.provider or "", group_name=args.group or "",
+                                          smart_encoding=args.smart_encoding)
             queued = await messages.queue_test_message(
                 session, provider_name=args.provider or "", group_name=args.group or "", to=args.to,
                 body=args.body, default_region=region,
                 actor=ACTOR, smart_encoding=args.smart_encoding,
             )
+        if price is not None and not args.json:
+            print(f"price: {price.line}", flush=True)
         return await deliver(config, runtime, queued, args)
 
     return await with_runtime(config, work, need_secrets=True)

@@ -22,6 +22,7 @@ from smsconsole import clock
 from smsconsole.engine import guards as guard_mod
 from smsconsole.engine.jobs import Job
 from smsconsole.engine.lease import Tenure
+from smsconsole.engine.outcomes import write_turn
 from smsconsole.models import Message
 
 MESSAGES = Message.__table__
@@ -75,7 +76,7 @@ class SendGate:
         first = [job.row.id for job in jobs if not job.admitted]
         again = [job.row.id for job in jobs if job.admitted]
         admitted: set[int] = set()
-        async with self.factory() as session, session.begin():
+        async with write_turn(self.factory), self.factory() as session, session.begin():
             if first:
                 result = await session.execute(
                     update(Message)

@@ -10,9 +10,10 @@ reports suppressions only and lets held or deferred messages on to the gate.
 
 Anything a guard needs per message belongs in GuardContext, loaded in `load_context` once per
 batch: the recipients' profiles (one query); for campaign messages, the settings (one query),
-their campaigns' and runs' states with the runs' documents (one query) and, when a cap is set,
-the recipients' campaign messages of the last 7 days (one query). A batch without campaign
-messages costs one query, as before."""
+their campaigns' and runs' states with the runs' documents (one query), when a cap is set,
+the recipients' campaign messages of the last 7 days (one query), and, when the batch holds
+messages of inaction campaigns (fired from a wait), whether each one's follow-up event arrived
+within its wait after all (one query). A batch without campaign messages costs one query."""
 
 from __future__ import annotations
 
@@ -23,12 +24,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smsconsole import clock
-from smsconsole.models import Campaign, CampaignRun, Message, Profile
-from smsconsole.services.campaigns.definition import Dnd, parse_document
+from smsconsole.models import Campaign, CampaignRun, CampaignWait, Event, Message, Profile
+from smsconsole.services.campaigns.definition import Dnd, Trigger, parse_document
 from smsconsole.services.campaigns.schedule import dnd_shift, recipient_zone
 from smsconsole.services.settings import CampaignLimits, campaign_limits_from, get_settings
 
@@ -104,6 +105,8 @@ class GuardContext:
     # Campaign messages already sent to each profile (or, without one, number): [last 24 h, last 7 days].
     sent_to_profile: dict[int, list[int]] = field(default_factory=dict)
     sent_to_number: dict[str, list[int]] = field(default_factory=dict)
+    # Messages fired from an inaction wait whose follow-up event arrived in time: message id -> event name.
+    followed_up: dict[int, str] = field(default_factory=dict)
 
     def sent_count(self, message: ClaimedMessage) -> list[int]:
         if message.profile_id is not None:
@@ -159,6 +162,13 @@ def campaign_state_guard(message: ClaimedMessage, context: GuardContext) -> Verd
     return None
 
 
+def follow_up_guard(message: ClaimedMessage, context: GuardContext) -> Verdict:
+    """A message fired from an inaction wait does not leave when the follow-up event (B) turns out
+    to have happened within the wait: recorded after the wait fired, it still came in time."""
+    event = context.followed_up.get(message.id)
+    return f"follow-up event {event} arrived in time" if event is not None else None
+
+
 def consent_guard(message: ClaimedMessage, context: GuardContext) -> Verdict:
     """Never to the opted-out (the profile, or the number whoever holds it); campaign traffic only
     to those who opted in."""
@@ -212,7 +222,7 @@ def _sms(count: int) -> str:
     return f"{count} campaign SMS"
 
 
-GUARDS: list[Guard] = [campaign_state_guard, consent_guard, frequency_cap_guard, dnd_guard]
+GUARDS: list[Guard] = [campaign_state_guard, follow_up_guard, consent_guard, frequency_cap_guard, dnd_guard]
 
 
 async def load_context(session: AsyncSession, messages: Iterable[ClaimedMessage]) -> GuardContext:
@@ -249,6 +259,7 @@ async def _load_campaigns(session: AsyncSession, context: GuardContext, batch: l
     run_ids = {_run_id(m) for m in batch} - {None}
     campaigns: dict[int, tuple[str, bool]] = {}
     runs: dict[int, tuple[str, Dnd | None, bool]] = {}
+    follow_ups: dict[int, Trigger] = {}  # inaction runs: their trigger (the follow-up event B)
     # The batch's campaigns, each with its runs in the batch (a run's document once).
     for campaign_id, campaign_state, deleted_at, run_id, run_state, document in await session.execute(
         select(Campaign.id, Campaign.state, Campaign.deleted_at, CampaignRun.id, CampaignRun.state,
@@ -258,13 +269,18 @@ async def _load_campaigns(session: AsyncSession, context: GuardContext, batch: l
     ):
         campaigns[campaign_id] = (campaign_state, deleted_at is not None)
         if run_id is not None:
-            runs[run_id] = (run_state, *_run_rules(document, context.default_timezone))
+            dnd, ignore, trigger = _run_rules(document, context.default_timezone)
+            runs[run_id] = (run_state, dnd, ignore)
+            if trigger is not None:
+                follow_ups[run_id] = trigger
     for message in batch:
         campaign = campaigns.get(_campaign_id(message))  # type: ignore[arg-type]
         if campaign is None:
             continue
         run_state, dnd, ignore = runs.get(_run_id(message), (None, None, False))  # type: ignore[arg-type]
         context.campaigns[message.id] = CampaignFacts(campaign[0], run_state, campaign[1], dnd, ignore)
+    if follow_ups:
+        await _load_follow_ups(session, context, [m for m in batch if _run_id(m) in follow_ups], follow_ups)
     limits = context.limits
     if limits.cap_day is None and limits.cap_week is None:
         return
@@ -306,16 +322,43 @@ def _run_id(message: ClaimedMessage) -> int | None:
     return getattr(message, "run_id", None)
 
 
-def _run_rules(document: Mapping[str, Any] | None, default_timezone: str) -> tuple[Dnd | None, bool]:
-    """A run's do-not-disturb window and whether it ignores the global caps, from its document."""
+def _run_rules(document: Mapping[str, Any] | None, default_timezone: str,
+               ) -> tuple[Dnd | None, bool, Trigger | None]:
+    """A run's do-not-disturb window, whether it ignores the global caps, and, for an inaction
+    campaign, its trigger (whose follow-up event the guard checks), from its document."""
     if not document:
-        return None, False
+        return None, False, None
     try:
         parsed, _ = parse_document(document, default_timezone=default_timezone, strict=False)
     except Exception:  # a document that cannot be read at all: no window, caps applied
         log.exception("could not read a campaign run's document for its guards")
-        return None, False
-    return parsed.when.dnd, bool(parsed.when.ignore_global_limits)
+        return None, False, None
+    trigger = parsed.who.trigger
+    follow_up = trigger if parsed.type == "inaction" and trigger is not None and trigger.cancel_event else None
+    return parsed.when.dnd, bool(parsed.when.ignore_global_limits), follow_up
+
+
+async def _load_follow_ups(session: AsyncSession, context: GuardContext, batch: list[ClaimedMessage],
+                           follow_ups: dict[int, Trigger]) -> None:
+    """Which of the batch's messages fired from a wait whose follow-up event (its name, and its
+    conditions) happened within the wait (started_at <= B.at <= due_at): one query."""
+    from smsconsole.services.campaigns.live.waits import follow_up_condition  # lazy: the live package
+
+    conditions = []
+    for run_id, trigger in follow_ups.items():
+        condition = await follow_up_condition(session, trigger, now=context.now)
+        if condition is not None:
+            conditions.append(and_(Message.run_id == run_id, condition))
+    if not conditions or not batch:
+        return
+    rows = await session.execute(
+        select(Message.id, Event.name).select_from(Message)
+        .join(CampaignWait, CampaignWait.id == Message.wait_id)
+        .join(Event, and_(Event.profile_id == CampaignWait.profile_id, Event.at >= CampaignWait.started_at,
+                          Event.at <= CampaignWait.due_at))
+        .where(Message.id.in_([m.id for m in batch]), or_(*conditions)))
+    for message_id, name in rows:
+        context.followed_up[message_id] = name
 
 
 def decide(message: ClaimedMessage, context: GuardContext, guards: Iterable[Guard]) -> Verdict:

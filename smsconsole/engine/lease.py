@@ -15,12 +15,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, delete, exists, or_, select, true, update
+from sqlalchemy import ColumnElement, Select, and_, case, delete, exists, or_, select, true, union, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
-from smsconsole.models import EngineLease
+from smsconsole.models import EngineLease, EngineWorker
 
 LEASE_NAME = "engine"
 
@@ -93,16 +93,38 @@ def fence(token: str) -> ColumnElement[bool]:
     )
 
 
+def worker_fence(token: str) -> ColumnElement[bool]:
+    """True inside a statement only while the worker whose dispatch token is `token` is alive
+    (its engine_workers row unexpired): a worker on PostgreSQL that was paused past its heartbeat,
+    and whose claims the scheduler has since recovered, writes (and sends) nothing."""
+    return exists(select(EngineWorker.id).where(EngineWorker.token == token, EngineWorker.expires_at > clock.now()))
+
+
+def live_tokens() -> Select[tuple[str | None]]:
+    """The claim tokens that belong to a live tenure: the engine lease's and every live worker's.
+    A message claimed (or left sending) under any other token belongs to a process that is gone."""
+    now = clock.now()
+    return union(
+        select(EngineLease.token).where(EngineLease.name == LEASE_NAME, EngineLease.expires_at > now,
+                                        EngineLease.token.is_not(None)),
+        select(EngineWorker.token).where(EngineWorker.expires_at > now),
+    )  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class Tenure:
     """The claim token a dispatcher writes the outbox under: a lease tenure's writes are fenced on
-    its lease; a token of the dispatcher's own (tests, tools) is not."""
+    its lease, a worker's (PostgreSQL, without the lease) on its engine_workers row; a token of
+    the dispatcher's own (tests, tools) is not fenced."""
 
     token: str
     fenced: bool
+    worker: bool = False
 
     def fence(self) -> ColumnElement[bool]:
-        return fence(self.token) if self.fenced else true()
+        if not self.fenced:
+            return true()
+        return worker_fence(self.token) if self.worker else fence(self.token)
 
 
 async def renew(factory: async_sessionmaker[AsyncSession], holder: Holder, ttl: float,

@@ -6,7 +6,9 @@ its lease writes nothing (the fence)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -28,6 +30,27 @@ RECORD_RETRY_CAP = 5.0  # seconds between tries of an outcome write the database
 RECORD_GIVE_UP_AFTER_STOP = 30.0  # seconds an outcome write is still retried once the engine stops
 MESSAGES = Message.__table__
 ATTEMPTS = MessageAttempt.__table__
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Any, weakref.WeakKeyDictionary[Any, asyncio.Lock]] = (
+    weakref.WeakKeyDictionary())
+
+
+def write_turn(factory: async_sessionmaker[AsyncSession]) -> contextlib.AbstractAsyncContextManager[Any]:
+    """On SQLite, the dispatcher's write transactions (claim, send gate, outcomes) take turns in
+    this process: SQLite has one writer, and a transaction that finds the write lock taken waits
+    in SQLite's busy handler, which sleeps 1, 2, 5, 10, 15, 20, 25… ms between looks, leaving the
+    database idle after the holder commits. Taking turns here, the next one starts the moment the
+    last one ends. On PostgreSQL (row locks, many writers) nothing is taken."""
+    bind = factory.kw.get("bind")
+    if bind is None or bind.dialect.name != "sqlite":
+        return contextlib.nullcontext()
+    loop = asyncio.get_running_loop()
+    by_factory = _WRITE_LOCKS.get(loop)
+    if by_factory is None:
+        by_factory = _WRITE_LOCKS[loop] = weakref.WeakKeyDictionary()
+    lock = by_factory.get(factory)
+    if lock is None:
+        lock = by_factory[factory] = asyncio.Lock()
+    return lock
 
 
 class OutcomeWriter:
@@ -75,13 +98,16 @@ class OutcomeWriter:
         now = clock.now()
         updates: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
         parts: list[dict[str, Any]] = []
+        names = _PARAM_NAMES
         for job, message_id, change in finals:
-            keys = tuple(sorted(change))
-            updates[keys].append({"b_id": message_id, **{f"b_{k}": v for k, v in change.items()}})
+            row = {"b_id": message_id}
+            for key, value in change.items():
+                row[names.get(key) or _param_name(key)] = value
+            updates[tuple(change)].append(row)  # one statement per set of columns (as the dispatcher orders them)
             if job is not None and job.parts:
                 parts.extend(job.parts)
         attempt_rows = [_attempt_row(a) for a in attempts]
-        async with self.factory() as session, session.begin():
+        async with write_turn(self.factory), self.factory() as session, session.begin():
             if self.tenure.fenced and not await session.scalar(select(self.tenure.fence())):
                 log.warning("this engine's lease is gone: %d outcome(s) not written (the new holder "
                             "treats messages left sending as unknown)", len(finals))
@@ -106,6 +132,14 @@ class OutcomeWriter:
                         health=snap.health, health_detail=snap.detail, health_checked_at=now,
                     )
                 )
+
+
+_PARAM_NAMES: dict[str, str] = {}  # column → its bind parameter in the outcome UPDATE
+
+
+def _param_name(column: str) -> str:
+    name = _PARAM_NAMES[column] = f"b_{column}"
+    return name
 
 
 def _first_line(exc: BaseException) -> str:

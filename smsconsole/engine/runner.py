@@ -8,27 +8,36 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from smsconsole import clock
 from smsconsole.config import Config
 from smsconsole.engine import lease
 from smsconsole.engine.campaigns import CampaignScheduler
-from smsconsole.engine.dispatcher import DispatchSettings, Dispatcher
-from smsconsole.engine.reconcile import RECONCILE_SECONDS, reconcile_unknown
+from smsconsole.engine.dispatcher import Dispatcher, DispatchSettings
 from smsconsole.engine.pollers import POLL_TICK_SECONDS, Pollers, PollSettings
+from smsconsole.engine.ratelimit import RateLimiter
+from smsconsole.engine.shared_ratelimit import SharedRateLimiter
+from smsconsole.engine.workers import WorkerRegistry, forget_dead
+from smsconsole.engine.reconcile import RECONCILE_SECONDS, reconcile_unknown
 from smsconsole.listener.server import Listener, start_listener
 from smsconsole.secrets import SecretBox
+from smsconsole.services.escalations import ESCALATION_SECONDS, run_escalations
 from smsconsole.services.providers import Adapters
 
 log = logging.getLogger("smsconsole.engine")
+
+DEREGISTER_WAIT = 2.0  # seconds a stopping engine gives its worker row's delete (SQLite may be busy)
 
 
 class EngineState(StrEnum):
     STARTING = "starting"
     RUNNING = "running"
+    WORKER = "worker"  # dispatching beside the lease holder (PostgreSQL workers)
     STANDBY = "standby"
     STOPPED = "stopped"
 
@@ -41,6 +50,8 @@ class EngineStatus:
     def describe(self) -> str:
         if self.state is EngineState.RUNNING:
             return "engine: running in this process"
+        if self.state is EngineState.WORKER and self.holder is not None:
+            return f"engine: worker here, scheduler on {self.holder.host} pid {self.holder.pid}"
         if self.state is EngineState.STANDBY and self.holder is not None:
             return f"engine: on {self.holder.host} pid {self.holder.pid}"
         return f"engine: {self.state.value}"
@@ -54,7 +65,13 @@ class Engine:
         config: Config,
         client: httpx.AsyncClient | None = None,
         holder: lease.Holder | None = None,
+        *,
+        workers: bool = False,
+        reuse_port: bool = False,
     ) -> None:
+        """`workers`: dispatch (and serve the listener) while another process holds the lease,
+        with rate limits shared in the database — PostgreSQL only (`smsconsole serve` there).
+        `reuse_port`: the listener shares its port with the other workers of `serve --workers N`."""
         self.factory = factory
         self.box = box
         self.config = config
@@ -63,8 +80,17 @@ class Engine:
         self._wake = asyncio.Event()
         self._lost = asyncio.Event()
         self._token: str | None = None  # this tenure's lease token (outbox writes are fenced on it)
+        self._expires: datetime | None = None  # when the lease ends unless renewed (as this process set it)
+        self._lapsed = False  # the lease expired for a moment before a renewal committed: this tenure is over
         self.state = EngineState.STARTING
         self.other_holder: lease.LeaseInfo | None = None
+        self.workers = workers
+        self.reuse_port = reuse_port
+        self.limiter: RateLimiter | None = SharedRateLimiter(factory) if workers else None
+        self._dispatcher: Dispatcher | None = None
+        self._done_totals = (0, 0)  # claimed and sent by this process's dispatchers that have ended
+        self.registry = WorkerRegistry(factory, self.holder, config.lease_ttl_seconds, self._totals)
+        self._worker_lost = asyncio.Event()  # our engine_workers row lapsed: the worker tenure is over
 
     @property
     def status(self) -> EngineStatus:
@@ -74,10 +100,37 @@ class Engine:
         """Something was queued: dispatch now instead of at the next interval."""
         self._wake.set()
 
+    def _totals(self) -> tuple[int, int]:
+        claimed, sent = self._done_totals
+        if self._dispatcher is not None:
+            claimed, sent = claimed + self._dispatcher.claimed, sent + self._dispatcher.sent
+        return claimed, sent
+
+    def _new_dispatcher(self, client: httpx.AsyncClient, adapters: Adapters, token: str | None, *,
+                        worker: bool) -> Dispatcher:
+        """This tenure's dispatcher (the lease holder's, or a worker's fenced on its row), counted
+        in the process's figures."""
+        self._dispatcher = Dispatcher(
+            self.factory, self.box, client,
+            DispatchSettings(batch_size=self.config.dispatch_batch_size, max_attempts=self.config.max_send_attempts),
+            token=token, adapters=adapters, limiter=self.limiter, worker=worker,
+        )
+        return self._dispatcher
+
+    def _dispatcher_ended(self, dispatcher: Dispatcher) -> None:
+        claimed, sent = self._done_totals
+        self._done_totals = (claimed + dispatcher.claimed, sent + dispatcher.sent)
+        if self._dispatcher is dispatcher:
+            self._dispatcher = None
+
     async def run(self, stop: asyncio.Event) -> None:
         client = self._client or httpx.AsyncClient(timeout=self.config.send_timeout_seconds)
+        with contextlib.suppress(Exception):  # else the heartbeat registers it
+            await self.registry.register()
+        registered = asyncio.create_task(self._keep_registered(stop), name="engine-worker-row")
         try:
             while not stop.is_set():
+                started = clock.now()
                 try:
                     token = await lease.acquire(self.factory, self.holder, self.config.lease_ttl_seconds)
                 except Exception as exc:  # the database is unreachable for now: keep trying
@@ -87,28 +140,88 @@ class Engine:
                     log.info("engine lease acquired by %s", self.holder.id)
                     self.other_holder = None
                     self._token = token
+                    self._expires = started + timedelta(seconds=self.config.lease_ttl_seconds)
+                    self.registry.role = "scheduler"
                     await self._run_holding(stop, client)
                     continue
-                self.state = EngineState.STANDBY
                 with contextlib.suppress(Exception):
                     async with self.factory() as session:
                         self.other_holder = await lease.current(session)
+                if self.workers and self.registry.registered and not stop.is_set():
+                    self.registry.role = "worker"
+                    await self._run_worker(stop, client)
+                    continue
+                self.state = EngineState.STANDBY
+                self.registry.role = "standby"
                 await _wait(stop, self.config.heartbeat_seconds)
         finally:
             self.state = EngineState.STOPPED
+            registered.cancel()
+            await asyncio.gather(registered, return_exceptions=True)
+            with contextlib.suppress(Exception):  # at most a moment: the row expires by itself anyway
+                await asyncio.wait_for(self.registry.deregister(), timeout=DEREGISTER_WAIT)
             if self._client is None:
                 await client.aclose()
+
+    async def _keep_registered(self, stop: asyncio.Event) -> None:
+        """This process's engine_workers row, from start to stop: registered, renewed every
+        heartbeat with its role and figures, and registered anew (a new worker tenure) when a
+        renewal finds it lapsed."""
+        while not stop.is_set():
+            await _wait(stop, self.config.heartbeat_seconds)
+            try:
+                if not self.registry.registered:
+                    await self.registry.register()
+                elif not await self.registry.heartbeat():
+                    log.warning("this worker's row lapsed (a late heartbeat); its claims are the scheduler's "
+                                "to recover, and it dispatches on under a new token")
+                    await self.registry.register()
+                    self._worker_lost.set()  # after the new token exists: the next worker tenure takes it
+            except Exception as exc:
+                log.error("worker heartbeat failed: %s", exc)
+
+    async def _run_worker(self, stop: asyncio.Event, client: httpx.AsyncClient) -> None:
+        """Dispatch beside the lease holder, fenced on this process's worker row, until the lease
+        is free to take (then the caller takes it), the row lapses, or `stop`."""
+        self.state = EngineState.WORKER
+        self._worker_lost.clear()
+        leave = asyncio.Event()
+        adapters = Adapters(self.box, client)
+        dispatcher = self._new_dispatcher(client, adapters, self.registry.token, worker=True)
+
+        async def watch() -> None:
+            info = None
+            with contextlib.suppress(Exception):
+                async with self.factory() as session:
+                    info = self.other_holder = await lease.current(session)
+            if self._worker_lost.is_set() or info is None or not info.alive:
+                leave.set()  # the lease is free (the scheduler died or stopped), or our tenure lapsed
+
+        watcher = asyncio.create_task(_every(self.config.heartbeat_seconds, watch), name="engine-worker-watch")
+        lost = asyncio.create_task(self._worker_lost.wait())
+        lost.add_done_callback(lambda _: leave.set())
+        listener: Listener | None = None
+        log.info("dispatching as a worker (scheduler on %s)",
+                 self.other_holder.host if self.other_holder else "another process")
+        try:
+            listener = await start_listener(self.factory, self.box, self.config, lambda: self.state.value,
+                                            adapters=adapters, poke=self.poke, reuse_port=self.reuse_port)
+            self.registry.listening = listener.address if listener is not None else None
+            await dispatcher.run(stop, self._wake, self.config.dispatch_interval_seconds, leave)
+        finally:
+            for task in (watcher, lost):
+                task.cancel()
+            await asyncio.gather(watcher, lost, return_exceptions=True)
+            if listener is not None:
+                await listener.stop()
+            self.registry.listening = None
+            self._dispatcher_ended(dispatcher)
 
     async def _run_holding(self, stop: asyncio.Event, client: httpx.AsyncClient) -> None:
         self.state = EngineState.RUNNING
         self._lost.clear()
         adapters = Adapters(self.box, client)  # one adapter per provider for everything below
-        dispatcher = Dispatcher(
-            self.factory, self.box, client,
-            DispatchSettings(batch_size=self.config.dispatch_batch_size,
-                             max_attempts=self.config.max_send_attempts),
-            token=self._token, adapters=adapters,
-        )
+        dispatcher = self._new_dispatcher(client, adapters, self._token, worker=False)
         pollers = Pollers(self.factory, self.box, client, PollSettings(self.config.poll_interval_seconds,
                                                                        self.config.reconcile_after_seconds),
                           adapters=adapters)
@@ -116,19 +229,32 @@ class Engine:
         async def reconcile() -> None:
             await reconcile_unknown(self.factory, self.box, client, adapters=adapters)
 
+        async def recover_workers() -> None:
+            # a worker whose row expired is dead (or paused past it): what it claimed goes back to the queue
+            await dispatcher.recover()
+            async with self.factory() as session, session.begin():
+                await forget_dead(session)
+
+        async def escalate() -> None:
+            if await run_escalations(self.factory, client):
+                self.poke()  # resends were queued
+
         # The engine's chores: each waits its interval after the previous turn finished, so a slow
         # turn (a provider that is slow to answer) delays the next one instead of overlapping it,
         # and each is cancelled and awaited on the way out.
         chores = [asyncio.create_task(_every(seconds, chore), name=f"engine-{name}") for name, seconds, chore in (
             ("lease-heartbeat", self.config.heartbeat_seconds, self._heartbeat),
+            ("recover-workers", self.config.heartbeat_seconds, recover_workers),
             ("receipt-pollers", POLL_TICK_SECONDS, pollers.tick),
             ("reconcile-unknown", RECONCILE_SECONDS, reconcile),
+            ("escalations", ESCALATION_SECONDS, escalate),
         )]
         listener: Listener | None = None
         campaigns = CampaignScheduler(self.factory, poke=self.poke, client=client)
         try:
             listener = await start_listener(self.factory, self.box, self.config, lambda: self.state.value,
-                                            adapters=adapters)
+                                            adapters=adapters, poke=self.poke, reuse_port=self.reuse_port)
+            self.registry.listening = listener.address if listener is not None else None
             await dispatcher.recover()
             try:
                 await campaigns.start()
@@ -136,13 +262,23 @@ class Engine:
                 log.exception("the campaign scheduler did not start")
             await dispatcher.run(stop, self._wake, self.config.dispatch_interval_seconds, self._lost)
         finally:
+            self._dispatcher_ended(dispatcher)
             await campaigns.stop()
             if listener is not None:
                 await listener.stop()
+            self.registry.listening = None
             for chore in chores:
                 chore.cancel()
             await asyncio.gather(*chores, return_exceptions=True)
-            if self._lost.is_set():
+            if self._lapsed:
+                # Its writes in the gap were refused by the fence, and a renewed lease would hand this
+                # process the same token again: give it up, so the next tenure (ours or another's) gets
+                # a new token and its recovery settles what this one left claimed or sending.
+                self._lapsed = False
+                with contextlib.suppress(Exception):
+                    await lease.release(self.factory, self.holder)
+                log.warning("engine lease lapsed for a moment (a late heartbeat); starting a new tenure")
+            elif self._lost.is_set():
                 log.warning("engine lease lost; standing by")
             else:
                 with contextlib.suppress(Exception):
@@ -151,11 +287,22 @@ class Engine:
             self.state = EngineState.STANDBY if not stop.is_set() else EngineState.STOPPED
 
     async def _heartbeat(self) -> None:
+        """Renew the lease. A renewal that commits after the lease's end (the statement waited for
+        the database, or the loop was busy) still succeeds — its time was read before the wait —
+        but the outbox writes fenced on the lease in that gap were refused: the tenure ends then too."""
+        started = clock.now()
         try:
-            if not await lease.renew(self.factory, self.holder, self.config.lease_ttl_seconds, self._token):
-                self._lost.set()
+            renewed = await lease.renew(self.factory, self.holder, self.config.lease_ttl_seconds, self._token)
         except Exception as exc:
             log.error("lease heartbeat failed: %s", exc)
+            return
+        if not renewed:
+            self._lost.set()
+            return
+        if self._expires is not None and clock.now() > self._expires:
+            self._lapsed = True
+            self._lost.set()
+        self._expires = started + timedelta(seconds=self.config.lease_ttl_seconds)
 
 
 async def _every(seconds: float, chore: Callable[[], Awaitable[None]]) -> None:

@@ -30,6 +30,7 @@ class ListenerContext:
     adapters: Adapters  # the providers' adapters, for the callback areas' signature checks and parsing
     engine_state: Callable[[], str] | None = None  # for /healthz
     limits: Limits = field(default_factory=Limits)
+    poke: Callable[[], None] | None = None  # wakes the dispatcher: something was queued (a live trigger)
 
 
 class ApiError(Exception):

@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from smsconsole.listener import ApiError, Limits, ListenerContext, callbacks, ingest
+from smsconsole.listener import ApiError, Limits, ListenerContext, callbacks, ingest, links, messages_api, openapi
 from smsconsole.secrets import SecretBox
 from smsconsole.services.providers import Adapters
 
@@ -34,22 +34,30 @@ def create_app(
     engine_state: Callable[[], str] | None = None,
     limits: Limits | None = None,
     adapters: Adapters | None = None,
+    poke: Callable[[], None] | None = None,
 ) -> Starlette:
     """The app for one engine. A new area adds its `Mount` here, built from the same context.
     `adapters` is the engine's shared adapter cache; without it the app keeps its own, opening
-    provider secrets with `box`."""
+    provider secrets with `box`. `poke` wakes the engine's dispatcher when a request queued messages."""
     context = ListenerContext(factory=factory, adapters=adapters or Adapters(box, None),
-                              engine_state=engine_state, limits=limits or Limits())
+                              engine_state=engine_state, limits=limits or Limits(), poke=poke)
     routes = [
         Route("/healthz", _health_endpoint(context), methods=["GET"]),
-        Mount("/v1", routes=ingest.routes(context)),
+        Route("/openapi.json", _openapi_endpoint, methods=["GET"]),
+        Mount("/v1", routes=[*ingest.routes(context), *messages_api.routes(context)]),
         Mount("/callbacks", routes=callbacks.routes(context)),
+        *links.routes(context),  # GET /{code}: last, so every named path above wins
     ]
     return Starlette(
         routes=routes,
         middleware=[Middleware(RequestLog)],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error},
     )
+
+
+async def _openapi_endpoint(request: Request) -> Response:
+    """No authentication: the description of every route (ingestion, messages, callbacks, links)."""
+    return JSONResponse(openapi.spec())
 
 
 def _health_endpoint(context: ListenerContext) -> Callable[[Request], object]:

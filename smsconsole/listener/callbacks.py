@@ -3,7 +3,8 @@
 signature scheme, or the provider's secret ?token=) before it is parsed, against the public URL the
 provider called (Settings → Public callback URL + path + query). A forged, malformed or oversized
 call gets a 4xx and touches no row; a good one is committed before it is answered, so nothing
-acknowledged is lost."""
+acknowledged is lost. Delivery receipts are committed in groups (group_commit.py): concurrent
+callbacks share one transaction and each is answered once that transaction is committed."""
 
 from __future__ import annotations
 
@@ -16,11 +17,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from smsconsole.listener import ListenerContext
+from smsconsole.listener.group_commit import GroupCommitter, Unavailable
 from smsconsole.providers.base import MAX_CALLBACK_BYTES, CallbackRejected, CallbackRequest, Provider
 from smsconsole.secrets import SecretError
 from smsconsole.services.errors import ServiceError
 from smsconsole.services.providers import NAME_RULE
-from smsconsole.services.receipts import apply_status_reports
 from smsconsole.services.replies import record_inbound
 from smsconsole.services.settings import get_settings
 
@@ -63,9 +64,10 @@ class _Adapters:
 
 def routes(context: ListenerContext) -> list[Route]:
     adapters = _Adapters(context)
+    committer = GroupCommitter(context.factory)
 
     async def callback(request: Request) -> Response:
-        return await _callback(request, context, adapters)
+        return await _callback(request, context, adapters, committer)
 
     return [Route("/{provider}/{kind}", callback, methods=["GET", "POST"])]
 
@@ -74,7 +76,8 @@ def _answer(status: int, code: str, message: str) -> JSONResponse:
     return JSONResponse({"error": code, "message": message}, status_code=status)
 
 
-async def _callback(request: Request, context: ListenerContext, adapters: _Adapters) -> Response:
+async def _callback(request: Request, context: ListenerContext, adapters: _Adapters,
+                    committer: GroupCommitter) -> Response:
     name, kind = request.path_params["provider"], request.path_params["kind"]
     if not NAME_RULE.fullmatch(name):  # no provider can have this name: answered without a query
         request.state.key_prefix = "-"
@@ -118,13 +121,17 @@ async def _callback(request: Request, context: ListenerContext, adapters: _Adapt
                   type(exc).__name__)
         return _answer(400, "rejected", "the callback could not be read")
     try:
-        async with context.factory() as session, session.begin():
-            if kind == "status":
-                await apply_status_reports(session, provider_id, name, reports, "webhook")
-            else:
+        if kind == "status":
+            if reports:
+                await committer.submit(provider_id, name, reports)  # returns once committed
+        else:
+            async with context.factory() as session, session.begin():
                 for report in reports:
                     await record_inbound(session, provider_id=provider_id, provider_name=name, report=report,
                                          via="webhook")
+    except Unavailable as exc:  # nothing of its batch was written
+        log.warning("callback from %s: receipts not committed: %s", name, exc)
+        return _unavailable()
     except (OperationalError, InterfaceError, OSError) as exc:
         log.warning("callback from %s: database unavailable: %s", name, type(exc).__name__)
         return _unavailable()
@@ -132,6 +139,8 @@ async def _callback(request: Request, context: ListenerContext, adapters: _Adapt
         log.info("callback %s/%s refused: %s", name, kind, exc)
         return _answer(400, "rejected", str(exc))
     request.state.items = len(reports)
+    if kind == "inbound" and reports and context.poke is not None:
+        context.poke()  # an auto-response or a live campaign's message may be queued: send it now
     status, content_type, answer = adapter.callback_answer(kind)
     return Response(answer, status_code=status, media_type=content_type)
 

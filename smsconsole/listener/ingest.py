@@ -147,6 +147,8 @@ async def _ingest_events(request: Request, context: ListenerContext) -> Response
         return await record_events(session, prepared, source=SOURCE, defaults=defaults)
 
     result = await _write(context, write, len(items), "events")
+    if result.queued and context.poke is not None:  # live campaigns queued messages: send them now
+        context.poke()
     return JSONResponse({"recorded": result.recorded, "duplicates": result.duplicates,
                          "profiles_created": result.profiles_created},
                         status_code=201 if result.recorded else 200)

@@ -67,8 +67,10 @@ class Listener:
     """One uvicorn server on a socket bound here, so a bind error is ours to report (uvicorn
     itself would call sys.exit) and signals stay with the process that runs the engine."""
 
-    def __init__(self, app: ASGIApp, host: str, port: int, limits: ListenLimits | None = None) -> None:
+    def __init__(self, app: ASGIApp, host: str, port: int, limits: ListenLimits | None = None, *,
+                 reuse_port: bool = False) -> None:
         self.app, self.host, self.port = app, host, port
+        self.reuse_port = reuse_port  # the workers of `serve --workers N` share the port (SO_REUSEPORT)
         self.limits = limits or ListenLimits()
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -80,7 +82,7 @@ class Listener:
 
     async def start(self) -> None:
         """Bind and serve. Raises OSError when the address cannot be bound."""
-        sock = await _bind(self.host, self.port)
+        sock = await _bind(self.host, self.port, reuse_port=self.reuse_port)
         self.port = sock.getsockname()[1]
         guard = ConnectionGuard(connection_limit(self.limits.max_connections), self.limits.request_timeout_seconds)
         config = uvicorn.Config(
@@ -119,12 +121,14 @@ class Listener:
 async def start_listener(
     factory: async_sessionmaker[AsyncSession], box: SecretBox, config: Config,
     engine_state: Callable[[], str] | None = None, adapters: Adapters | None = None,
+    poke: Callable[[], None] | None = None, reuse_port: bool = False,
 ) -> Listener | None:
     """The running listener, or None when it is off (listen_port 0) or cannot start (logged)."""
     if not config.listen_port:
         return None
-    listener = Listener(create_app(factory, box=box, engine_state=engine_state, adapters=adapters),
-                        config.listen_host, config.listen_port, ListenLimits.from_config(config))
+    listener = Listener(create_app(factory, box=box, engine_state=engine_state, adapters=adapters, poke=poke),
+                        config.listen_host, config.listen_port, ListenLimits.from_config(config),
+                        reuse_port=reuse_port)
     try:
         await listener.start()
     except OSError as exc:
@@ -139,13 +143,13 @@ async def start_listener(
     return listener
 
 
-async def _bind(host: str, port: int) -> socket.socket:
+async def _bind(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host or None, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     if not infos:
         raise OSError(f"cannot resolve {host!r}")
     family, _, _, _, address = infos[0]
-    sock = socket.create_server(address, family=family, backlog=LISTEN_BACKLOG)
+    sock = socket.create_server(address, family=family, backlog=LISTEN_BACKLOG, reuse_port=reuse_port)
     sock.setblocking(False)
     return sock
 

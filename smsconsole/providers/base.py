@@ -171,6 +171,7 @@ class Capabilities:
     dlt: bool = False
     status_lookup: bool = False  # fetch_statuses answers by message id (unknown and long-`sent` messages)
     receipt_delay_field: str = ""  # the setting with the seconds after sending when receipts are ready
+    pricing_api: bool = False  # fetch_prices reads the provider's own price list (Twilio Pricing API)
 
 
 # --- data in and out ---------------------------------------------------------------------------
@@ -191,6 +192,19 @@ class OutboundMessage:
 
 
 @dataclass(frozen=True)
+class ProviderPrice:
+    """One outbound SMS price from a provider's pricing API: to `country`, from a sender of
+    `sender_type` (long_code | short_code | toll_free | alphanumeric), `amount` per `unit`
+    (segment | message) in `currency` (ISO 4217)."""
+
+    country: str
+    sender_type: str
+    amount: float
+    currency: str
+    unit: str = "segment"
+
+
+@dataclass(frozen=True)
 class SendOutcome:
     """What happened to one message of a send call: accepted with an id, or an error."""
 
@@ -200,6 +214,9 @@ class SendOutcome:
     error: ProviderError | None = None
     http_status: int | None = None
     part_ids: tuple[str, ...] = ()  # every part's id when the provider gives one per part (receipts come per part)
+    # What the provider says this message cost, all parts together, when its answer says (else None).
+    price: float | None = None
+    price_currency: str | None = None  # ISO 4217 ("EUR"), or CREDITS for a provider's own credits
 
     @property
     def accepted(self) -> bool:
@@ -216,6 +233,8 @@ class ConnectionCheck:
 # --- receipts and replies --------------------------------------------------------------------
 
 RECEIPT_STATES = ("sent", "delivered", "undelivered", "failed")  # what a receipt can say of a message
+# The price_currency of a price counted in a provider's own prepaid credits (Textlocal, BulkSMS), not money.
+CREDITS = "CRD"
 MAX_CALLBACK_BYTES = 256 * 1024
 
 
@@ -295,6 +314,10 @@ class StatusReport:
     ref: str | None = None
     part: int | None = None  # 1-based, when the provider reports each part of a long message
     parts: int | None = None
+    # What the provider charged, when the receipt says: for the message it names, which is one
+    # part when the provider gives each part its own id (Vonage).
+    price: float | None = None
+    price_currency: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ verified by a secret token in the URL, as BulkSMS advises; statuses and replies 
 Confirmed from the vendor OpenAPI (developer.bulksms.com/json/v1/swagger.yaml): endpoints, body
 and Message shapes, status types and subtypes, 400/403/404 problem types, webhook behaviour.
 Unconfirmed: the 401 problem type for bad credentials (handled by HTTP status), the `id>` filter
-operator (the docs mention it beside `id<`), rate limits (429 is read as the usual Retry-After)."""
+operator (the docs mention it beside `id<`), rate limits (429 is read as the usual Retry-After).
+
+Prices: a Message's `creditCost` (empty in the submit answer, filled in webhooks and lookups) is
+what it cost in BulkSMS credits, recorded with the CREDITS currency."""
 
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from typing import Any
 import httpx
 
 from smsconsole.providers.base import (
+    CREDITS,
     WEBHOOK_TOKEN_FIELD,
     CallbackRejected,
     CallbackRequest,
@@ -42,7 +46,16 @@ from smsconsole.providers.base import (
     SendOutcome,
     StatusReport,
 )
-from smsconsole.providers.common import digits, e164, json_body, load_cursor, parse_timestamp, sender_validator, snippet
+from smsconsole.providers.common import (
+    digits,
+    e164,
+    json_body,
+    load_cursor,
+    parse_price,
+    parse_timestamp,
+    sender_validator,
+    snippet,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -377,6 +390,7 @@ def report_from_message(message: Mapping[str, Any]) -> StatusReport:
         recipient=e164(digits(str(message.get("to") or ""))) if message.get("to") else None,
         error_code=error_code, error_kind=error_kind, reason=reason,
         ref=str(message["userSuppliedId"]) if message.get("userSuppliedId") else None,
+        price=(price := parse_price(message.get("creditCost"))), price_currency=CREDITS if price is not None else None,
     )
 
 

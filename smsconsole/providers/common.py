@@ -6,6 +6,7 @@ from __future__ import annotations
 import email.utils
 import hmac
 import json
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime, tzinfo
@@ -36,6 +37,24 @@ def e164(digits_or_number: str | None) -> str | None:
     if re.fullmatch(r"[1-9]\d{6,14}", value):
         return "+" + value
     return value
+
+
+def parse_price(value: Any) -> float | None:
+    """A provider's price ("0.03330000", 0.01, Twilio's "-0.0075": a charge, kept positive) as a
+    float; None when it is missing, empty or not a finite number."""
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        price = abs(float(str(value).strip()))
+    except ValueError:
+        return None
+    return price if math.isfinite(price) else None
+
+
+def currency_code(value: Any) -> str | None:
+    """An ISO 4217 code as stored ("usd" → "USD"); None unless it is three letters."""
+    text = str(value or "").strip().upper()
+    return text if re.fullmatch(r"[A-Z]{3}", text) else None
 
 
 # --- times -------------------------------------------------------------------------------------

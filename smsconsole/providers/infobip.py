@@ -11,7 +11,10 @@ handed out once), GET /sms/3/logs for a lookup by message id, GET /sms/1/inbox/r
 Unconfirmed: the REJECTED status ids below are from Infobip's status-code page as remembered (the
 group ids 1–5 are confirmed); the exact v3 send-response shape when a destination is rejected
 (answered per destination with a REJECTED status here); the `errorCode` values of the newer error
-body; and whether a request has a message cap (100 per request is our choice, not Infobip's)."""
+body; and whether a request has a message cap (100 per request is our choice, not Infobip's).
+
+Prices: a delivery report's (and a log's) `price` is `{pricePerMessage, currency}`, "price per one
+SMS" in Infobip's words, with `smsCount` (`messageCount` in v3) parts: the message cost their product."""
 
 from __future__ import annotations
 
@@ -44,7 +47,17 @@ from smsconsole.providers.base import (
     SendOutcome,
     StatusReport,
 )
-from smsconsole.providers.common import digits, e164, json_object, parse_timestamp, pattern, sender_validator, snippet
+from smsconsole.providers.common import (
+    currency_code,
+    digits,
+    e164,
+    json_object,
+    parse_price,
+    parse_timestamp,
+    pattern,
+    sender_validator,
+    snippet,
+)
 from smsconsole.providers.fields import dlt_entity_field, dlt_template_field
 
 logger = logging.getLogger(__name__)
@@ -345,7 +358,18 @@ def report_from_result(result: Mapping[str, Any]) -> StatusReport:
         provider_message_id=str(message_id), provider_status=str(status.get("name") or group), state=state,
         at=parse_timestamp(result.get("doneAt")) or parse_timestamp(result.get("sentAt")), recipient=e164(result.get("to")),
         error_code=error_code, error_kind=error_kind, reason=reason, ref=result.get("callbackData") or None,
+        **_price(result),
     )
+
+
+def _price(result: Mapping[str, Any]) -> dict[str, Any]:
+    """price.pricePerMessage × the parts (smsCount or messageCount, else 1) in price.currency."""
+    price = result.get("price") if isinstance(result.get("price"), dict) else {}
+    per_part = parse_price(price.get("pricePerMessage"))
+    if per_part is None:
+        return {}
+    count = next((c for c in (result.get("smsCount"), result.get("messageCount")) if isinstance(c, int) and c > 0), 1)
+    return {"price": round(per_part * count, 6), "price_currency": currency_code(price.get("currency"))}
 
 
 def _inbound(result: Mapping[str, Any]) -> InboundReport:

@@ -11,7 +11,11 @@ Unconfirmed: the meanings of ErrorCode values beyond 10/20/30/40/450/900 (Plivo'
 page, read second-hand); how Plivo signs non-ASCII values (the Python SDK signs the UTF-8 bytes read
 as Latin-1, so both readings are accepted); whether India DLT fields are still honoured (a
 third-party note calls them deprecated); the exact shape of `PartInfo` in receipts; the UCS-2
-length cap (Plivo splits and encodes by itself, so no unicode flag is sent)."""
+length cap (Plivo splits and encodes by itself, so no unicode flag is sent).
+
+Prices: a receipt's `TotalAmount` ("TotalRate * number of Units") and a message record's
+`total_amount` are what the message cost. Neither names a currency; Plivo bills in US dollars (the
+account's `cash_credits` is USD), so they are read as USD."""
 
 from __future__ import annotations
 
@@ -53,6 +57,7 @@ from smsconsole.providers.common import (
     e164,
     json_object,
     load_cursor,
+    parse_price,
     parse_timestamp,
     pattern,
     sender_validator,
@@ -65,6 +70,7 @@ logger = logging.getLogger(__name__)
 MAX_DESTINATIONS = 1000
 PAGE_LIMIT = 20  # the Message list's largest page
 STATUS_LOOKBACK = timedelta(hours=24)
+ACCOUNT_CURRENCY = "USD"  # Plivo's prices name no currency; Plivo bills in US dollars
 DLT_CATEGORIES = ("transactional", "promotional", "service_implicit", "service_explicit")
 
 # Plivo message_state / Status → our message state. "received" is an inbound message's state.
@@ -289,7 +295,7 @@ class PlivoProvider(Provider):
         at = next((t for t in map(parse_timestamp, (params.get("DeliveryReportTime"), params.get("SentTime"),
                                                params.get("MessageTime"))) if t), None)
         return [status_report(uuid, status, error_code=params.get("ErrorCode"), recipient=e164(params.get("To")),
-                              at=at, part=part, parts=parts)]
+                              at=at, part=part, parts=parts, price=parse_price(params.get("TotalAmount")))]
 
     def parse_inbound_callback(self, request: CallbackRequest) -> list[InboundReport]:
         params = _flat(_callback_params(request))
@@ -383,7 +389,8 @@ def error_from_response(response: httpx.Response) -> ProviderError:
 
 
 def status_report(uuid: str, status: str, *, error_code: str | None = None, recipient: str | None = None,
-                  at: datetime | None = None, part: int | None = None, parts: int | None = None) -> StatusReport:
+                  at: datetime | None = None, part: int | None = None, parts: int | None = None,
+                  price: float | None = None) -> StatusReport:
     """A Plivo status and ErrorCode read as a receipt; an unknown status maps to None."""
     state = STATUS_MAP.get(status)
     if state is None:
@@ -394,14 +401,15 @@ def status_report(uuid: str, status: str, *, error_code: str | None = None, reci
         rule = ERROR_RULES.find(code) or ErrorRule(code, ErrorKind.PERMANENT, f"Plivo error {code}")
         error_kind, reason = rule.kind, rule.reason
     return StatusReport(provider_message_id=uuid, provider_status=status, state=state, at=at, recipient=recipient,
-                        error_code=code, error_kind=error_kind, reason=reason, part=part, parts=parts)
+                        error_code=code, error_kind=error_kind, reason=reason, part=part, parts=parts,
+                        price=price, price_currency=ACCOUNT_CURRENCY if price is not None else None)
 
 
 def _report_from_record(record: Mapping[str, Any]) -> StatusReport:
     return status_report(str(record["message_uuid"]), str(record["message_state"]),
                          error_code=str(record.get("error_code") or "") or None,
                          recipient=e164(str(record.get("to_number") or "")) or None,
-                         at=parse_timestamp(record.get("message_time")))
+                         at=parse_timestamp(record.get("message_time")), price=parse_price(record.get("total_amount")))
 
 
 def _callback_params(request: CallbackRequest) -> dict[str, Any]:

@@ -17,6 +17,10 @@ the shape of the send answer's messages[] and warnings[], the /balance/ answer, 
 get_messages answers, error codes 1–3, 8–11, 33, 34, 80, 191, 192, the time zone of receipt
 datetimes (read as the host's local time), and Textlocal's limit on numbers per request.
 
+Prices: the send answer's `cost` is the credits the whole request used (Textlocal accounts hold
+credits, not money); each queued number of a request carries an equal share, recorded with the
+CREDITS currency. A test-mode send is charged nothing, so it records no price.
+
 Not used: /bulk_json/ (different texts per recipient; its answer is undocumented), and
 status_message / status_batch, because they need Textlocal's message or batch id, which a receipt
 never carries, so receipts could not be matched to ids built from them."""
@@ -34,6 +38,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from smsconsole.providers.base import (
+    CREDITS,
     WEBHOOK_TOKEN_FIELD,
     CallbackRejected,
     CallbackRequest,
@@ -53,7 +58,7 @@ from smsconsole.providers.base import (
     SendOutcome,
     StatusReport,
 )
-from smsconsole.providers.common import digits, e164, json_object, load_cursor, parse_timestamp, snippet
+from smsconsole.providers.common import digits, e164, json_object, load_cursor, parse_price, parse_timestamp, snippet
 
 logger = logging.getLogger(__name__)
 
@@ -207,13 +212,16 @@ class TextlocalProvider(Provider):
             return [SendOutcome(ref=m.ref, error=unknown, http_status=status) for m in group]
         accepted = {digits(str(m.get("recipient") or "")) for m in queued if isinstance(m, dict) and m.get("id")}
         warned = _warnings(answer)
+        cost = None if answer.get("test_mode") else parse_price(answer.get("cost"))
+        share = round(cost / len(accepted), 6) if cost is not None and accepted else None
         outcomes = []
         for message in group:
             number = digits(message.to)
             if number in accepted:
                 outcomes.append(SendOutcome(ref=message.ref, provider_message_id=f"{custom}:{number}",
                                             provider_status="test" if answer.get("test_mode") else None,
-                                            http_status=status))
+                                            http_status=status, price=share,
+                                            price_currency=CREDITS if share is not None else None))
                 continue
             error = warned.get(number) or PermanentError(
                 "Textlocal did not queue this number (dropped as invalid, duplicate or opted out)", http_status=status)

@@ -1,14 +1,20 @@
 """Twilio Programmable Messaging (API 2010-04-01): one form-encoded POST per message with HTTP
 Basic auth by Account SID or API key, Twilio's JSON error codes mapped onto the error family, and
-the X-Twilio-Signature scheme that status and inbound webhooks are checked with."""
+the X-Twilio-Signature scheme that status and inbound webhooks are checked with.
+
+Prices: the create answer's `price` is null and status callbacks carry none; the message resource
+(a status lookup or the list the poller reads) gives `price` (negative: a charge, kept positive)
+and `price_unit` once Twilio has rated the message, and only then is a price recorded."""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import hmac
 import json
 import logging
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,16 +35,20 @@ from smsconsole.providers.base import (
     InboundReport,
     OutboundMessage,
     OutcomeUnknownError,
+    PermanentError,
     PollPage,
     Provider,
     ProviderError,
+    ProviderPrice,
     SendOutcome,
     StatusReport,
 )
 from smsconsole.providers.common import (
     RFC2822,
+    currency_code,
     json_object,
     load_cursor,
+    parse_price,
     parse_smpp_time,
     parse_timestamp,
     pattern,
@@ -159,7 +169,7 @@ class TwilioProvider(Provider):
     capabilities = Capabilities(
         max_batch=1, max_body_chars=1600, status_webhook=True, status_polling=True,
         inbound_webhook=True, inbound_polling=True, signature=True,
-        status_lookup=True,
+        status_lookup=True, pricing_api=True,
     )
 
     @classmethod
@@ -338,6 +348,54 @@ class TwilioProvider(Provider):
         today = datetime.now(UTC) - timedelta(days=1)
         return _ListPage(messages, json.dumps({"since": max(since, today.strftime("%Y-%m-%d"))}), False)
 
+    # Prices ------------------------------------------------------------------------------------
+
+    @property
+    def pricing_base_url(self) -> str:
+        """Twilio's Pricing API host for this account's API host: https://api.twilio.com (or a
+        regional api.<edge>.twilio.com) -> https://pricing.twilio.com (pricing.<edge>.twilio.com);
+        any other base URL (a proxy, a test double) serves the Pricing API paths itself."""
+        parts = urlsplit(self.base_url)
+        host = parts.hostname or ""
+        if host.startswith("api.") and (host == "api.twilio.com" or host.endswith(".twilio.com")):
+            return f"{parts.scheme}://pricing.{host[4:]}" + (f":{parts.port}" if parts.port else "")
+        return self.base_url
+
+    async def fetch_prices(self, country: str) -> list[ProviderPrice]:
+        """Outbound SMS prices to one country (Pricing API v1, GET /v1/Messaging/Countries/{ISO}),
+        one per sender type: each carrier's `prices[]` entry (`number_type`, `current_price`) is
+        read as local/mobile/national -> long_code, toll free -> toll_free, shortcode -> short_code,
+        and the highest carrier's current price is taken per type (what a message may cost at
+        most). Raises ConfigurationError when Twilio refuses the credentials, PermanentError when it
+        has no prices for the country."""
+        iso = country.strip().upper()
+        url = f"{self.pricing_base_url}/v1/Messaging/Countries/{iso}"
+        response = await self.request("GET", url, auth=self._auth())
+        if response.status_code == 401:
+            raise ConfigurationError("Twilio refused the credentials (HTTP 401): check the Account SID, "
+                                     "API key SID and auth token", http_status=401)
+        if response.status_code == 404:
+            if json_object(response) is None:
+                raise ConfigurationError(f"no Twilio Pricing API at {url} (HTTP 404): check the base URL", http_status=404)
+            raise PermanentError(f"Twilio has no messaging prices for {iso}", http_status=404)
+        if not response.is_success:
+            raise error_from_response(response)
+        payload = json_object(response)
+        if payload is None:
+            raise PermanentError(f"Twilio's price list for {iso} is not JSON: {snippet(response.text)}")
+        currency = str(payload.get("price_unit") or "USD").strip().upper()
+        highest: dict[str, float] = {}
+        for carrier in payload.get("outbound_sms_prices") or ():
+            for entry in (carrier.get("prices") or ()) if isinstance(carrier, Mapping) else ():
+                if not isinstance(entry, Mapping):
+                    continue
+                sender_type = PRICING_NUMBER_TYPES.get(_number_type(entry.get("number_type")))
+                amount = _price_number(entry.get("current_price"), entry.get("base_price"))
+                if sender_type is None or amount is None:
+                    continue
+                highest[sender_type] = max(amount, highest.get(sender_type, amount))
+        return [ProviderPrice(iso, sender_type, amount, currency, "segment") for sender_type, amount in sorted(highest.items())]
+
     # Helpers ----------------------------------------------------------------------------------
 
     def _account_url(self, suffix: str) -> str:
@@ -351,6 +409,30 @@ class TwilioProvider(Provider):
 class _ListPage:
     def __init__(self, messages: list[dict[str, Any]], cursor: str, more: bool) -> None:
         self.messages, self.cursor, self.more = messages, cursor, more
+
+
+# The Pricing API's number types -> our sender types.
+PRICING_NUMBER_TYPES = {
+    "local": "long_code", "mobile": "long_code", "national": "long_code",
+    "toll free": "toll_free", "tollfree": "toll_free",
+    "shortcode": "short_code", "short code": "short_code",
+}
+
+
+def _number_type(value: Any) -> str:
+    return " ".join(str(value or "").lower().replace("-", " ").replace("_", " ").split())
+
+
+def _price_number(*values: Any) -> float | None:
+    """The first of the values that reads as a finite, non-negative price."""
+    for value in values:
+        try:
+            amount = abs(float(str(value).strip()))
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(amount):
+            return amount
+    return None
 
 
 def status_report(sid: str, status: str, *, error_code: str | None = None, recipient: str | None = None,
@@ -370,9 +452,13 @@ def status_report(sid: str, status: str, *, error_code: str | None = None, recip
 
 
 def _report_from_resource(resource: Mapping[str, Any]) -> StatusReport:
-    return status_report(str(resource["sid"]), str(resource.get("status") or ""),
-                         error_code=str(resource["error_code"]) if resource.get("error_code") else None,
-                         recipient=resource.get("to"), at=parse_timestamp(resource.get("date_updated"), RFC2822))
+    report = status_report(str(resource["sid"]), str(resource.get("status") or ""),
+                           error_code=str(resource["error_code"]) if resource.get("error_code") else None,
+                           recipient=resource.get("to"), at=parse_timestamp(resource.get("date_updated"), RFC2822))
+    price = parse_price(resource.get("price"))
+    if price is None:
+        return report
+    return dataclasses.replace(report, price=price, price_currency=currency_code(resource.get("price_unit")))
 
 
 def error_from_response(response: httpx.Response) -> ProviderError:

@@ -13,7 +13,11 @@ overridden (a test fake, a proxy), both APIs go to `base_url`.
 
 Unconfirmed: the DLR err-code meanings (secondary sources); whether Vonage signs parameters of the
 callback URL's own query (the `token` we add is left out of the signed set); the maximum text
-length (1,600 characters assumed); how many ids one Reports API lookup takes (20 per request)."""
+length (1,600 characters assumed); how many ids one Reports API lookup takes (20 per request).
+
+Prices: the send answer's `message-price` is per part (the message costs their sum) and a DLR's
+`price` is its part's. Neither names a currency: Vonage keeps an account in EUR (the account spec's
+balance is "in EUR"), so both are read as EUR; a Reports record gives `total_price` and `currency`."""
 
 from __future__ import annotations
 
@@ -57,6 +61,8 @@ from smsconsole.providers.common import (
     e164,
     json_object,
     load_cursor,
+    currency_code,
+    parse_price,
     parse_smpp_time,
     parse_timestamp,
     pattern,
@@ -69,6 +75,7 @@ from smsconsole.providers.fields import dlt_entity_field, dlt_template_field
 logger = logging.getLogger(__name__)
 
 DEFAULT_API_BASE_URL = "https://api.nexmo.com"
+ACCOUNT_CURRENCY = "EUR"  # the SMS API's prices name no currency; a Vonage account is kept in EUR
 SIGNATURE_METHODS = ("md5hash", "md5hmac", "sha1hmac", "sha256hmac", "sha512hmac")
 REPORT_IDS_PER_REQUEST = 20
 STATUS_LOOKBACK = timedelta(hours=24)  # the Reports API's widest window; late receipts are seen again
@@ -240,8 +247,11 @@ class VonageProvider(Provider):
             logger.debug("vonage: message %s outcome unknown: %s", message.ref, unknown)
             return SendOutcome(ref=message.ref, error=unknown, http_status=status)
         logger.debug("vonage: message %s accepted as %s", message.ref, ", ".join(part_ids))
+        prices = [parse_price(part.get("message-price")) for part in parts]
+        price = sum(p for p in prices if p is not None) if all(p is not None for p in prices) else None
         return SendOutcome(ref=message.ref, provider_message_id=part_ids[0], provider_status="0",
-                           http_status=status, part_ids=part_ids)
+                           http_status=status, part_ids=part_ids, price=price,
+                           price_currency=ACCOUNT_CURRENCY if price is not None else None)
 
     def _form(self, message: OutboundMessage) -> dict[str, str]:
         sender = (message.sender or self.setting("sender")).strip()
@@ -314,9 +324,12 @@ class VonageProvider(Provider):
         if not message_id or not status:
             raise CallbackRejected(400, "a delivery receipt needs messageId and status")
         at = parse_smpp_time(_text(params.get("scts"))) or _message_timestamp(params)
-        return [status_report(message_id, status, error_code=_text(params.get("err-code")),
-                              recipient=e164(_text(params.get("msisdn"))), at=at,
-                              ref=_text(params.get("client-ref")) or None)]
+        report = status_report(message_id, status, error_code=_text(params.get("err-code")),
+                               recipient=e164(_text(params.get("msisdn"))), at=at,
+                               ref=_text(params.get("client-ref")) or None)
+        if (price := parse_price(params.get("price"))) is not None:
+            report = dataclasses.replace(report, price=price, price_currency=ACCOUNT_CURRENCY)
+        return [report]
 
     def parse_inbound_callback(self, request: CallbackRequest) -> list[InboundReport]:
         params = _callback_params(request)
@@ -453,7 +466,11 @@ def _report_from_record(record: Mapping[str, Any]) -> StatusReport:
                            ref=str(record.get("client_ref") or "") or None)
     description = str(record.get("error_code_description") or "").strip()
     if report.reason and description:
-        return dataclasses.replace(report, reason=f"{report.reason} ({description})")
+        report = dataclasses.replace(report, reason=f"{report.reason} ({description})")
+    price = parse_price(record.get("total_price"))
+    if price is not None:
+        report = dataclasses.replace(report, price=price,
+                                     price_currency=currency_code(record.get("currency")) or ACCOUNT_CURRENCY)
     return report
 
 

@@ -1,6 +1,9 @@
 """Home: who runs the engine, the providers with their health, circuit and last hour's traffic, and
 the live delivery monitor (sent, delivered, undelivered, failed, unknown and replies for the last
-hour and today, with the per-minute throughput) — refreshed from the database at a bounded rate."""
+hour and today, with the per-minute throughput) — refreshed from the database every second. The
+counts come from the rollups (services/stats.py reads stat_traffic and stat_series, which database
+triggers keep as messages change state): a refresh reads the rollup rows of its windows (a few
+dozen a minute at 100,000 messages a day), never the messages table."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
 from smsconsole.engine import lease
+from smsconsole.engine.workers import WorkerView, live_workers
 from smsconsole.screens.base import LiveSectionScreen
 from smsconsole.screens.widgets.formatting import (
     format_time,
@@ -45,6 +49,7 @@ class HomeSnapshot:
     today: DeliveryCounts
     holder: lease.LeaseInfo | None
     blocked: list[BlockedCampaign]
+    workers: list[WorkerView]
 
 
 MONITOR_ROWS = (("sent", "sent", ""), ("delivered", "delivered", "green"), ("undelivered", "undelivered", "yellow"),
@@ -61,6 +66,7 @@ class HomeScreen(LiveSectionScreen):
 
     def __init__(self) -> None:
         super().__init__()
+        self._workers: list[WorkerView] = []
         self._providers: dict[str, ProviderView] = {}
         self._holder: lease.LeaseInfo | None = None
 
@@ -106,6 +112,7 @@ class HomeScreen(LiveSectionScreen):
                 today=(await counts_by_provider(session, window_start("today")))[0],
                 holder=await lease.current(session),
                 blocked=await blocked_campaigns(session),
+                workers=await live_workers(session),
             )
         self._show(snapshot)
 
@@ -129,6 +136,7 @@ class HomeScreen(LiveSectionScreen):
             self.query_one("#home-sparkline", Sparkline).data = list(snapshot.hour.per_minute)
             self.query_one("#home-throughput", Static).update(throughput_caption(snapshot.hour.per_minute, short=True))
             self._show_provider_detail()
+            self._workers = snapshot.workers
             self._show_engine(snapshot.holder)
             self._show_blocked(snapshot.blocked)
 
@@ -166,6 +174,18 @@ class HomeScreen(LiveSectionScreen):
         detail = self.query_one("#home-engine-detail", Static)
         room = detail.content_region.width or 26
         lines.append(f"db: {short_database_url(url, room - len('db: '))}")  # never wrapped mid-word
+        workers = self._workers
+        if any(worker.role == "worker" for worker in workers):
+            # several processes share the work (PostgreSQL): a summary under the engine line, each
+            # process at the end with what it sent in the last minute (as many as there is room
+            # for; `smsconsole workers` lists them all)
+            dispatching = [w for w in workers if w.role != "standby"]
+            standby = len(workers) - len(dispatching)
+            lines.insert(1, f"{len(dispatching)} workers, {sum(w.sent_per_minute for w in dispatching):,} sent/min"
+                         + (f"; {standby} standby" if standby else ""))
+            for worker in dispatching:
+                role = "sched" if worker.role == "scheduler" else "work"
+                lines.append(f" {role} {worker.host}:{worker.pid} {worker.sent_per_minute:,}/min"[:room])
         detail.update("\n".join(lines))
         detail.tooltip = f"database: {url}"
 

@@ -1,5 +1,7 @@
 """Inbox: replies as they arrive — who, their profile, what they wrote, the keyword it matched, what
-was done, and the message it answers — refreshed live from the database; enter opens the profile."""
+was done, and the message it answers (with its campaign and variant, "C12/B"; for an answer to a
+campaign's reply options, the option it picked: "C12/B option C", "option 8" for a score) —
+refreshed live from the database; enter opens the profile."""
 
 from __future__ import annotations
 
@@ -20,8 +22,9 @@ from smsconsole.services.replies import InboundView, recent_inbound
 REFRESH_SECONDS = 1.0
 SHOWN = 200
 ACTION_CHOICES = [("every action", ""), ("opt-out", "opt_out"), ("opt-in", "opt_in"), ("help", "help"),
-                  ("custom keyword", "custom"), ("plain reply", "reply")]
-ACTION_STYLES = {"opt_out": "bold yellow", "opt_in": "green", "help": "cyan", "custom": "magenta", "reply": ""}
+                  ("custom keyword", "custom"), ("campaign option", "option"), ("plain reply", "reply")]
+ACTION_STYLES = {"opt_out": "bold yellow", "opt_in": "green", "help": "cyan", "custom": "magenta",
+                 "option": "bold blue", "reply": ""}
 EMPTY_TEXT = (
     "No replies yet.\n\n"
     "Replies arrive through the engine: it polls providers that can list inbound messages, and its "
@@ -32,9 +35,21 @@ EMPTY_TEXT = (
 )
 
 
-def action_text(action: str | None) -> Text:
+def action_text(action: str | None, option: str | None = None) -> Text:
+    """What was done; for an answer to a campaign's reply options, the option too ("option C")."""
     label = {"opt_out": "opt-out", "opt_in": "opt-in"}.get(action or "", action or "-")
+    if action == "option" and option:
+        label = f"option {option if len(option) <= 8 else option[:7] + '…'}"
     return Text(label, style=ACTION_STYLES.get(action or "", ""))
+
+
+def option_words(view: InboundView) -> str | None:
+    """The campaign (and variant) and the reply option a reply picked: "C12/B option C"; None for
+    any other reply."""
+    option = view.reply_option
+    if view.action != "option" or not option:
+        return None
+    return f"{view.answers_arm} option {option}" if view.answers_arm else f"option {option}"
 
 
 def profile_text(view: InboundView) -> Text:
@@ -114,12 +129,16 @@ class InboxScreen(LiveSectionScreen):
         table = self.query_one("#inbox-table", DataTable)
         rows: dict[str, tuple[Any, ...]] = {}
         for view in views:
-            campaign = f"{view.answers_campaign} " if view.answers_campaign else ""
-            answers = f"#{view.answers_message_id} {campaign}{one_line(view.answers_body or '', 24)}" \
-                if view.answers_message_id else "-"
+            campaign = f"{view.answers_arm} " if view.answers_arm else ""  # "C12/B ": the campaign and variant
+            picked = option_words(view)  # an answer to the campaign's options says which it picked
+            answers: Any = "-"
+            if view.answers_message_id and picked:
+                answers = Text.assemble(f"#{view.answers_message_id} ", (picked, ACTION_STYLES["option"]))
+            elif view.answers_message_id:
+                answers = f"#{view.answers_message_id} {campaign}{one_line(view.answers_body or '', 24)}"
             rows[str(view.id)] = (
                 format_time(view.received_at, seconds=True), view.sender, view.keyword or "-",
-                action_text(view.action), one_line(view.text, 28), profile_text(view), answers,
+                action_text(view.action, view.reply_option), one_line(view.text, 28), profile_text(view), answers,
             )
         with self.app.batch_update():
             sync_rows(table, rows)
@@ -143,6 +162,8 @@ class InboxScreen(LiveSectionScreen):
             return
         line = Text.assemble((f"{view.sender}", "bold"), f" via {view.provider_name or '-'} ({view.via}): ",
                              one_line(view.text, 200))
+        if picked := option_words(view):
+            line.append(f"  picked {picked}", style=ACTION_STYLES["option"])
         if view.response_message_id:
             line.append(f"  → auto-response #{view.response_message_id}", style="dim")
         detail.update(line)

@@ -3,6 +3,7 @@ recent test messages change state live."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import ClassVar
 
@@ -21,6 +22,7 @@ from smsconsole.screens.dialogs.message_path import open_message_path
 from smsconsole.screens.widgets.fields import FieldError, FormField, show_problems
 from smsconsole.screens.widgets.formatting import format_time, message_detail, state_text
 from smsconsole.screens.widgets.tables import sync_rows
+from smsconsole.services.compliance.views import test_send_price
 from smsconsole.services.errors import ServiceError, ValidationError
 from smsconsole.services.groups import GroupView, list_groups
 from smsconsole.services.messages import (
@@ -37,6 +39,7 @@ GROUP_PREFIX = "group:"  # a select value naming a group rather than a provider
 SHOWN_UCS2_CHARACTERS = 6
 HEALTH_RANK = {"healthy": 0, "unknown": 1, "unhealthy": 2}
 FALLBACK_EXAMPLE_REGION = "GB"  # whose example number shows when no default region is set
+PRICE_DELAY = 0.15  # seconds of quiet typing before the price is read
 
 
 def example_number(region: str | None) -> tuple[str, str | None]:
@@ -155,6 +158,7 @@ class SendTestScreen(LiveSectionScreen):
             yield FormField("body", "Message", TextArea(compact=True, id="input-body", soft_wrap=True,
                                                         placeholder="e.g. Your code is 123456"))
             yield Static(describe_body("", False)[0], id="body-stats")
+            yield Static("", id="price-info")
             yield Static("", id="ucs2-info")
             with Horizontal(id="test-send-actions"):
                 yield Checkbox("Replace look-alikes", id="input-smart-encoding", compact=True,
@@ -226,6 +230,7 @@ class SendTestScreen(LiveSectionScreen):
         info.update(describe_number(number, self._region))
         # while a refusal of the number is shown under the field, this line would repeat it
         info.display = self.query_one("#field-to", FormField).error.reason is None
+        self._update_price()
 
     @on(TextArea.Changed, "#input-body")
     @on(Checkbox.Changed, "#input-smart-encoding")
@@ -237,6 +242,32 @@ class SendTestScreen(LiveSectionScreen):
         ucs2 = self.query_one("#ucs2-info", Static)
         ucs2.update(why)
         ucs2.display = bool(why)
+        self._update_price()
+
+    @on(Select.Changed, "#input-provider")
+    def _update_price(self) -> None:
+        select = self.query_one("#input-provider", Select)
+        chosen = "" if select.value is Select.NULL else str(select.value)
+        self.read_price(
+            provider_name="" if chosen.startswith(GROUP_PREFIX) else chosen,
+            group_name=chosen.removeprefix(GROUP_PREFIX) if chosen.startswith(GROUP_PREFIX) else "",
+            to=self.query_one("#input-to", Input).value, body=self.query_one("#input-body", TextArea).text,
+            smart=self.query_one("#input-smart-encoding", Checkbox).value)
+
+    @work(exclusive=True, group="test-send-price", exit_on_error=False)
+    async def read_price(self, *, provider_name: str, group_name: str, to: str, body: str, smart: bool) -> None:
+        """The message's price on the chosen provider for the recipient's country, as typed."""
+        await asyncio.sleep(PRICE_DELAY)  # typing on cancels this read (exclusive) before it queries
+        runtime = await self.runtime()
+        async with runtime.factory() as session:
+            price = await test_send_price(session, to=to, body=body, default_region=self._region,
+                                          provider_name=provider_name, group_name=group_name, smart_encoding=smart)
+        line = self.query_one("#price-info", Static)
+        if price is None:
+            line.update("")
+        else:
+            line.update(Text.assemble(("Price ", "bold"), (price.line, "" if price.cost and
+                                                            price.cost.amount is not None else "dim")))
 
     # --- send --------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """Settings: the operator settings kept in the database (validated by the service), the API keys of
-the ingestion API (create, shown once; revoke), the process configuration (read only, secrets
-masked) and the recent audit log."""
+the ingestion API (create, shown once; revoke), the message templates the API sends by name, the
+reply keywords, compliance, the process configuration (read only, secrets masked) and the recent
+audit log."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from smsconsole.screens.base import ACTOR, SectionScreen
 from smsconsole.screens.dialogs.api_key_create import ApiKeyCreateDialog, CreatedApiKey
 from smsconsole.screens.dialogs.api_key_created import ApiKeyCreatedDialog
 from smsconsole.screens.dialogs.keyword_form import KeywordFormDialog
+from smsconsole.screens.dialogs.message_template_form import MessageTemplateFormDialog
+from smsconsole.screens.settings_compliance import PANEL_SETTINGS, CompliancePanel
 from smsconsole.screens.widgets.fields import FieldError, FormField, show_problems
 from smsconsole.screens.widgets.formatting import (
     compact_details,
@@ -41,7 +44,23 @@ from smsconsole.services.keywords import (
     list_keywords,
     update_keyword,
 )
+from smsconsole.services.message_templates import (
+    TemplateView,
+    create_template,
+    delete_template,
+    list_templates,
+    update_template,
+)
 from smsconsole.services.settings import SETTINGS, get_settings, update_settings
+
+
+def first_line(body: str, width: int) -> str:
+    """A template body's first non-empty line, cut to `width` cells (… when cut or more lines follow)."""
+    lines = [line.strip() for line in body.splitlines() if line.strip()]
+    line = lines[0] if lines else ""
+    if len(line) > width:
+        return line[:width - 1] + "…"
+    return line + (" …" if len(lines) > 1 and len(line) + 2 <= width else "")
 
 
 def revoked_text(view: ApiKeyView) -> Text:
@@ -51,9 +70,9 @@ def revoked_text(view: ApiKeyView) -> Text:
 class SettingsScreen(SectionScreen):
     """One scrolling page. The page itself takes the focus on entry (PageUp/PageDown/Home/End and
     the arrows scroll it, so the process config and the audit log are in reach); tab goes through
-    the settings fields, then the API keys, then the keywords; the buttons and the read-only tables
-    are left out of the tab order (their keys do the same: ctrl+s, ctrl+n, a, e, d). a, e and d act
-    on the focused table; e from the page goes to the settings fields."""
+    the settings fields, then the API keys, the message templates, then the keywords; the buttons and
+    the read-only tables are left out of the tab order (their keys do the same: ctrl+s, ctrl+n, a, e,
+    d). a, e and d act on the focused table; e from the page goes to the settings fields."""
 
     MODE = "settings"
     MAIN = "#settings-body"
@@ -62,11 +81,13 @@ class SettingsScreen(SectionScreen):
         Binding("ctrl+n", "create_api_key", "New API key", id="settings.api-key-create",
                 tooltip="Create a key for the ingestion API (shown once)"),
         Binding("a", "add", "Add", id="settings.keyword-add",
-                tooltip="Add a reply keyword, or an API key (with its table focused)"),
+                tooltip="Add a reply keyword, a message template or an API key (to the focused table)"),
         Binding("e", "edit", "Edit", id="settings.keyword-edit",
-                tooltip="Edit the highlighted keyword (enter does the same); from the page, the settings fields"),
+                tooltip="Edit the highlighted keyword or message template (enter does the same); from the "
+                "page, the settings fields"),
         Binding("d,delete", "delete", "Delete", id="settings.keyword-delete",
-                tooltip="Delete the highlighted keyword, or revoke the highlighted API key (asks first)"),
+                tooltip="Delete the highlighted keyword or message template, or revoke the highlighted API key "
+                "(asks first)"),
     ]
 
     def __init__(self) -> None:
@@ -74,6 +95,7 @@ class SettingsScreen(SectionScreen):
         self._stored: dict[str, str] = {}
         self._api_keys: dict[str, ApiKeyView] = {}
         self._keywords: dict[str, KeywordView] = {}
+        self._templates: dict[str, TemplateView] = {}
 
     def compose_body(self) -> ComposeResult:
         with VerticalScroll(id="settings-body"):
@@ -81,6 +103,8 @@ class SettingsScreen(SectionScreen):
                 form.border_title = "Settings (kept in the database, shared by every console)"
                 yield FieldError(id="settings-error")
                 for definition in SETTINGS.values():
+                    if definition.key in PANEL_SETTINGS:
+                        continue  # in the Compliance panel
                     yield FormField(definition.key, definition.label,
                                     Input(compact=True, id=f"setting-{definition.key.replace('_', '-')}",
                                           placeholder=definition.default or "not set"),
@@ -96,6 +120,16 @@ class SettingsScreen(SectionScreen):
                                  tooltip="Create a key (ctrl+n); it is shown once")
                     yield Button("Revoke…", id="api-key-revoke", variant="error", compact=True, disabled=True,
                                  tooltip="Revoke the highlighted key (delete); asks first")
+            with Vertical(id="settings-message-templates", classes="panel") as templates:
+                templates.border_title = 'Message templates (POST /v1/messages {"template": NAME})'
+                yield DataTable(id="message-templates-table", cursor_type="row", zebra_stripes=True)
+                with Horizontal(classes="form-buttons"):
+                    yield Button("New template…", id="message-template-add", variant="primary", compact=True,
+                                 tooltip="Add a message template (a with the table focused)")
+                    yield Button("Edit…", id="message-template-edit", compact=True, disabled=True,
+                                 tooltip="Edit the highlighted template (enter or e)")
+                    yield Button("Delete…", id="message-template-delete", variant="error", compact=True,
+                                 disabled=True, tooltip="Delete the highlighted template (d); asks first")
             with Vertical(id="settings-keywords", classes="panel") as keywords:
                 keywords.border_title = "Reply keywords (a: add, enter: edit, d: delete)"
                 yield DataTable(id="keywords-table", cursor_type="row", zebra_stripes=True)
@@ -105,6 +139,7 @@ class SettingsScreen(SectionScreen):
                     yield Button("Edit…", id="keyword-edit", compact=True, tooltip="Edit the highlighted keyword")
                     yield Button("Delete…", id="keyword-delete", variant="error", compact=True,
                                  tooltip="Delete the highlighted keyword; asks first")
+            yield CompliancePanel()
             with Vertical(id="settings-config", classes="panel") as config:
                 config.border_title = "This process (read only; set in config.toml or SMSCONSOLE_* variables)"
                 yield DataTable(id="config-table", cursor_type="none", show_header=False, zebra_stripes=True)
@@ -127,6 +162,10 @@ class SettingsScreen(SectionScreen):
         keys.add_column("Created", key="created")
         keys.add_column("Last used", key="used")
         keys.add_column("Revoked", key="revoked")
+        templates = self.query_one("#message-templates-table", DataTable)
+        templates.add_column("Name", key="name")
+        templates.add_column("Updated", key="updated")
+        templates.add_column("Body", key="body")
         words = self.query_one("#keywords-table", DataTable)
         words.add_column("Word", key="word")
         words.add_column("Action", key="action")
@@ -153,13 +192,16 @@ class SettingsScreen(SectionScreen):
         async with runtime.factory() as session:
             values = await get_settings(session)
             api_keys = await list_api_keys(session)
+            templates = await list_templates(session)
             keywords = await list_keywords(session)
             entries = await audit.recent(session)
             await session.commit()  # the default keywords, seeded on first use
         self._show_values(values)
         self._show_api_keys(api_keys)
+        self._show_templates(templates)
         self._show_keywords(keywords)
         self._show_audit(entries)
+        self.query_one(CompliancePanel).load()
 
     def _show_values(self, values: dict[str, str], *, force: bool = False) -> None:
         """Show stored values, except (unless forced) in fields the operator has changed and not
@@ -239,9 +281,10 @@ class SettingsScreen(SectionScreen):
 
     @property
     def focused_table(self) -> str | None:
-        """"keywords" or "api-keys" while that table has the focus."""
+        """"keywords", "message-templates" or "api-keys" while that table has the focus."""
         focused = self.focused
-        if isinstance(focused, DataTable) and focused.id in ("keywords-table", "api-keys-table"):
+        if isinstance(focused, DataTable) and focused.id in ("keywords-table", "message-templates-table",
+                                                              "api-keys-table"):
             return focused.id.removesuffix("-table")
         return None
 
@@ -252,10 +295,14 @@ class SettingsScreen(SectionScreen):
         if action == "edit":
             if table == "keywords":
                 return self.highlighted_keyword is not None or None
+            if table == "message-templates":
+                return self.highlighted_template is not None or None
             return table is None
         if action == "delete":
             if table == "keywords":
                 return self.highlighted_keyword is not None or None
+            if table == "message-templates":
+                return self.highlighted_template is not None or None
             if table == "api-keys":
                 view = self.highlighted_api_key
                 return view is not None and view.active or None
@@ -267,10 +314,14 @@ class SettingsScreen(SectionScreen):
             self.action_create_api_key()
         elif self.focused_table == "keywords":
             self.add_keyword()
+        elif self.focused_table == "message-templates":
+            self.add_template()
 
     def action_edit(self) -> None:
         if self.focused_table == "keywords":
             self.edit_keyword()
+        elif self.focused_table == "message-templates":
+            self.edit_template()
         elif self.focused_table is None:
             self.query_one("#settings-form Input", Input).focus()
 
@@ -279,6 +330,8 @@ class SettingsScreen(SectionScreen):
             self.revoke_highlighted_api_key()
         elif self.focused_table == "keywords":
             self.delete_highlighted_keyword()
+        elif self.focused_table == "message-templates":
+            self.delete_highlighted_template()
 
     def on_descendant_focus(self) -> None:
         self.refresh_bindings()
@@ -319,6 +372,85 @@ class SettingsScreen(SectionScreen):
             return
         self.notify(f"API key {view.name!r} ({view.hint}) revoked.", title="API keys")
         self.post_message(ApiKeyRevoked(view.prefix))
+        self.load_settings()
+
+    # --- message templates -------------------------------------------------------------------
+
+    def _show_templates(self, views: list[TemplateView]) -> None:
+        self._templates = {view.name: view for view in views}
+        table = self.query_one("#message-templates-table", DataTable)
+        updated = {view.name: format_day(view.updated_at) for view in views}
+        # the body's first line, cut to what is left of the table's width (2 cells of padding a column)
+        used = sum(max([len(title), *(len(text) for text in texts)]) + 2 for title, texts in (
+            ("Name", [view.name for view in views]), ("Updated", list(updated.values()))))
+        width = table.scrollable_content_region.width or 76
+        room = max(16, width - used - 2 - 1)  # the body's padding; a cell for the vertical scrollbar
+        sync_rows(table, {view.name: (view.name, updated[view.name], first_line(view.body, room)) for view in views})
+        self.query_one("#settings-message-templates").border_subtitle = (
+            f"{len(views)} template{'s' if len(views) != 1 else ''}" if views else "none yet")
+        self._update_template_buttons()
+
+    def on_resize(self) -> None:
+        if self._templates:  # the body column follows the width
+            self.call_after_refresh(lambda: self._show_templates(list(self._templates.values())))
+
+    @property
+    def highlighted_template(self) -> TemplateView | None:
+        key = cursor_row_key(self.query_one("#message-templates-table", DataTable))
+        return self._templates.get(key) if key is not None else None
+
+    @on(DataTable.RowHighlighted, "#message-templates-table")
+    def _update_template_buttons(self) -> None:
+        none = self.highlighted_template is None
+        self.query_one("#message-template-edit", Button).disabled = none
+        self.query_one("#message-template-delete", Button).disabled = none
+        self.refresh_bindings()
+
+    @on(Button.Pressed, "#message-template-add")
+    def add_template(self) -> None:
+        self.app.push_screen(MessageTemplateFormDialog(self._save_template), self._template_saved)
+
+    @on(Button.Pressed, "#message-template-edit")
+    @on(DataTable.RowSelected, "#message-templates-table")
+    def edit_template(self) -> None:
+        view = self.highlighted_template
+        if view is None:
+            return
+
+        async def save(values: dict[str, str]) -> TemplateView:
+            return await self._save_template(values, view)
+
+        self.app.push_screen(MessageTemplateFormDialog(save, view), self._template_saved)
+
+    async def _save_template(self, values: dict[str, str], existing: TemplateView | None = None) -> TemplateView:
+        """Run by the dialog's worker, which shows refused fields under them."""
+        runtime = await self.runtime()
+        async with runtime.factory() as session, session.begin():
+            if existing is None:
+                return await create_template(session, values["name"], values["body"],
+                                             description=values["description"], actor=ACTOR)
+            return await update_template(session, existing.name, body=values["body"],
+                                         description=values["description"], new_name=values["name"], actor=ACTOR)
+
+    def _template_saved(self, view: TemplateView | None) -> None:
+        if view is not None:
+            self.notify(f"Saved template {view.name}", title="Message templates")
+            self.load_settings()
+
+    @on(Button.Pressed, "#message-template-delete")
+    def delete_highlighted_template(self) -> None:
+        view = self.highlighted_template
+        if view is not None:
+            self.remove_template(view)
+
+    @work(exclusive=True, group="settings-template-delete", exit_on_error=False)
+    async def remove_template(self, view: TemplateView) -> None:
+        if not await self.confirm_and_apply(
+            "Delete message template", f"Delete {view.name}? Requests naming it are refused from now on.",
+            "Delete", lambda session: delete_template(session, view.name, actor=ACTOR), refused="Not deleted",
+        ):
+            return
+        self.notify(f"Template {view.name} deleted.", title="Message templates")
         self.load_settings()
 
     # --- reply keywords ----------------------------------------------------------------------

@@ -2,7 +2,12 @@
 zones, typed properties, consent, and a few months of events), written through the same services
 as real imports, then a week of traffic: messages in every state with their attempts and receipts,
 and replies (plain ones, HELP, and STOPs that unsubscribe their profiles) through the same inbound
-door as real replies. Deterministic for a given seed (and the time it is made)."""
+door as real replies. Then yesterday's A/B campaign with a control group and a conversion goal
+(order_completed, revenue its amount): its run, messages per arm, replies, and orders after it
+that the conversions service attributes, so its page and `campaigns report` show real results.
+The Sandbox gets compliance data (senders, a 10DLC campaign, DLT templates, prices) chosen so a
+promotional campaign's preflight has something to say (services/demo_compliance.py).
+Deterministic for a given seed (and the time it is made)."""
 
 from __future__ import annotations
 
@@ -21,6 +26,9 @@ from smsconsole import clock
 from smsconsole.models import (
     ApiKey,
     AuditEntry,
+    Campaign,
+    CampaignConversion,
+    CampaignRun,
     Consent,
     Event,
     InboundMessage,
@@ -37,9 +45,13 @@ from smsconsole.models import (
     Segment,
     Setting,
 )
+from smsconsole.models.compliance import DltTemplate, Price, Sender, TenDlcCampaign
 from smsconsole.providers.base import InboundReport
 from smsconsole.secrets import SecretBox
 from smsconsole.services import profiles, providers, replies
+from smsconsole.services.campaigns import crud as campaigns
+from smsconsole.services.campaigns.arms import CONTROL
+from smsconsole.services.demo_compliance import create_compliance
 from smsconsole.services.profiles import AudienceDefaults
 from smsconsole.sms import analyze
 
@@ -86,10 +98,13 @@ class DemoSummary:
     profiles: int
     events: int
     provider: str
-    messages: int = 0
+    messages: int = 0  # the week of traffic (campaign rows apart)
     receipts: int = 0
     replies: int = 0
     opt_outs: int = 0
+    campaign: str | None = None  # the A/B campaign's Campaign ID
+    campaign_messages: int = 0  # its run's rows (control rows included)
+    conversions: int = 0
 
 
 async def has_data(session: AsyncSession) -> bool:
@@ -101,8 +116,9 @@ async def has_data(session: AsyncSession) -> bool:
 
 async def reset(session: AsyncSession) -> None:
     """Empty every table the demo fills (the schema stays)."""
-    for model in (InboundMessage, Receipt, MessagePart, MessageAttempt, Message, Event, Consent, Profile, PropertyDef,
-                  Segment, ApiKey, PollCursor, ProviderGroupMember, ProviderGroup, Provider, Setting, AuditEntry):
+    for model in (InboundMessage, Receipt, MessagePart, MessageAttempt, Message, CampaignConversion, CampaignRun,
+                  Campaign, Event, Consent, Profile, PropertyDef, Segment, ApiKey, PollCursor, ProviderGroupMember,
+                  ProviderGroup, Sender, Price, DltTemplate, TenDlcCampaign, Provider, Setting, AuditEntry):
         await session.execute(delete(model))
 
 
@@ -201,6 +217,7 @@ async def create_demo(
         await providers.create_provider(session, box, kind="sandbox", name="sandbox",
                                         values={"fail_pattern": r"^\+1555"}, actor="demo")
         provider_id = int(await session.scalar(select(Provider.id).where(Provider.name == "sandbox")) or 0)
+        await create_compliance(session, "sandbox")
     import httpx  # the Sandbox's connection test contacts nothing; it is run as an operator would
 
     async with httpx.AsyncClient() as client:
@@ -220,15 +237,18 @@ async def create_demo(
             pending.append(profiles.prepare_event(event, defaults))
         if len(pending) >= 20_000 or index == len(rows) - 1:
             async with factory() as session, session.begin():
-                result = await profiles.record_events(session, pending, source="import", defaults=defaults)
+                result = await profiles.record_events(session, pending, source="import", defaults=defaults,
+                                                         may_trigger=False)
             total_events += result.recorded
             pending = []
             if progress:
                 progress("events", index + 1, len(rows))
     messages, receipts = await _create_traffic(factory, provider_id, rng, now, progress)
     answered, opt_outs = await _create_replies(factory, provider_id, rng, now, progress)
+    campaign = await _create_campaign(factory, provider_id, rng, now, progress)
     return DemoSummary(profiles=len(rows), events=total_events, provider="sandbox", messages=messages,
-                       receipts=receipts, replies=answered, opt_outs=opt_outs)
+                       receipts=receipts, replies=answered + campaign.replies, opt_outs=opt_outs + campaign.opt_outs,
+                       campaign=campaign.code, campaign_messages=campaign.messages, conversions=campaign.conversions)
 
 
 def _sandbox_id(rng: random.Random, sent: datetime, letter: str) -> str:
@@ -372,3 +392,188 @@ async def _date_reply(session: AsyncSession, inbound_id: int, number: str, at: d
         "message_id": row.response_message_id, "recipient": number, "provider_status": "DELIVRD",
         "state": "delivered", "part": 0, "via": "poll", "occurred_at": finished, "received_at": finished,
         "applied_at": finished}])
+
+
+# --- yesterday's A/B campaign ---------------------------------------------------------------------
+
+CAMPAIGN_DOCUMENT: dict[str, Any] = {
+    "name": "Winter sale A/B",
+    "type": "one_time",
+    "who": {"segment": "Everyone", "reach_percent": 50},
+    "what": {"route": {"provider": "sandbox"},
+             "variants": [{"body": "Winter sale: 20% off everything today. Reply STOP to opt out.", "split": 45},
+                          {"body": "{{ profile.name | default: \"Hi\" }}, your 20% winter code WINTER20 works today "
+                                   "only. Reply STOP to opt out.", "split": 45}],
+             "control": 10},
+    "goal": {"event": "order_completed", "where": [{"property": "amount", "op": "greater", "value": 0}],
+             "window": "24h", "value": "amount"},
+}
+# arm → the chance a reached person orders within the day (control: without the message)
+ORDER_RATES = {"A": 0.07, "B": 0.10, CONTROL: 0.04}
+CAMPAIGN_STATES = [("delivered", 0.90), ("undelivered", 0.035), ("failed", 0.025), ("unknown", 0.01),
+                   ("suppressed", 0.03)]
+SUPPRESSED_WHY = ["frequency cap: 2 campaign SMS per day", "do not disturb hours"]
+CAMPAIGN_REPLIES = ["Thanks!", "Is WINTER20 valid online too?", "Bought it 🙌", "STOP", "STOP"]
+
+
+@dataclass(frozen=True)
+class _CampaignMade:
+    code: str
+    messages: int
+    receipts: int
+    replies: int
+    opt_outs: int
+    conversions: int
+
+
+def _held_back_code(phone_status: str, sms_capable: bool, subscription: str) -> str | None:
+    """Why a profile is not reachable, as a run records it (queries/reach.UNREACHABLE_REASONS)."""
+    if phone_status == "missing":
+        return "no_phone"
+    if phone_status == "invalid":
+        return "invalid_phone"
+    if not sms_capable:
+        return "not_mobile_capable"
+    if subscription == "unsubscribed":
+        return "unsubscribed"
+    return None if subscription == "subscribed" else "never_opted_in"
+
+
+def _arm(rng: random.Random) -> str:
+    """A, B or control in the campaign's split (45/45/10), from the demo's seeded random: the demo
+    writes the run's rows itself, and stays the same when remade (ids move on in PostgreSQL)."""
+    roll = rng.random() * 100
+    return "A" if roll < 45 else "B" if roll < 90 else CONTROL
+
+
+async def _create_campaign(factory: async_sessionmaker[AsyncSession], provider_id: int, rng: random.Random,
+                           now: datetime, progress: Callable[[str, int, int], None] | None) -> _CampaignMade:
+    """The campaign as its run left it a day ago: half of the reachable people (reach 50%) split
+    45/45/10 into A, B and control, sent over 90 minutes through the Sandbox; some reply (a few
+    STOP, only where its message was their last); some order within the day, more in B."""
+    from smsconsole.services.campaigns import conversions  # lazy: the campaigns' SQL
+    from smsconsole.services.segments import create_segment
+
+    start = (now - timedelta(hours=26)).replace(second=0)
+    async with factory() as session, session.begin():
+        await create_segment(session, name="Everyone", definition={"conditions": []}, actor="demo")
+        view = await campaigns.create_campaign(session, {**CAMPAIGN_DOCUMENT, "when": {
+            "timezone": "UTC", "at": start.strftime("%Y-%m-%d %H:%M")}}, actor="demo")
+        await session.execute(update(Campaign).where(Campaign.id == view.id).values(
+            state="completed", scheduled_at=start - timedelta(days=1), next_run_at=None))
+        people = (await session.execute(
+            select(Profile.id, Profile.user_id, Profile.phone, Profile.name, Profile.country, Profile.phone_status,
+                   Profile.sms_capable, Profile.subscription).order_by(Profile.id))).all()
+        held_back: dict[str, int] = {}
+        chosen = []
+        for person in people:
+            code = _held_back_code(person.phone_status, bool(person.sms_capable), person.subscription)
+            if code is None and rng.random() >= 0.5:
+                code = "sampled_out"
+            if code is None:
+                chosen.append(person)
+            else:
+                held_back[code] = held_back.get(code, 0) + 1
+        run = CampaignRun(campaign_id=view.id, number=1, planned_at=start, state="completed", started_at=start,
+                          materialized_at=start, finished_at=start + timedelta(hours=2), qualified=len(people),
+                          materialized=len(chosen), suppressed=held_back, document=view.document, updated_at=start)
+        session.add(run)
+        await session.flush()
+        rows = [_campaign_row(rng, person, index, len(chosen), start, view.id, run.id, provider_id)
+                for index, person in enumerate(chosen)]
+        if not rows:
+            return _CampaignMade(view.code, 0, 0, 0, 0, 0)
+        ids = (await session.execute(
+            insert(Message).returning(Message.id, sort_by_parameter_order=True), rows)).scalars().all()
+        tried = [(message_id, m) for message_id, m in zip(ids, rows, strict=True) if m["sending_at"] is not None]
+        await session.execute(insert(MessageAttempt), [{
+            "message_id": message_id, "provider_id": provider_id, "provider_name": "sandbox",
+            "started_at": m["sending_at"], "finished_at": m["sent_at"] or m["finished_at"],
+            "outcome": "unknown" if m["state"] == "unknown" else "sent",
+            "error_message": m["reason"] if m["state"] == "unknown" else None} for message_id, m in tried])
+        receipts = [{
+            "provider_id": provider_id, "provider_name": "sandbox", "provider_message_id": m["provider_message_id"],
+            "message_id": message_id, "recipient": m["to_number"], "provider_status": RECEIPTS[m["state"]][0],
+            "state": m["state"], "error_code": RECEIPTS[m["state"]][2], "error_kind": RECEIPTS[m["state"]][3],
+            "reason": RECEIPTS[m["state"]][4], "part": 0, "via": "poll", "occurred_at": m["finished_at"],
+            "received_at": m["finished_at"], "applied_at": m["finished_at"]}
+            for message_id, m in tried if m["state"] in RECEIPTS]
+        if receipts:
+            await session.execute(insert(Receipt), receipts)
+    if progress:
+        progress("campaign messages", len(rows), len(rows))
+    answered, opt_outs = await _campaign_replies(factory, provider_id, rng, now, rows)
+    users = {person.id: person.user_id for person in chosen}
+    orders = []
+    for m in rows:
+        if m["state"] in ("delivered", "undelivered", "unknown", CONTROL) and rng.random() < ORDER_RATES[m["variant"]]:
+            at = min((m["sent_at"] or m["created_at"]) + timedelta(minutes=rng.randint(3, 20 * 60)),
+                     now - timedelta(minutes=1))
+            orders.append({"user_id": users[m["profile_id"]], "name": "order_completed", "at": _iso(at),
+                           "properties": {"amount": round(rng.uniform(12, 240), 2), "category": rng.choice(CATEGORIES)}})
+    defaults = AudienceDefaults(region=None, timezone="UTC")
+    async with factory() as session, session.begin():
+        if orders:  # recorded as an import would: each converts as it is stored
+            await profiles.record_events(session, [profiles.prepare_event(o, defaults) for o in orders],
+                                         source="import", defaults=defaults, may_trigger=False)
+        converted = await conversions.recompute(session, view.id, now=now)  # earlier orders in the window too
+    if progress:
+        progress("conversions", converted, converted)
+    return _CampaignMade(view.code, len(rows), len(receipts), answered, opt_outs, converted)
+
+
+def _campaign_row(rng: random.Random, person: Any, index: int, count: int, start: datetime, campaign_id: int,
+                  run_id: int, provider_id: int) -> dict[str, Any]:
+    """One person's row of the run: a control row, or their variant's message in some state."""
+    arm = _arm(rng)
+    created = start + timedelta(seconds=int(5400 * index / max(count, 1)))
+    base: dict[str, Any] = {
+        "kind": "campaign", "priority": 0, "profile_id": person.id, "country": person.country,
+        "to_number": person.phone, "campaign_id": campaign_id, "run_id": run_id, "variant": arm,
+        "dedupe_key": f"run:{run_id}:profile:{person.id}", "created_at": created, "updated_at": created,
+        "render": False, "attempts": 0, "reason": None, "error_code": None, "provider_message_id": None,
+        "sending_at": None, "sent_at": None, "finished_at": None}
+    if arm == CONTROL:  # held out: recorded at the would-be send time, never sent
+        return {**base, "state": CONTROL, "body": "", "encoding": "GSM-7", "segments": 0, "finished_at": created}
+    template = CAMPAIGN_DOCUMENT["what"]["variants"][0 if arm == "A" else 1]["body"]
+    body = template.replace('{{ profile.name | default: "Hi" }}', (person.name or "Hi").split()[0])
+    info = analyze(body)
+    message = {**base, "body": body, "encoding": str(info.encoding), "segments": info.segments}
+    state = rng.choices([s for s, _ in CAMPAIGN_STATES], weights=[w for _, w in CAMPAIGN_STATES])[0]
+    if state == "suppressed":
+        return {**message, "state": state, "reason": rng.choice(SUPPRESSED_WHY), "finished_at": created}
+    sent = created + timedelta(seconds=1)
+    receipt = RECEIPTS.get(state)
+    finished = sent + timedelta(seconds=rng.choice([2, 3, 4, 6, 9, 14, 25, 45, 80]))
+    return {**message, "state": state, "provider_id": provider_id, "provider_name": "sandbox", "attempts": 1,
+            "sending_at": created, "sent_at": None if state == "unknown" else sent,
+            "provider_message_id": None if state == "unknown" else _sandbox_id(rng, sent, receipt[1] if receipt else "D"),
+            "reason": receipt[4] if receipt else "no answer from the sandbox in time; not resent",
+            "error_code": receipt[2] if receipt else None,
+            "finished_at": finished if receipt else sent + timedelta(seconds=15), "updated_at": finished}
+
+
+async def _campaign_replies(factory: async_sessionmaker[AsyncSession], provider_id: int, rng: random.Random,
+                            now: datetime, rows: list[dict[str, Any]]) -> tuple[int, int]:
+    """Replies to the campaign from some who got it, where it was the last message to their number
+    (so nothing is sent after a STOP); they link to its run and variant as real ones do."""
+    sent = {m["to_number"]: m for m in rows if m["state"] == "delivered"}
+    async with factory() as session:
+        latest = dict((await session.execute(
+            select(Message.to_number, func.max(Message.created_at)).where(Message.to_number.in_(list(sent)))
+            .group_by(Message.to_number))).all()) if sent else {}
+    candidates = sorted(number for number, m in sent.items() if latest.get(number) == m["created_at"])
+    chosen = rng.sample(candidates, min(len(candidates), max(2, len(candidates) // 30)))
+    opt_outs = 0
+    async with factory() as session, session.begin():
+        for index, number in enumerate(chosen):
+            text = rng.choice(CAMPAIGN_REPLIES)
+            at = min(sent[number]["finished_at"] + timedelta(minutes=rng.randint(1, 120)),
+                     now - timedelta(seconds=600 + index))
+            report = InboundReport(provider_message_id=f"SBXMOCAMP{index:011d}", sender=number,
+                                   recipient="SANDBOX", text=text, at=at)
+            view = await replies.record_inbound(session, provider_id=provider_id, provider_name="sandbox",
+                                                report=report, via="sandbox")
+            await _date_reply(session, view.id, number, at, rng)
+            opt_outs += view.action == "opt_out"
+    return len(chosen), opt_outs

@@ -21,13 +21,18 @@ from smsconsole.models import (
 from smsconsole.models import Provider as ProviderRow
 from smsconsole.phone import parse_number
 from smsconsole.providers import REGISTRY
+from smsconsole.providers.base import CREDITS
 from smsconsole.services import audit
 from smsconsole.services.campaigns.definition import campaign_code
 from smsconsole.services.errors import NotFound, ValidationError
-from smsconsole.sms import analyze, replace_lookalikes
+from smsconsole.services.smart_encoding import route_smart_encodes
+from smsconsole.sms import analyze, has_lookalikes, replace_lookalikes
 
-STATES = ("queued", "claimed", "sending", "sent", "delivered", "undelivered", "failed", "suppressed", "unknown")
+# `control`: a campaign's control-group row (held out: recorded, never claimed nor sent).
+STATES = ("queued", "claimed", "sending", "sent", "delivered", "undelivered", "failed", "suppressed", "unknown",
+          "control")
 OPEN_STATES = ("queued", "claimed", "sending")
+STATE_WORDS = {"control": "held out (control)"}  # a state as an operator reads it, where it differs
 PRIORITY_TEST = 100
 # The dispatcher's countdown at the end of a retry reason ("…; retrying in 30s"): stale as soon as
 # it is written, so views give the next attempt's time instead.
@@ -69,6 +74,14 @@ class MessageView:
     campaign: str | None = None  # its Campaign ID as people read it ("C12"),
     run_id: int | None = None  # and its run
     run_number: int | None = None  # (1, 2, ... within the campaign)
+    price: float | None = None  # what the provider said it cost (send answer or receipt), when it said
+    price_currency: str | None = None
+    variant: str | None = None  # a campaign message's arm: "A"…"E", or "control" on a held-out row
+
+    @property
+    def price_text(self) -> str | None:
+        """The price as people read it ("0.0666 EUR", "2 credits"); None when none was reported."""
+        return price_words(self.price, self.price_currency)
 
     @property
     def settled(self) -> bool:
@@ -81,9 +94,9 @@ class MessageView:
 
     @property
     def shown_state(self) -> str:
-        """The state as an operator reads it: `retrying` rather than `queued` after a failed attempt
-        (machine output keeps `state`)."""
-        return "retrying" if self.retrying else self.state
+        """The state as an operator reads it: `retrying` rather than `queued` after a failed attempt,
+        "held out (control)" for a control row (machine output keeps `state`)."""
+        return "retrying" if self.retrying else state_words(self.state)
 
     @property
     def shown_reason(self) -> str | None:
@@ -97,7 +110,24 @@ def message_view(row: Message, group_name: str | None = None, run_number: int | 
         row.state, row.reason, row.error_code, row.provider_message_id, row.attempts, row.created_at,
         row.sent_at, row.updated_at, group_name, row.country, row.next_attempt_at, row.campaign_id,
         campaign_code(row.campaign_id) if row.campaign_id is not None else None, row.run_id, run_number,
+        row.price, row.price_currency, row.variant,
     )
+
+
+def state_words(state: str) -> str:
+    """A message state as an operator reads it ("held out (control)" for `control`)."""
+    return STATE_WORDS.get(state, state)
+
+
+def price_words(price: float | None, currency: str | None) -> str | None:
+    """A provider's price in words: up to 4 decimals, trailing zeros dropped, with its currency
+    ("0.0333 EUR"), or "N credits" for a provider's own credits; None for no price."""
+    if price is None:
+        return None
+    amount = f"{price:.4f}".rstrip("0").rstrip(".") if price else "0"
+    if currency == CREDITS:
+        return f"{amount} credit{'' if amount == '1' else 's'}"
+    return f"{amount} {currency}" if currency else amount
 
 
 async def _group_names(session: AsyncSession, rows: list[Message]) -> dict[int, str]:
@@ -178,7 +208,10 @@ async def queue_test_message(
     if problems:
         raise ValidationError(problems)
     assert (provider or group) is not None and number.e164 is not None
-    info = analyze(body)
+    # The body goes as typed; a route whose provider smart-encodes (Twilio) bills the replaced text.
+    billed_smart = not smart_encoding and has_lookalikes(body) and await route_smart_encodes(
+        session, provider_id=provider.id if provider else None, group_id=group.id if group else None)
+    info = analyze(body, smart_encoding=billed_smart)
     now = clock.now()
     row = Message(
         kind="test", priority=PRIORITY_TEST, provider_id=provider.id if provider else None,

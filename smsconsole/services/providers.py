@@ -39,8 +39,6 @@ from smsconsole.services.groups import groups_using_provider
 if TYPE_CHECKING:
     import httpx
 
-    from smsconsole.providers.generic.curl import CurlImport, CurlParseError, import_curl
-    from smsconsole.providers.generic.presets import PRESETS, GenericPreset, preset
     from smsconsole.providers.generic.preview import preview_curl
 
 # The Generic catalogue (presets, curl import, request preview) reaches screens and the CLI through this

@@ -5,7 +5,10 @@ the Sandbox hand every inbound message to `record_inbound`, which in the caller'
   message without an id is a replay when the same sender, recipient, text and provider time — or,
   without a time, the same within REPLAY_WINDOW — arrived before);
 - finds the sender's profile by phone, or creates one;
-- links it to the message it answers (the latest one sent to that number);
+- links it to the message it answers (the latest one sent to that number, auto-responses left
+  out), and to that message's campaign, run and variant (copied, so replies and opt-outs count
+  per arm from the (campaign_id, run_id) index: `replies_by_arm`); a reply that picks one of a
+  campaign's reply options answers that campaign's message (services/campaigns/reply_options.py);
 - acts on a keyword: opt-out unsubscribes at once (consent source "keyword"), suppresses every
   message still queued to that number and queues the confirmation as the last message; opt-in
   re-subscribes; help answers; a custom keyword logs its event; anything else is an `sms_reply`
@@ -16,9 +19,10 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -30,18 +34,20 @@ from smsconsole.phone import parse_number
 from smsconsole.providers.base import InboundReport
 from smsconsole.services import keywords as keyword_service
 from smsconsole.services import profiles as profile_service
+from smsconsole.services.campaigns import reply_options
 from smsconsole.services.campaigns.definition import campaign_code
 from smsconsole.services.errors import NotFound, ValidationError
 from smsconsole.services.receipts import safe_text, stored_id
 from smsconsole.services.settings import get_settings
-from smsconsole.sms import analyze
+from smsconsole.services.smart_encoding import route_smart_encodes
+from smsconsole.sms import analyze, has_lookalikes
 
 PRIORITY_AUTO = 1000  # ahead of test (100) and campaign messages
 AUTO_RESPONSE_WINDOW = timedelta(minutes=10)
 REPLAY_WINDOW = timedelta(minutes=10)  # an id-less message repeated within this is a replay (up to twice as long)
 REPLY_EVENT = "sms_reply"
 ACTION_EVENTS = {"opt_out": profile_service.OPTOUT_EVENT, "opt_in": profile_service.OPTIN_EVENT}
-INBOUND_ACTIONS = ("opt_out", "opt_in", "help", "custom", "reply")
+INBOUND_ACTIONS = ("opt_out", "opt_in", "help", "custom", "option", "reply")
 SUPPRESSED_REASON = "recipient replied {word}: opted out"
 TEXT_MAX = 1600  # longer texts are kept whole in the row, cut in the event
 
@@ -67,7 +73,26 @@ class InboundView:
     duplicate: bool = False  # this call found it already recorded and did nothing
     suppressed: int = 0  # queued messages this reply suppressed (opt-out)
     answers_campaign_id: int | None = None  # the campaign of the message it answers,
-    answers_campaign: str | None = None  # as its Campaign ID ("C12")
+    answers_campaign: str | None = None  # as its Campaign ID ("C12"),
+    answers_run_id: int | None = None  # its run
+    answers_variant: str | None = None  # and its variant ("A"…"E")
+    reply_option: str | None = None  # the campaign reply option it picked ("C"; "8" for a score)
+
+    @property
+    def answers_arm(self) -> str | None:
+        """The campaign and variant it answers as people read them ("C12/B"; "C12" without a variant)."""
+        if self.answers_campaign is None:
+            return None
+        return f"{self.answers_campaign}/{self.answers_variant}" if self.answers_variant else self.answers_campaign
+
+
+class ArmReplies(NamedTuple):
+    """Replies to one run and variant of a campaign that led to one action (opt_out: its STOPs)."""
+
+    run_id: int | None
+    variant: str | None
+    action: str | None
+    count: int
 
 
 def _insert_ignore(session: AsyncSession, model: type, index_elements: list[str]) -> Any:
@@ -120,16 +145,24 @@ async def record_inbound(session: AsyncSession, *, provider_id: int | None, prov
 
     reachable = number is not None and number.valid
     profile = await _profile_for(session, sender, region, settings) if reachable else None
-    answers = await session.scalar(
-        select(Message).where(Message.to_number == sender, Message.sent_at.is_not(None))
+    answers = await session.scalar(  # an auto-response is never what a reply answers (STOP after "Thanks!")
+        select(Message).where(Message.to_number == sender, Message.sent_at.is_not(None), Message.kind != "auto")
         .order_by(Message.sent_at.desc(), Message.id.desc()).limit(1)
     ) if reachable else None
     keyword = await keyword_service.match_keyword(session, row.text)
     action = keyword.action if keyword is not None else "reply"
+    # not a keyword (they always win): an answer to a campaign's reply options, within their window
+    picked = await reply_options.find_answer(session, sender, row.text, min(report.at or now, now)) \
+        if keyword is None and reachable else None
+    if picked is not None:
+        action, answers = reply_options.OPTION_ACTION, picked.message
+        row.reply_option = picked.match.label
     row.profile_id = profile.id if profile is not None else None
     row.keyword = keyword.word if keyword is not None else None
     row.action = action
     row.answers_message_id = answers.id if answers is not None else None
+    if answers is not None and answers.campaign_id is not None:
+        row.campaign_id, row.run_id, row.variant = answers.campaign_id, answers.run_id, answers.variant
 
     suppressed = 0
     if action == "opt_out":
@@ -157,15 +190,24 @@ async def record_inbound(session: AsyncSession, *, provider_id: int | None, prov
             properties["answers_kind"] = answers.kind
             if answers.campaign_id is not None:
                 properties["answers_campaign"] = campaign_code(answers.campaign_id)
+        if picked is not None:
+            properties.update(_option_properties(picked))
         name = (keyword.event_name if action == "custom" and keyword is not None else
+                picked.match.option.event if picked is not None else
                 ACTION_EVENTS.get(action) or (REPLY_EVENT if action == "reply" else None))
         if name:
             await _log_event(session, profile.id, name, report.at or now, properties, row.id)
 
-    if keyword is not None and keyword.response and reachable and not await _answered_recently(
-            session, sender, action, now, row.id):
-        response = _auto_response(keyword.response, provider_id, provider_name, profile, sender,
+    response_body = (keyword.response if keyword is not None else
+                     picked.match.option.answer if picked is not None and profile is not None
+                     and profile.subscription != "unsubscribed" else None)
+    if response_body and reachable and not await _answered_recently(
+            session, sender, action, now, row.id, row.reply_option):
+        response = _auto_response(response_body, provider_id, provider_name, profile, sender,
                                   report.recipient, now, row.id, number.region if number else None)
+        if has_lookalikes(response.body) and await route_smart_encodes(session, provider_id=provider_id, group_id=None):
+            billed = analyze(response.body, smart_encoding=True)  # as a smart-encoding provider bills it
+            response.encoding, response.segments = billed.encoding, billed.segments
         session.add(response)
         await session.flush()
         row.response_message_id = response.id
@@ -251,25 +293,64 @@ async def _profile_for(session: AsyncSession, phone: str, region: str | None,
 async def _log_event(session: AsyncSession, profile_id: int, name: str, at: datetime,
                      properties: dict[str, Any], inbound_id: int) -> None:
     """An event row (not through record_events: the subscription was already changed above, with
-    source "keyword"), and its property types in the catalog segments read."""
+    source "keyword"), its property types in the catalog segments read, and the live triggers."""
+    await log_system_event(session, profile_id, name, at, properties, dedupe_source=f"inbound:{inbound_id}:{name}",
+                           now=clock.now())
+
+
+async def log_system_event(session: AsyncSession, profile_id: int, name: str, at: datetime,
+                           properties: dict[str, Any], *, dedupe_source: str, now: datetime) -> int:
+    """An event smsconsole itself records on a profile (a reply, a link click): the row (once per
+    `dedupe_source`), its property types in the catalog segments read, then, like any event, its
+    conversions and the live campaigns' triggers. Returns the messages the triggers queued (the
+    caller pokes the dispatcher); 0 when the event was recorded before."""
     types = {key: "number" if isinstance(value, int) else "string" for key, value in properties.items()}
     await session.execute(_insert_ignore(session, PropertyDef, ["scope", "name"]),
                           [{"scope": f"event:{name}", "name": key, "type": t} for key, t in types.items()])
-    dedupe = hashlib.sha1(f"inbound:{inbound_id}:{name}".encode()).hexdigest()
-    await session.execute(_insert_ignore(session, Event, ["dedupe"]),
-                          [{"profile_id": profile_id, "name": name, "at": at, "properties": properties,
-                            "dedupe": dedupe}])
+    dedupe = hashlib.sha1(dedupe_source.encode()).hexdigest()
+    inserted = await session.execute(
+        _insert_ignore(session, Event, ["dedupe"]).returning(Event.__table__.c.id),
+        [{"profile_id": profile_id, "name": name, "at": at, "properties": properties, "dedupe": dedupe}])
+    new_ids = list(inserted.scalars().all())
+    if not new_ids:
+        return 0
+    # an event like any other: it may convert, and live campaigns may take it as their trigger
+    from smsconsole.services.campaigns.conversions import on_events as attribute  # lazy: loaded by the first one
+    from smsconsole.services.campaigns.live.triggers import on_events
+
+    await attribute(session, new_ids, now=now)
+    return (await on_events(session, new_ids, now=now)).queued
 
 
 async def _answered_recently(session: AsyncSession, sender: str, action: str, now: datetime,
-                             inbound_id: int) -> bool:
+                             inbound_id: int, option: str | None = None) -> bool:
+    """This number was answered for the same action (the same campaign option) within
+    AUTO_RESPONSE_WINDOW: no second answer (no ping-pong with an auto-responder)."""
+    same = [InboundMessage.reply_option == option] if option is not None else []
     earlier = await session.scalar(
         select(func.count()).select_from(InboundMessage).where(
-            InboundMessage.sender == sender, InboundMessage.action == action,
+            InboundMessage.sender == sender, InboundMessage.action == action, *same,
             InboundMessage.response_message_id.is_not(None), InboundMessage.id != inbound_id,
             InboundMessage.received_at >= now - AUTO_RESPONSE_WINDOW)
     )
     return bool(earlier)
+
+
+def _option_properties(picked: reply_options.Answer) -> dict[str, Any]:
+    """What an option's event says beside the reply: the campaign, run and variant it answers, the
+    option, and the score of a number option."""
+    message = picked.message
+    properties: dict[str, Any] = {"option": picked.match.label}
+    if message.campaign_id is not None:
+        properties["campaign"] = campaign_code(message.campaign_id)
+        properties["campaign_id"] = message.campaign_id
+    if message.run_id is not None:
+        properties["run_id"] = message.run_id
+    if message.variant:
+        properties["variant"] = message.variant
+    if picked.match.score is not None:
+        properties[reply_options.SCORE_PROPERTY] = picked.match.score
+    return properties
 
 
 def _auto_response(body: str, provider_id: int | None, provider_name: str | None, profile: Profile | None,
@@ -292,7 +373,8 @@ async def _inbound_view(session: AsyncSession, row: InboundMessage, *, duplicate
         row.id, row.provider_name, row.provider_message_id, row.sender, row.recipient, row.text, row.profile_id,
         profile.name if profile else None, _profile_key(profile), row.keyword, row.action, row.answers_message_id,
         answers.body if answers else None, row.response_message_id, row.via, row.received_at, duplicate, suppressed,
-        *_campaign(answers.campaign_id if answers else None),
+        *_campaign(row.campaign_id if row.campaign_id is not None else answers.campaign_id if answers else None),
+        row.run_id, row.variant, row.reply_option,
     )
 
 
@@ -338,6 +420,25 @@ async def recent_inbound(session: AsyncSession, *, limit: int = 200, action: str
         views.append(InboundView(
             row.id, row.provider_name, row.provider_message_id, row.sender, row.recipient, row.text, row.profile_id,
             name, key, row.keyword, row.action, row.answers_message_id, body, row.response_message_id, row.via,
-            row.received_at, False, 0, *_campaign(campaign_id),
+            row.received_at, False, 0, *_campaign(row.campaign_id if row.campaign_id is not None else campaign_id),
+            row.run_id, row.variant, row.reply_option,
         ))
     return views
+
+
+async def replies_by_arm(session: AsyncSession, campaign_id: int,
+                         run_ids: Iterable[int] | None = None) -> list[ArmReplies]:
+    """Replies to a campaign's messages counted by run, variant and action (`opt_out`: the opt-outs
+    it caused), read through the (campaign_id, run_id) index; only `run_ids` when given. Ordered
+    by run, variant, action."""
+    query = (select(InboundMessage.run_id, InboundMessage.variant, InboundMessage.action, func.count())
+             .where(InboundMessage.campaign_id == campaign_id)
+             .group_by(InboundMessage.run_id, InboundMessage.variant, InboundMessage.action))
+    if run_ids is not None:
+        wanted = sorted(set(run_ids))
+        if not wanted:
+            return []
+        query = query.where(InboundMessage.run_id.in_(wanted))
+    rows = [ArmReplies(run_id, variant, action, int(count)) for run_id, variant, action, count in
+            (await session.execute(query)).all()]
+    return sorted(rows, key=lambda r: (r.run_id or 0, r.variant or "", r.action or ""))

@@ -83,6 +83,38 @@ def _webhook(value: str) -> tuple[str | None, str | None]:
     return value, None
 
 
+def _enforcement(value: str) -> tuple[str | None, str | None]:
+    word = value.strip().lower() or "block"
+    if word not in ENFORCEMENT:
+        return None, "must be block (a blocking finding stops the campaign) or warn (findings are only shown)"
+    return word, None
+
+
+def _link_domain(value: str) -> tuple[str | None, str | None]:
+    if not value:
+        return "", None
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment \
+            or any(c.isspace() for c in value):
+        return None, "must be the http(s) address short links go to, e.g. https://go.example.com"
+    return value.rstrip("/"), None
+
+
+def _retention(value: str) -> tuple[str | None, str | None]:
+    if not value:
+        return DEFAULT_LINK_RETENTION, None
+    number = _whole(value, 1, MAX_RETENTION)
+    if number is None:
+        return None, f"must be a whole number of days from 1 to {MAX_RETENTION:,}"
+    return str(number), None
+
+
+ENFORCEMENT = ("block", "warn")
+DEFAULT_LINK_RETENTION = "90"
+MAX_RETENTION = 3650
 DEFAULT_MISFIRE_GRACE = "3600"
 MAX_CAP = 1_000_000
 MAX_GRACE = 7 * 24 * 3600
@@ -137,6 +169,24 @@ SETTINGS: dict[str, SettingDef] = {
             "Optional http(s) URL that campaign alerts (such as a run blocked by its safety limit) are "
             "POSTed to as JSON",
             "", _webhook,
+        ),
+        SettingDef(
+            "compliance_enforcement", "Compliance preflight",
+            "block: a campaign with a blocking preflight finding (no allowed sender, unregistered DLT "
+            "template, send window, consent, budget) is not scheduled; warn: findings are only shown",
+            "block", _enforcement,
+        ),
+        SettingDef(
+            "link_domain", "Short-link domain",
+            "Address of this engine's listener that tracked links ({{ url | track }}) point to, e.g. "
+            "https://go.example.com (its GET /<code> redirects); empty: bodies using track cannot be sent",
+            "", _link_domain,
+        ),
+        SettingDef(
+            "link_retention_days", "Short-link retention (days)",
+            "A tracked link redirects for this many days after its message was rendered; then it answers "
+            "410 Gone",
+            DEFAULT_LINK_RETENTION, _retention,
         ),
     )
 }

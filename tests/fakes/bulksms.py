@@ -63,8 +63,12 @@ class FakeBulkSms(FakeProvider):
     def sent(self) -> list[dict[str, Any]]:
         return [m for m in self.messages.values() if m["type"] == "SENT"]
 
-    def set_status(self, message_id: str, kind: str, subtype: str | None = None) -> None:
+    def set_status(self, message_id: str, kind: str, subtype: str | None = None,
+                   credit_cost: float | None = None) -> None:
+        """A new status; `credit_cost` fills creditCost, which the submit answer leaves empty."""
         self.messages[message_id]["status"] = {"id": f"{kind}.{subtype or 'null'}", "type": kind, "subtype": subtype}
+        if credit_cost is not None:
+            self.messages[message_id]["creditCost"] = credit_cost
 
     def receive(self, sender: str, to: str, body: str) -> str:
         """A reply a person sends to one of the account's numbers; returns its id."""

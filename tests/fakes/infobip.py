@@ -68,14 +68,21 @@ class FakeInfobip(FakeProvider):
         ])
 
     def deliver(self, message_id: str, status: dict[str, Any] | None = None,
-                error: dict[str, Any] | None = None) -> None:
-        """A final status for a sent message: its log changes and a report waits to be pulled."""
+                error: dict[str, Any] | None = None, price: dict[str, Any] | None = None,
+                message_count: int = 1) -> None:
+        """A final status for a sent message: its log changes and a report waits to be pulled;
+        `price` ({pricePerMessage, currency}, per SMS part) and the parts as Infobip reports them."""
         log = self.logs[message_id]
         log.update(status=status or DELIVERED_TO_HANDSET, error=error or NO_ERROR, doneAt=stamp())
-        self.pending_reports.append({"bulkId": log["bulkId"], "messageId": message_id, "to": log["destination"],
-                                     "sender": log.get("sender"), "sentAt": log["sentAt"], "doneAt": log["doneAt"],
-                                     "messageCount": 1, "status": log["status"], "error": log["error"],
-                                     "callbackData": log.get("callbackData")})
+        if price is not None:
+            log.update(price=price, messageCount=message_count)
+        report = {"bulkId": log["bulkId"], "messageId": message_id, "to": log["destination"],
+                  "sender": log.get("sender"), "sentAt": log["sentAt"], "doneAt": log["doneAt"],
+                  "messageCount": message_count, "status": log["status"], "error": log["error"],
+                  "callbackData": log.get("callbackData")}
+        if price is not None:
+            report["price"] = price
+        self.pending_reports.append(report)
 
     def receive(self, sender: str, to: str, text: str, keyword: str | None = None) -> str:
         message_id = f"inbound-{next(self._numbers)}"

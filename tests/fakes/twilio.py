@@ -106,8 +106,12 @@ class FakeTwilio(FakeProvider):
         self.messages[sid] = resource
         return JSONResponse(resource, status_code=201)
 
-    def set_status(self, sid: str, status: str, error_code: int | None = None) -> None:
+    def set_status(self, sid: str, status: str, error_code: int | None = None, price: str | None = None,
+                   price_unit: str | None = None) -> None:
+        """A new status; `price` as Twilio rates a message later (a negative string, e.g. "-0.00750")."""
         self.messages[sid].update(status=status, error_code=error_code, date_updated=_rfc2822_now())
+        if price is not None:
+            self.messages[sid].update(price=price, price_unit=price_unit)
 
     def receive(self, sender: str, to: str, body: str, date_sent: str | None = None) -> str:
         """A message a person sends to one of the account's numbers; returns its sid."""

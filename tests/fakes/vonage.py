@@ -106,7 +106,7 @@ class FakeVonage(FakeProvider):
                 "account_id": self.api_key, "message_id": message_id, "client_ref": form.get("client-ref", ""),
                 "direction": "outbound", "from": form["from"], "to": form["to"], "status": "accepted",
                 "error_code": "0", "concatenated": parts > 1, "date_received": _now(),
-                "message_body": form["text"],
+                "message_body": form["text"], "total_price": 0.0333, "currency": "EUR",
             }
         return JSONResponse({"message-count": str(parts), "messages": entries})
 

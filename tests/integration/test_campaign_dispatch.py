@@ -82,7 +82,7 @@ async def _setup(rt: Runtime, gateway: FakeGateway, what: dict[str, Any],
                           suppressed={}, updated_at=now)
         session.add(run)
         profiles = [Profile(phone=f"+1415555{n:04d}", phone_raw=f"+1415555{n:04d}", phone_status="valid",
-                            sms_capable=True, subscription="subscribed", created_at=now, updated_at=now,
+                            sms_capable=True, subscription="subscribed", subscription_at=now, created_at=now, updated_at=now,
                             name=person.get("name"), properties=person.get("properties", {}))
                     for n, person in enumerate(people)]
         session.add_all(profiles)

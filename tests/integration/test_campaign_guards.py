@@ -72,7 +72,7 @@ async def _profile(rt: Runtime, phone: str, timezone: str | None = None) -> int:
     async with rt.factory() as session, session.begin():
         profile = Profile(phone=phone, phone_raw=phone, phone_status="valid", sms_capable=True,
                           subscription="subscribed", properties={}, timezone=timezone,
-                          created_at=now, updated_at=now)
+                          subscription_at=now, created_at=now, updated_at=now)
         session.add(profile)
         await session.flush()
         return profile.id

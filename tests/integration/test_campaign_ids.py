@@ -97,6 +97,6 @@ def test_cli_shows_the_campaign_id(cli, tmp_path: Path, database_url: str) -> No
     status, _, err = cli("stats", "--campaign", "C999")
     assert status != 0 and err.count("\n") == 1 and "no campaign 'C999'" in err
     status, out, _ = cli("inbox")
-    assert status == 0 and "CAMPAIGN" in out and f" {code} " in out
+    assert status == 0 and "CAMPAIGN" in out and f" {code}/A " in out  # the campaign and the variant answered
     status, out, _ = cli("inbox", "--json")
     assert json.loads(out)[0]["answers_campaign"] == code

@@ -34,7 +34,7 @@ async def people(rt: Runtime, count: int) -> None:
     async with rt.factory() as session, session.begin():
         await session.execute(insert(Profile), [
             {"phone": f"+4477009{n:05d}", "phone_status": "valid", "sms_capable": True, "country": "GB",
-             "subscription": "subscribed", "name": f"P{n}", "properties": {}, "created_at": now, "updated_at": now}
+             "subscription": "subscribed", "name": f"P{n}", "properties": {}, "subscription_at": now, "created_at": now, "updated_at": now}
             for n in range(count)])
 
 

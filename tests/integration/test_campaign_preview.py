@@ -28,12 +28,12 @@ async def _people(rt: Runtime) -> None:
     async with rt.factory() as session, session.begin():
         session.add_all([
             Profile(user_id="u-never", phone="+14155550100", phone_status="valid", sms_capable=True, name="Nora",
-                    subscription="never", country="US", properties={"city": "Reno"}, created_at=now, updated_at=now),
+                    subscription="never", country="US", properties={"city": "Reno"}, subscription_at=now, created_at=now, updated_at=now),
             Profile(user_id="u-zoe", phone="+447700900123", phone_status="valid", sms_capable=True, name="Zoë",
-                    subscription="subscribed", country="GB", properties={"city": "Leeds"}, created_at=now,
+                    subscription="subscribed", country="GB", properties={"city": "Leeds"}, subscription_at=now, created_at=now,
                     updated_at=now),
             Profile(user_id="u-bo", phone="+14155550101", phone_status="valid", sms_capable=True, name="Bo",
-                    subscription="subscribed", country="US", properties={"city": "Reno"}, created_at=now,
+                    subscription="subscribed", country="US", properties={"city": "Reno"}, subscription_at=now, created_at=now,
                     updated_at=now),
         ])
         session.add_all([PropertyDef(scope="profile", name="city", type="string"),

@@ -53,7 +53,7 @@ async def add_profiles(rt: Runtime, count: int, *, country: str = "GB", subscrip
     rows = [{"phone": None if phone_status == "missing" else f"{prefix}{start + n:06d}",
              "phone_raw": None, "phone_status": phone_status, "sms_capable": phone_status == "valid",
              "country": country, "timezone": timezone, "subscription": subscription, "properties": {},
-             "created_at": now, "updated_at": now} for n in range(count)]
+             "subscription_at": now, "created_at": now, "updated_at": now} for n in range(count)]
     async with rt.factory() as session, session.begin():
         await session.execute(insert(Profile), rows)
 

@@ -52,7 +52,7 @@ async def world(runtime: Runtime, gateway: FakeGateway) -> Runtime:
     async with runtime.factory() as session, session.begin():
         session.add(Profile(user_id="ann", phone="+14155550100", phone_raw="+14155550100", phone_status="valid",
                             sms_capable=True, subscription="unsubscribed", name="Ann", properties={"city": "Paris"},
-                            created_at=now, updated_at=now))
+                            subscription_at=now, created_at=now, updated_at=now))
     return runtime
 
 

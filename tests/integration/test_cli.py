@@ -11,6 +11,7 @@ import pytest
 from tests.integration.cli_support import one_line_error as _one_line_error
 
 
+@pytest.mark.fresh_database
 def test_db_current_and_upgrade(cli) -> None:  # type: ignore[no-untyped-def]
     code, out, _ = cli("db", "current")
     assert code == 0 and "not initialized" in out

@@ -59,7 +59,7 @@ def test_a_draft_then_every_problem_named_then_scheduled(cli, setup: Path) -> No
     assert code == 0
     assert out.splitlines() == [
         "created draft C1 'Spring sale'",
-        "before it can be scheduled: type: must be one of one_time, multiple_dates, recurring; "
+        "before it can be scheduled: type: must be one of one_time, multiple_dates, recurring, action, inaction, date; "
         "when.at: choose when it is sent: now, or a date and time; who.segment: choose a saved segment or build an ad-hoc one; what.body: write the message"]
 
     broken = {**COMPLETE, "when": {"timezone": "Europe/London", "at": "24/12/2026"}, "who": {"segment": "Nobody"},
@@ -249,8 +249,9 @@ def test_a_test_send_renders_as_the_profile_and_goes_through_the_campaigns_route
     cli("campaigns", "create", "--file", write(setup / "c.json", COMPLETE))
     code, out, _ = cli("campaigns", "test", "C1", "--profile", "u1", "--to", "+447400123499")
     assert code == 0, out
-    first, second = out.splitlines()
+    first, price, second = out.splitlines()
     assert first == "C1 test as Asha (u1) through group uk: 'Hi Asha 🎉 20% off'"
+    assert price == "price: 1 segment (UCS-2); no price for GB on sbx (first in group uk)"
     assert second.startswith("sent: message 1 to +447400123499 via sbx; provider id SBX")
     code, out, _ = cli("campaigns", "test", "C1", "--profile", "u1", "--to", "+447400123499", "--json")
     shown = json.loads(out)

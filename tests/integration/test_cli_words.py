@@ -125,7 +125,7 @@ def test_actions_read_as_in_the_console_and_json_keeps_stored_values(  # type: i
     assert code == 0 and out.strip() == "added keyword 'QUIT NOW': opt-out"
     code, _, err = cli("inbox", "--action", "unsubscribe")
     line = one_line_error(err)
-    assert code == 2 and "opt-out, opt-in, help, custom or reply" in line.replace(", reply", " or reply")
+    assert code == 2 and "opt-out, opt-in, help, custom, option or reply" in line.replace(", reply", " or reply")
     assert "opt_out" not in line
     assert "opt-out" in help_text(cli, capsys, "inbox") and "opt_out" not in help_text(cli, capsys, "keywords", "add")
 
@@ -155,7 +155,8 @@ def test_the_stats_rate_says_of_how_many_settled(cli) -> None:  # type: ignore[n
     cli("providers", "add", "sandbox", "--name", "sbx", "--receipt-delay", "3600")
     for n in range(3):
         code, out, _ = cli("send-test", "--provider", "sbx", "--to", f"+1415555012{n}", "--body", "hi")
-        assert code == 0 and out.startswith("sent:"), out
+        price, sent = out.splitlines()  # the price is said before the send
+        assert code == 0 and price == "price: 1 segment (GSM-7); no price for US on sbx" and sent.startswith("sent:"), out
     code, out, _ = cli("stats")
     assert code == 0
     total = next(line for line in out.splitlines() if line.startswith("total"))

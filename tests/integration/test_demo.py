@@ -43,7 +43,8 @@ async def test_the_demo_has_messages_in_each_state_receipts_replies_and_stops(ru
         assert {state for state, _ in receipts} >= {"delivered", "undelivered", "failed"}
         assert summary.receipts == len(receipts)
         without_attempt = await session.scalar(select(func.count()).select_from(Message).where(
-            Message.state != "queued", ~select(MessageAttempt.id).where(MessageAttempt.message_id == Message.id).exists()))
+            Message.state.not_in(("queued", "suppressed", "control")),  # those never left: no attempt
+            ~select(MessageAttempt.id).where(MessageAttempt.message_id == Message.id).exists()))
         assert without_attempt == 0
 
         inbound = list(await session.scalars(select(InboundMessage).order_by(InboundMessage.received_at)))
@@ -80,3 +81,27 @@ async def test_the_demo_is_the_same_for_the_same_seed_and_time(runtime: Runtime)
         await demo.reset(session)
     await demo.create_demo(runtime.factory, runtime.box, profiles_count=60, days=7)
     assert await _traffic(runtime) == first and first
+
+
+async def test_the_demo_has_an_ab_campaign_with_results(runtime: Runtime) -> None:
+    """Yesterday's A/B campaign with a control group: its report has every arm, conversions the
+    conversions service attributed, replies linked to their arm, and control rows never sent."""
+    from smsconsole.services.campaigns.report import build_report
+    from smsconsole.services.replies import replies_by_arm
+
+    clock.freeze(NOW)
+    summary = await demo.create_demo(runtime.factory, runtime.box, profiles_count=600, days=14)
+    async with runtime.factory() as session:
+        campaign_id = int(summary.campaign[1:]) if summary.campaign else 0
+        report = await build_report(session, campaign_id)
+        assert report.goal and report.state == "completed" and report.qualified == 600
+        arms = {arm.arm: arm for arm in report.arms}
+        assert set(arms) == {"A", "B", "control"} and all(arm.reached for arm in arms.values())
+        assert report.total.assigned == summary.campaign_messages
+        assert report.total.conversions == summary.conversions > 0
+        assert [lift.variant for lift in report.lift] == ["A", "B"]
+        assert report.series and report.latency and report.held_back["sampled_out"] > 0
+        linked = await replies_by_arm(session, campaign_id)
+        assert sum(r.count for r in linked) == report.total.replies > 0
+        control = list(await session.scalars(select(Message).where(Message.variant == "control")))
+        assert control and all(m.state == "control" and m.sent_at is None for m in control)

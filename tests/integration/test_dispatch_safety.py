@@ -370,7 +370,10 @@ async def test_sigstop_past_the_ttl_then_sigcont_the_stale_engine_sends_nothing(
             env = {**os.environ, "SMSCONSOLE_CONFIG_DIR": str(config.config_dir),
                    "SMSCONSOLE_DATA_DIR": str(config.data_dir), "SMSCONSOLE_DATABASE_URL": database_url,
                    "SMSCONSOLE_LEASE_TTL_SECONDS": "3", "SMSCONSOLE_HEARTBEAT_SECONDS": "0.2",
-                   "SMSCONSOLE_DISPATCH_BATCH_SIZE": "200", "SMSCONSOLE_DISPATCH_INTERVAL_SECONDS": "0.05"}
+                   "SMSCONSOLE_DISPATCH_BATCH_SIZE": "200", "SMSCONSOLE_DISPATCH_INTERVAL_SECONDS": "0.05",
+                   # on PostgreSQL A would otherwise go on as a worker beside B, legitimately sending
+                   # new claims (tests/integration/test_workers.py); here A must stay a lone engine
+                   "SMSCONSOLE_WORKER_DISPATCH": "false"}
             engine_a = _start_engine(env, tmp_path / "a.log")
             b_client = httpx.AsyncClient(headers={"x-engine": "B"}, timeout=5)
             stop_b = asyncio.Event()

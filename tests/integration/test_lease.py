@@ -153,3 +153,51 @@ async def test_serve_shuts_down_cleanly(runtime: Runtime, config: Config, tmp_pa
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+async def test_a_renewal_committed_after_the_lease_ended_starts_a_new_tenure(runtime: Runtime, config: Config) -> None:
+    """The heartbeat's UPDATE waits for the database (another writer holds it) past the lease's
+    end, then commits with the time it read before waiting: the lease looks renewed, but outbox
+    writes fenced on it in the gap were refused, leaving their messages `sending`. The engine must
+    not carry on under that token: it starts a new tenure, whose recovery settles them."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert, select
+
+    from smsconsole import clock
+    from smsconsole.models import Message
+
+    engine = Engine(runtime.factory, runtime.box, config)
+    stop = asyncio.Event()
+    task = asyncio.create_task(engine.run(stop))
+
+    async def running() -> bool:
+        return engine.state is EngineState.RUNNING and engine._token is not None
+
+    await _until(running)
+    first = engine._token
+    now = clock.now()
+    async with runtime.factory() as session, session.begin():  # a send whose outcome write the fence refused
+        stranded = (await session.execute(insert(Message).returning(Message.id), [{
+            "kind": "transactional", "priority": 0, "to_number": "+447400123401", "body": "x", "encoding": "GSM-7",
+            "segments": 1, "state": "sending", "attempts": 1, "claim_token": first, "created_at": now,
+            "updated_at": now}])).scalar_one()
+    # The next renewal commits after the lease's end as this process set it (as when its UPDATE
+    # waited behind another writer with the time it read before): the row says renewed, the gap
+    # happened. Set that end into the past rather than race a lock against the heartbeat.
+    engine._expires = clock.now() - timedelta(seconds=1)
+
+    async def settled() -> bool:  # a new tenure, and its recovery (which runs once it holds the lease) done
+        if engine.state is not EngineState.RUNNING or engine._token in (None, first):
+            return False
+        async with runtime.factory() as session:
+            return await session.scalar(select(Message.state).where(Message.id == stranded)) != "sending"
+
+    await _until(settled)
+    async with runtime.factory() as session:
+        row = await session.scalar(select(Message).where(Message.id == stranded))
+        assert row is not None
+        assert row.state == "unknown" and "not resent" in (row.reason or "")
+    stop.set()
+    await task
+    assert clock.now() - now < timedelta(minutes=1)

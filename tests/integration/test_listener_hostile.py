@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import resource
 import socket
 import subprocess
@@ -30,7 +28,7 @@ from sqlalchemy import func, select
 from smsconsole import clock
 from smsconsole.db import _alembic_config, create_engine
 from smsconsole.listener.app import create_app
-from smsconsole.models import Consent, Event, InboundMessage, Message, Profile, Provider as ProviderRow, Receipt
+from smsconsole.models import Consent, Event, InboundMessage, Message, Profile, Receipt
 from smsconsole.providers.base import CallbackRequest
 from smsconsole.runtime import Runtime
 from smsconsole.services import api_keys, providers, settings as settings_service
@@ -312,6 +310,7 @@ def _migrate(url: str, revision: str) -> Any:
     return run()
 
 
+@pytest.mark.fresh_database
 async def test_the_migration_collapses_duplicate_receipts_of_an_old_database(database_url: str) -> None:
     await _migrate(database_url, "0006")
     engine = create_engine(database_url)

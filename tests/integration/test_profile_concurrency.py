@@ -269,6 +269,7 @@ _messages = sa.table("messages", *(sa.column(c) for c in (
     sa.column("created_at", UTCDateTime), sa.column("updated_at", UTCDateTime))
 
 
+@pytest.mark.fresh_database
 async def test_the_migration_merges_phone_only_duplicates_into_the_oldest(database_url: str) -> None:
     await _migrate(database_url, "0005")
     engine = database.create_engine(database_url)

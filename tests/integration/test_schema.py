@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
@@ -9,9 +10,18 @@ from smsconsole.models import Base
 from smsconsole.runtime import Runtime
 
 
+EXPRESSION_INDEXES = {"ix_messages_queue"}
+
+
+@pytest.mark.fresh_database
 async def test_migrated_schema_matches_the_models(runtime: Runtime) -> None:
     def diff(connection):  # type: ignore[no-untyped-def]
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        def include(obj, name, type_, reflected, compare_to):  # type: ignore[no-untyped-def]
+            # SQLite's reflection drops an index's expressions (`priority DESC`), so the claim-order
+            # index looks different there whatever the migration wrote; PostgreSQL compares it in full
+            return not (type_ == "index" and name in EXPRESSION_INDEXES and connection.dialect.name == "sqlite")
+
+        context = MigrationContext.configure(connection, opts={"compare_type": True, "include_object": include})
         return compare_metadata(context, Base.metadata)
 
     async with runtime.db.connect() as connection:

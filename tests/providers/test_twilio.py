@@ -481,7 +481,7 @@ def test_fields_capabilities_and_flags() -> None:
     assert TwilioProvider.default_base_url == "https://api.twilio.com"
     assert TwilioProvider.capabilities == Capabilities(
         max_batch=1, max_body_chars=1600, status_webhook=True, status_polling=True,
-        inbound_webhook=True, inbound_polling=True, signature=True, status_lookup=True,
+        inbound_webhook=True, inbound_polling=True, signature=True, status_lookup=True, pricing_api=True,
     )
 
 

@@ -18,6 +18,7 @@ from textual.message import Message
 from smsconsole import clock
 from smsconsole.config import Config
 from smsconsole.runtime import Runtime
+from tests.conftest import copy_sqlite_template
 from tests.tui.seed import FROZEN, seed_demo
 
 
@@ -41,6 +42,7 @@ def snapshot_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
     config = Config(config_dir=Path("config"), data_dir=Path("data"))
 
     async def seed() -> None:
+        await copy_sqlite_template(Path(config.effective_database_url.removeprefix("sqlite:///")))
         rt = await Runtime.open(config)
         try:
             await seed_demo(rt)

@@ -34,7 +34,9 @@ async def wait_for(pilot: Pilot[Any], condition: Callable[[], object], timeout: 
 async def settle(pilot: Pilot[Any], timeout: float = 20.0) -> None:
     """Let every running worker (reads, saves) finish and the screen redraw, so a snapshot does not
     catch a half-done refresh on a loaded machine."""
-    await wait_for(pilot, lambda: not any(w.is_running for w in pilot.app.workers), timeout=timeout,
+    # a worker still waiting to start counts too: the engine banner's lease read is queued when the
+    # database opens, and a snapshot taken before it ran showed "starting" (CI, 120x36 Inbox)
+    await wait_for(pilot, lambda: all(w.is_finished for w in pilot.app.workers), timeout=timeout,
                    what="the workers to finish")
     await pilot.pause()
 

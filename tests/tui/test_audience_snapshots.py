@@ -19,7 +19,7 @@ from smsconsole.runtime import Runtime
 from smsconsole.screens.audience.importing import ImportScreen
 from smsconsole.screens.audience.profile import ProfileScreen
 from tests.tui.seed import seed_api_keys, seed_audience
-from tests.tui.support import make_app, type_text, wait_for
+from tests.tui.support import make_app, settle, type_text, wait_for
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 36), id="120x36")]
 CONTACTS = (
@@ -94,6 +94,7 @@ async def import_finished(pilot: Pilot[Any]) -> None:
 async def api_keys_shown(pilot: Pilot[Any]) -> None:
     await pilot.press("4")
     await wait_for(pilot, lambda: rows(pilot, "#api-keys-table") == 3, what="the API keys")
+    await settle(pilot)  # every Settings panel loaded (the page's height, hence the scrollbar, is final)
     table = pilot.app.screen.query_one("#api-keys-table", DataTable)
     table.focus()
     pilot.app.screen.query_one("#settings-api-keys").scroll_visible(animate=False, top=True)

@@ -43,4 +43,4 @@ async def test_stats_path_and_inbox_show_the_campaign(runtime: Runtime, config: 
         await pilot.press("8")
         inbox = table(pilot, "#inbox-table")
         await wait_for(pilot, lambda: inbox.row_count == 1, what="the reply")
-        assert str(inbox.get_cell_at((0, 6))).startswith(f"#{campaign_message} {code} ")
+        assert str(inbox.get_cell_at((0, 6))).startswith(f"#{campaign_message} {code}/A ")

@@ -21,6 +21,7 @@ from smsconsole.screens.campaigns.steps_what import WhatStep
 from smsconsole.screens.campaigns.steps_when import TypeStep, WhenStep
 from smsconsole.screens.campaigns.steps_who import WhoStep
 from smsconsole.screens.campaigns.wizard import WizardStep
+from tests.conftest import copy_sqlite_template
 from tests.tui.campaign_seed import seed_campaigns
 from tests.tui.support import make_app, settle, wait_for
 
@@ -34,6 +35,7 @@ def campaigns_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
     config = Config(config_dir=Path("config"), data_dir=Path("data"))
 
     async def seed() -> None:
+        await copy_sqlite_template(Path("data/smsconsole.db"))
         rt = await Runtime.open(config)
         try:
             await seed_campaigns(rt)

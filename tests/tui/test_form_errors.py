@@ -284,6 +284,7 @@ async def test_segment_builder_name_error_names_the_field_and_goes_when_typed(ru
         await pilot.pause()
         name = builder.query_one("#input-segment-name", Input)
         name.value = "gold-plan"
+        await pilot.pause()  # the Changed message (which clears a shown error) lands before the save, as when typed
         builder.action_save()
         error = builder.query_one("#builder-name-error", FieldError)
         await wait_for(pilot, lambda: error.reason is not None, what="the name's error")

@@ -20,6 +20,7 @@ from smsconsole.models import Provider as ProviderRow
 from smsconsole.runtime import Runtime
 from smsconsole.screens.dialogs.group_form import GroupFormDialog
 from smsconsole.services import groups as svc
+from tests.conftest import copy_sqlite_template
 from tests.tui.seed import FROZEN, add_provider, seed_providers
 from tests.tui.support import make_app, settle, wait_for
 
@@ -32,6 +33,7 @@ def groups_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
     config = Config(config_dir=Path("config"), data_dir=Path("data"))
 
     async def seed() -> None:
+        await copy_sqlite_template(Path("data/smsconsole.db"))
         rt = await Runtime.open(config)
         try:
             await seed_providers(rt)

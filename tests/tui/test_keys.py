@@ -339,9 +339,12 @@ async def test_settings_focus_on_entry_tab_order_and_scrolling(runtime: Runtime)
                        what="the keywords")
         page = app.screen.query_one("#settings-body")
         assert app.focused is page
-        # tab: the page, each setting, the API keys, the keywords, and round again (no buttons, no read-only tables)
+        # tab: the page, each setting, the API keys, the message templates, the keywords, the compliance
+        # panel (its enforcement choice, its tab bar, the shown tab's table), and round again (no
+        # buttons, no read-only tables)
         settings = [widget.id for widget in app.screen.query("#settings-form Input")]
-        expected = [*settings, "api-keys-table", "keywords-table", "settings-body"]
+        expected = [*settings, "api-keys-table", "message-templates-table", "keywords-table",
+                    "compliance-enforcement", None, "compliance-senders-table", "settings-body"]
         order = []
         for _ in range(len(expected) + 2):  # round again to the first fields (the page back at its top)
             await pilot.press("tab")

@@ -22,6 +22,7 @@ from smsconsole.runtime import Runtime
 from smsconsole.screens.sections import SECTIONS
 from smsconsole.screens.segments.builder import SegmentBuilderScreen
 from smsconsole.screens.widgets.top_bar import EngineBanner, EngineInfo, SectionTab
+from tests.conftest import copy_sqlite_template
 from tests.tui.replies_seed import seed_replies
 from tests.tui.seed import seed_demo
 from tests.tui.segment_seed import ORDERED_TWICE_IN_IN_GB, save_segment, seed_audience
@@ -193,6 +194,7 @@ def layout_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
     config = Config(config_dir=Path("config"), data_dir=Path("data"))
 
     async def seed() -> None:
+        await copy_sqlite_template(Path("data/smsconsole.db"))
         rt = await Runtime.open(config)
         try:
             await seed_demo(rt)

@@ -14,6 +14,7 @@ from textual.widgets import DataTable
 from smsconsole.config import Config
 from smsconsole.runtime import Runtime
 from smsconsole.screens.dialogs.message_path import MessagePathDialog
+from tests.conftest import copy_sqlite_template
 from tests.tui.replies_seed import seed_replies
 from tests.tui.seed import seed_demo
 from tests.tui.support import make_app, settle, wait_for
@@ -27,6 +28,7 @@ def replies_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
     config = Config(config_dir=Path("config"), data_dir=Path("data"))
 
     async def seed() -> None:
+        await copy_sqlite_template(Path("data/smsconsole.db"))
         rt = await Runtime.open(config)
         try:
             await seed_demo(rt)
@@ -49,6 +51,7 @@ def test_inbox(snap_compare: Any, replies_config: Config, size: tuple[int, int])
     async def run_before(pilot: Pilot[Any]) -> None:
         await pilot.press("8")
         await wait_for(pilot, lambda: rows(pilot, "#inbox-table") == 4, what="replies")
+        await settle(pilot)
 
     assert snap_compare(make_app(replies_config), terminal_size=size, run_before=run_before)
 
@@ -61,6 +64,7 @@ def test_stats_delivery(snap_compare: Any, replies_config: Config, size: tuple[i
         await pilot.press("9")
         await wait_for(pilot, lambda: rows(pilot, "#stats-recent-table") == 8, what="messages")
         await wait_for(pilot, lambda: rows(pilot, "#stats-providers-table") == 4, what="providers")
+        await settle(pilot)
 
     assert snap_compare(make_app(replies_config), terminal_size=size, run_before=run_before)
 
@@ -89,7 +93,7 @@ def test_keywords_panel(snap_compare: Any, replies_config: Config, size: tuple[i
         table = pilot.app.screen.query_one("#keywords-table", DataTable)
         table.focus()
         pilot.app.screen.query_one("#settings-keywords").scroll_visible(animate=False, top=True)
-        await pilot.pause()
+        await settle(pilot)
 
     assert snap_compare(make_app(replies_config), terminal_size=size, run_before=run_before)
 
@@ -104,5 +108,6 @@ def test_message_path(snap_compare: Any, replies_config: Config) -> None:
         table.move_cursor(row=table.get_row_index("1"))
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, MessagePathDialog), what="the path")
+        await settle(pilot)
 
     assert snap_compare(make_app(replies_config), terminal_size=(80, 24), run_before=run_before)

@@ -17,6 +17,7 @@ from smsconsole.config import Config
 from smsconsole.runtime import Runtime
 from smsconsole.screens.dialogs.condition_editor import ConditionEditorDialog
 from smsconsole.screens.segments.builder import SegmentBuilderScreen
+from tests.conftest import copy_sqlite_template
 from tests.tui.segment_seed import ORDERED_TWICE_IN_IN_GB, save_segment, seed_segments
 from tests.tui.support import make_app, wait_for
 
@@ -32,6 +33,7 @@ def segments_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
     config = Config(config_dir=Path("config"), data_dir=Path("data"))
 
     async def seed() -> None:
+        await copy_sqlite_template(Path("data/smsconsole.db"))
         rt = await Runtime.open(config)
         try:
             await seed_segments(rt)

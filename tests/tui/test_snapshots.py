@@ -127,6 +127,7 @@ def test_message_detail(snap_compare: Any, snapshot_config: Config) -> None:
         table.move_cursor(row=table.get_row_index("3"))
         await pilot.press("enter")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, MessageDetailDialog), what="the detail")
+        await settle(pilot)
 
     assert snap_compare(make_app(snapshot_config), terminal_size=(80, 24), run_before=run_before)
 

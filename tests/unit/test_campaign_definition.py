@@ -78,6 +78,19 @@ def test_a_draft_needs_only_a_name_but_scheduling_asks_for_the_rest() -> None:
     ({"name": "x", "what": {"generic": {"template_variables": "a,b"}}}, "what.generic.template_variables", "list"),
     ({"name": "x", "what": {"linked_content": {"on_failure": "retry"}}}, "what.linked_content.on_failure", "skip"),
     ({"name": "x", "colour": "red"}, "colour", "unknown field"),
+    ({"name": "x", "when": {"tz": "UTC"}}, "when.tz", "unknown field; when has at, dates"),
+    ({"name": "x", "type": "recurring", "when": {"recurrence": {"every": "day", "hour": "09:00"}}},
+     "when.recurrence.hour", "a recurrence has day_of_month"),
+    ({"name": "x", "when": {"dnd": {"start": "21:00", "end": "09:00", "mode": "delay"}}}, "when.dnd.mode",
+     "start, end and action"),
+    ({"name": "x", "who": {"segmnet": "a"}}, "who.segmnet", "unknown field; who has daily_limit"),
+    ({"name": "x", "what": {"bdy": "hi"}}, "what.bdy", "unknown field"),
+    ({"name": "x", "what": {"body": "hi", "compliance": {"category": "service"}}}, "what.compliance",
+     "compliance and budget are top-level tables"),
+    ({"name": "x", "what": {"generic": {"template": "T1"}}}, "what.generic.template", "generic has body_values"),
+    ({"name": "x", "what": {"linked_content": {"retries": 2}}}, "what.linked_content.retries", "timeout and on_failure"),
+    ({"name": "x", "type": "action", "who": {"trigger": {"event": "order", "wait": "5m"}}}, "who.trigger.wait",
+     "a trigger has at, cancel_event"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_each_bad_field_is_named_with_its_reason(document: dict, field: str, words: str) -> None:
     problems = dict(parse_document(document)[1])

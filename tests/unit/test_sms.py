@@ -165,15 +165,20 @@ def test_replace_lookalikes_turns_word_processor_text_into_gsm7() -> None:
 @pytest.mark.parametrize(
     ("original", "expected"),
     [
-        ("‘a’ ‚b‛", "'a' 'b'"),
-        ("„c‟ «d» ″", '"c" "d" "'),
+        ("‘a’ ‛b", "'a' 'b"),
+        ("‚low-9‚", ",low-9,"),  # Twilio's table: a comma, not an apostrophe
+        ("„c‟ «d»", '"c" "d"'),
         ("‹e›", "<e>"),
-        ("1–2 ‐ ‑ ― −", "1-2 - - - -"),
+        ("1–2 ‐ ― —", "1-2 - - -"),
         ("a\u00a0b\u2009c\u202fd", "a b c d"),
         ("• item", "- item"),
-        ("façade", "faÇade"),
+        ("façade", "façade"),  # not in the table: a letter never changes case
         ("１２３", "123"),
         ("zero\u200bwidth", "zerowidth"),
+        ("tab\there", "tab" + " " * 7 + "here"),  # Twilio: a tab is 7 spaces
+        ("line\u2028break", "line break"),  # Twilio: a line separator is a space
+        ("½ ¼ ¾", "1/2 1/4 3/4"),
+        ("ＡＢＣ ᴀʙᴄ", "ABC ABC"),  # fullwidth capitals; small capitals become the capitals they show
     ],
 )
 def test_lookalike_mapping(original: str, expected: str) -> None:

@@ -30,7 +30,8 @@ no readable id (even an unparseable body) is still accepted, with no id. Failure
 by Provider.classify_http with a snippet of the body.
 
 The package: `templating` (placeholders and setting formats), `responses` (success rules, message
-id paths, reading an answer), `request` (the compiled config and rendering requests), `preview`
+id paths, reading an answer), `request` (the compiled config and rendering requests: the
+reference renderer), `compiled` (the same requests from templates compiled once, for sending), `preview`
 (the request as a masked curl command), `receipts` (receipts and replies by a field mapping),
 `adapter` (GenericHttpProvider), with `curl` (importing a sample curl command) and `presets`
 (filled forms for documented gateways) beside them. Nothing is imported here, so the catalogue

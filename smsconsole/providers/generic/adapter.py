@@ -28,13 +28,13 @@ from smsconsole.providers.base import (
     StatusReport,
 )
 from smsconsole.providers.common import snippet
+from smsconsole.providers.generic.compiled import CompiledRequest
 from smsconsole.providers.generic.preview import preview_curl
 from smsconsole.providers.generic.receipts import MAPPING_FIELDS, FieldMapping
 from smsconsole.providers.generic.request import (
     GenericRequestError,
     GenericSpec,
     Problems,
-    batches,
     compile_config,
     render_request,
     sample_values,
@@ -157,6 +157,13 @@ class GenericHttpProvider(Provider):
             cached = self._compiled_config = compile_config(self.config)
         return cached
 
+    def _renderer(self, spec: GenericSpec) -> CompiledRequest:
+        """The spec's templates compiled for sending (compiled.py), once per adapter."""
+        renderer = getattr(self, "_compiled_renderer", None)
+        if renderer is None or renderer.spec is not spec:
+            renderer = self._compiled_renderer = CompiledRequest(spec)
+        return renderer
+
     @property
     def max_batch(self) -> int:
         """Messages per send call that fit one request, from the batch settings."""
@@ -181,18 +188,26 @@ class GenericHttpProvider(Provider):
         if spec is None:
             error = ConfigurationError(f"the Generic HTTP settings are invalid: {GenericRequestError(problems)}")
             return [SendOutcome(ref=message.ref, error=error) for message in messages]
-        messages = [dataclasses.replace(m, status_callback_url=self.callback_url(m.status_callback_url))
-                    if m.status_callback_url else m for m in messages]
+        callbacks: dict[str, str] = {}  # one URL per provider: its token added once, not per message
+        for message in messages:
+            url = message.status_callback_url
+            if url and url not in callbacks:
+                callbacks[url] = self.callback_url(url)
+        if any(url != with_token for url, with_token in callbacks.items()):
+            messages = [dataclasses.replace(m, status_callback_url=callbacks[m.status_callback_url])
+                        if m.status_callback_url else m for m in messages]
+        renderer = self._renderer(spec)
         outcomes: dict[str, SendOutcome] = {}
-        for batch in batches(spec, messages):
-            for outcome in await self._send_batch(spec, batch):
+        for batch in renderer.batches(messages):
+            for outcome in await self._send_batch(spec, renderer, batch):
                 outcomes[outcome.ref] = outcome
         return [outcomes[message.ref] for message in messages]
 
-    async def _send_batch(self, spec: GenericSpec, batch: list[OutboundMessage]) -> list[SendOutcome]:
+    async def _send_batch(self, spec: GenericSpec, renderer: CompiledRequest,
+                          batch: list[OutboundMessage]) -> list[SendOutcome]:
         refs = [message.ref for message in batch]
         try:
-            request = render_request(spec, batch)
+            request = renderer.render(batch)
         except GenericRequestError as exc:
             error = PermanentError("; ".join(reason for _, reason in exc.problems))
             return [SendOutcome(ref=ref, error=error) for ref in refs]

@@ -264,7 +264,7 @@ def _batch_path_problem(document: dict[str, Any], batch_key: str) -> str | None:
     return None
 
 
-def _set_path(document: dict[str, Any], path: str, value: Any) -> None:
+def set_path(document: dict[str, Any], path: str, value: Any) -> None:
     parts = path.split(".")
     node = document
     for part in parts[:-1]:
@@ -309,15 +309,7 @@ def render_request(spec: GenericSpec, messages: Sequence[OutboundMessage] | None
     if spec.params_in_query and encoded_params:
         url += encoded_params if url.endswith(("?", "&")) else ("&" if "?" in url else "?") + encoded_params
 
-    headers = []
-    for name, value in spec.headers:
-        rendered = fill(value, shared)
-        if HEADER_UNSAFE.search(rendered):
-            raise GenericRequestError([(
-                "headers", f"the {name} header would contain a line break or control character "
-                           "from a placeholder value; the message was not sent",
-            )])
-        headers.append((name, rendered))
+    headers = [checked_header(name, fill(value, shared)) for name, value in spec.headers]
 
     body: str | None = None
     if spec.has_body:
@@ -327,7 +319,7 @@ def render_request(spec: GenericSpec, messages: Sequence[OutboundMessage] | None
             body = fill(spec.raw_body, shared)
         elif spec.json_batch:
             document = json.loads(fill_json(spec.raw_body, shared)) if spec.raw_body else {}
-            _set_path(document, spec.batch_key, [json.loads(fill_json(spec.batch_item, v)) for v in all_values])
+            set_path(document, spec.batch_key, [json.loads(fill_json(spec.batch_item, v)) for v in all_values])
             body = json.dumps(document, ensure_ascii=False)
         else:
             body = fill_json(spec.raw_body, shared)
@@ -351,3 +343,13 @@ def batches(spec: GenericSpec, messages: Sequence[OutboundMessage]) -> Iterator[
     for group in groups.values():
         for start in range(0, len(group), spec.batch_size):
             yield group[start:start + spec.batch_size]
+
+
+def checked_header(name: str, rendered: str) -> tuple[str, str]:
+    """A rendered header, refused when a placeholder value put a line break or control character in it."""
+    if HEADER_UNSAFE.search(rendered):
+        raise GenericRequestError([(
+            "headers", f"the {name} header would contain a line break or control character "
+                       "from a placeholder value; the message was not sent",
+        )])
+    return name, rendered

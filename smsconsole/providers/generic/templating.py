@@ -43,7 +43,7 @@ SECRET_NAME = re.compile(
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 HEADER_UNSAFE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # CR, LF and other controls; tab is fine
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
 # --- setting formats ---------------------------------------------------------------------------
@@ -127,7 +127,7 @@ def fill_json(template: str, values: Mapping[str, str]) -> str:
     def as_string(value: str) -> str:
         return json.dumps(value, ensure_ascii=False)
 
-    for match in _JSON_STRING.finditer(template):
+    for match in JSON_STRING.finditer(template):
         out.append(fill(template[position:match.start()], values, as_string))
         out.append(fill(match[0], values, lambda value: as_string(value)[1:-1]))
         position = match.end()

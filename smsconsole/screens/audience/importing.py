@@ -14,7 +14,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, DataTable, Input, ProgressBar, Select, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, ProgressBar, Select, Static
 
 from smsconsole.messages import AudienceImported, ImportProgressed
 from smsconsole.screens.base import ACTOR, SectionScreen
@@ -98,6 +98,8 @@ def summary_text(summary: ImportSummary) -> Text:
     else:
         text.append(f"\nEvents: {summary.events_recorded:,} recorded · {summary.duplicates:,} already known · "
                     f"{summary.created:,} new profiles")
+        if summary.triggered_campaigns:
+            text.append(f"\nLive campaigns: {plural(summary.campaign_messages, 'message')} queued for these events")
     if summary.error_file is not None:
         text.append("\nBad rows written to ", style="dim")
         text.append(display_path(summary.error_file), style="bold")
@@ -223,6 +225,9 @@ class ImportScreen(SectionScreen):
                 yield FormField("path", "File (CSV or JSON lines; enter to preview)",
                                 Input(placeholder="~/exports/contacts.csv", compact=True, id="import-path"),
                                 help=f"A relative path starts in {display_folder(Path.cwd())}")
+            yield Checkbox("Imported events may trigger live campaigns", value=False, compact=True,
+                           id="import-trigger", tooltip="Off: the events are recorded and text nobody (a backfill "
+                           "of old events). On: they act as events from the API do, and live campaigns may send.")
             yield FieldError(id="import-error")
             with Vertical(id="import-preview", classes="panel") as preview:
                 preview.border_title = "Preview"
@@ -248,6 +253,7 @@ class ImportScreen(SectionScreen):
         for selector in ("#import-preview", "#import-mapping", "#import-notes", "#import-progress",
                          "#import-summary", "#import-problems"):
             self.query_one(selector).display = False
+        self.query_one("#import-trigger", Checkbox).display = self.kind == "events"
         problems = self.query_one("#import-problems-table", DataTable)
         problems.add_column("Row", key="row")
         problems.add_column("Column", key="column")
@@ -275,6 +281,9 @@ class ImportScreen(SectionScreen):
         if event.value == self.kind:
             return
         self.kind = str(event.value)
+        trigger = self.query_one("#import-trigger", Checkbox)
+        trigger.display = self.kind == "events"
+        trigger.value = False  # a choice made for each import of events, off unless ticked
         self._mapping.clear()
         self._types.clear()
         if self.path_text:
@@ -400,12 +409,13 @@ class ImportScreen(SectionScreen):
         if not self.preview.ok:
             self.notify("Correct the problems shown under the preview first.", severity="warning")
             return
+        trigger = self.kind == "events" and self.query_one("#import-trigger", Checkbox).value
         self.run_file_import(self.path_text, self.kind, dict(self._mapping), self._type_overrides(),
-                             self.preview.file_size)
+                             self.preview.file_size, trigger)
 
     @work(exclusive=True, group="import-run", exit_on_error=False)
     async def run_file_import(self, path: str, kind: str, mapping: dict[str, str], types: dict[str, str],
-                              file_size: int) -> None:
+                              file_size: int, trigger_campaigns: bool = False) -> None:
         runtime = await self.runtime()
         self._set_running(True, file_size)
 
@@ -415,7 +425,8 @@ class ImportScreen(SectionScreen):
 
         try:
             summary = await run_import(runtime.factory, path, kind, actor=ACTOR, mapping=mapping or None,
-                                       types=types or None, progress=progress)
+                                       types=types or None, progress=progress,
+                                       trigger_campaigns=trigger_campaigns)
         except ImportFileError as exc:
             self.path_field.error.show(str(exc))
             return
@@ -438,7 +449,7 @@ class ImportScreen(SectionScreen):
 
     def _set_running(self, running: bool, file_size: int = 0) -> None:
         self.importing = running
-        for control in self.query("#import-source Input, #import-source Select"):
+        for control in self.query("#import-source Input, #import-source Select, #import-trigger"):
             control.disabled = running
         for row in self.query(ColumnMapping):
             row.set_locked(running)

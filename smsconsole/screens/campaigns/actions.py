@@ -35,7 +35,7 @@ def counts_of(run: Any) -> RunCounts:
 
 def settled_count(counts: Any) -> int:
     return sum(getattr(counts, name, 0) for name in ("sent", "delivered", "failed", "undelivered", "suppressed",
-                                                     "unknown"))
+                                                     "unknown", "control"))  # control rows: held out, settled
 
 
 def progress_bar(run: Any) -> Text:
@@ -61,6 +61,8 @@ def counts_text(counts: Any) -> Text:
         if text:
             text.append(" · ", style="dim")
         text.append(f"{value:,} {label}", style=style if value else "dim")
+    if getattr(counts, "control", 0):
+        text.append(f" · {counts.control:,} held out (control)", style="dim")
     return text
 
 

@@ -23,14 +23,16 @@ from smsconsole.screens.campaigns.actions import (
     state_words,
 )
 from smsconsole.screens.campaigns.page import CampaignPageScreen
-from smsconsole.screens.campaigns.words import when_lines
 from smsconsole.screens.widgets.tables import cursor_row_key, sync_rows
 from smsconsole.services.campaigns import crud
+from smsconsole.services.campaigns.definition import LIVE_TYPES
+from smsconsole.services.campaigns.words import when_lines, who_lines
 from smsconsole.services.errors import ServiceError
 
 REFRESH_SECONDS = 1.0
 EMPTY_HINT = "No campaigns yet. Press a to create one: type, When, Who, What, a test, then schedule."
-TYPE_SHORT = {"one_time": "once", "multiple_dates": "dates", "recurring": "repeat"}
+TYPE_SHORT = {"one_time": "once", "multiple_dates": "dates", "recurring": "repeat", "action": "action",
+              "inaction": "inaction", "date": "on date"}
 
 
 def short_time(at: Any) -> str:
@@ -111,7 +113,8 @@ class CampaignsScreen(CampaignActions):
         text = Text.assemble((f"{view.name} ", "bold"), (f"{view.code} · ", "dim"), state_words(view.state))
         if view.blocked_reason:
             text.append(f"\n⚠ {view.blocked_reason}", style="bold red")
-        for line in when_lines({**view.document, "type": view.type})[:1]:
+        document = {**view.document, "type": view.type}
+        for line in (who_lines(document) if view.type in LIVE_TYPES else when_lines(document))[:1]:
             text.append(f"\n{line}")
         run = view.last_run
         if run is not None:

@@ -1,5 +1,6 @@
-"""The wizard's first two steps: the campaign's name and type, then When — one time (now, or a
-date and time), several dates, or recurring (daily, weekly on chosen days, monthly on a day), the
+"""The wizard's first two steps: the campaign's name and type (three scheduled types, three live
+ones), then When — one time (now, or a date and time), several dates, or recurring (daily, weekly
+on chosen days, monthly on a day); for a live campaign the span it is live (start and end); the
 time zone, delivery in each user's zone, do-not-disturb hours and the global limits opt-out."""
 
 from __future__ import annotations
@@ -11,18 +12,36 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Checkbox, Input, RadioButton, RadioSet, Select, SelectionList, Static, TextArea
+from textual.widgets import (
+    Checkbox,
+    Input,
+    RadioButton,
+    RadioSet,
+    Select,
+    SelectionList,
+    Static,
+    TextArea,
+)
 
 from smsconsole import clock
 from smsconsole.screens.campaigns.wizard import WizardStep, step_field, text_number
-from smsconsole.services.campaigns.definition import TYPE_LABELS
-from smsconsole.services.campaigns.definition import WEEKDAYS, parse_document
+from smsconsole.services.campaigns.definition import (
+    LIVE_TYPES,
+    SCHEDULED_TYPES,
+    TYPE_LABELS,
+    WEEKDAYS,
+    parse_document,
+)
 from smsconsole.services.campaigns.schedule import occurrences
+from smsconsole.services.campaigns.words import live_span
 
 TYPE_HELP = {
     "one_time": "once: now, or at a date and time",
     "multiple_dates": "on each of a list of dates and times",
     "recurring": "daily, weekly on chosen days, or monthly on a day of the month",
+    "action": "each time someone does an event, at once or after a delay",
+    "inaction": "did an event and not its follow-up in time (a cart)",
+    "date": "a date property ± days, at a local time (a reminder)",
 }
 EVERY_CHOICES = [("Daily", "day"), ("Weekly", "week"), ("Monthly", "month")]
 DAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -37,10 +56,10 @@ class TypeStep(WizardStep):
         yield step_field("name", "Name", Input(placeholder="e.g. Spring sale", compact=True, id="input-campaign-name"),
                          required=True, help="Unique among campaigns; the Campaign ID (C12) is given at the first save")
         with RadioSet(id="wizard-type", compact=True):
-            for kind, words in TYPE_LABELS.items():
-                yield RadioButton(f"{words}: {TYPE_HELP[kind]}", id=f"type-{kind}")
-        yield Static("Past-behaviour campaigns. Live (triggered) campaigns come later.", classes="wizard-note",
-                     markup=False)
+            for kind in SCHEDULED_TYPES + LIVE_TYPES:
+                yield RadioButton(f"{TYPE_LABELS[kind]}: {TYPE_HELP[kind]}", id=f"type-{kind}")
+        yield Static("The first three run at chosen times to a segment; the last three are live: each person's "
+                     "own event or date triggers their message.", classes="wizard-note", markup=False)
 
     def load(self) -> None:
         name = self.query_one("#input-campaign-name", Input)
@@ -55,7 +74,14 @@ class TypeStep(WizardStep):
         self.state.document["name"] = self.query_one("#input-campaign-name", Input).value.strip()
         pressed = self.query_one("#wizard-type", RadioSet).pressed_button
         if pressed is not None and pressed.id:
-            self.state.document["type"] = pressed.id.removeprefix("type-")
+            kind = pressed.id.removeprefix("type-")
+            self.state.document["type"] = kind
+            who = self.state.section("who")
+            if kind in LIVE_TYPES:  # a live campaign has no runs to limit
+                for key in ("run_limit", "safety_limit"):
+                    who.pop(key, None)
+            else:
+                who.pop("trigger", None)
 
 
 class WhenStep(WizardStep):
@@ -64,8 +90,9 @@ class WhenStep(WizardStep):
     def __init__(self, state: Any) -> None:
         super().__init__(state)
         self.kind = state.document.get("type") or "one_time"
+        self.live = self.kind in LIVE_TYPES
         self.MAIN = {"one_time": "#when-at-choice", "multiple_dates": "#input-when-dates",
-                     "recurring": "#input-when-every"}.get(self.kind, "#input-when-timezone")
+                     "recurring": "#input-when-every"}.get(self.kind, "#input-when-start")
 
     def compose_step(self) -> ComposeResult:
         yield Static(f"{TYPE_LABELS.get(self.kind, self.kind)}", classes="wizard-heading", markup=False)
@@ -78,6 +105,14 @@ class WhenStep(WizardStep):
         elif self.kind == "multiple_dates":
             yield step_field("when.dates", "Dates and times", TextArea(compact=True, id="input-when-dates"),
                              help="One per line, YYYY-MM-DD HH:MM")
+        elif self.live:
+            with Horizontal(classes="wizard-row"):
+                yield step_field("when.start", "Live from", Input(placeholder="YYYY-MM-DD HH:MM", compact=True,
+                                                                  id="input-when-start"),
+                                 help="Empty: as soon as it is scheduled")
+                yield step_field("when.end", "Until (optional)", Input(placeholder="YYYY-MM-DD HH:MM", compact=True,
+                                                                       id="input-when-end"),
+                                 help="Empty: no end")
         else:
             with Horizontal(classes="wizard-row"):
                 yield step_field("when.recurrence.every", "Repeat",
@@ -99,7 +134,9 @@ class WhenStep(WizardStep):
                                  Input(placeholder="YYYY-MM-DD", compact=True, id="input-when-end"))
         yield step_field("when.timezone", "Time zone", Input(placeholder="Europe/London", compact=True,
                                                              id="input-when-timezone"))
-        yield Checkbox("Deliver at that time in each user's own time zone", compact=True, id="input-when-user-tz")
+        if not self.live or self.kind == "date":
+            yield Checkbox("The date's time of day is in each user's own time zone" if self.live else
+                           "Deliver at that time in each user's own time zone", compact=True, id="input-when-user-tz")
         yield step_field("when.late", "Users whose local time has already passed",
                          Select([("get it the next day at that time", "next_day"), ("are skipped", "skip")],
                                 allow_blank=False, compact=True, id="input-when-late"), classes="-user-tz")
@@ -122,6 +159,9 @@ class WhenStep(WizardStep):
             self.query_one("#input-when-at", Input).value = "" if at in (None, "now") else str(at)
         elif self.kind == "multiple_dates":
             self.query_one("#input-when-dates", TextArea).text = "\n".join(map(str, when.get("dates") or []))
+        elif self.live:
+            self.query_one("#input-when-start", Input).value = str(when.get("start") or "")
+            self.query_one("#input-when-end", Input).value = str(when.get("end") or "")
         else:
             rec = when.get("recurrence") if isinstance(when.get("recurrence"), dict) else {}
             self.query_one("#input-when-every", Select).value = rec.get("every") or "day"
@@ -135,7 +175,8 @@ class WhenStep(WizardStep):
             self.query_one("#input-when-start", Input).value = str(rec.get("start") or "")
             self.query_one("#input-when-end", Input).value = str(rec.get("end") or "")
         self.query_one("#input-when-timezone", Input).value = str(when.get("timezone") or self.state.default_timezone)
-        self.query_one("#input-when-user-tz", Checkbox).value = bool(when.get("user_timezone"))
+        for box in self.query("#input-when-user-tz").results(Checkbox):
+            box.value = bool(when.get("user_timezone"))
         self.query_one("#input-when-late", Select).value = when.get("late") or "next_day"
         dnd = when.get("dnd") if isinstance(when.get("dnd"), dict) else None
         self.query_one("#input-when-dnd", Checkbox).value = dnd is not None
@@ -154,6 +195,9 @@ class WhenStep(WizardStep):
         elif self.kind == "multiple_dates":
             text = self.query_one("#input-when-dates", TextArea).text
             when["dates"] = [line.strip() for line in text.splitlines() if line.strip()]
+        elif self.live:
+            when["start"] = self.query_one("#input-when-start", Input).value.strip() or None
+            when["end"] = self.query_one("#input-when-end", Input).value.strip() or None
         else:
             every = self.query_one("#input-when-every", Select).value
             rec: dict[str, Any] = {
@@ -168,8 +212,9 @@ class WhenStep(WizardStep):
                 rec["day_of_month"] = text_number(self.query_one("#input-when-day", Input).value)
             when["recurrence"] = rec
         when["timezone"] = self.query_one("#input-when-timezone", Input).value.strip() or None
-        when["user_timezone"] = self.query_one("#input-when-user-tz", Checkbox).value
-        when["late"] = self.query_one("#input-when-late", Select).value
+        when["user_timezone"] = self._user_timezone()
+        if not self.live:
+            when["late"] = self.query_one("#input-when-late", Select).value
         if self.query_one("#input-when-dnd", Checkbox).value:
             when["dnd"] = {"start": self.query_one("#input-dnd-start", Input).value.strip() or None,
                            "end": self.query_one("#input-dnd-end", Input).value.strip() or None,
@@ -199,16 +244,25 @@ class WhenStep(WizardStep):
             for widget in self.query(".-monthly"):
                 widget.display = every == "month"
         for widget in self.query(".-user-tz"):
-            widget.display = self.query_one("#input-when-user-tz", Checkbox).value
+            widget.display = self._user_timezone() and not self.live
         for widget in self.query(".-dnd"):
             widget.display = self.query_one("#input-when-dnd", Checkbox).value
 
+    def _user_timezone(self) -> bool:
+        return any(box.value for box in self.query("#input-when-user-tz").results(Checkbox))
+
     @work(exclusive=True, group="campaign-when-runs", exit_on_error=False)
     async def show_next_runs(self) -> None:
-        """The next run times as typed (a draft check; nothing is saved)."""
+        """The next run times as typed (a draft check; nothing is saved); a live campaign's span."""
         line = self.query_one("#when-next-runs", Static)
         document, problems = parse_document(self.state.document, default_timezone=self.state.default_timezone,
                                             strict=True)
+        if self.live:
+            if any(name.startswith(("when.start", "when.end", "when.timezone")) for name, _ in problems):
+                line.update(Text("Live: correct the times above", style="dim"))
+            else:
+                line.update(Text(live_span(document.when), style="bold"))
+            return
         # only the times decide the runs (do-not-disturb hours, say, do not)
         if any(name.startswith(("when.at", "when.dates", "when.recurrence", "when.timezone", "type"))
                for name, _ in problems):

@@ -15,8 +15,17 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Input, RadioButton, RadioSet, Select, Static
 
 from smsconsole import clock
-from smsconsole.screens.campaigns.wizard import WizardStep, step_field, text_number
-from smsconsole.screens.segments.builder import EMPTY_DEFINITION, SegmentBuilderScreen, canonical
+from smsconsole.screens.campaigns.wizard import (
+    WizardStep,
+    show_segments,
+    step_field,
+    text_number,
+)
+from smsconsole.screens.segments.builder import (
+    EMPTY_DEFINITION,
+    SegmentBuilderScreen,
+    canonical,
+)
 from smsconsole.services.campaigns.definition import parse_document
 from smsconsole.services.campaigns.reasons import describe_held_back
 from smsconsole.services.campaigns.runs import estimate_campaign
@@ -111,11 +120,7 @@ class WhoStep(WizardStep):
         runtime = await self.runtime()
         async with runtime.factory() as session:
             views = await list_segments(session)
-        select = self.query_one("#input-who-segment", Select)
-        select.set_options([(f"{view.name}: {view.summary}"[:70], view.name) for view in views])
-        chosen = self.state.section("who").get("segment")
-        if chosen in {view.name for view in views}:
-            select.value = chosen
+        show_segments(self, views)
         self._segments_ready = True
 
     def load(self) -> None:
@@ -190,11 +195,12 @@ class WhoStep(WizardStep):
         except ServiceError as exc:
             line.update(Text(f"No estimate: {exc}", style="red"))
             return
-        line.update(estimate_text(estimate))
+        line.update(estimate_text(estimate, control=document.what.control))
 
 
-def estimate_text(estimate: Any) -> Text:
-    """Qualified, reachable now, the reasons for the rest, and what will be sent."""
+def estimate_text(estimate: Any, *, control: float = 0.0) -> Text:
+    """Qualified, reachable now, the reasons for the rest, and what will be sent (with a control
+    group of `control` percent: the estimate's `held_out` are held out instead)."""
     if getattr(estimate, "problem", None):
         return Text(f"No estimate: {estimate.problem}", style="yellow")
     text = Text.assemble(("Qualified ", "bold"), f"{estimate.qualified:,}", ("  reachable now ", "bold"),
@@ -209,8 +215,11 @@ def estimate_text(estimate: Any) -> Text:
         text.append(describe_held_back(held))
     will_send = getattr(estimate, "will_send", None)
     if will_send is not None:
+        held_out = getattr(estimate, "held_out", 0) or 0
         text.append("\nwill be sent per run: ", style="dim")
-        text.append(f"{will_send:,}", style="bold")
+        text.append(f"{'≈ ' if held_out else ''}{will_send - held_out:,}", style="bold")
+        if held_out:
+            text.append(f" · ≈ {held_out:,} held out as the control group ({control:g}%)", style="dim")
     passed = getattr(estimate, "local_time_passed", None)
     if passed:
         text.append(f"\nlocal time already passed for {passed:,} (see When)", style="yellow")

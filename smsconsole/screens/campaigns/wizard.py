@@ -16,18 +16,19 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widget import Widget
-from textual.widgets import Button, Static
+from textual.widgets import Button, Select, Static
 
 from smsconsole.screens.base import ACTOR, SectionScreen
 from smsconsole.screens.dialogs.confirm import ConfirmDialog
 from smsconsole.screens.dialogs.form import DISCARD_QUESTION
 from smsconsole.screens.widgets.fields import FieldError, FormField, show_problems
 from smsconsole.services.campaigns import crud
-from smsconsole.services.campaigns.definition import parse_document
+from smsconsole.services.campaigns.definition import LIVE_TYPES, parse_document
 from smsconsole.services.errors import ServiceError, ValidationError
 
 STEP_TITLES = ("Type", "When", "Who", "What", "Test", "Summary")
-SECTION_STEPS = {"name": 0, "type": 0, "when": 1, "who": 2, "what": 3}
+SECTION_STEPS = {"name": 0, "type": 0, "when": 1, "who": 2, "what": 3, "goal": 3, "replies": 3, "compliance": 3,
+                 "budget": 3}  # the goal, reply options, compliance and budget are on What
 
 
 def new_document(default_timezone: str) -> dict[str, Any]:
@@ -107,6 +108,16 @@ def text_number(value: str) -> int | float | str | None:
             return float(value)
         except ValueError:
             return value
+
+
+def show_segments(step: WizardStep, views: list[Any]) -> None:
+    """The saved segments in the step's segment choice (#input-who-segment), the one the document
+    names chosen again."""
+    select = step.query_one("#input-who-segment", Select)
+    select.set_options([(f"{view.name}: {view.summary}"[:70], view.name) for view in views])
+    chosen = step.state.section("who").get("segment")
+    if chosen in {view.name for view in views}:
+        select.value = chosen
 
 
 class WizardStep(SectionScreen[None]):
@@ -209,7 +220,7 @@ class WizardStep(SectionScreen[None]):
             return
         # a refused schedule's problems on this step count as seen; the Summary checks them all again
         self.state.problems = [(name, reason) for name, reason in self.state.problems if step_of(name) != self.INDEX]
-        self.app.push_screen(next_step(self.INDEX + 1)(self.state))
+        self.app.push_screen(next_step(self.INDEX + 1, self.state.document.get("type"))(self.state))
 
     @work(exclusive=True, group="campaign-wizard-close", exit_on_error=False)
     async def close_wizard_asking(self) -> None:
@@ -265,14 +276,17 @@ class WizardStep(SectionScreen[None]):
         go_to_step(self, target)
 
 
-def next_step(index: int) -> type[WizardStep]:
-    """The step class at `index` (imported here: each step's module imports this one)."""
-    from smsconsole.screens.campaigns.steps_send import SummaryStep, SendTestStep  # noqa: PLC0415
-    from smsconsole.screens.campaigns.steps_what import WhatStep  # noqa: PLC0415
-    from smsconsole.screens.campaigns.steps_when import TypeStep, WhenStep  # noqa: PLC0415
-    from smsconsole.screens.campaigns.steps_who import WhoStep  # noqa: PLC0415
+def next_step(index: int, kind: Any = None) -> type[WizardStep]:
+    """The step class at `index` for a campaign of type `kind` (a live campaign's Who is its
+    trigger); imported here: each step's module imports this one."""
+    from smsconsole.screens.campaigns.steps_send import SendTestStep, SummaryStep
+    from smsconsole.screens.campaigns.steps_trigger import TriggerStep
+    from smsconsole.screens.campaigns.steps_what import WhatStep
+    from smsconsole.screens.campaigns.steps_when import TypeStep, WhenStep
+    from smsconsole.screens.campaigns.steps_who import WhoStep
 
-    return (TypeStep, WhenStep, WhoStep, WhatStep, SendTestStep, SummaryStep)[index]
+    who = TriggerStep if kind in LIVE_TYPES else WhoStep
+    return (TypeStep, WhenStep, who, WhatStep, SendTestStep, SummaryStep)[index]
 
 
 def go_to_step(screen: WizardStep, index: int) -> None:

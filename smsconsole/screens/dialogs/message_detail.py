@@ -43,6 +43,8 @@ class MessageDetailDialog(ModalScreen[None]):
                     ("  sent ", "dim"), format_time(m.sent_at, seconds=True),
                     ("  ", ""), (f"{m.encoding}, {m.segments} segment(s), {m.attempts} attempt(s)", "dim"),
                 )
+                if m.price_text:
+                    summary.append_text(Text.assemble(("\nCost ", "dim"), m.price_text))
                 if m.campaign:
                     run = f" run {m.run_number}" if m.run_number else ""
                     summary.append_text(Text.assemble(("\nCampaign ", "dim"), (f"{m.campaign}{run}", "bold")))

@@ -28,6 +28,7 @@ STATE_STYLES = {
     "failed": "bold red",
     "suppressed": "magenta",
     "unknown": "yellow",
+    "held out (control)": "dim",  # a control-group row: recorded, never sent (MessageView.shown_state)
 }
 CIRCUIT_STYLES = {"closed": "green", "open": "bold red", "half_open": "yellow"}
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smsconsole import clock
 from smsconsole.models import Campaign, CampaignRun
 from smsconsole.services import audit
-from smsconsole.services.campaigns.definition import CAMPAIGN_TYPES
+from smsconsole.services.campaigns.definition import CAMPAIGN_TYPES, LIVE_TYPES
 from smsconsole.services.campaigns.lifecycle import (
     STOPPED_REASON,
     pause_campaign,
@@ -49,6 +49,7 @@ __all__ = [
 ]
 
 FINISHED_STATES = ("stopped", "completed")
+LIVE_TYPES_SET = frozenset(LIVE_TYPES)
 
 
 def _type_of(document: dict[str, Any]) -> str:
@@ -104,14 +105,26 @@ async def update_campaign(session: AsyncSession, ref: int | str, document: Any, 
         need_next_run = not await has_open_run(session, row.id)
         _, upcoming, problems = await strict_check(session, saved, campaign_id=row.id, now=clock.now(),
                                                    need_next_run=need_next_run)
+        if _type_of(saved) != row.type and LIVE_TYPES_SET & {row.type, _type_of(saved)}:
+            problems.insert(0, ("type", (f"a {row.state} campaign cannot change between {row.type} and "
+                                         f"{_type_of(saved)}; duplicate it and schedule the copy")))
         if problems:
             raise ValidationError(problems)
         row.next_run_at = upcoming
     changed = sorted(key for key in set(saved) | set(row.document or {}) if saved.get(key) != (row.document or {}).get(key))
     if changed:
-        previous = row.name
+        previous, before = row.name, row.document
         row.name, row.type, row.document, row.updated_at = saved["name"], _type_of(saved), saved, clock.now()
         await _flush(session, row.name)
+        if row.type in LIVE_TYPES_SET:  # the live run takes the new trigger and body from now on
+            await session.execute(
+                update(CampaignRun).where(CampaignRun.campaign_id == row.id,
+                                          CampaignRun.state.in_(("live", "paused", "running")))
+                .values(document=saved, updated_at=row.updated_at).execution_options(synchronize_session=False))
+            if row.type == "date" and row.state != "draft":  # due times follow a changed date rule
+                from smsconsole.services.campaigns.live.due import on_document_changed
+
+                await on_document_changed(session, row.id, before, saved, now=row.updated_at)
         await _record(session, actor, "update", row, fields=changed,
                       **({"previous_name": previous} if previous != row.name else {}))
     return await _view(session, row)

@@ -14,15 +14,59 @@ for. `strict=True` adds the problems only scheduling cares about (a body, an aud
 from __future__ import annotations
 
 import re
-import zoneinfo
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
-CAMPAIGN_TYPES = ("one_time", "multiple_dates", "recurring")
-SCHEDULED_TYPES = CAMPAIGN_TYPES  # past-behaviour campaigns; live types arrive with issue 14
-TYPE_LABELS = {"one_time": "One time", "multiple_dates": "Multiple dates", "recurring": "Recurring"}
+from smsconsole.services.campaigns.arms import (
+    CONTROL,
+    Goal,
+    Variant,
+    goal_dict,
+    parse_goal,
+    parse_variants,
+    variants_dict,
+)
+from smsconsole.services.campaigns.fields import (
+    DATETIME_HINT,
+    Problems,
+    Reader,
+    parse_local,
+    parse_time,
+    read_zone,
+)
+from smsconsole.services.campaigns.policy import (
+    Budget,
+    Compliance,
+    budget_dict,
+    compliance_dict,
+    parse_budget,
+    parse_compliance,
+)
+from smsconsole.services.campaigns.reply_options import ReplyOptions, parse_replies, replies_dict
+from smsconsole.services.campaigns.trigger import (
+    LIVE_LABELS,
+    LIVE_TYPES,
+    MAX_DELAY_MINUTES,
+    MAX_OFFSET_DAYS,
+    MAX_WHERE,
+    MAX_WITHIN_MINUTES,
+    REELIGIBLE,
+    Trigger,
+    parse_minutes,
+    parse_trigger,
+    trigger_dict,
+)
+
+__all__ = [  # the trigger's, the arms' and the fields' names are read from here too
+    "CONTROL", "Goal", "Variant", "DATETIME_HINT", "LIVE_TYPES", "MAX_DELAY_MINUTES", "MAX_OFFSET_DAYS", "MAX_WHERE", "MAX_WITHIN_MINUTES",
+    "REELIGIBLE", "Problems", "Reader", "Trigger", "parse_local", "parse_minutes", "parse_time", "trigger_dict",
+]
+
+SCHEDULED_TYPES = ("one_time", "multiple_dates", "recurring")  # past-behaviour campaigns: runs to a segment
+CAMPAIGN_TYPES = SCHEDULED_TYPES + LIVE_TYPES
+TYPE_LABELS = {"one_time": "One time", "multiple_dates": "Multiple dates", "recurring": "Recurring", **LIVE_LABELS}
 EVERY = ("day", "week", "month")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LATE_CHOICES = ("next_day", "skip")
@@ -33,10 +77,6 @@ MAX_BODY = 1600
 NAME_MAX = 120
 
 _CODE = re.compile(r"^[cC]?(\d{1,18})$")
-_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
-_DATETIME = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2})(?::(\d{2}))?$")
-
-Problems = list[tuple[str, str]]
 
 
 def campaign_code(campaign_id: int) -> str:
@@ -78,6 +118,8 @@ class When:
     late: str = "next_day"  # next_day | skip
     dnd: Dnd | None = None
     ignore_global_limits: bool = False
+    start: datetime | None = None  # live types: from (aware, tzinfo = timezone); None = when scheduled
+    end: datetime | None = None  # live types: until (exclusive); None = until stopped or the target limit
 
 
 @dataclass(frozen=True)
@@ -89,10 +131,15 @@ class Who:
     run_limit: int | None = None
     daily_limit: int | None = None
     safety_limit: int | None = None
+    trigger: Trigger | None = None  # live types only
 
 
 @dataclass(frozen=True)
 class What:
+    """The message. `body`, `generic` and `dlt` are variant A's (the only one in the single-variant
+    form); `variants` lists every variant (A first, never empty once parsed), `control` the percent
+    held out (services/campaigns/arms.py)."""
+
     route_group: str | None = None
     route_provider: str | None = None
     sender: str | None = None
@@ -101,6 +148,18 @@ class What:
     dlt: dict[str, str] = field(default_factory=dict)
     linked_timeout: float = 3.0
     linked_on_failure: str = "skip"  # skip | abort
+    variants: tuple[Variant, ...] = ()
+    control: float = 0.0
+
+    @property
+    def arms(self) -> tuple[Variant, ...]:
+        """The variants, or variant A from `body` when none were parsed (a What built by hand)."""
+        return self.variants or (Variant("A", self.body, 100.0 - self.control, dict(self.generic), dict(self.dlt)),)
+
+    def variant(self, name: str | None) -> Variant:
+        """Variant `name` ("A"…"E"); A for None or a name it does not have."""
+        arms = self.arms
+        return next((v for v in arms if v.name == name), arms[0])
 
 
 @dataclass(frozen=True)
@@ -110,6 +169,10 @@ class CampaignDocument:
     when: When
     who: Who
     what: What
+    goal: Goal | None = None
+    compliance: Compliance = field(default_factory=Compliance)
+    budget: Budget | None = None
+    replies: ReplyOptions | None = None  # reply options (services/campaigns/reply_options.py)
 
     def to_dict(self) -> dict[str, Any]:
         """The canonical mapping (what `parse_document` reads back to an equal document)."""
@@ -136,6 +199,12 @@ def document_dict(doc: CampaignDocument) -> dict[str, Any]:
     elif doc.what.route_provider:
         route["provider"] = doc.what.route_provider
     who = asdict(doc.who)
+    who["trigger"] = trigger_dict(doc.who.trigger) if doc.who.trigger is not None else None
+    if doc.type not in LIVE_TYPES:
+        who.pop("trigger")
+    when_dict: dict[str, Any] = {}
+    if doc.type in LIVE_TYPES:
+        when_dict = {"start": _fmt_local(when.start), "end": _fmt_local(when.end)}
     return {
         "name": doc.name,
         "type": doc.type,
@@ -145,175 +214,33 @@ def document_dict(doc: CampaignDocument) -> dict[str, Any]:
             "dnd": ({"start": when.dnd.start.strftime("%H:%M"), "end": when.dnd.end.strftime("%H:%M"),
                      "action": when.dnd.action} if when.dnd else None),
             "ignore_global_limits": when.ignore_global_limits,
+            **when_dict,
         },
         "who": who,
-        "what": {"route": route, "sender": doc.what.sender, "body": doc.what.body, "generic": dict(doc.what.generic),
-                 "dlt": dict(doc.what.dlt),
+        "what": {"route": route, "sender": doc.what.sender, **variants_dict(doc.what.arms, doc.what.control),
                  "linked_content": {"timeout": doc.what.linked_timeout, "on_failure": doc.what.linked_on_failure}},
+        **({"goal": goal_dict(doc.goal)} if doc.goal is not None else {}),
+        **({"compliance": c} if (c := compliance_dict(doc.compliance)) else {}),
+        **({"budget": budget_dict(doc.budget)} if doc.budget is not None else {}),
+        **({"replies": replies_dict(doc.replies)} if doc.replies is not None else {}),
     }
 
 
-class _Reader:
-    """Reads one section of the document, collecting problems under dotted names."""
-
-    def __init__(self, data: Any, path: str, problems: Problems) -> None:
-        self.path = path
-        self.problems = problems
-        if data is None:
-            data = {}
-        if not isinstance(data, Mapping):
-            problems.append((path, "must be a table of fields"))
-            data = {}
-        self.data = data
-
-    def name(self, key: str) -> str:
-        return f"{self.path}.{key}" if self.path else key
-
-    def problem(self, key: str, reason: str) -> None:
-        self.problems.append((self.name(key), reason))
-
-    def get(self, key: str) -> Any:
-        value = self.data.get(key)
-        return None if value == "" else value
-
-    def text(self, key: str, *, max_len: int = 200) -> str | None:
-        value = self.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            self.problem(key, "must be text")
-            return None
-        value = value.strip()
-        if len(value) > max_len:
-            self.problem(key, f"must be at most {max_len} characters")
-            return None
-        if any(ord(ch) < 32 for ch in value):
-            self.problem(key, "must not contain control characters")
-            return None
-        return value or None
-
-    def flag(self, key: str, default: bool = False) -> bool:
-        value = self.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self.problem(key, "must be true or false")
-            return default
-        return value
-
-    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
-        value = self.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, str) or value.strip().lower() not in choices:
-            self.problem(key, f"must be one of {', '.join(choices)}")
-            return default
-        return value.strip().lower()
-
-    def count(self, key: str, *, low: int = 1, high: int = 1_000_000_000) -> int | None:
-        value = self.get(key)
-        if value is None:
-            return None
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value.strip())
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.problem(key, "must be a whole number")
-            return None
-        if not low <= value <= high:
-            self.problem(key, f"must be between {low:,} and {high:,}")
-            return None
-        return value
-
-    def number(self, key: str, *, low: float, high: float, default: float) -> float:
-        value = self.get(key)
-        if value is None:
-            return default
-        if isinstance(value, str):
-            try:
-                value = float(value.strip().rstrip("%"))
-            except ValueError:
-                self.problem(key, "must be a number")
-                return default
-        if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-            self.problem(key, "must be a number")
-            return default
-        inside = low < value <= high if low == 0 else low <= value <= high
-        if not inside:
-            self.problem(key, f"must be more than {low:g} and at most {high:g}" if low == 0
-                         else f"must be between {low:g} and {high:g}")
-            return default
-        return float(value)
-
-    def clock_time(self, key: str) -> time | None:
-        value = self.get(key)
-        if value is None:
-            return None
-        parsed = parse_time(value) if isinstance(value, str) else None
-        if parsed is None:
-            self.problem(key, "must be a time of day as HH:MM (24-hour), e.g. 09:30")
-        return parsed
-
-    def day(self, key: str) -> date | None:
-        value = self.get(key)
-        if value is None:
-            return None
-        if isinstance(value, date) and not isinstance(value, datetime):
-            return value
-        try:
-            return date.fromisoformat(value.strip()) if isinstance(value, str) else None
-        except ValueError:
-            pass
-        self.problem(key, "must be a date as YYYY-MM-DD, e.g. 2026-12-24")
-        return None
-
-    def mapping(self, key: str) -> dict[str, Any]:
-        value = self.data.get(key)
-        if value is None:
-            return {}
-        if not isinstance(value, Mapping):
-            self.problem(key, "must be a table of fields")
-            return {}
-        return dict(value)
 
 
-def parse_time(text: str) -> time | None:
-    match = _TIME.match(text.strip())
-    if not match:
-        return None
-    hour, minute = int(match.group(1)), int(match.group(2))
-    return time(hour, minute) if hour < 24 and minute < 60 else None
+WHEN_FIELDS = frozenset({"timezone", "at", "dates", "recurrence", "start", "end", "user_timezone", "late", "dnd",
+                         "ignore_global_limits"})
+RECURRENCE_FIELDS = frozenset({"every", "interval", "weekdays", "day_of_month", "time", "start", "end"})
+DND_FIELDS = frozenset({"start", "end", "action"})
+WHO_FIELDS = frozenset({"segment", "definition", "reach_percent", "target_limit", "run_limit", "daily_limit",
+                        "safety_limit", "trigger"})
+WHAT_FIELDS = frozenset({"route", "sender", "body", "generic", "dlt", "linked_content", "variants", "control"})
+GENERIC_FIELDS = frozenset({"template_id", "template_variables", "body_values", "header_values", "global_values"})
+LINKED_FIELDS = frozenset({"timeout", "on_failure"})
 
 
-def parse_local(text: Any, zone: zoneinfo.ZoneInfo) -> datetime | None:
-    """"2026-12-24 10:00" (or with T, or seconds) as a wall time in `zone`; a datetime is taken as
-    is when naive, or converted to the zone when aware (TOML gives datetimes)."""
-    if isinstance(text, datetime):
-        return text.replace(tzinfo=zone) if text.tzinfo is None else text.astimezone(zone)
-    if not isinstance(text, str):
-        return None
-    match = _DATETIME.match(text.strip())
-    if not match:
-        return None
-    try:
-        day = date.fromisoformat(match.group(1))
-    except ValueError:
-        return None
-    moment = parse_time(match.group(2))
-    if moment is None:
-        return None
-    return datetime.combine(day, moment, tzinfo=zone)
-
-
-def _zone(reader: _Reader, default: str) -> tuple[str, zoneinfo.ZoneInfo]:
-    name = reader.text("timezone", max_len=64) or default
-    try:
-        return name, zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        reader.problem("timezone", "must be a time zone name such as UTC, Europe/London or Asia/Kolkata")
-        return "UTC", zoneinfo.ZoneInfo("UTC")
-
-
-_DATETIME_HINT = "must be a date and time as YYYY-MM-DD HH:MM, e.g. 2026-12-24 10:00"
+def _fields(names: frozenset[str]) -> str:
+    return ", ".join(sorted(names))
 
 
 def _parse_recurrence(data: Any, path: str, problems: Problems, strict: bool) -> Recurrence | None:
@@ -321,7 +248,8 @@ def _parse_recurrence(data: Any, path: str, problems: Problems, strict: bool) ->
         if strict:
             problems.append((path, "a recurring campaign needs a recurrence (every, time, ...)"))
         return None
-    r = _Reader(data, path, problems)
+    r = Reader(data, path, problems)
+    r.only(RECURRENCE_FIELDS, f"a recurrence has {_fields(RECURRENCE_FIELDS)}")
     every = r.get("every")
     if every is None or (isinstance(every, str) and every.strip().lower() not in EVERY):
         if every is not None or strict:
@@ -362,8 +290,9 @@ def _parse_recurrence(data: Any, path: str, problems: Problems, strict: bool) ->
 
 
 def _parse_when(data: Any, type_: str, default_tz: str, problems: Problems, strict: bool) -> When:
-    r = _Reader(data, "when", problems)
-    tz_name, zone = _zone(r, default_tz)
+    r = Reader(data, "when", problems)
+    r.only(WHEN_FIELDS, f"when has {_fields(WHEN_FIELDS)}")
+    tz_name, zone = read_zone(r, default_tz)
     at: datetime | str | None = None
     dates: tuple[datetime, ...] = ()
     recurrence = None
@@ -374,7 +303,7 @@ def _parse_when(data: Any, type_: str, default_tz: str, problems: Problems, stri
         elif raw is not None:
             at = parse_local(raw, zone)
             if at is None:
-                r.problem("at", _DATETIME_HINT + ", or now")
+                r.problem("at", DATETIME_HINT + ", or now")
         elif strict:
             r.problem("at", "choose when it is sent: now, or a date and time")
     elif type_ == "multiple_dates":
@@ -391,7 +320,7 @@ def _parse_when(data: Any, type_: str, default_tz: str, problems: Problems, stri
             for index, item in enumerate(raw, 1):
                 moment = parse_local(item, zone)
                 if moment is None:
-                    problems.append((f"when.dates.{index}", _DATETIME_HINT))
+                    problems.append((f"when.dates.{index}", DATETIME_HINT))
                 elif moment in parsed:
                     problems.append((f"when.dates.{index}", "this date and time is listed twice"))
                 else:
@@ -399,12 +328,28 @@ def _parse_when(data: Any, type_: str, default_tz: str, problems: Problems, stri
             dates = tuple(sorted(parsed, key=lambda d: (d.date(), d.time())))
     elif type_ == "recurring":
         recurrence = _parse_recurrence(r.data.get("recurrence"), "when.recurrence", problems, strict)
+    live_start = live_end = None
+    if type_ in LIVE_TYPES:
+        for key in ("start", "end"):
+            raw = r.get(key)
+            if raw is None or (isinstance(raw, str) and raw.strip().lower() == "now" and key == "start"):
+                continue
+            moment = parse_local(raw, zone)
+            if moment is None:
+                r.problem(key, DATETIME_HINT + (", or now" if key == "start" else ""))
+            elif key == "start":
+                live_start = moment
+            else:
+                live_end = moment
+        if live_start is not None and live_end is not None and live_end <= live_start:
+            r.problem("end", "must be after the start")
     user_timezone = r.flag("user_timezone")
     late = r.choice("late", LATE_CHOICES, "next_day")
     dnd = None
     raw_dnd = r.data.get("dnd")
     if raw_dnd not in (None, {}, ""):
-        d = _Reader(raw_dnd, "when.dnd", problems)
+        d = Reader(raw_dnd, "when.dnd", problems)
+        d.only(DND_FIELDS, "do-not-disturb hours have start, end and action")
         start, end = d.clock_time("start"), d.clock_time("end")
         action = d.choice("action", DND_ACTIONS, "delay")
         if start is None and d.get("start") is None:
@@ -417,11 +362,14 @@ def _parse_when(data: Any, type_: str, default_tz: str, problems: Problems, stri
             else:
                 dnd = Dnd(start, end, action)
     return When(timezone=tz_name, at=at, dates=dates, recurrence=recurrence, user_timezone=user_timezone,
-                late=late, dnd=dnd, ignore_global_limits=r.flag("ignore_global_limits"))
+                late=late, dnd=dnd, ignore_global_limits=r.flag("ignore_global_limits"), start=live_start,
+                end=live_end)
 
 
-def _parse_who(data: Any, problems: Problems, strict: bool) -> Who:
-    r = _Reader(data, "who", problems)
+def _parse_who(data: Any, problems: Problems, strict: bool, type_: str = "one_time") -> Who:
+    r = Reader(data, "who", problems)
+    r.only(WHO_FIELDS, f"who has {_fields(WHO_FIELDS)}")
+    live = type_ in LIVE_TYPES
     segment = r.text("segment", max_len=120)
     definition = r.data.get("definition")
     if definition is not None and not isinstance(definition, Mapping):
@@ -429,14 +377,26 @@ def _parse_who(data: Any, problems: Problems, strict: bool) -> Who:
         definition = None
     if segment and definition:
         r.problem("segment", "choose a saved segment or an ad-hoc definition, not both")
-    elif strict and not segment and not definition:
+    elif strict and not segment and not definition and not live:
         r.problem("segment", "choose a saved segment or build an ad-hoc one")
     limits = {key: r.count(key) for key in ("target_limit", "run_limit", "daily_limit", "safety_limit")}
+    trigger = None
+    if live:
+        for key in ("run_limit", "safety_limit"):
+            if limits[key] is not None:
+                r.problem(key, "applies to scheduled campaigns; a live campaign uses daily_limit and target_limit")
+                limits[key] = None
+        raw = r.data.get("trigger")
+        if raw is None and strict:
+            r.problem("trigger", "a live campaign needs a trigger (the event, or the date property)")
+        trigger = parse_trigger(raw, type_, problems, strict)
+    elif r.data.get("trigger") not in (None, {}):
+        r.problem("trigger", "only live campaigns (action, inaction, date) have a trigger")
     return Who(segment=segment, definition=dict(definition) if definition else None,
-               reach_percent=r.number("reach_percent", low=0, high=100, default=100.0), **limits)
+               reach_percent=r.number("reach_percent", low=0, high=100, default=100.0), trigger=trigger, **limits)
 
 
-def _string_map(r: _Reader, key: str, source: Mapping[str, Any]) -> dict[str, str]:
+def _string_map(r: Reader, key: str, source: Mapping[str, Any]) -> dict[str, str]:
     value = source.get(key)
     if value in (None, ""):
         return {}
@@ -456,17 +416,32 @@ def _string_map(r: _Reader, key: str, source: Mapping[str, Any]) -> dict[str, st
 
 
 def _parse_what(data: Any, problems: Problems, strict: bool) -> What:
-    r = _Reader(data, "what", problems)
+    r = Reader(data, "what", problems)
+    r.only(WHAT_FIELDS, f"what has {_fields(WHAT_FIELDS)} (compliance and budget are top-level tables)")
     route = r.mapping("route")
     group = provider = None
     if route:
-        rr = _Reader(route, "what.route", problems)
+        rr = Reader(route, "what.route", problems)
         group, provider = rr.text("group", max_len=64), rr.text("provider", max_len=64)
         if group and provider:
             rr.problem("group", "route through a group or a single provider, not both")
         unknown = set(route) - {"group", "provider"}
         if unknown:
             rr.problem(sorted(unknown)[0], "unknown route field; use group or provider")
+    variants, control = parse_variants(r, lambda reader: _read_message(reader, strict))
+    a = variants[0]
+    linked = Reader(r.data.get("linked_content"), "what.linked_content", problems)
+    linked.only(LINKED_FIELDS, "linked_content has timeout and on_failure")
+    return What(route_group=group, route_provider=provider, sender=r.text("sender", max_len=64), body=a.body,
+                generic=dict(a.generic), dlt=dict(a.dlt),
+                linked_timeout=linked.number("timeout", low=0, high=30, default=3.0),
+                linked_on_failure=linked.choice("on_failure", LINKED_FAILURE, "skip"),
+                variants=variants, control=control)
+
+
+def _read_message(r: Reader, strict: bool) -> tuple[str, dict[str, Any], dict[str, str]]:
+    """One variant's body, Generic fields and DLT fields (the section `r` reads: what, or a variant)."""
+    problems = r.problems
     raw_body = r.data.get("body")
     body = ""
     if raw_body is not None and not isinstance(raw_body, str):
@@ -480,7 +455,8 @@ def _parse_what(data: Any, problems: Problems, strict: bool) -> What:
     if strict and not body.strip():
         r.problem("body", "write the message")
     generic_in = r.mapping("generic")
-    g = _Reader(generic_in, "what.generic", problems)
+    g = Reader(generic_in, f"{r.path}.generic", problems)
+    g.only(GENERIC_FIELDS, f"generic has {_fields(GENERIC_FIELDS)}")
     generic: dict[str, Any] = {}
     template_id = g.text("template_id", max_len=128)
     if template_id:
@@ -497,11 +473,7 @@ def _parse_what(data: Any, problems: Problems, strict: bool) -> What:
         if values:
             generic[key] = values
     dlt = _string_map(r, "dlt", r.data)
-    linked = _Reader(r.data.get("linked_content"), "what.linked_content", problems)
-    return What(route_group=group, route_provider=provider, sender=r.text("sender", max_len=64), body=body,
-                generic=generic, dlt=dlt,
-                linked_timeout=linked.number("timeout", low=0, high=30, default=3.0),
-                linked_on_failure=linked.choice("on_failure", LINKED_FAILURE, "skip"))
+    return body, generic, dlt
 
 
 def check_name(value: Any) -> tuple[str | None, str | None]:
@@ -534,14 +506,20 @@ def parse_document(data: Any, *, default_timezone: str = "UTC",
         if raw_type not in (None, "") or strict:
             problems.append(("type", f"must be one of {', '.join(CAMPAIGN_TYPES)}"))
         type_ = "one_time"
-    unknown = sorted(set(data) - {"name", "type", "when", "who", "what", "id", "code", "state"})
+    unknown = sorted(set(data) - {"name", "type", "when", "who", "what", "goal", "compliance", "budget", "replies",
+                                  "id", "code", "state"})
     for key in unknown:
-        problems.append((str(key), "unknown field; a campaign has name, type, when, who and what"))
+        problems.append((str(key), "unknown field; a campaign has name, type, when, who, what, goal, compliance, "
+                                   "budget and replies"))
     document = CampaignDocument(
         name=name or "",
         type=type_,
         when=_parse_when(data.get("when"), type_, default_timezone, problems, strict),
-        who=_parse_who(data.get("who"), problems, strict),
+        who=_parse_who(data.get("who"), problems, strict, type_),
         what=_parse_what(data.get("what"), problems, strict),
+        goal=parse_goal(data.get("goal"), problems),
+        compliance=parse_compliance(data.get("compliance"), problems),
+        budget=parse_budget(data.get("budget"), problems),
+        replies=parse_replies(data.get("replies"), problems),
     )
     return document, problems

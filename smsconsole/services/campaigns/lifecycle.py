@@ -13,6 +13,11 @@ paused or stopped, so a row claimed a moment before still does not leave):
   advanced it (an edit while blocked plans it again).
 - stop: `queued` and `held` rows become `suppressed` with reason "campaign stopped"; every open
   run is `stopped`; no further runs.
+
+A live campaign (action, inaction, date) has one run, `live` while it takes triggers: pause makes
+it `paused` (nothing triggers; its pending waits and due times stay pending), resume makes it
+`live` again (what fell due more than the misfire grace ago meanwhile expires at the engine's next
+tick instead of firing), stop ends its pending waits and due times ("campaign stopped").
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from smsconsole import clock
 from smsconsole.models import Campaign, CampaignRun, Message
+from smsconsole.services.campaigns.definition import LIVE_TYPES
 from smsconsole.services import audit
 from smsconsole.services.campaigns.records import (
     OPEN_RUN_STATES,
@@ -62,6 +68,11 @@ async def schedule_campaign(session: AsyncSession, ref: int | str, *, actor: str
     parsed, upcoming, problems = await strict_check(session, row.document, campaign_id=row.id, now=now)
     if problems:
         raise ValidationError(problems)
+    from smsconsole.services.compliance.preflight import PreflightBlocked, preflight_campaign  # compliance reads campaigns
+
+    checked = await preflight_campaign(session, parsed, campaign_id=row.id, now=now, planned_at=upcoming)
+    if checked.blocking:
+        raise PreflightBlocked(checked)
     row.type, row.state, row.blocked_reason = parsed.type, "scheduled", None
     row.next_run_at, row.scheduled_at, row.updated_at = upcoming, now, now
     await _record(session, actor, "schedule", row, next_run_at=upcoming.isoformat() if upcoming else None)
@@ -93,7 +104,7 @@ async def pause_campaign(session: AsyncSession, ref: int | str, *, actor: str) -
     previous = row.state
     row.state, row.updated_at = "paused", now
     await session.flush()
-    runs = await _move_runs(session, row.id, ("materializing", "running"), now, state="paused")
+    runs = await _move_runs(session, row.id, ("materializing", "running", "live"), now, state="paused")
     held = await _move_messages(session, row.id, ("queued",), "held", now)
     await _record(session, actor, "pause", row, previous=previous, runs_paused=runs, messages_held=held)
     return await _view(session, row)
@@ -117,7 +128,10 @@ async def resume_campaign(session: AsyncSession, ref: int | str, *, actor: str) 
             session, row.id, ("blocked",), now, state="planned", reason=None, started_at=None)
         row.state, row.blocked_reason = "scheduled", None
     else:
-        details["runs_resumed"] = (
+        resumed = 0
+        if row.type in LIVE_TYPES:  # a live run that was taking triggers (an ended one, with its reason, drains)
+            resumed = await _move_runs(session, row.id, ("paused",), now, CampaignRun.reason.is_(None), state="live")
+        details["runs_resumed"] = resumed + (
             await _move_runs(session, row.id, ("paused",), now, CampaignRun.materialized_at.is_not(None),
                              state="running")
             + await _move_runs(session, row.id, ("paused",), now, state="materializing"))
@@ -146,4 +160,10 @@ async def stop_row(session: AsyncSession, row: Campaign, *, actor: str) -> None:
                             finished_at=now)
     suppressed = await _move_messages(session, row.id, ("queued", "held"), "suppressed", now,
                                       reason=STOPPED_REASON, finished_at=now)
-    await _record(session, actor, "stop", row, previous=previous, runs_stopped=runs, messages_suppressed=suppressed)
+    details: dict[str, object] = {}
+    if row.type in LIVE_TYPES:
+        from smsconsole.services.campaigns.live.lifecycle import end_pending  # lazy: the live package
+
+        details["waits_ended"], details["due_ended"] = await end_pending(session, row.id, STOPPED_REASON, now=now)
+    await _record(session, actor, "stop", row, previous=previous, runs_stopped=runs, messages_suppressed=suppressed,
+                  **details)

@@ -13,7 +13,13 @@ both databases, `(id · PICK_MULTIPLIER + seed(campaign)) mod PICK_MODULUS` (a m
 with the golden-ratio multiplier: evenly spread over ids, the same pick for a campaign on every
 run and after a resume). Not-before times are computed once per distinct recipient zone in Python
 and applied in SQL by one CASE over the zones, never per user. On PostgreSQL two chunks are written
-at once (see `_ChunkWriter`)."""
+at once (see `_ChunkWriter`).
+
+Arms (A/B variants and a control group, services/campaigns/arms.py): each row's `variant` is the
+person's stable arm computed in the same INSERT (`arm_sql`, a CASE over a hash of campaign and
+profile id), with that variant's encoding and parts. A person in the control group gets a
+control row: state `control`, never rendered, claimed or sent, created and finished at the
+would-be send time; it counts toward the run, target and daily limits like a message."""
 
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ import asyncio
 import logging
 import zoneinfo
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,12 +54,14 @@ from smsconsole import clock
 from smsconsole.models import Campaign, CampaignRun, Message, Profile, ProviderGroup, Segment, UTCDateTime
 from smsconsole.models import Provider as ProviderRow
 from smsconsole.services.campaigns import schedule
-from smsconsole.services.campaigns.definition import CampaignDocument, parse_document
+from smsconsole.services.campaigns.arms import CONTROL, arm_bucket_sql, arm_sql, thresholds
+from smsconsole.services.campaigns.definition import CampaignDocument, What, parse_document
 from smsconsole.services.queries.reach import UNREACHABLE_REASONS, reachable_condition
 from smsconsole.services.segments.compiler import segment_condition
 from smsconsole.services.segments.reach import CountryReach, ReachEstimate, UnreachableCounts, reach_query
 from smsconsole.services.settings import campaign_limits, get_settings
-from smsconsole.sms import analyze
+from smsconsole.services.smart_encoding import route_smart_encodes
+from smsconsole.sms import analyze, has_lookalikes
 
 log = logging.getLogger("smsconsole.campaigns")
 
@@ -61,7 +69,7 @@ PICK_MODULUS = 2_147_483_647  # 2^31 - 1, prime: the key is a bijection of ids b
 PICK_MULTIPLIER = 1_327_217_884  # ≈ modulus / golden ratio; id · multiplier stays below 2^63
 DEFAULT_CHUNK = 50_000
 PHONE_PREFIX = 6  # "+1415…": a phone's zone is told from its first characters (country + area)
-OPEN_RUN_STATES = ("planned", "materializing", "running", "paused")
+OPEN_RUN_STATES = ("planned", "materializing", "running", "live", "paused")  # live: a live campaign's run
 
 
 class MaterializeError(Exception):
@@ -172,7 +180,7 @@ def _next_day(planned_at: datetime, campaign_tz: str) -> datetime:
     return (local + timedelta(days=1)).astimezone(UTC)
 
 
-def _group_instant(document: CampaignDocument, planned_at: datetime, zone: str, *, moment: datetime,
+def group_instant(document: CampaignDocument, planned_at: datetime, zone: str, *, moment: datetime,
                    grace: float) -> tuple[datetime | None, str]:
     when = document.when
     instant = planned_at
@@ -273,7 +281,7 @@ async def plan_audience(session: AsyncSession, *, campaign_id: int, run_id: int 
                 plan.held_back["sampled_out"] = plan.held_back.get("sampled_out", 0) + row.n
                 continue
             zone = schedule.recipient_zone(row.tz or None, row.phone, default)
-            instant, status = _group_instant(document, planned_at, zone, moment=moment, grace=grace)
+            instant, status = group_instant(document, planned_at, zone, moment=moment, grace=grace)
             groups[(row.tz, row.prefix)] = ZoneGroup(row.tz, row.prefix, row.n, instant, status)
         plan.groups = list(groups.values())
         for group in plan.groups:
@@ -319,6 +327,7 @@ class Route:
     provider_id: int | None = None
     provider_name: str | None = None
     sender: str | None = None
+    smart_encoding: bool = False  # its provider bills the body with look-alikes replaced (services/smart_encoding.py)
 
 
 async def resolve_route(session: AsyncSession, document: CampaignDocument) -> Route:
@@ -335,14 +344,73 @@ async def resolve_route(session: AsyncSession, document: CampaignDocument) -> Ro
         if group_id is None:
             raise MaterializeError(f"provider group {what.route_group!r} does not exist")
         route = Route(group_id=group_id, sender=route.sender)
+    if any(has_lookalikes(v.body) for v in what.arms):
+        route = replace(route, smart_encoding=await route_smart_encodes(
+            session, provider_id=route.provider_id, group_id=route.group_id))
     return route
 
 
+def _arm_columns(campaign_id: int, what: What, *, state: str, stamp: Any,
+                 not_before: ColumnElement[datetime] | None, smart_encoding: bool = False) -> dict[str, Any]:
+    """The columns that depend on a person's arm: the variant (arms.arm_sql), the encoding and
+    parts of that variant's body, and for a control row (held out: recorded, never sent) state
+    `control`, no rendering, no next attempt, created and finished at the would-be send time
+    (the recipient's not-before when later than now). Literals when everyone gets variant A."""
+    arms = what.arms
+    variant = arm_sql(campaign_id, Profile.id, arms)
+    infos = {v.name: analyze(v.body, smart_encoding=smart_encoding) for v in arms}  # as the route bills it
+    shapes = {(i.encoding.value, max(1, i.segments)) for i in infos.values()}
+    if len(shapes) == 1:
+        encoding_value, segments_value = next(iter(shapes))
+        encoding: Any = literal(encoding_value, String)
+        segments: Any = literal(segments_value, Integer)
+    else:
+        encoding = case({n: literal(i.encoding.value, String) for n, i in infos.items()}, value=variant,
+                        else_=literal("GSM-7", String))
+        segments = case({n: literal(max(1, i.segments), Integer) for n, i in infos.items()}, value=variant,
+                        else_=literal(0, Integer))
+    columns: dict[str, Any] = {"variant": variant, "encoding": encoding, "segments": segments,
+                               "state": literal(state, String), "render": literal(True, Boolean),
+                               "next_attempt_at": not_before if not_before is not None else null(),
+                               "created_at": stamp, "finished_at": null()}
+    if what.control <= 0:
+        return columns
+    control = arm_bucket_sql(campaign_id, Profile.id) >= thresholds(arms)[-1][1]
+    would_send = stamp if not_before is None else case((not_before > stamp, not_before), else_=stamp)
+    columns.update({
+        "encoding": case((control, literal("GSM-7", String)), else_=columns["encoding"]),
+        "segments": case((control, literal(0, Integer)), else_=columns["segments"]),
+        "state": case((control, literal(CONTROL, String)), else_=literal(state, String)),
+        "render": case((control, literal(False, Boolean)), else_=literal(True, Boolean)),
+        "next_attempt_at": case((control, null().cast(UTCDateTime())), else_=columns["next_attempt_at"]),
+        "created_at": case((control, would_send), else_=stamp),
+        "finished_at": case((control, would_send), else_=null().cast(UTCDateTime())),
+    })
+    return columns
+
+
+def _suppress_countries(arm: dict[str, Any], suppress: dict[str, str], stamp: Any) -> Any:
+    """Rows to the countries the run-start preflight blocked (compliance.on_block = suppress) are
+    written suppressed with the finding as reason: recorded, never rendered or sent. Returns the
+    reason column."""
+    blocked = Profile.country.in_(sorted(suppress))
+    arm.update({
+        "state": case((blocked, literal("suppressed", String)), else_=arm["state"]),
+        "render": case((blocked, literal(False, Boolean)), else_=arm["render"]),
+        "next_attempt_at": case((blocked, null().cast(UTCDateTime())), else_=arm["next_attempt_at"]),
+        "finished_at": case((blocked, stamp), else_=arm["finished_at"]),
+    })
+    return case({country: literal(reason[:2000], String) for country, reason in suppress.items()},
+                value=Profile.country, else_=null().cast(String))
+
+
 def _insert(session: AsyncSession, audience: Audience, plan: Plan, *, run_id: int, campaign_id: int, route: Route,
-            state: str, now: datetime, body: str, lower: int, upper: int) -> Any:
-    info = analyze(body)
+            state: str, now: datetime, what: What, lower: int, upper: int,
+            suppress: dict[str, str] | None = None) -> Any:
     stamp = literal(now, UTCDateTime())
-    not_before = audience.not_before if audience.not_before is not None else null()
+    arm = _arm_columns(campaign_id, what, state=state, stamp=stamp, not_before=audience.not_before,
+                       smart_encoding=route.smart_encoding)
+    reason = _suppress_countries(arm, suppress, stamp) if suppress else None
     columns: dict[str, Any] = {
         "kind": literal("campaign", String), "priority": literal(0, Integer),
         "provider_id": literal(route.provider_id, Integer) if route.provider_id is not None else null(),
@@ -350,14 +418,16 @@ def _insert(session: AsyncSession, audience: Audience, plan: Plan, *, run_id: in
         "group_id": literal(route.group_id, Integer) if route.group_id is not None else null(),
         "profile_id": Profile.id, "country": Profile.country, "to_number": Profile.phone,
         "sender": literal(route.sender, String) if route.sender is not None else null(),
-        "body": literal("", String), "encoding": literal(info.encoding.value, String),
-        "segments": literal(max(1, info.segments), Integer), "state": literal(state, String),
-        "attempts": literal(0, Integer), "next_attempt_at": not_before,
+        "body": literal("", String), "encoding": arm["encoding"],
+        "segments": arm["segments"], "state": arm["state"],
+        "attempts": literal(0, Integer), "next_attempt_at": arm["next_attempt_at"],
         "dedupe_key": literal(f"run:{run_id}:profile:", String) + cast(Profile.id, String),
         "campaign_id": literal(campaign_id, Integer), "run_id": literal(run_id, Integer),
-        "variant": literal("A", String), "render": literal(True, Boolean),
-        "created_at": stamp, "updated_at": stamp,
+        "variant": arm["variant"], "render": arm["render"],
+        "created_at": arm["created_at"], "finished_at": arm["finished_at"], "updated_at": stamp,
     }
+    if reason is not None:
+        columns["reason"] = reason
     query = audience.select_from(*columns.values()).where(Profile.id > lower, Profile.id <= upper)
     if plan.threshold is not None:
         query = query.where(audience.key <= plan.threshold)
@@ -410,13 +480,14 @@ async def materialize_run(factory: async_sessionmaker[AsyncSession], run_id: int
             cursor = run.cursor or 0
             last_id = await session.scalar(select(func.max(Profile.id))) or 0
             campaign_id = campaign.id
+            suppress = {str(k): str(v) for k, v in ((run.preflight or {}).get("suppress") or {}).items()}
             postgres = session.get_bind().dialect.name == "postgresql"
             parallel = (parallel or 2) if postgres else 1  # SQLite: one writer (a second would fail its snapshot)
     if failed:
         await _fail(factory, run_id, reason)
         return 0
     writer = _ChunkWriter(factory, run_id=run_id, campaign_id=campaign_id, audience=audience, plan=plan,
-                          route=route, body=document.what.body, on_chunk=on_chunk)
+                          route=route, what=document.what, on_chunk=on_chunk, suppress=suppress or None)
     if plan.threshold != -1 and not await writer.write_all(cursor, last_id, chunk, parallel):
         return writer.inserted
     inserted = writer.inserted
@@ -441,10 +512,11 @@ class _ChunkWriter:
     their rows already written are skipped by the dedupe key."""
 
     def __init__(self, factory: async_sessionmaker[AsyncSession], *, run_id: int, campaign_id: int,
-                 audience: Audience, plan: Plan, route: Route, body: str,
-                 on_chunk: Callable[[int], None] | None) -> None:
+                 audience: Audience, plan: Plan, route: Route, what: What,
+                 on_chunk: Callable[[int], None] | None, suppress: dict[str, str] | None = None) -> None:
         self.factory, self.run_id, self.campaign_id = factory, run_id, campaign_id
-        self.audience, self.plan, self.route, self.body, self.on_chunk = audience, plan, route, body, on_chunk
+        self.suppress = suppress
+        self.audience, self.plan, self.route, self.what, self.on_chunk = audience, plan, route, what, on_chunk
         self.inserted = 0
         self.stopped = False
         self._bounds: list[int] = []  # every chunk's upper id, in order
@@ -505,7 +577,8 @@ class _ChunkWriter:
             held = campaign.state == "paused" or run.state == "paused"
             result = await session.execute(_insert(
                 session, self.audience, self.plan, run_id=self.run_id, campaign_id=self.campaign_id, route=self.route,
-                state="held" if held else "queued", now=clock.now(), body=self.body, lower=lower, upper=upper))
+                state="held" if held else "queued", now=clock.now(), what=self.what, lower=lower, upper=upper,
+                suppress=self.suppress))
             count = result.rowcount
             if count is None or count < 0:  # sqlite3 gives no rowcount for some statements
                 count = await session.scalar(select(func.changes())) or 0

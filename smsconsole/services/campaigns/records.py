@@ -7,13 +7,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from smsconsole.models import Campaign, CampaignRun, Provider, ProviderGroup, Segment
+from smsconsole.models import Campaign, CampaignRun, Event, PropertyDef, Provider, ProviderGroup, Segment
 from smsconsole.services.campaigns.definition import NAME_MAX, campaign_code, check_name, parse_code, parse_document
 from smsconsole.services.errors import NotFound, ValidationError
 from smsconsole.services.segments import check_definition
@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 NAME_LIMIT = NAME_MAX
 # States in which a campaign takes part in sending (its segment may not be deleted).
 ACTIVE_STATES = ("scheduled", "running", "paused", "blocked")
-# Run states that are not over yet.
-OPEN_RUN_STATES = ("planned", "materializing", "running", "paused", "blocked")
+# Run states that are not over yet (`live`: a live campaign's one run while it takes triggers).
+OPEN_RUN_STATES = ("planned", "materializing", "running", "live", "paused", "blocked")
 
 
 @dataclass(frozen=True)
@@ -169,9 +169,18 @@ async def has_open_run(session: AsyncSession, campaign_id: int) -> bool:
 async def next_run(session: AsyncSession, parsed: CampaignDocument, campaign_id: int | None, now: datetime,
                    ) -> datetime | None:
     """The next planned time after now and after the campaign's latest run (a one-time campaign
-    runs once: none once it has a run)."""
+    runs once: none once it has a run). A live campaign has one run, which starts at `when.start`
+    (or now when that is past or not set); none once it has a run or its end has passed."""
+    from smsconsole.services.campaigns.definition import LIVE_TYPES
     from smsconsole.services.campaigns.schedule import next_occurrence  # lazy: the phone time-zone table
 
+    if parsed.type in LIVE_TYPES:
+        if campaign_id is not None and await latest_planned(session, campaign_id) is not None:
+            return None
+        start, end = parsed.when.start, parsed.when.end
+        if end is not None and end.astimezone(UTC) <= now:
+            return None
+        return max(now, start.astimezone(UTC)) if start is not None else now
     after = now
     if campaign_id is not None:
         latest = await latest_planned(session, campaign_id)
@@ -184,6 +193,9 @@ async def next_run(session: AsyncSession, parsed: CampaignDocument, campaign_id:
 
 def _when_field(kind: str) -> tuple[str, str]:
     return {
+        "action": ("when.end", "is in the past; choose a later end, or none"),
+        "inaction": ("when.end", "is in the past; choose a later end, or none"),
+        "date": ("when.end", "is in the past; choose a later end, or none"),
         "one_time": ("when.at", "is in the past; choose a later time or \"now\""),
         "multiple_dates": ("when.dates", "are all in the past; add a later date"),
     }.get(kind, ("when.recurrence", "has no run in the future (check start, end and the days chosen)"))
@@ -210,9 +222,16 @@ async def strict_check(session: AsyncSession, document: Mapping[str, Any], *, ca
     return parsed, upcoming, _unique(problems)
 
 
+def _is_live(parsed: CampaignDocument) -> bool:
+    """A live campaign's texts may also use `event` (the triggering event's properties)."""
+    from smsconsole.services.campaigns.definition import LIVE_TYPES
+
+    return getattr(parsed, "type", None) in LIVE_TYPES
+
+
 async def reference_problems(session: AsyncSession, parsed: CampaignDocument) -> list[tuple[str, str]]:
     """What the document names must exist: its saved segment, ad-hoc definition's properties,
-    provider group or provider; and its body must be Liquid that compiles."""
+    provider group or provider; and each variant's body must be Liquid that compiles."""
     problems: list[tuple[str, str]] = []
     who, what = getattr(parsed, "who", None), getattr(parsed, "what", None)
     segment = getattr(who, "segment", None)
@@ -231,19 +250,64 @@ async def reference_problems(session: AsyncSession, parsed: CampaignDocument) ->
     provider = getattr(what, "route_provider", None)
     if provider and await session.scalar(select(Provider.id).where(Provider.name == provider)) is None:
         problems.append(("what.route.provider", f"no provider named {provider!r}"))
-    body = getattr(what, "body", None)
-    if isinstance(body, str) and body.strip():
-        from smsconsole.services.campaigns.render import template_problems  # lazy: Liquid loads on first check
+    problems += message_problems(what, live=_is_live(parsed))
+    if getattr(who, "trigger", None) is not None:  # a live campaign: its trigger's conditions and date property
+        from smsconsole.services.campaigns.live.triggers import trigger_problems  # lazy: live loads on first check
 
-        problems += [("what.body", reason) for reason in template_problems(body)]
-    # Template variables and body values are rendered per recipient too: check them now, not at send.
-    generic = getattr(what, "generic", None) or {}
-    personalized = [(f"what.generic.template_variables.{n}", v)
-                    for n, v in enumerate(generic.get("template_variables") or [], 1)]
-    personalized += [(f"what.generic.body_values.{k}", v) for k, v in (generic.get("body_values") or {}).items()]
-    if personalized:
-        from smsconsole.services.campaigns.render import template_problems
+        problems += await trigger_problems(session, parsed)
+    problems += await goal_problems(session, parsed)
+    from smsconsole.services.campaigns.reply_options import reply_option_problems
 
-        for field, value in personalized:
-            problems += [(field, reason) for reason in template_problems(str(value))]
+    problems += await reply_option_problems(session, getattr(parsed, "replies", None))
+    return problems
+
+
+async def goal_problems(session: AsyncSession, parsed: CampaignDocument) -> list[tuple[str, str]]:
+    """The conversion goal against the catalog: its event has been recorded, its `where` conditions
+    fit the event's property types (as a live trigger's), and its value is a number property of it."""
+    goal = getattr(parsed, "goal", None)
+    if goal is None or not goal.event:
+        return []
+    rows = await session.execute(select(PropertyDef.name, PropertyDef.type)
+                                 .where(PropertyDef.scope == f"event:{goal.event}"))
+    types = {name: type_ for name, type_ in rows}
+    if not types and await session.scalar(select(Event.id).where(Event.name == goal.event).limit(1)) is None:
+        return [("goal.event", f"no event {goal.event!r} has been recorded yet; record one first (API or import)")]
+    problems: list[tuple[str, str]] = []
+    if goal.where:
+        from smsconsole.services.campaigns.live.triggers import check_where  # lazy: live loads on first check
+
+        problems += check_where(goal.where, goal.event, types, "goal.where")[1]
+    if goal.value:
+        type_ = types.get(goal.value)
+        if type_ is None:
+            problems.append(("goal.value", f"event {goal.event!r} has no property {goal.value!r}; "
+                                           "the value is a number property of the goal event"))
+        elif type_ != "number":
+            problems.append(("goal.value", f"{goal.value!r} of event {goal.event!r} holds {type_} values; "
+                                           "the value must be a number property"))
+    return problems
+
+
+def message_problems(what: Any, *, live: bool) -> list[tuple[str, str]]:
+    """Each variant's body and per-recipient Generic values must be Liquid that compiles, named
+    by where the file writes them: `what.body` (one variant) or `what.variants.N.body` (N from 1).
+    Template variables and body values are rendered per recipient too: checked now, not at send."""
+    if what is None:
+        return []
+    from smsconsole.services.campaigns.render import template_problems  # lazy: Liquid loads on first check
+
+    arms = what.arms
+    problems: list[tuple[str, str]] = []
+    for number, variant in enumerate(arms, 1):
+        where = "what" if len(arms) == 1 else f"what.variants.{number}"
+        texts: list[tuple[str, Any]] = []
+        if isinstance(variant.body, str) and variant.body.strip():
+            texts.append((f"{where}.body", variant.body))
+        generic = variant.generic or {}
+        texts += [(f"{where}.generic.template_variables.{n}", v)
+                  for n, v in enumerate(generic.get("template_variables") or [], 1)]
+        texts += [(f"{where}.generic.body_values.{k}", v) for k, v in (generic.get("body_values") or {}).items()]
+        for field, value in texts:
+            problems += [(field, reason) for reason in template_problems(str(value), event=live)]
     return problems

@@ -4,7 +4,12 @@
 A run is one occurrence of a campaign (`campaign_runs`, unique per campaign and planned time).
 `start_due_runs` inserts it, snapshots the campaign's document into it, and advances the
 campaign's `next_run_at`; `materialize.materialize_run` writes its outbox rows; `settle_runs`
-completes a run once nothing of it is left to send, and a campaign once no run is left."""
+completes a run once nothing of it is left to send, and a campaign once no run is left.
+
+A live campaign (action, inaction, date) has one run, inserted by `start_due_runs` at its start
+in state `live`: nothing is materialized, its messages come from triggers
+(services/campaigns/live/), and `settle_runs` leaves it alone until the campaign ends
+(live/lifecycle.settle_live turns it `running` with the reason; it completes once drained)."""
 
 from __future__ import annotations
 
@@ -21,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
 from smsconsole.models import Campaign, CampaignRun, Message, Profile
-from smsconsole.services import audit
+from smsconsole.services import audit, rollups
 from smsconsole.services.campaigns import schedule
-from smsconsole.services.campaigns.definition import CampaignDocument, campaign_code
+from smsconsole.services.campaigns.definition import LIVE_TYPES, CampaignDocument, campaign_code
 from smsconsole.services.campaigns.materialize import (
     OPEN_RUN_STATES,
     MaterializeError,
@@ -50,8 +55,9 @@ MAX_LEAD = timedelta(hours=26)
 
 @dataclass(frozen=True)
 class RunCounts:
-    """A run's outbox rows by state (claimed counts as queued: nothing has left yet), the reasons
-    of its suppressed rows, and the people held back before any row was written."""
+    """A run's outbox rows by state (claimed and sending count as queued: the rollups keep them
+    so, nothing has left yet), its held-out control rows (never sent, never open), the reasons of
+    its suppressed rows, and the people held back before any row was written."""
 
     queued: int = 0
     held: int = 0
@@ -62,37 +68,38 @@ class RunCounts:
     undelivered: int = 0
     suppressed: int = 0
     unknown: int = 0
+    control: int = 0
     suppressed_by_reason: dict[str, int] = field(default_factory=dict)
     held_back: dict[str, int] = field(default_factory=dict)
 
     @property
     def total(self) -> int:
         return (self.queued + self.held + self.sending + self.sent + self.delivered + self.failed
-                + self.undelivered + self.suppressed + self.unknown)
+                + self.undelivered + self.suppressed + self.unknown + self.control)
 
     @property
     def open(self) -> int:
         return self.queued + self.held + self.sending
 
 
-_STATE_FIELD = {"queued": "queued", "claimed": "queued", "held": "held", "sending": "sending", "sent": "sent",
+_STATE_FIELD = {"queued": "queued", "claimed": "queued", "held": "held", "sending": "queued", "sent": "sent",
                 "delivered": "delivered", "failed": "failed", "undelivered": "undelivered",
-                "suppressed": "suppressed", "unknown": "unknown"}
+                "suppressed": "suppressed", "unknown": "unknown", "control": "control"}
 
 
 async def run_counts(session: AsyncSession, run_ids: list[int]) -> dict[int, RunCounts]:
-    """Counts for each run, in one GROUP BY over the outbox (index ix_messages_run_state)."""
+    """Counts for each run, from the rollup stat_campaign (services/rollups.run_state_counts: a
+    few rows per run, never the outbox); a suppressed row's reason is its rollup detail."""
     if not run_ids:
         return {}
     by_run: dict[int, dict[str, Any]] = {run_id: defaultdict(int) for run_id in run_ids}
     reasons: dict[int, dict[str, int]] = {run_id: defaultdict(int) for run_id in run_ids}
-    rows = await session.execute(
-        select(Message.run_id, Message.state, Message.reason, func.count())
-        .where(Message.run_id.in_(run_ids)).group_by(Message.run_id, Message.state, Message.reason))
-    for run_id, state, reason, count in rows:
+    for run_id, state, detail, count in await rollups.run_state_counts(session, run_ids):
+        if run_id not in by_run:
+            continue
         by_run[run_id][_STATE_FIELD.get(state, "queued")] += count
         if state == "suppressed":
-            reasons[run_id][reason or "suppressed"] += count
+            reasons[run_id][detail or "suppressed"] += count
     held_back = dict((await session.execute(
         select(CampaignRun.id, CampaignRun.suppressed).where(CampaignRun.id.in_(run_ids)))).all())
     return {run_id: RunCounts(**by_run[run_id], suppressed_by_reason=dict(reasons[run_id]),
@@ -114,6 +121,7 @@ class CampaignEstimate:
     next_runs: list[datetime]
     blocked_by_safety: bool
     problem: str | None = None  # why nothing could be estimated (a missing segment)
+    held_out: int = 0  # of will_send, about how many the control group holds out (by its percentage)
 
 
 async def estimate_campaign(session: AsyncSession, document: CampaignDocument, *, now: datetime,
@@ -136,7 +144,8 @@ async def estimate_campaign(session: AsyncSession, document: CampaignDocument, *
         qualified=reach.qualified, reachable=reach.reachable, unreachable=unreachable, will_send=plan.will_send,
         held_back={code: n for code, n in plan.held_back.items() if code not in unreachable},
         local_time_passed=plan.held_back.get("local_time_passed", 0), next_runs=next_runs,
-        blocked_by_safety=safety is not None and reach.reachable > safety)
+        blocked_by_safety=safety is not None and reach.reachable > safety,
+        held_out=round(plan.will_send * document.what.control / 100))
 
 
 def _next_runs(document: CampaignDocument, now: datetime, limit: int = 5) -> list[datetime]:
@@ -157,7 +166,7 @@ class SafetyAlert:
     run_id: int
     planned_at: datetime
     qualified: int
-    safety_limit: int
+    safety_limit: int | None  # None: blocked by its preflight
     reason: str
 
 
@@ -168,7 +177,8 @@ async def _insert_run(session: AsyncSession, campaign: Campaign, planned_at: dat
                                    .where(CampaignRun.campaign_id == campaign.id)) or 0) + 1
     run = CampaignRun(campaign_id=campaign.id, number=number, planned_at=planned_at, state=state, reason=reason,
                       document=dict(campaign.document or {}), suppressed={}, updated_at=now,
-                      started_at=now if state in ("materializing", "planned") else None,
+                      started_at=now if state in ("materializing", "planned", "live") else None,
+                      materialized_at=now if state == "live" else None,
                       finished_at=now if state == "missed" else None)
     try:
         async with session.begin_nested():
@@ -200,6 +210,45 @@ async def _safety_check(session: AsyncSession, campaign: Campaign, run: Campaign
                        safety_limit=limit, planned_at=run.planned_at.isoformat())
     log.warning("campaign %s (%s) run %d blocked: %s", code, campaign.name, run.number, reason)
     return SafetyAlert(campaign.id, campaign.name, run.id, run.planned_at, reachable, limit, reason)
+
+
+async def _preflight_check(session: AsyncSession, campaign: Campaign, run: CampaignRun, document: CampaignDocument,
+                           now: datetime) -> SafetyAlert | None:
+    """The preflight again at run start (senders, registrations, templates, windows, consent and
+    budget may have changed since scheduling). Kept on the run. A blocking finding holds the run
+    (blocked, like the safety check; resume re-checks it), or, when the campaign says
+    compliance.on_block = suppress, only the blocked countries' recipients are suppressed
+    (materialize writes them suppressed with the reason) and the rest go. A finding about the
+    whole run (the budget) always holds it."""
+    from smsconsole.services.compliance.preflight import preflight_campaign, preflight_dict
+
+    try:
+        checked = await preflight_campaign(session, document, campaign_id=campaign.id, now=now,
+                                           planned_at=run.planned_at)
+    except MaterializeError:
+        return None  # its segment or route is gone: materializing fails the run with the reason
+    run.preflight = preflight_dict(checked)
+    if not checked.blocking:
+        return None
+    code = campaign_code(campaign.id)
+    if document.compliance.on_block == "suppress" and not checked.blocks_whole_run:
+        reasons = {f.country: f"compliance: {f.message}" for f in reversed(checked.blocking) if f.country}
+        run.preflight = {**run.preflight, "suppress": reasons}
+        await audit.record(session, ACTOR, "campaign.preflight_suppress", code, run=run.number,
+                           countries=sorted(reasons))
+        log.warning("campaign %s run %d: preflight suppresses %s", code, run.number, ", ".join(sorted(reasons)))
+        return None
+    first = checked.blocking[0]
+    more = len(checked.blocking) - 1
+    reason = (f"preflight: {first.country + ': ' if first.country else ''}{first.message}"
+              + (f" (and {more} more blocking)" if more else "")
+              + f"; fix it and resume, or stop {code} (smsconsole campaigns preflight {code})")
+    run.state, run.reason, run.qualified, run.updated_at = "blocked", reason, checked.recipients, now
+    campaign.state, campaign.blocked_reason, campaign.updated_at = "blocked", reason, now
+    await audit.record(session, ACTOR, "campaign.blocked", code, run=run.number, preflight=len(checked.blocking),
+                       planned_at=run.planned_at.isoformat())
+    log.warning("campaign %s (%s) run %d blocked: %s", code, campaign.name, run.number, reason)
+    return SafetyAlert(campaign.id, campaign.name, run.id, run.planned_at, checked.recipients, None, reason)
 
 
 async def post_alert(url: str, alert: SafetyAlert, *, client: httpx.AsyncClient | None = None) -> bool:
@@ -237,6 +286,9 @@ async def _start_run(session: AsyncSession, campaign: Campaign, run: CampaignRun
         log.warning("campaign %s run %d failed: %s", campaign_code(campaign.id), run.number, exc)
         return False
     if alert is not None:
+        alerts.append(alert)
+        return False
+    if (alert := await _preflight_check(session, campaign, run, document, now)) is not None:
         alerts.append(alert)
         return False
     run.state, run.started_at, run.updated_at = "materializing", now, now
@@ -280,9 +332,34 @@ async def start_due_runs(factory: async_sessionmaker[AsyncSession], *, now: date
     return started
 
 
+def run_start_instant(document: CampaignDocument, planned: datetime) -> datetime:
+    """When the run planned at `planned` starts: a live campaign's at its start; a scheduled
+    one's per schedule.start_instant (earlier when delivering in each user's zone)."""
+    if document.type in LIVE_TYPES:
+        return planned
+    return schedule.start_instant(document.when, planned)
+
+
+async def _start_live(session: AsyncSession, campaign: Campaign, now: datetime) -> None:
+    """A live campaign's one run, `live` from its start (however late the engine comes: events
+    from before it went live trigger nothing): nothing to materialize; it takes triggers until it
+    is stopped or ends (services/campaigns/live/lifecycle.py). A date campaign's due times are
+    backfilled by the engine."""
+    planned = campaign.next_run_at
+    if planned is None or planned > now:
+        return
+    run = await _insert_run(session, campaign, planned, state="live", reason=None, now=now)
+    if run is not None:
+        log.info("campaign %s (%s) is live", campaign_code(campaign.id), campaign.name)
+    campaign.state, campaign.next_run_at, campaign.updated_at = "running", None, now
+
+
 async def _start_campaign(session: AsyncSession, campaign: Campaign, now: datetime, grace: float,
                           alerts: list[SafetyAlert]) -> list[int]:
     document = await read_document(session, campaign.document)
+    if document.type in LIVE_TYPES:
+        await _start_live(session, campaign, now)
+        return []
     started: list[int] = []
     planned = campaign.next_run_at
     while planned is not None and campaign.state in ("scheduled", "running"):

@@ -28,8 +28,10 @@ batch is kept. Writes that meet another writer (a concurrent import) are retried
 
 The package, one concern a module: `model` (kinds, targets, what a preview and an import report),
 `reading` (format, dialect, records), `error_file`, `mapping` (columns to fields and properties,
-type inference), `preparing` (records to prepared rows, the reading side of a run), `preview`,
-`writing` (batches, retries, refused rows) and `running` (`run_import`)."""
+type inference), `preparing` (records to prepared rows, the reading side of a run), `parallel`
+(preparing a large profile import in a process pool, same outcome row for row), `preview`,
+`writing` (batches, retries, refused rows), `bulk` (the profile upsert on the drivers' bulk paths)
+and `running` (`run_import`)."""
 
 from smsconsole.services.imports.error_file import default_error_file
 from smsconsole.services.imports.mapping import known_property_types, property_name_for

@@ -105,6 +105,8 @@ class ImportSummary:
     unreachable_rows: int = 0  # rows imported with a phone that is not valid (profiles: no SMS reaches them;
     # events: the phone is not used)
     unreachable: tuple[RowWarning, ...] = ()  # the first `max_reported` of them
+    triggered_campaigns: bool = False  # the imported events were allowed to trigger live campaigns
+    campaign_messages: int = 0  # messages live campaigns queued for them
 
     @property
     def outcome(self) -> str:

@@ -140,10 +140,17 @@ class BatchReader:
     def next_batch(self, size: int) -> tuple[list[ReadyRow], int, int]:
         """(prepared rows, rows read, bytes read so far) for up to `size` rows; rows read is 0 at the
         end of the file."""
+        records = self.read(size)
+        return self.prepare(records), len(records), self.lines.bytes_read()
+
+    def read(self, size: int) -> list[Record]:
+        """The next `size` records, as read (not yet prepared)."""
+        return list(islice(self.records, size))
+
+    def prepare(self, records: list[Record]) -> list[ReadyRow]:
+        """Prepare a batch here, reporting its bad rows and learning its types, in row order."""
         prepared: list[ReadyRow] = []
-        count = 0
-        for record in islice(self.records, size):
-            count += 1
+        for record in records:
             if record.values is not None:
                 try:
                     row = prepare_record(self.plan, record, self.types, self.event_types, self.defaults)
@@ -153,9 +160,9 @@ class BatchReader:
                 except P.RowError as exc:
                     record.problems = exc.problems
             self.report(record.row, record.raw, record_problems(record, self.plan))
-        self.rows_read += count
+        self.rows_read += len(records)
         self._learn([r.prepared for r in prepared])
-        return prepared, count, self.lines.bytes_read()
+        return prepared
 
     def report(self, row: int, raw: str, found: list[RowProblem]) -> None:
         with self.lock:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlch
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole.services import profiles as P
+from smsconsole.services.imports.bulk import upsert_import_batch
 from smsconsole.services.imports.model import ImportAborted, RowProblem
 from smsconsole.services.imports.preparing import BatchReader, ReadyRow
 
@@ -81,9 +82,11 @@ class BatchWriter:
     itself stops the import with ImportAborted."""
 
     def __init__(self, factory: async_sessionmaker[AsyncSession], kind: str, defaults: P.AudienceDefaults,
-                 run: BatchReader) -> None:
+                 run: BatchReader, *, may_trigger: bool = False) -> None:
         self.factory, self.kind, self.defaults, self.run = factory, kind, defaults, run
+        self.may_trigger = may_trigger  # imported events may trigger live campaigns
         self.created = self.updated = self.unchanged = self.recorded = self.duplicates = self.good = 0
+        self.queued = 0  # messages live campaigns queued for the imported events
 
     async def write(self, rows: list[ReadyRow]) -> None:
         await self._store(rows, CONFLICT_RETRIES)
@@ -104,19 +107,23 @@ class BatchWriter:
 
     async def _write(self, rows: list[ReadyRow]) -> None:
         prepared = [r.prepared for r in rows]
+        queued = 0
         async with self.factory() as session, session.begin():
             if self.kind == "profiles":
-                result = await P.upsert_profiles(session, prepared, source="import", defaults=self.defaults)
+                result = await upsert_import_batch(session, prepared, source="import", defaults=self.defaults)
                 counts = (result.created, result.updated, result.unchanged, 0,
                           len(prepared) - result.created - result.updated - result.unchanged)
             else:
-                events = await P.record_events(session, prepared, source="import", defaults=self.defaults)
+                events = await P.record_events(session, prepared, source="import", defaults=self.defaults,
+                                               may_trigger=self.may_trigger)
                 counts = (events.profiles_created, 0, 0, events.recorded, events.duplicates)
+                queued = events.queued
         self.created += counts[0]
         self.updated += counts[1]
         self.unchanged += counts[2]
         self.recorded += counts[3]
         self.duplicates += counts[4]
+        self.queued += queued
         self.good += len(rows)
         self.run.warn(rows)
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import json
+import re
 import zoneinfo
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -15,11 +16,21 @@ from functools import lru_cache
 from typing import Any
 
 import phonenumbers
+from phonenumbers import PhoneNumberType
+from phonenumbers import phonenumberutil as pn_util
 from phonenumbers import timezone as pn_timezone
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smsconsole import clock
-from smsconsole.phone import normalize_region, parse_number
+from smsconsole.phone import (
+    NON_GEOGRAPHIC,
+    NUMBER_TYPE_NAMES,
+    SMS_CAPABLE_TYPES,
+    NumberInfo,
+    normalize_region,
+    parse_number,
+    region_name,
+)
 from smsconsole.services.settings import get_settings
 from smsconsole.services.values import coerce, format_datetime, infer_json_type, parse_datetime
 
@@ -103,8 +114,62 @@ def phone_timezone(e164: str) -> str | None:
     if len(zones) == 1:
         return zones[0]
     region = phonenumbers.region_code_for_number(number)
+    return _local_zone(zones, region)
+
+
+def _local_zone(zones: list[str], region: str | None) -> str | None:
     local = [z for z in zones if z in _zones_by_country().get(region or "", set())]
     return local[0] if len(local) == 1 else None
+
+
+_PLAIN_NUMBER = re.compile(r"\+?[0-9][0-9 ().\-]*")  # no letters, no extension marker: nothing for parse_number to refuse
+
+
+def parse_phone(text: str, region: str | None) -> tuple[NumberInfo, str | None]:
+    """`parse_number(text, region)` and, for a valid number, `phone_timezone` of it, parsing the
+    number once and asking phonenumbers its region and type once (validity, number type and the
+    time zones each re-run the same matching when asked one by one). The same answers as those
+    two calls: anything off the plain path (letters, an extension, a "00" prefix, an invalid or
+    unparseable number) is answered by them."""
+    stripped = text.strip()
+    if not _PLAIN_NUMBER.fullmatch(stripped) or stripped.startswith("00"):
+        return _parse_phone_slowly(text, region)
+    try:
+        number = phonenumbers.parse(stripped, normalize_region(region))
+    except phonenumbers.NumberParseException:
+        return _parse_phone_slowly(text, region)
+    if number.extension:
+        return _parse_phone_slowly(text, region)
+    # is_valid_number: region_code_for_number, then the type in that region's metadata (which is
+    # also number_type's answer, and the first question time_zones_for_number asks)
+    code = phonenumbers.region_code_for_number(number)
+    country_code = number.country_code
+    metadata = (pn_util.PhoneMetadata.metadata_for_region_or_calling_code(country_code, code.upper())
+                if code is not None else None)
+    if (metadata is None or (code != pn_util.REGION_CODE_FOR_NON_GEO_ENTITY
+                             and country_code != pn_util.country_code_for_valid_region(code))):
+        return _parse_phone_slowly(text, region)
+    kind = pn_util._number_type_helper(pn_util.national_significant_number(number), metadata)
+    if kind == PhoneNumberType.UNKNOWN:
+        return _parse_phone_slowly(text, region)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    geographic, country = (None, "International (non-geographic)") if code == NON_GEOGRAPHIC else (code, region_name(code))
+    info = NumberInfo(input=text, valid=True, e164=e164, region=geographic, country=country,
+                      number_type=NUMBER_TYPE_NAMES.get(kind, "unknown"), sms_capable=kind in SMS_CAPABLE_TYPES)
+    if not stripped.startswith("+") or "+" + re.sub(r"\D", "", stripped) != e164:
+        # not typed as its E.164 digits: the zone is the one of the E.164 number parsed again
+        return info, phone_timezone(e164)
+    if pn_util.is_number_type_geographical(kind, country_code):
+        zones = pn_timezone.time_zones_for_geographical_number(number)
+    else:
+        zones = pn_timezone._country_level_time_zones_for_number(number)
+    zones = [z for z in zones if z != "Etc/Unknown"]
+    return info, zones[0] if len(zones) == 1 else _local_zone(zones, code)
+
+
+def _parse_phone_slowly(text: str, region: str | None) -> tuple[NumberInfo, str | None]:
+    info = parse_number(text, region)
+    return info, (phone_timezone(info.e164) if info.valid and info.e164 else None)
 
 
 def _text(value: Any, column: str, limit: int, problems: list[tuple[str, str]]) -> str | None:
@@ -158,11 +223,11 @@ def prepare_profile(
     phone = phone_reason = phone_type = None
     phone_status, sms_capable, phone_refused = "missing", False, False
     if phone_raw:
-        info = parse_number(phone_raw, defaults.region)
+        info, phone_zone = parse_phone(phone_raw, defaults.region)
         if info.valid and info.e164:
             phone, phone_status, phone_type, sms_capable = info.e164, "valid", info.number_type, info.sms_capable
             country = country or info.region
-            tz = tz or phone_timezone(info.e164)
+            tz = tz or phone_zone
         else:
             phone_status, phone_reason = "invalid", info.reason
             if info.has_letters:  # no number as typed (a word, a vanity number): refused, not kept as invalid

@@ -4,7 +4,7 @@ events recorded once, and a subscription changed with its consent record."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -68,15 +68,22 @@ async def _decide_types(session: AsyncSession, used: Sequence[tuple[str, Mapping
     if not wanted:
         return {}
     keys = sorted(wanted)  # one order for every writer, so concurrent batches never deadlock
-    await session.execute(_insert_ignore(session, PropertyDef, ["scope", "name"]),
-                          [{"scope": scope, "name": name, "type": wanted[scope, name]} for scope, name in keys])
+
+    async def read(pairs: Sequence[tuple[str, str]]) -> None:
+        for scope in sorted({scope for scope, _ in pairs}):
+            names = [name for s, name in pairs if s == scope]
+            for start in range(0, len(names), 500):
+                rows = await session.execute(select(PropertyDef.name, PropertyDef.type).where(
+                    PropertyDef.scope == scope, PropertyDef.name.in_(names[start:start + 500])))
+                decided.setdefault(scope, {}).update(dict(rows.all()))
+
     decided: dict[str, dict[str, str]] = {}
-    for scope in sorted({scope for scope, _ in keys}):
-        names = [name for s, name in keys if s == scope]
-        for start in range(0, len(names), 500):
-            rows = await session.execute(select(PropertyDef.name, PropertyDef.type).where(
-                PropertyDef.scope == scope, PropertyDef.name.in_(names[start:start + 500])))
-            decided.setdefault(scope, {}).update(dict(rows.all()))
+    await read(keys)  # usually every type is known: then nothing is written (no write lock taken here)
+    missing = [(scope, name) for scope, name in keys if name not in decided.get(scope, {})]
+    if missing:
+        await session.execute(_insert_ignore(session, PropertyDef, ["scope", "name"]),
+                              [{"scope": scope, "name": name, "type": wanted[scope, name]} for scope, name in missing])
+        await read(missing)
     return decided
 
 
@@ -233,15 +240,29 @@ async def _create(session: AsyncSession, changes: Sequence[_Change], defaults: A
     return {("user_id", user_id) if user_id else ("phone", phone or ""): new_id for new_id, user_id, phone in result}
 
 
+CreateProfiles = Callable[[AsyncSession, Sequence["_Change"], AudienceDefaults, datetime],
+                          Awaitable[dict[tuple[str, str], int]]]
+InsertConsents = Callable[[AsyncSession, list[dict[str, Any]]], Awaitable[None]]
+
+
+async def _insert_consents(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    await session.execute(_insert_ignore(session, Consent, ["profile_id", "state", "source", "at"]), rows)
+
+
 async def upsert_profiles(
     session: AsyncSession, prepared: Sequence[PreparedProfile], *, source: str, defaults: AudienceDefaults,
+    create: CreateProfiles | None = None, insert_consents: InsertConsents | None = None,
 ) -> UpsertResult:
     """Create or update profiles by user id (else phone), merging properties; a row that changes
     nothing writes nothing, so importing the same file twice is a no-op. Opt-in/out timestamps
     move the subscription forward in time only, each with a consent record. Safe against
     concurrent writers: the database merges each batch into the row as it is then, and one person
     is one profile (a unique user id, or a unique phone among profiles without one). Raises
-    PropertyTypeConflict when a row's property value cannot take the type decided for it."""
+    PropertyTypeConflict when a row's property value cannot take the type decided for it.
+    `create` and `insert_consents` write new people and consent records (the imports' bulk paths,
+    services/imports/bulk.py, pass their own; the same rows either way)."""
+    create = create or _create
+    insert_consents = insert_consents or _insert_consents
     if not prepared:
         return UpsertResult(0, 0, 0, [])
     now = clock.now()
@@ -257,7 +278,7 @@ async def upsert_profiles(
     for _ in range(3):  # a person created concurrently is found on the next read (deleted again: retried)
         if not missing:
             break
-        inserted = await _create(session, [changes[key] for key in missing], defaults, now)
+        inserted = await create(session, [changes[key] for key in missing], defaults, now)
         ids.update(inserted)
         created += len(inserted)
         raced = await _find(session, [key for key in missing if key not in inserted])
@@ -280,11 +301,18 @@ async def upsert_profiles(
         {(ids[key], state, at): (found[key].phone if key in found else None) if phone is _KEEP_PHONE else phone
          for key, change in changes.items() for state, at, phone in change.consents}.items())
     if consents:
-        await session.execute(
-            _insert_ignore(session, Consent, ["profile_id", "state", "source", "at"]),
-            [{"profile_id": pid, "state": state, "source": source, "at": at, "phone": phone}
-             for (pid, state, at), phone in consents],
-        )
+        await insert_consents(session, [{"profile_id": pid, "state": state, "source": source, "at": at, "phone": phone}
+                                        for (pid, state, at), phone in consents])
+    # On-a-date campaigns follow the dates they are anchored on (and the zones of their recipients).
+    updated_ids = {row_id for row_id, _ in updates}
+    dated = {ids[key] for key, change in changes.items()
+             if change.properties and (key not in found or ids[key] in updated_ids)}
+    moved = {row_id for row_id, change in updates if {"timezone", "phone"} & set(change.columns)}
+    if dated or moved:
+        from smsconsole.services.campaigns.live import due  # lazy: campaigns load on first change
+
+        await due.on_profiles_changed(session, dated, {name for change in changes.values() for name in change.properties},
+                                      now=now, moved=moved)
     return UpsertResult(created, len(updates), len(found) - len(updates), [ids[p.key] for p in prepared])
 
 
@@ -293,12 +321,14 @@ class EventsResult:
     recorded: int
     duplicates: int
     profiles_created: int
+    queued: int = 0  # messages live campaigns queued for these events (the caller pokes the dispatcher)
 
 
 async def record_events(session: AsyncSession, prepared: Sequence[PreparedEvent], *, source: str,
-                        defaults: AudienceDefaults) -> EventsResult:
+                        defaults: AudienceDefaults, may_trigger: bool = True) -> EventsResult:
     """Store events (a profile is created for an unknown user id or phone); a repeated event is
-    ignored. `sms_optin` / `sms_optout` also change the subscription, forward in time only.
+    ignored. `sms_optin` / `sms_optout` also change the subscription, forward in time only. With
+    `may_trigger`, the newly stored events go to the live campaigns' triggers in this transaction.
     Raises PropertyTypeConflict as `upsert_profiles` does, for event properties."""
     if not prepared:
         return EventsResult(0, 0, 0)
@@ -318,8 +348,17 @@ async def record_events(session: AsyncSession, prepared: Sequence[PreparedEvent]
     result = await session.execute(
         _insert_ignore(session, Event, ["dedupe"]).returning(Event.__table__.c.id), unique_rows,
     )
-    recorded = len(result.scalars().all())
-    return EventsResult(recorded, len(rows) - recorded, upserted.created)
+    new_ids = list(result.scalars().all())
+    if new_ids:  # conversions always (attributing is not sending): imports that may not trigger convert too
+        from smsconsole.services.campaigns.conversions import on_events as attribute  # lazy: campaigns import profiles
+
+        await attribute(session, new_ids, now=clock.now())
+    queued = 0
+    if may_trigger and new_ids:
+        from smsconsole.services.campaigns.live.triggers import on_events  # lazy: campaigns import profiles
+
+        queued = (await on_events(session, new_ids, now=clock.now())).queued
+    return EventsResult(len(new_ids), len(rows) - len(new_ids), upserted.created, queued)
 
 
 def _with_phone_details(p: PreparedProfile, defaults: AudienceDefaults) -> PreparedProfile:

@@ -279,6 +279,17 @@ def compile_segment(definition: SegmentDefinition, *, now: datetime, dialect: st
     return _Compiler(now, dialect).group(definition.root)
 
 
+def event_property_filter(where: Sequence[ValueCondition], *, now: datetime, dialect: str) -> ColumnElement[bool]:
+    """Validated conditions on an event's properties (an event condition's `where`, a live
+    trigger's `where`) as one boolean SQL expression over `Event` rows; true when there are none."""
+    compiler = _Compiler(now, dialect)
+    reads = _JsonReads(Event.properties, dialect)
+    parts = [compiler.json_value(reads, condition) for condition in where]
+    if not parts:
+        return true()
+    return parts[0] if len(parts) == 1 else and_(*parts)
+
+
 def session_dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 

@@ -121,8 +121,12 @@ class Message(Base):
         Index("ix_messages_kind_created", "kind", "created_at"),
         Index("ix_messages_to_state", "to_number", "state"),
         Index("ix_messages_run_state", "run_id", "state"),
-        Index("ix_messages_campaign", "campaign_id"),
+        Index("ix_messages_campaign", "campaign_id", "id"),
+        Index("ix_messages_campaign_profile", "campaign_id", "profile_id", "created_at"),
         Index("ix_messages_profile_sent", "profile_id", "sent_at"),
+        # the dispatchers' claim order over queued messages only (every worker's claim reads it)
+        Index("ix_messages_queue", text("priority DESC"), "id", postgresql_where=text("state = 'queued'"),
+              sqlite_where=text("state = 'queued'")),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -156,6 +160,13 @@ class Message(Base):
     # Provider options fixed when the message was queued (a campaign's test send: its DLT fields and
     # Generic values); a run's messages get theirs from the run's document when claimed.
     options: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # Live campaigns: the event that triggered the message (its properties are `event` in the
+    # body) and the inaction wait it fired from (the claim re-checks the follow-up event).
+    event_id: Mapped[int | None] = mapped_column(BigInteger)
+    wait_id: Mapped[int | None] = mapped_column(BigInteger)
+    # What the provider charged, when it said (send response or receipt), in `price_currency`.
+    price: Mapped[float | None] = mapped_column(Float)
+    price_currency: Mapped[str | None] = mapped_column(String(3))
     created_at: Mapped[datetime]
     sending_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
@@ -307,59 +318,6 @@ class Segment(Base):
     updated_at: Mapped[datetime]
 
 
-class Campaign(Base):
-    """A campaign: its document (When/Who/What as saved; a draft may be incomplete) and lifecycle.
-    Deleting is soft (deleted_at) so sent messages keep their Campaign ID."""
-
-    __tablename__ = "campaigns"
-    __table_args__ = (
-        Index("uq_campaigns_live_name", "name", unique=True,
-              sqlite_where=text("deleted_at IS NULL"), postgresql_where=text("deleted_at IS NULL")),
-        Index("ix_campaigns_state_next", "state", "next_run_at"),
-    )
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    name: Mapped[str] = mapped_column(String(120))
-    type: Mapped[str] = mapped_column(String(24))  # one_time | multiple_dates | recurring (live: issue 14)
-    state: Mapped[str] = mapped_column(String(16))  # draft | scheduled | running | paused | stopped | completed | blocked
-    document: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    blocked_reason: Mapped[str | None] = mapped_column(Text)
-    next_run_at: Mapped[datetime | None]
-    created_by: Mapped[str | None] = mapped_column(String(128))
-    created_at: Mapped[datetime]
-    updated_at: Mapped[datetime]
-    scheduled_at: Mapped[datetime | None]
-    deleted_at: Mapped[datetime | None]
-
-
-class CampaignRun(Base):
-    """One occurrence of a campaign: planned time, state, the document it ran with, and the
-    people held back before any outbox row was written (message counts come from the outbox)."""
-
-    __tablename__ = "campaign_runs"
-    __table_args__ = (
-        UniqueConstraint("campaign_id", "planned_at", name="uq_campaign_runs_occurrence"),
-        Index("ix_campaign_runs_state_planned", "state", "planned_at"),
-    )
-
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
-    number: Mapped[int] = mapped_column(Integer)  # 1, 2, ... within its campaign
-    planned_at: Mapped[datetime]
-    # planned | materializing | running | paused | stopped | completed | blocked | missed | failed
-    state: Mapped[str] = mapped_column(String(16))
-    reason: Mapped[str | None] = mapped_column(Text)
-    document: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    started_at: Mapped[datetime | None]
-    materialized_at: Mapped[datetime | None]
-    finished_at: Mapped[datetime | None]
-    qualified: Mapped[int | None] = mapped_column(Integer)
-    materialized: Mapped[int | None] = mapped_column(Integer)
-    suppressed: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    cursor: Mapped[int | None] = mapped_column(BigInteger)
-    updated_at: Mapped[datetime]
-
-
 class ApiKey(Base):
     """A key for the ingestion API; only its SHA-256 is stored, the key is shown once."""
 
@@ -406,6 +364,9 @@ class Receipt(Base):
     occurred_at: Mapped[datetime | None]
     received_at: Mapped[datetime]
     applied_at: Mapped[datetime | None]
+    # what the provider said the message (or this part) cost, applied with the receipt
+    price: Mapped[float | None] = mapped_column(Float)
+    price_currency: Mapped[str | None] = mapped_column(String(3))
 
 
 class InboundMessage(Base):
@@ -417,6 +378,7 @@ class InboundMessage(Base):
         UniqueConstraint("provider_id", "dedupe_key", name="uq_inbound_messages_dedupe"),
         Index("ix_inbound_received", "received_at"),
         Index("ix_inbound_sender", "sender"),
+        Index("ix_inbound_campaign", "campaign_id", "run_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -430,8 +392,14 @@ class InboundMessage(Base):
     text: Mapped[str] = mapped_column(Text)
     profile_id: Mapped[int | None] = mapped_column(ForeignKey("profiles.id", ondelete="SET NULL"))
     keyword: Mapped[str | None] = mapped_column(String(64))  # the keyword it matched
-    action: Mapped[str | None] = mapped_column(String(16))  # opt_out | opt_in | help | custom | reply
+    action: Mapped[str | None] = mapped_column(String(16))  # opt_out | opt_in | help | custom | option | reply
     answers_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
+    # the campaign, run and variant of the message it answers (copied when it is matched)
+    campaign_id: Mapped[int | None] = mapped_column(BigInteger)
+    run_id: Mapped[int | None] = mapped_column(BigInteger)
+    variant: Mapped[str | None] = mapped_column(String(8))
+    # the campaign reply option it picked (action "option"): the option's first word, or the number
+    reply_option: Mapped[str | None] = mapped_column(String(32))
     response_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id", ondelete="SET NULL"))
     via: Mapped[str] = mapped_column(String(8))  # webhook | poll | sandbox
     occurred_at: Mapped[datetime | None]
@@ -485,3 +453,24 @@ class MessagePart(Base):
     part: Mapped[int] = mapped_column(Integer)  # 1-based
     state: Mapped[str] = mapped_column(String(16), default="sent")  # sent | delivered | undelivered | failed
     updated_at: Mapped[datetime]
+
+
+# Campaigns and the rollups live in their own modules, registered on the same Base and named here too.
+from smsconsole.models.campaigns import Campaign as Campaign  # noqa: E402
+from smsconsole.models.campaigns import CampaignConversion as CampaignConversion  # noqa: E402
+from smsconsole.models.campaigns import CampaignDue as CampaignDue  # noqa: E402
+from smsconsole.models.campaigns import CampaignLiveDay as CampaignLiveDay  # noqa: E402
+from smsconsole.models.campaigns import CampaignRun as CampaignRun  # noqa: E402
+from smsconsole.models.campaigns import CampaignWait as CampaignWait  # noqa: E402
+from smsconsole.models.rollups import StatCampaign as StatCampaign  # noqa: E402
+from smsconsole.models.rollups import StatSeries as StatSeries  # noqa: E402
+from smsconsole.models.rollups import StatSeriesHour as StatSeriesHour  # noqa: E402
+from smsconsole.models.rollups import StatTraffic as StatTraffic  # noqa: E402
+from smsconsole.models.rollups import StatTrafficHour as StatTrafficHour  # noqa: E402
+from smsconsole.models.compliance import DltTemplate as DltTemplate  # noqa: E402
+from smsconsole.models.compliance import Price as Price  # noqa: E402
+from smsconsole.models.compliance import Sender as Sender  # noqa: E402
+from smsconsole.models.compliance import TenDlcCampaign as TenDlcCampaign  # noqa: E402
+from smsconsole.models.api import *  # noqa: E402,F403  (the transactional API's tables; names in its __all__)
+from smsconsole.models.links import *  # noqa: E402,F403  (tracked short links; names in its __all__)
+from smsconsole.models.workers import *  # noqa: E402,F403  (engine processes, shared rate buckets)

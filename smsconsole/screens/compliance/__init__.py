@@ -1,0 +1,1 @@
+"""Settings → Compliance: row words and service calls of the panel in screens/settings_compliance.py."""

@@ -1,0 +1,1 @@
+"""Compliance: country rules, senders and registrations, prices, and the preflight."""

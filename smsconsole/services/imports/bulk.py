@@ -1,0 +1,127 @@
+"""The profile upsert of an import on the databases' bulk paths: `upsert_profiles`' rules, step for
+step (types decided, rows merged per person, stored rows found, changes written only where they
+change something, consents, on-a-date campaigns told), with the new people and the consents written
+by the driver itself — on SQLite one multi-row INSERT … RETURNING per thousand rows, on PostgreSQL a
+COPY into a staging table and one INSERT … SELECT — instead of SQLAlchemy building each row's
+parameters. The values stored are the ones SQLAlchemy would store: each passes through its
+column's own bind processor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from smsconsole.models import Consent, Profile
+from smsconsole.services import profiles as P
+
+# upsert_profiles runs the rules; this module gives it the bulk writes of new people and consents.
+from smsconsole.services.profiles.writing import _Change, upsert_profiles  # noqa: PLC2701
+
+_PROFILE_COLUMNS = ("user_id", "phone", "phone_raw", "phone_status", "phone_reason", "phone_type", "sms_capable",
+                    "name", "timezone", "country", "properties", "subscription", "subscription_at", "created_at",
+                    "updated_at")
+_CONSENT_COLUMNS = ("profile_id", "state", "source", "at", "phone")
+_SQLITE_ROWS = 1000  # rows per INSERT: 15 parameters each, under SQLite's 32,766
+
+
+def _processors(table: Any, columns: Sequence[str], dialect: Any) -> list[Any]:
+    return [table.c[column].type._cached_bind_processor(dialect) for column in columns]
+
+
+def _values(rows: Sequence[dict[str, Any]], columns: Sequence[str], processors: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows as the driver takes them. A processed value that repeats (a batch's one `now`, a
+    flag, an opt-in time many rows share) is processed once."""
+    memos: list[dict[Any, Any]] = [{} for _ in columns]
+
+    def processed(value: Any, process: Any, memo: dict[Any, Any]) -> Any:
+        if value is None or process is None:
+            return value
+        if isinstance(value, (dict, list)):
+            return process(value)
+        key = (type(value), value)
+        found = memo.get(key, memo)
+        if found is memo:
+            found = memo[key] = process(value)
+        return found
+
+    plan = list(zip(columns, processors, memos))
+    return [tuple([processed(row[c], process, memo) for c, process, memo in plan]) for row in rows]
+
+
+async def _driver(session: AsyncSession) -> Any:
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    return raw.driver_connection
+
+
+async def _insert_returning(session: AsyncSession, table: Any, columns: Sequence[str], rows: Sequence[dict[str, Any]],
+                            conflict: str, returning: str) -> list[tuple[Any, ...]]:
+    """INSERT the rows (in their order) ON CONFLICT `conflict` DO NOTHING RETURNING `returning`;
+    the driver's errors raised as SQLAlchemy's, as if SQLAlchemy had run the statement."""
+    if not rows:
+        return []
+    try:
+        return await _insert_by_driver(session, table, columns, rows, conflict, returning)
+    except Exception as exc:
+        if isinstance(exc, (SQLAlchemyError, ValueError, UnicodeError, OverflowError)):
+            raise
+        if type(exc).__module__.split(".")[0] not in ("sqlite3", "asyncpg"):
+            raise
+        raise DBAPIError.instance(f"INSERT INTO {table.name}", None, exc, type(exc)) from exc
+
+
+async def _insert_by_driver(session: AsyncSession, table: Any, columns: Sequence[str], rows: Sequence[dict[str, Any]],
+                            conflict: str, returning: str) -> list[tuple[Any, ...]]:
+    dialect = session.bind.dialect
+    values = _values(rows, columns, _processors(table, columns, dialect))
+    driver = await _driver(session)
+    names = ", ".join(columns)
+    found: list[tuple[Any, ...]] = []
+    if dialect.name == "postgresql":
+        stage = f"import_stage_{table.name}"
+        await driver.execute(
+            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+            f"SELECT {names}, 0::bigint AS import_order FROM {table.name} WITH NO DATA")
+        await driver.execute(f"TRUNCATE {stage}")
+        await driver.copy_records_to_table(stage, records=[(*v, i) for i, v in enumerate(values)],
+                                           columns=[*columns, "import_order"])
+        rows_back = await driver.fetch(
+            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} ORDER BY import_order "
+            f"ON CONFLICT {conflict} DO NOTHING RETURNING {returning}")
+        return [tuple(r) for r in rows_back]
+    marks = "(" + ", ".join("?" * len(columns)) + ")"
+    for start in range(0, len(values), _SQLITE_ROWS):
+        chunk = values[start:start + _SQLITE_ROWS]
+        cursor = await driver.execute(
+            f"INSERT INTO {table.name} ({names}) VALUES {', '.join([marks] * len(chunk))} "
+            f"ON CONFLICT {conflict} DO NOTHING RETURNING {returning}",
+            [value for row in chunk for value in row])
+        found.extend(tuple(r) for r in await cursor.fetchall())
+        await cursor.close()
+    return found
+
+
+async def _create(session: AsyncSession, changes: Sequence[_Change], defaults: P.AudienceDefaults,
+                  now: datetime) -> dict[tuple[str, str], int]:
+    """As `profiles.writing._create`: the people not stored yet, in key order (one lock order for
+    every writer); one a concurrent writer has just created is skipped and left out of the answer."""
+    ordered = sorted(changes, key=lambda c: c.key)
+    rows = [c.new_row(defaults, now) for c in ordered]
+    inserted = await _insert_returning(session, Profile.__table__, _PROFILE_COLUMNS, rows, "", "id, user_id, phone")
+    return {("user_id", user_id) if user_id else ("phone", phone or ""): new_id for new_id, user_id, phone in inserted}
+
+
+async def _insert_consents(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    await _insert_returning(session, Consent.__table__, _CONSENT_COLUMNS, rows, "(profile_id, state, source, at)", "id")
+
+
+async def upsert_import_batch(session: AsyncSession, prepared: Sequence[P.PreparedProfile], *, source: str,
+                              defaults: P.AudienceDefaults) -> P.UpsertResult:
+    """`profiles.upsert_profiles` on the bulk paths (module docstring): the same rules, rows, counts
+    and errors, with the new people and the consents written by the driver."""
+    return await upsert_profiles(session, prepared, source=source, defaults=defaults, create=_create,
+                                 insert_consents=_insert_consents)
