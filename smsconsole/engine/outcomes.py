@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, cast, column, insert, or_, select, update, values
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,7 +21,9 @@ from smsconsole import clock
 from smsconsole.engine.circuit import CircuitBreaker, CircuitSnapshot
 from smsconsole.engine.jobs import Attempt, Final
 from smsconsole.engine.lease import Tenure
-from smsconsole.models import Message, MessageAttempt, Provider as ProviderRow
+from smsconsole.models import Message, MessageAttempt
+from smsconsole.models import Provider as ProviderRow
+from smsconsole.services import rollup_batch
 from smsconsole.services.receipts import record_parts
 
 log = logging.getLogger("smsconsole.dispatch")
@@ -114,15 +116,17 @@ class OutcomeWriter:
                 return
             if attempt_rows:
                 await session.execute(insert(ATTEMPTS), attempt_rows)
-            for keys, params in updates.items():
-                statement = (
-                    update(MESSAGES)
-                    .where(MESSAGES.c.id == bindparam("b_id"),
-                           or_(MESSAGES.c.state == "claimed", MESSAGES.c.state == "sending"),
-                           MESSAGES.c.claim_token == self.tenure.token, self.tenure.fence())
-                    .values({**{MESSAGES.c[k]: bindparam(f"b_{k}") for k in keys}, MESSAGES.c.updated_at: now})
-                )
-                await session.execute(statement, params)
+            async with rollup_batch.deferred(session, [message_id for _, message_id, _ in finals]):
+                for keys, params in updates.items():
+                    if session.get_bind().dialect.name == "postgresql":
+                        await self._update_set_based(session, keys, params, now)
+                        continue
+                    statement = (
+                        update(MESSAGES)
+                        .where(MESSAGES.c.id == bindparam("b_id"), *self._guard())
+                        .values({**{MESSAGES.c[k]: bindparam(f"b_{k}") for k in keys}, MESSAGES.c.updated_at: now})
+                    )
+                    await session.execute(statement, params)
             if parts:
                 await record_parts(session, parts)
             for provider_id, snap in circuits.items():
@@ -134,6 +138,28 @@ class OutcomeWriter:
                 )
 
 
+    def _guard(self) -> tuple[Any, ...]:
+        """Only this tenure's claims, still in flight, and only while it holds its lease."""
+        return (or_(MESSAGES.c.state == "claimed", MESSAGES.c.state == "sending"),
+                MESSAGES.c.claim_token == self.tenure.token, self.tenure.fence())
+
+    async def _update_set_based(self, session: AsyncSession, keys: tuple[str, ...], params: list[dict[str, Any]],
+                                now: Any) -> None:
+        """PostgreSQL: one UPDATE … FROM (VALUES …) per chunk, not one statement per message, so
+        the rollup trigger (per statement) runs once per batch."""
+        for start in range(0, len(params), SET_BASED_CHUNK):
+            chunk = params[start:start + SET_BASED_CHUNK]
+            names = ("id", *keys)
+            rows = values(*(column(f"b_{k}", MESSAGES.c[k].type) for k in names), name="outcome").data(
+                [tuple(row[f"b_{k}"] for k in names) for row in chunk])
+            await session.execute(
+                update(MESSAGES)
+                .where(MESSAGES.c.id == rows.c.b_id, *self._guard())
+                .values({**{MESSAGES.c[k]: cast(rows.c[f"b_{k}"], MESSAGES.c[k].type) for k in keys},
+                         MESSAGES.c.updated_at: now}))  # cast: a column of NULLs in VALUES is text
+
+
+SET_BASED_CHUNK = 1000  # messages per UPDATE … FROM (VALUES …): well under the 32,767 bind parameters
 _PARAM_NAMES: dict[str, str] = {}  # column → its bind parameter in the outcome UPDATE
 
 

@@ -462,6 +462,7 @@ from smsconsole.models.campaigns import CampaignDue as CampaignDue  # noqa: E402
 from smsconsole.models.campaigns import CampaignLiveDay as CampaignLiveDay  # noqa: E402
 from smsconsole.models.campaigns import CampaignRun as CampaignRun  # noqa: E402
 from smsconsole.models.campaigns import CampaignWait as CampaignWait  # noqa: E402
+from smsconsole.models.rollups import RollupDefer as RollupDefer  # noqa: E402
 from smsconsole.models.rollups import StatCampaign as StatCampaign  # noqa: E402
 from smsconsole.models.rollups import StatSeries as StatSeries  # noqa: E402
 from smsconsole.models.rollups import StatSeriesHour as StatSeriesHour  # noqa: E402

@@ -86,3 +86,13 @@ class StatSeriesHour(Base):
     metric: Mapped[str] = mapped_column(String(16), primary_key=True)
     slot: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     n: Mapped[int] = mapped_column(BigInteger)
+
+
+class RollupDefer(Base):
+    """Holds a row only inside a transaction that keeps the rollups itself, per batch
+    (services/rollup_batch.py): while it does, SQLite's per-row update triggers on `messages`
+    stand aside (migration 0016). Never committed with a row in it."""
+
+    __tablename__ = "rollup_defer"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

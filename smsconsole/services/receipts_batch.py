@@ -17,11 +17,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, bindparam, func, literal, null, select, union_all, update
+from sqlalchemy import (
+    Integer,
+    String,
+    bindparam,
+    func,
+    literal,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from smsconsole.models import Message, MessagePart, Receipt
 from smsconsole.providers.base import StatusReport
+from smsconsole.services import rollup_batch
 
 FINAL_STATES = ("delivered", "undelivered", "failed")
 # How far along a message is; a receipt only ever raises it. `unknown` sits below `sent`, so any
@@ -162,62 +173,65 @@ async def settle(conn: AsyncConnection, provider_id: int | None, items: list[_It
             item.message_id = int(item.report.ref)
     if not any(i.message_id is not None for i in items):
         return 0
-    await _record_prices(conn, items, part_of, now)
-    # Parts first: each part moves forward on its own, then its message follows the parts.
-    part_changes: dict[int, str] = {}
-    for item in items:
-        pmid = item.report.provider_message_id or ""
-        state = item.report.state
-        if pmid in part_of and state in FINAL_STATES and part_of[pmid][0] not in part_changes:
-            part_changes[part_of[pmid][0]] = state
-    for state in FINAL_STATES:
-        ids = sorted(pid for pid, s in part_changes.items() if s == state)
-        for chunk in _chunks(ids):
-            await conn.execute(_SET_PARTS, {"ids": chunk, "state": state, "now": now})
-    resolving = sorted({part_of[i.report.provider_message_id or ""][1] for i in items
-                        if (i.report.provider_message_id or "") in part_of})
-    parts_by_message: dict[int, list[str]] = defaultdict(list)
-    for chunk in _chunks(resolving):
-        for message_id, state in await conn.execute(_PART_STATES, {"ids": chunk}):
-            parts_by_message[message_id].append(state)
-    # Where each message goes: the furthest state its receipts (or parts) reach, first final wins.
-    target: dict[int, str] = {}
-    detail: dict[int, StatusReport] = {}
-    for item in items:
-        mid, report = item.message_id, item.report
-        if mid is None or report.state is None:
-            continue
-        state = _resolve_parts(parts_by_message[mid]) if mid in parts_by_message else report.state
-        current = target.get(mid, states.get(mid, ""))
-        if current not in _RANK or current in FINAL_STATES or _RANK[state] <= _RANK[current]:
-            continue  # queued/sending/suppressed are not a receipt's to move; finals never move
-        target[mid] = state
-        detail[mid] = report
-    # One UPDATE per state (and, for failures, per distinct code and reason), each guarded by the
-    # states it may move from, so a concurrent writer that got there first is never undone.
-    groups: dict[tuple[str, str | None, str | None], list[int]] = defaultdict(list)
-    for mid, state in target.items():
-        report = detail[mid]
-        if state in ("failed", "undelivered"):
-            reason = report.reason or (f"the provider reported {report.provider_status}"
-                                       + (f" (error {report.error_code})" if report.error_code else ""))
-            groups[(state, (report.error_code or None) and report.error_code[:32], reason)].append(mid)
-        else:
-            groups[(state, None, None)].append(mid)
-    changed = 0
-    for (state, error_code, reason), mids in groups.items():
-        allowed = [s for s in _SETTLEABLE if _RANK[s] < _RANK[state]]
-        for chunk in _chunks(sorted(mids)):
-            params: dict[str, Any] = {"ids": chunk, "allowed": allowed, "now": now}
-            if state == "delivered":
-                statement = _SET_DELIVERED
-            elif state == "sent":  # an unknown send settled as sent
-                statement, params["reason"] = _SET_SENT, _SENT_REASON
+    # The rollups move once for the whole batch (on SQLite; per statement on PostgreSQL).
+    matched = {i.message_id for i in items if i.message_id is not None}
+    async with rollup_batch.deferred(conn, matched):
+        await _record_prices(conn, items, part_of, now)
+        # Parts first: each part moves forward on its own, then its message follows the parts.
+        part_changes: dict[int, str] = {}
+        for item in items:
+            pmid = item.report.provider_message_id or ""
+            state = item.report.state
+            if pmid in part_of and state in FINAL_STATES and part_of[pmid][0] not in part_changes:
+                part_changes[part_of[pmid][0]] = state
+        for state in FINAL_STATES:
+            ids = sorted(pid for pid, s in part_changes.items() if s == state)
+            for chunk in _chunks(ids):
+                await conn.execute(_SET_PARTS, {"ids": chunk, "state": state, "now": now})
+        resolving = sorted({part_of[i.report.provider_message_id or ""][1] for i in items
+                            if (i.report.provider_message_id or "") in part_of})
+        parts_by_message: dict[int, list[str]] = defaultdict(list)
+        for chunk in _chunks(resolving):
+            for message_id, state in await conn.execute(_PART_STATES, {"ids": chunk}):
+                parts_by_message[message_id].append(state)
+        # Where each message goes: the furthest state its receipts (or parts) reach, first final wins.
+        target: dict[int, str] = {}
+        detail: dict[int, StatusReport] = {}
+        for item in items:
+            mid, report = item.message_id, item.report
+            if mid is None or report.state is None:
+                continue
+            state = _resolve_parts(parts_by_message[mid]) if mid in parts_by_message else report.state
+            current = target.get(mid, states.get(mid, ""))
+            if current not in _RANK or current in FINAL_STATES or _RANK[state] <= _RANK[current]:
+                continue  # queued/sending/suppressed are not a receipt's to move; finals never move
+            target[mid] = state
+            detail[mid] = report
+        # One UPDATE per state (and, for failures, per distinct code and reason), each guarded by the
+        # states it may move from, so a concurrent writer that got there first is never undone.
+        groups: dict[tuple[str, str | None, str | None], list[int]] = defaultdict(list)
+        for mid, state in target.items():
+            report = detail[mid]
+            if state in ("failed", "undelivered"):
+                reason = report.reason or (f"the provider reported {report.provider_status}"
+                                           + (f" (error {report.error_code})" if report.error_code else ""))
+                groups[(state, (report.error_code or None) and report.error_code[:32], reason)].append(mid)
             else:
-                statement = _SET_FAILED
-                params.update(state=state, error_code=error_code, reason=reason)
-            result = await conn.execute(statement, params)
-            changed += result.rowcount or 0
+                groups[(state, None, None)].append(mid)
+        changed = 0
+        for (state, error_code, reason), mids in groups.items():
+            allowed = [s for s in _SETTLEABLE if _RANK[s] < _RANK[state]]
+            for chunk in _chunks(sorted(mids)):
+                params: dict[str, Any] = {"ids": chunk, "allowed": allowed, "now": now}
+                if state == "delivered":
+                    statement = _SET_DELIVERED
+                elif state == "sent":  # an unknown send settled as sent
+                    statement, params["reason"] = _SET_SENT, _SENT_REASON
+                else:
+                    statement = _SET_FAILED
+                    params.update(state=state, error_code=error_code, reason=reason)
+                result = await conn.execute(statement, params)
+                changed += result.rowcount or 0
     return changed
 
 

@@ -5,6 +5,7 @@ PostgreSQL's per-transaction slots without changing a sum."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 from collections import Counter, defaultdict
 from datetime import UTC, datetime, timedelta
@@ -19,6 +20,7 @@ from smsconsole.models import (
     CampaignConversion,
     CampaignRun,
     Message,
+    RollupDefer,
     StatCampaign,
     StatSeries,
     StatSeriesHour,
@@ -26,7 +28,7 @@ from smsconsole.models import (
     StatTrafficHour,
 )
 from smsconsole.runtime import Runtime
-from smsconsole.services import rollups
+from smsconsole.services import rollup_batch, rollups
 
 NOW = datetime(2026, 11, 23, 9, 30, 20, tzinfo=UTC)
 EDGES = rollups.LATENCY_EDGES
@@ -168,8 +170,11 @@ def _step(rng: random.Random, row: Any, at: datetime) -> dict[str, Any] | None:
     return None
 
 
+@pytest.mark.parametrize("batched", [False, True], ids=["per-row", "per-batch"])
 @pytest.mark.parametrize("seed", [15, 16, 17])
-async def test_rollups_equal_a_recount_after_a_random_run(runtime: Runtime, seed: int) -> None:
+async def test_rollups_equal_a_recount_after_a_random_run(runtime: Runtime, seed: int, batched: bool,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(rollup_batch, "DEFER_FROM", 1)  # defer even the smallest batch
     rng = random.Random(seed)
     clock.freeze(NOW)
     campaigns = await _campaigns(runtime)
@@ -183,10 +188,14 @@ async def test_rollups_equal_a_recount_after_a_random_run(runtime: Runtime, seed
             new = [_new_message(rng, campaigns, at) for _ in range(rng.randint(1, 8))]
             await session.execute(insert(Message), new)
             rows = (await session.scalars(select(Message).order_by(func.random()).limit(6))).all()
-            for row in rows:
-                change = _step(rng, row, at)
-                if change:
-                    await session.execute(update(Message).where(Message.id == row.id).values(**change, updated_at=at))
+            # as the dispatcher's outcome writer: the rollups kept per batch (on SQLite) or per row
+            async with (rollup_batch.deferred(session, [row.id for row in rows]) if batched
+                        else contextlib.nullcontext()):
+                for row in rows:
+                    change = _step(rng, row, at)
+                    if change:
+                        await session.execute(update(Message).where(Message.id == row.id)
+                                              .values(**change, updated_at=at))
             if round_ % 7 == 3:  # a set-based move, as a kill or an abort does
                 await session.execute(update(Message).where(Message.state == "queued", Message.campaign_id.is_not(None))
                                       .values(state="suppressed", reason="run aborted: stopped", finished_at=at))
@@ -218,6 +227,40 @@ async def test_rollups_equal_a_recount_after_a_random_run(runtime: Runtime, seed
         assert await read_rollups(session) == expected
         slots = await session.scalar(select(func.count()).select_from(StatCampaign).where(StatCampaign.slot != 0))
         assert slots == 0
+        assert await session.scalar(select(func.count()).select_from(RollupDefer)) == 0  # never committed held
+
+
+async def test_a_deferred_batch_writes_its_rollups_once_on_the_way_out(runtime: Runtime) -> None:
+    """On SQLite the per-row update triggers stand aside inside `deferred` (the batch's rollups
+    move once, on the way out); other rows' updates are never deferred; on PostgreSQL the
+    statement triggers run as always."""
+    clock.freeze(NOW)
+    campaigns = await _campaigns(runtime)
+    base = {"kind": "campaign", "to_number": "+14155550100", "body": "x", "encoding": "GSM-7", "segments": 1,
+            "campaign_id": campaigns[0], "run_id": 1, "variant": "A", "country": "US", "provider_name": "alpha",
+            "state": "sending", "created_at": NOW, "updated_at": NOW}
+    async with runtime.factory() as session, session.begin():
+        ids = list((await session.scalars(insert(Message).returning(Message.id), [base] * 12)).all())
+    batch, other = ids[:rollup_batch.DEFER_FROM], ids[-1]
+
+    async def sent_now(session: Any) -> int:
+        return int(await session.scalar(select(func.coalesce(func.sum(StatTraffic.n), 0))
+                                        .where(StatTraffic.state == "sent")) or 0)
+
+    sqlite = runtime.db.dialect.name == "sqlite"
+    async with runtime.factory() as session, session.begin():
+        async with rollup_batch.deferred(session, batch):
+            await session.execute(update(Message).where(Message.id.in_(batch)).values(state="sent", sent_at=NOW))
+            assert await sent_now(session) == (0 if sqlite else len(batch))  # not yet, on SQLite
+        assert await sent_now(session) == len(batch)
+        await session.execute(update(Message).where(Message.id == other).values(state="sent", sent_at=NOW))
+        assert await sent_now(session) == len(batch) + 1  # the triggers are back
+        async with rollup_batch.deferred(session, ids[:2]):  # too few to defer: the triggers count them
+            await session.execute(update(Message).where(Message.id.in_(ids[:2])).values(state="queued"))
+            assert await sent_now(session) == len(batch) - 1
+    async with runtime.factory() as session:
+        assert await session.scalar(select(func.count()).select_from(RollupDefer)) == 0
+        assert await read_rollups(session) == await recount(session)
 
 
 async def test_readers_sum_the_rollups(runtime: Runtime) -> None:
