@@ -41,7 +41,7 @@ def register(commands: Commands) -> None:
 
 
 async def cmd_workers(config: Config, args: argparse.Namespace) -> int:
-    from smsconsole.engine.workers import live_workers  # lazy: start-up
+    from smsconsole.engine.workers import live_workers, summarize  # lazy: start-up
 
     async def work(runtime: Any) -> int:
         async with runtime.factory() as session:
@@ -59,6 +59,8 @@ async def cmd_workers(config: Config, args: argparse.Namespace) -> int:
         for w in workers:
             print(f"{w.host[:20]:<20} {w.pid:>7}  {w.role:<9} {w.claimed_per_minute:>11,} {w.sent_per_minute:>9,}  "
                   f"{w.started_at:%Y-%m-%d %H:%M:%S}  {w.listening or '-'}")
+        total = summarize(workers)
+        print(f"{total.line}; {total.claimed_per_minute:,} claimed/min")
         return 0
 
     return await with_runtime(config, work)

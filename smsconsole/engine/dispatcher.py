@@ -29,7 +29,7 @@ import logging
 import random
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -123,18 +123,21 @@ class Dispatcher:
         token: str | None = None,
         adapters: Adapters | None = None,
         worker: bool = False,
+        sharing: Callable[[], int] = lambda: 1,
     ) -> None:
         """`token` is the engine's lease tenure (engine/lease.py): with it, every outbox write is
         fenced on the lease (on the process's engine_workers row when `worker`: a PostgreSQL
         worker dispatching beside the lease holder); without it (tests, tools) the dispatcher
         still claims under a token of its own, unfenced. `adapters` is the engine's shared
-        adapter cache (one of its own when not given)."""
+        adapter cache (one of its own when not given). `sharing` tells how many processes dispatch
+        from this outbox now (this one included): the rate limits are shared between them."""
         self.factory = factory
         self.box = box
         self.client = client
         self.settings = settings or DispatchSettings()
         self.rng = rng or random.Random()
         self.guards = list(guards) if guards is not None else guard_mod.GUARDS
+        self.sharing = sharing
         self.limiter = limiter or RateLimiter()
         self.breaker = CircuitBreaker(self.settings.circuit_threshold, self.settings.circuit_cooldown)
         self.adapters = adapters or Adapters(box, client)
@@ -290,8 +293,9 @@ class Dispatcher:
         """The batch size, raised for a batching provider to fill its concurrency with full
         requests (max_batch × provider_concurrency, at most MAX_CLAIM): a claim, its gate write
         and its outcome write then carry hundreds of messages, not 50. Less when every enabled
-        provider has a rate limit: no more than they can take in the next CLAIM_HORIZON seconds
-        (claimed messages wait for tokens)."""
+        provider has a rate limit: no more than this process's share of what they can take in the
+        next CLAIM_HORIZON seconds (claimed messages wait for tokens; N workers share the rate, so
+        together they hold no more than one horizon's worth)."""
         enabled = [entry for entry in table.providers.values() if entry.enabled]
         limit = self.settings.batch_size
         for entry in enabled:
@@ -303,7 +307,8 @@ class Dispatcher:
         rates = [entry.rate_limit for entry in enabled]
         if not rates or any(not rate for rate in rates):
             return limit
-        return max(1, min(limit, int(sum(rates) * CLAIM_HORIZON)))  # type: ignore[arg-type]
+        share = sum(rates) * CLAIM_HORIZON / max(1, self.sharing())  # type: ignore[arg-type]
+        return max(1, min(limit, int(share)))
 
     async def _release(self, message_ids: list[int]) -> None:
         """Claimed messages this tenure will not send after all go back to the queue."""

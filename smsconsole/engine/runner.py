@@ -114,6 +114,7 @@ class Engine:
             self.factory, self.box, client,
             DispatchSettings(batch_size=self.config.dispatch_batch_size, max_attempts=self.config.max_send_attempts),
             token=token, adapters=adapters, limiter=self.limiter, worker=worker,
+            sharing=lambda: self.registry.dispatching if self.workers else 1,
         )
         return self._dispatcher
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
@@ -38,6 +38,28 @@ class WorkerView:
     heartbeat_at: datetime
 
 
+@dataclass(frozen=True)
+class WorkersSummary:
+    dispatching: int  # the scheduler and the workers
+    standby: int
+    claimed_per_minute: int
+    sent_per_minute: int
+
+    @property
+    def line(self) -> str:
+        """"3 workers, 1,200 sent/min; 1 standby"."""
+        return (f"{self.dispatching} workers, {self.sent_per_minute:,} sent/min"
+                + (f"; {self.standby} standby" if self.standby else ""))
+
+
+def summarize(workers: list[WorkerView]) -> WorkersSummary:
+    """The live processes together: how many dispatch, and what they claimed and sent in the
+    last minute."""
+    dispatching = [w for w in workers if w.role != "standby"]
+    return WorkersSummary(len(dispatching), len(workers) - len(dispatching),
+                          sum(w.claimed_per_minute for w in dispatching), sum(w.sent_per_minute for w in dispatching))
+
+
 class WorkerRegistry:
     """This process's row. `totals` returns (claimed, sent) since the process started."""
 
@@ -52,6 +74,7 @@ class WorkerRegistry:
         self.listening: str | None = None
         self._samples: deque[tuple[float, int, int]] = deque()
         self._registered = False
+        self.dispatching = 1  # live processes that dispatch (this one included), as of the last heartbeat
 
     @property
     def registered(self) -> bool:
@@ -94,6 +117,9 @@ class WorkerRegistry:
                 .values(role=self.role, listening=self.listening, claimed_per_minute=claimed, sent_per_minute=sent,
                         heartbeat_at=started, expires_at=started + timedelta(seconds=self.ttl))
             )
+            self.dispatching = max(1, await session.scalar(
+                select(func.count()).select_from(EngineWorker)
+                .where(EngineWorker.expires_at > started, EngineWorker.role != "standby")) or 1)
         # committed after the row's end (the statement waited): writes fenced on it were refused meanwhile
         late = clock.now() > started + timedelta(seconds=self.ttl)
         return result.rowcount == 1 and not late

@@ -18,7 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
 from smsconsole.engine import lease
-from smsconsole.engine.workers import WorkerView, live_workers
+from smsconsole.engine.workers import WorkerView, live_workers, summarize
 from smsconsole.screens.base import LiveSectionScreen
 from smsconsole.screens.widgets.formatting import (
     format_time,
@@ -179,11 +179,8 @@ class HomeScreen(LiveSectionScreen):
             # several processes share the work (PostgreSQL): a summary under the engine line, each
             # process at the end with what it sent in the last minute (as many as there is room
             # for; `smsconsole workers` lists them all)
-            dispatching = [w for w in workers if w.role != "standby"]
-            standby = len(workers) - len(dispatching)
-            lines.insert(1, f"{len(dispatching)} workers, {sum(w.sent_per_minute for w in dispatching):,} sent/min"
-                         + (f"; {standby} standby" if standby else ""))
-            for worker in dispatching:
+            lines.insert(1, summarize(workers).line)
+            for worker in (w for w in workers if w.role != "standby"):
                 role = "sched" if worker.role == "scheduler" else "work"
                 lines.append(f" {role} {worker.host}:{worker.pid} {worker.sent_per_minute:,}/min"[:room])
         detail.update("\n".join(lines))

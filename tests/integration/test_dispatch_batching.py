@@ -87,3 +87,21 @@ async def test_a_rate_limited_batching_provider_is_claimed_for_its_horizon_only(
             handled = await dispatcher.run_once()
     assert handled == 120  # 60 a second for the claim horizon (2 s), not the 300 that fill the requests
     assert (await _states(runtime))["sent"] == 120
+
+
+async def test_workers_sharing_a_rate_limit_claim_their_share_of_the_horizon(runtime: Runtime) -> None:
+    """Three processes dispatching: each claims a third of what the limit allows in the horizon,
+    so together they hold no more claimed than one process would."""
+    sink = SmsSink()
+    with serve(sink) as server:
+        async with runtime.factory() as session, session.begin():
+            view = await providers.create_provider(session, runtime.box, kind="generic", name="sink",
+                                                   values=generic_config(server.url, PER_REQUEST), actor="test",
+                                                   rate_limit=60)
+        await _queue(runtime, view.id, 300)
+        async with httpx.AsyncClient() as client:
+            dispatcher = Dispatcher(runtime.factory, runtime.box, client,
+                                    DispatchSettings(batch_size=50, provider_concurrency=3), sharing=lambda: 3)
+            handled = await dispatcher.run_once()
+    assert handled == 40  # 60 a second × 2 s ÷ 3 processes
+    assert (await _states(runtime))["sent"] == 40

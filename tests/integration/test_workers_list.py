@@ -42,6 +42,21 @@ async def test_live_workers_scheduler_first_dead_ones_left_out(runtime: Runtime)
     assert await dead.register() != token
 
 
+async def test_a_heartbeat_counts_the_processes_that_dispatch(runtime: Runtime) -> None:
+    """What the dispatcher divides the rate limits' claim horizon by: live scheduler and worker
+    rows, this one included; standbys and dead rows left out."""
+    me = await _register(runtime, "a-host", 1, "worker")
+    assert me.dispatching == 1  # before any heartbeat: alone
+    await _register(runtime, "b-host", 2, "scheduler")
+    await _register(runtime, "c-host", 3, "standby")
+    await _register(runtime, "d-host", 4, "worker")
+    assert await me.heartbeat() and me.dispatching == 3
+    async with runtime.factory() as session, session.begin():
+        await session.execute(update(EngineWorker).where(EngineWorker.pid == 4)
+                              .values(expires_at=clock.now() - timedelta(seconds=1)))
+    assert await me.heartbeat() and me.dispatching == 2
+
+
 async def test_the_figures_are_the_last_minutes(runtime: Runtime) -> None:
     totals = [0, 0]
     registry = WorkerRegistry(runtime.factory, Holder("h:1:x", "h", 1), 30.0, lambda: (totals[0], totals[1]))
@@ -82,6 +97,7 @@ def test_workers_command_lists_them(config: Config, cli: Any) -> None:
     assert lines[0].split() == ["HOST", "PID", "ROLE", "CLAIMED/MIN", "SENT/MIN", "STARTED", "(UTC)", "LISTENING"]
     assert lines[1].split()[:5] == ["box-1", "4242", "scheduler", "120", "118"]
     assert lines[2].split()[:5] == ["box-2", "77", "worker", "0", "0"]
+    assert lines[3] == "2 workers, 118 sent/min; 120 claimed/min"
     code, out, _ = cli("workers", "--json")
     assert [(w["host"], w["role"], w["sent_per_minute"]) for w in json.loads(out)] == [
         ("box-1", "scheduler", 118), ("box-2", "worker", 0)]
