@@ -17,13 +17,11 @@ import asyncio
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, text
 
 from smsconsole import clock
 from smsconsole.models import Message
@@ -32,31 +30,13 @@ from smsconsole.services import providers
 from tests.conftest import make_config
 from tests.fakes.server import serve
 from tests.fakes.sink import SmsSink, generic_config
+from tests.integration.serve_support import message_states, open_count, start_serve
 
 MESSAGES = 20_000
 KILLS = 4
 SEED = 20251
 PER_REQUEST = 10
 SETTLED = 20_000
-
-
-async def _open_count(rt: Runtime) -> int:
-    """Messages not yet settled: queued, claimed or sending."""
-    async with rt.factory() as session:
-        return await session.scalar(select(func.count()).select_from(Message)
-                                    .where(Message.state.in_(("queued", "claimed", "sending")))) or 0
-
-
-async def _states(rt: Runtime) -> dict[str, str]:
-    async with rt.factory() as session:
-        rows = await session.execute(select(Message.id, Message.state).where(Message.dedupe_key.is_not(None)))
-        return {str(message_id): state for message_id, state in rows}
-
-
-def _start_engine(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "smsconsole", "serve"], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
 
 
 async def test_kill_9_at_random_points_loses_nothing_and_sends_nothing_twice(
@@ -103,7 +83,7 @@ async def test_kill_9_at_random_points_loses_nothing_and_sends_nothing_twice(
         kill_at = sorted(rng.sample(range(1_000, MESSAGES - 2_000), KILLS))
         kills = 0
         for threshold in kill_at:
-            engine = _start_engine(env, log)
+            engine = start_serve(env, log)
             deadline = time.monotonic() + 60
             while len(sink.received) < threshold and engine.poll() is None and time.monotonic() < deadline:
                 await asyncio.sleep(rng.uniform(0.001, 0.02))
@@ -111,11 +91,11 @@ async def test_kill_9_at_random_points_loses_nothing_and_sends_nothing_twice(
             engine.send_signal(signal.SIGKILL)
             engine.wait(10)
             kills += 1
-        engine = _start_engine(env, log)
+        engine = start_serve(env, log)
         try:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
-                if await _open_count(rt) == 0:
+                if await open_count(rt) == 0:
                     break
                 assert engine.poll() is None, log.read_text()[-3000:]
                 await asyncio.sleep(0.2)
@@ -123,7 +103,7 @@ async def test_kill_9_at_random_points_loses_nothing_and_sends_nothing_twice(
             engine.send_signal(signal.SIGTERM)
             engine.wait(20)
         try:
-            states = await _states(rt)
+            states = await message_states(rt, Message.dedupe_key.is_not(None))
         finally:
             await rt.close()
 

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import insert, select
 
 from smsconsole import clock
 from smsconsole.config import Config
@@ -36,6 +36,7 @@ from smsconsole.services import providers
 from tests.conftest import PG_URL, _create_pg_database, _drop_pg_database, make_config
 from tests.fakes.server import serve
 from tests.fakes.sink import SmsSink, generic_config
+from tests.integration.serve_support import message_states, open_count, start_serve
 
 pytestmark = pytest.mark.skipif(not PG_URL, reason="workers need PostgreSQL (SMSCONSOLE_TEST_DATABASE_URL)")
 
@@ -74,12 +75,6 @@ def _env(config: Config, url: str) -> dict[str, str]:
     return env
 
 
-def _start(env: dict[str, str], log: Path, *extra: str) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "smsconsole", "serve", *extra], env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-
-
 async def _queue(rt: Runtime, server_url: str, count: int, rate: float | None) -> None:
     async with rt.factory() as session, session.begin():
         view = await providers.create_provider(session, rt.box, kind="generic", name="sink", rate_limit=rate,
@@ -94,18 +89,6 @@ async def _queue(rt: Runtime, server_url: str, count: int, rate: float | None) -
                  "dedupe_key": f"run:1:profile:{n}"}
                 for n in range(start, min(count, start + 5_000))
             ])
-
-
-async def _open_count(rt: Runtime) -> int:
-    async with rt.factory() as session:
-        return await session.scalar(select(func.count()).select_from(Message)
-                                    .where(Message.state.in_(("queued", "claimed", "sending")))) or 0
-
-
-async def _states(rt: Runtime) -> dict[str, str]:
-    async with rt.factory() as session:
-        rows = await session.execute(select(Message.id, Message.state))
-        return {str(message_id): state for message_id, state in rows}
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -145,7 +128,7 @@ async def test_three_workers_killed_at_random_send_each_message_once(tmp_path: P
         try:
             await _queue(rt, server.url, messages, rate)
             env = _env(config, pg_url)
-            procs = [_start(env, log) for _ in range(3)]
+            procs = [start_serve(env, log) for _ in range(3)]
             kill_at = sorted(rng.sample(range(2_000, messages - 4_000), kills))
             for threshold in kill_at:
                 deadline = time.monotonic() + 90
@@ -156,14 +139,14 @@ async def test_three_workers_killed_at_random_send_each_message_once(tmp_path: P
                 procs[victim].send_signal(signal.SIGKILL)
                 procs[victim].wait(10)
                 await asyncio.sleep(rng.uniform(0.0, 1.0))  # down for a moment, then back
-                procs[victim] = _start(env, log)
+                procs[victim] = start_serve(env, log)
             deadline = time.monotonic() + 180
-            while await _open_count(rt) and time.monotonic() < deadline:
+            while await open_count(rt) and time.monotonic() < deadline:
                 assert all(proc.poll() is None for proc in procs), log.read_text()[-3000:]
                 await asyncio.sleep(0.2)
             async with rt.factory() as session:
                 workers = await live_workers(session)
-            states = await _states(rt)
+            states = await message_states(rt)
         finally:
             _stop(procs)
             await rt.close()
@@ -193,7 +176,7 @@ async def test_the_rate_limit_holds_across_workers_within_two_percent(tmp_path: 
         procs: list[subprocess.Popen[bytes]] = []
         try:
             env = _env(config, pg_url)
-            procs = [_start(env, log) for _ in range(3)]
+            procs = [start_serve(env, log) for _ in range(3)]
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:  # all three up and dispatching before the queue fills
                 async with rt.factory() as session:
@@ -202,7 +185,7 @@ async def test_the_rate_limit_holds_across_workers_within_two_percent(tmp_path: 
                 await asyncio.sleep(0.2)
             await _queue(rt, server.url, messages, rate)
             deadline = time.monotonic() + 120
-            while await _open_count(rt) and time.monotonic() < deadline:
+            while await open_count(rt) and time.monotonic() < deadline:
                 assert all(proc.poll() is None for proc in procs), log.read_text()[-3000:]
                 await asyncio.sleep(0.2)
             async with rt.factory() as session:
@@ -241,7 +224,7 @@ async def test_serve_workers_starts_restarts_and_stops_its_processes(tmp_path: P
     config = make_config(tmp_path, pg_url)
     rt = await Runtime.open(config)
     log = tmp_path / "pool.log"
-    pool = _start(_env(config, pg_url), log, "--workers", "2")
+    pool = start_serve(_env(config, pg_url), log, "--workers", "2")
     try:
         async def pids(count: int, exclude: frozenset[int] = frozenset()) -> set[int]:
             deadline = time.monotonic() + 60
