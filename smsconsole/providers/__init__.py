@@ -24,6 +24,7 @@ ADAPTERS: dict[str, str] = {
     "exotel": "exotel:ExotelProvider",
     "netcore": "netcore:NetcoreProvider",
     "generic": "generic.adapter:GenericHttpProvider",
+    "smpp": "smpp.adapter:SmppProvider",
     "sandbox": "sandbox:SandboxProvider",
 }
 

@@ -21,7 +21,7 @@ PACKAGE = providers_package.__name__ + "."
 PROVIDER_MODULES = sorted(m.name.removeprefix(PACKAGE) for m in pkgutil.walk_packages(providers_package.__path__, PACKAGE)
                           if not m.ispkg and m.name.removeprefix(PACKAGE) not in SUPPORT_MODULES)
 EXPECTED_KINDS = {"twilio", "generic", "sandbox", "vonage", "plivo", "msg91", "exotel", "netcore", "textlocal",
-                  "bulksms", "sinch", "infobip"}
+                  "bulksms", "sinch", "infobip", "smpp"}
 
 
 @pytest.mark.parametrize("module_name", PROVIDER_MODULES)
@@ -48,7 +48,8 @@ def test_adapters_declare_themselves_fully(kind: str) -> None:
     assert len(names) == len(set(names)), "a config field is declared twice"
     assert not {"name", "base_url", "enabled", "preset"} & set(names), "a field would shadow a form field or CLI flag"
     assert all(f.label and f.help for f in adapter.config_fields), "every field needs a label and help"
-    if kind not in ("sandbox", "generic", "infobip"):  # Infobip's base URL is per account, a required setting
+    # Infobip's base URL is per account, a required setting; SMPP binds to a host and port, not a URL
+    if kind not in ("sandbox", "generic", "infobip", "smpp"):
         assert adapter.default_base_url.startswith("https://"), "a real provider's default endpoint is HTTPS"
 
 
