@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -91,6 +92,7 @@ class Engine:
         self._done_totals = (0, 0)  # claimed and sent by this process's dispatchers that have ended
         self.registry = WorkerRegistry(factory, self.holder, config.lease_ttl_seconds, self._totals)
         self._worker_lost = asyncio.Event()  # our engine_workers row lapsed: the worker tenure is over
+        self._adapters: Adapters | None = None  # this tenure's adapters (and the SMPP binds they hold)
 
     @property
     def status(self) -> EngineStatus:
@@ -99,6 +101,25 @@ class Engine:
     def poke(self) -> None:
         """Something was queued: dispatch now instead of at the next interval."""
         self._wake.set()
+
+    def bind_statuses(self) -> dict[int, Any]:
+        """provider id → the state of this process's bind to it (SMPP `BindStatus`: bound /
+        binding / down, window in use, last error); empty while no tenure runs."""
+        return self._adapters.bind_statuses() if self._adapters is not None else {}
+
+    async def _bind(self, adapters: Adapters) -> None:
+        """Bind the enabled providers that hold a bind (SMPP), so receipts and replies arrive."""
+        try:
+            async with self.factory() as session:
+                await adapters.bind_enabled(session)
+        except Exception as exc:  # the database is unreachable for now: the next heartbeat tries again
+            log.error("cannot load the providers to bind: %s", exc)
+
+    async def _unbind(self, adapters: Adapters) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(adapters.aclose(), timeout=DEREGISTER_WAIT * 2)
+        if self._adapters is adapters:
+            self._adapters = None
 
     def _totals(self) -> tuple[int, int]:
         claimed, sent = self._done_totals
@@ -187,7 +208,7 @@ class Engine:
         self.state = EngineState.WORKER
         self._worker_lost.clear()
         leave = asyncio.Event()
-        adapters = Adapters(self.box, client)
+        adapters = self._adapters = Adapters(self.box, client, self.factory)
         dispatcher = self._new_dispatcher(client, adapters, self.registry.token, worker=True)
 
         async def watch() -> None:
@@ -199,6 +220,8 @@ class Engine:
                 leave.set()  # the lease is free (the scheduler died or stopped), or our tenure lapsed
 
         watcher = asyncio.create_task(_every(self.config.heartbeat_seconds, watch), name="engine-worker-watch")
+        binds = asyncio.create_task(_every(self.config.heartbeat_seconds, lambda: self._bind(adapters)),
+                                    name="engine-worker-binds")
         lost = asyncio.create_task(self._worker_lost.wait())
         lost.add_done_callback(lambda _: leave.set())
         listener: Listener | None = None
@@ -208,20 +231,22 @@ class Engine:
             listener = await start_listener(self.factory, self.box, self.config, lambda: self.state.value,
                                             adapters=adapters, poke=self.poke, reuse_port=self.reuse_port)
             self.registry.listening = listener.address if listener is not None else None
+            await self._bind(adapters)
             await dispatcher.run(stop, self._wake, self.config.dispatch_interval_seconds, leave)
         finally:
-            for task in (watcher, lost):
+            for task in (watcher, binds, lost):
                 task.cancel()
-            await asyncio.gather(watcher, lost, return_exceptions=True)
+            await asyncio.gather(watcher, binds, lost, return_exceptions=True)
             if listener is not None:
                 await listener.stop()
             self.registry.listening = None
             self._dispatcher_ended(dispatcher)
+            await self._unbind(adapters)
 
     async def _run_holding(self, stop: asyncio.Event, client: httpx.AsyncClient) -> None:
         self.state = EngineState.RUNNING
         self._lost.clear()
-        adapters = Adapters(self.box, client)  # one adapter per provider for everything below
+        adapters = self._adapters = Adapters(self.box, client, self.factory)  # one adapter per provider below
         dispatcher = self._new_dispatcher(client, adapters, self._token, worker=False)
         pollers = Pollers(self.factory, self.box, client, PollSettings(self.config.poll_interval_seconds,
                                                                        self.config.reconcile_after_seconds),
@@ -249,6 +274,7 @@ class Engine:
             ("receipt-pollers", POLL_TICK_SECONDS, pollers.tick),
             ("reconcile-unknown", RECONCILE_SECONDS, reconcile),
             ("escalations", ESCALATION_SECONDS, escalate),
+            ("binds", self.config.heartbeat_seconds, lambda: self._bind(adapters)),
         )]
         listener: Listener | None = None
         campaigns = CampaignScheduler(self.factory, poke=self.poke, client=client)
@@ -256,6 +282,7 @@ class Engine:
             listener = await start_listener(self.factory, self.box, self.config, lambda: self.state.value,
                                             adapters=adapters, poke=self.poke, reuse_port=self.reuse_port)
             self.registry.listening = listener.address if listener is not None else None
+            await self._bind(adapters)
             await dispatcher.recover()
             try:
                 await campaigns.start()
@@ -271,6 +298,7 @@ class Engine:
             for chore in chores:
                 chore.cancel()
             await asyncio.gather(*chores, return_exceptions=True)
+            await self._unbind(adapters)
             if self._lapsed:
                 # Its writes in the gap were refused by the fence, and a renewed lease would hand this
                 # process the same token again: give it up, so the next tenure (ours or another's) gets

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import functools
+import logging
 import math
 import re
 from collections.abc import Awaitable, Callable, Collection, Mapping
@@ -40,6 +43,8 @@ if TYPE_CHECKING:
     import httpx
 
     from smsconsole.providers.generic.preview import preview_curl
+
+log = logging.getLogger("smsconsole.providers")
 
 # The Generic catalogue (presets, curl import, request preview) reaches screens and the CLI through this
 # module only; they import no `smsconsole.providers` module themselves. Loaded on first use (PEP 562):
@@ -467,12 +472,20 @@ class Adapters:
     """The one adapter cache of the engine, shared by the dispatcher, the pollers, reconcile and the
     listener's callbacks: one adapter per provider, built on first use (`build_adapter`: secrets
     resolved and scrubbed from its answers) and built again when the provider's row changed (its
-    `updated_at`: settings, secrets, base URL, name)."""
+    `updated_at`: settings, secrets, base URL, name).
 
-    def __init__(self, box: SecretBox | None, client: httpx.AsyncClient | None) -> None:
+    An adapter that holds a bind (SMPP: it has `attach` and `start`) is given, when the cache has a
+    `factory`, the sink that stores what its bind receives (services/smpp.py) and binds at once;
+    the adapter it replaces, or one whose provider is no longer enabled (`bind_enabled`), is
+    unbound. `aclose()` unbinds them all (the end of an engine tenure)."""
+
+    def __init__(self, box: SecretBox | None, client: httpx.AsyncClient | None,
+                 factory: async_sessionmaker[AsyncSession] | None = None) -> None:
         self.box = box
         self.client = client
+        self.factory = factory
         self._built: dict[int, tuple[datetime, Provider]] = {}
+        self._closing: set[asyncio.Task[None]] = set()
 
     def get(self, spec: AdapterSpec) -> Provider:
         """The adapter for `spec`. Raises SecretError when an env reference is unset."""
@@ -480,7 +493,15 @@ class Adapters:
         if cached and cached[0] == spec.updated_at:
             return cached[1]
         adapter = build_adapter(spec, self.client)
+        if cached:
+            self._retire(cached[1])
         self._built[spec.id] = (spec.updated_at, adapter)
+        if self.factory is not None and _holds_bind(adapter):
+            from smsconsole.services.smpp import receipt_sink  # lazy: only SMPP providers need it
+
+            adapter.attach(receipt_sink(self.factory, spec.id, spec.name))  # type: ignore[attr-defined]
+            with contextlib.suppress(RuntimeError):  # no running loop: it binds at its first send
+                adapter.start()  # type: ignore[attr-defined]
         return adapter
 
     async def named(self, session: AsyncSession, name: str) -> tuple[int, Provider] | None:
@@ -496,6 +517,57 @@ class Adapters:
         if self.box is None:
             raise SecretError("the listener has no secret key to open provider settings")
         return row.id, self.get(adapter_spec(row, self.box))
+
+    async def bind_enabled(self, session: AsyncSession) -> None:
+        """Bind every enabled provider that holds a bind (and re-bind one whose settings changed);
+        unbind those no longer enabled. The engine runs this at the start of a tenure and every
+        heartbeat, so a bind receives even before anything is sent through it."""
+        if self.box is None:
+            return
+        enabled: set[int] = set()
+        for provider_id, name, spec in await enabled_specs(session, self.box):
+            cls = REGISTRY.get(spec.kind) if isinstance(spec, AdapterSpec) else None
+            if cls is None or not _holds_bind(cls):
+                continue
+            enabled.add(provider_id)
+            try:
+                self.get(spec)  # type: ignore[arg-type]
+            except SecretError as exc:
+                log.error("provider %s cannot bind: %s", name, exc)
+        for provider_id, (_, adapter) in list(self._built.items()):
+            if _holds_bind(adapter) and provider_id not in enabled:
+                del self._built[provider_id]
+                self._retire(adapter)
+
+    def bind_statuses(self) -> dict[int, Any]:
+        """provider id → its bind's state (an SMPP `BindStatus`: state, window use, last error),
+        for the providers of this cache that hold a bind."""
+        return {provider_id: adapter.bind_status  # type: ignore[attr-defined]
+                for provider_id, (_, adapter) in self._built.items() if _holds_bind(adapter)}
+
+    def _retire(self, adapter: Provider) -> None:
+        if _holds_bind(adapter):
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:  # no running loop: nothing was ever bound
+                return
+            task = loop.create_task(adapter.aclose())  # type: ignore[attr-defined]
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
+
+    async def aclose(self) -> None:
+        """Unbind every bind this cache holds."""
+        for provider_id, (_, adapter) in list(self._built.items()):
+            if _holds_bind(adapter):
+                del self._built[provider_id]
+                self._retire(adapter)
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+def _holds_bind(adapter: object) -> bool:
+    """An adapter (or adapter class) that keeps a long-lived connection: the SMPP kind."""
+    return all(callable(getattr(adapter, name, None)) for name in ("attach", "start", "aclose"))
 
 
 def request_preview(spec: AdapterSpec) -> str | None:
