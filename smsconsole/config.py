@@ -42,6 +42,7 @@ class Config:
     reconcile_after_seconds: float = 900.0  # ask the provider about `sent` messages with no final receipt
     # PostgreSQL: a `serve` that does not hold the lease dispatches beside the holder (false: it waits idle)
     worker_dispatch: bool = True
+    web_token: str = field(default="", repr=False)  # `smsconsole web` requires it of every request when set
 
     @property
     def config_file(self) -> Path:
@@ -75,6 +76,7 @@ class Config:
         for name in _TUNABLES:
             shown[name] = getattr(self, name)
         shown["listener"] = f"{self.listen_host}:{self.listen_port}" if self.listen_port else "off (set listen_port)"
+        shown["web_token"] = "set (web requires it)" if self.web_token else "not set (web: loopback only)"
         return shown
 
 
@@ -98,11 +100,13 @@ _SETTABLE: dict[str, type] = {
     "listen_port": int,
     "database_url": str,
     "secret_key": str,
+    "web_token": str,
     "log_level": str,
     "log_file": str,
     "data_dir": str,
     **_TUNABLES,
 }
+WEB_TOKEN_MIN_CHARS = 16
 _LOG_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR"}
 _BOOLEANS = {"true": True, "yes": True, "1": True, "on": True, "false": False, "no": False, "0": False, "off": False}
 
@@ -140,6 +144,9 @@ def _coerce(name: str, raw: Any, where: str) -> Any:
             if raw.upper() not in _LOG_LEVELS:
                 raise ConfigError(f"{where}: log_level must be one of {', '.join(sorted(_LOG_LEVELS))}, got {raw!r}")
             return raw.upper()
+        if name == "web_token" and raw and len(raw) < WEB_TOKEN_MIN_CHARS:
+            raise ConfigError(f"{where}: web_token must be at least {WEB_TOKEN_MIN_CHARS} characters, got {len(raw)} "
+                              "(make one: python3 -c 'import secrets; print(secrets.token_urlsafe())')")
         return raw
     except ValueError:
         raise ConfigError(f"{where}: {name} must be a {kind.__name__}, got {raw!r}") from None

@@ -25,6 +25,7 @@ from smsconsole.cli import (
     send_test,
     stats,
     system,
+    web,
 )
 from smsconsole.cli.output import Parser, error_line, fail
 from smsconsole.config import Config, load_config
@@ -35,7 +36,7 @@ from smsconsole.config import Config, load_config
 # The nouns in the order `smsconsole --help` lists their commands; a new noun is one more module
 # with a `register(commands)` that adds its parsers, each with its handler as `func`.
 NOUNS = (system, providers, demo, audience, imports, message_templates, segments, groups, compliance, campaigns, replies,
-         stats, send_test)
+         stats, send_test, web)
 
 
 def build_parser() -> Parser:
