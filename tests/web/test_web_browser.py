@@ -130,8 +130,8 @@ def test_the_console_in_a_browser_sends_a_test_message_and_shows_its_state_chang
     assert added.returncode == 0, added.stderr
     with running_web(env, tmp_path / "web.out", *database) as web:
         page, screen = open_console(browser, web.url)
-        screen.wait(lambda s: "Providers (last hour)" in s.text and re.search(r"sandbox\s+○ unknown", s.text),
-                    "Home with the sandbox provider")
+        screen.wait(lambda s: "Providers (last hour)" in s.text
+                    and re.search(r"sandbox\s+\S+ (unknown|healthy)", s.text), "Home with the sandbox provider")
 
         page.locator(".xterm-helper-textarea").focus()
         page.keyboard.press("3")
@@ -158,8 +158,11 @@ def test_the_console_in_a_browser_sends_a_test_message_and_shows_its_state_chang
         # shown while the Sandbox holds its receipt (3 s), then changed on the same screen
         assert "sent" in seen and seen[-1] == "delivered", seen
         assert set(seen) <= {"queued", "sending", "sent", "delivered"}, seen
-        page.close()
-    assert_stopped_cleanly(web)
+
+        # stopping `web` with the tab still open quits its console, whose engine lets the lease go
+        assert web.stop() == 0, web.printed()
+        page.wait_for_function("document.body.classList.contains('-closed')")  # "Session ended."
+    assert "engine stopped, lease released" in (tmp_path / "data" / "smsconsole.log").read_text()
 
 
 def test_with_a_token_the_console_opens_with_it_and_only_with_it(tmp_path: Path, browser: sync_api.Browser) -> None:
