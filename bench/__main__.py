@@ -29,7 +29,7 @@ from bench._quick import MARK, failed, normalise
 ROOT = Path(__file__).resolve().parent.parent
 # cheapest first, so a reader sees rows early
 BENCHES = ["startup", "preflight", "links", "slow_clients", "conversions", "segments", "results", "campaigns",
-           "receipts", "dispatch", "workers", "live", "imports"]
+           "receipts", "dispatch", "workers", "smpp", "live", "imports"]
 TIMEOUT = 300.0
 
 

@@ -49,10 +49,18 @@ class _Connection:
     sequence: itertools.count = field(default_factory=lambda: itertools.count(1))
     waiting: dict[int, asyncio.Future[int]] = field(default_factory=dict)
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    out: list[bytes] = field(default_factory=list)
 
     def send(self, raw: bytes) -> None:
-        if not self.writer.is_closing():
-            self.writer.write(raw)
+        """PDUs sent in one turn of the loop leave in one write."""
+        if not self.out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self.out.append(raw)
+
+    def _flush(self) -> None:
+        data, self.out = b"".join(self.out), []
+        if data and not self.writer.is_closing():
+            self.writer.write(data)
 
 
 class FakeSmsc:
@@ -75,6 +83,7 @@ class FakeSmsc:
         self._server: asyncio.base_events.Server | None = None
         self._ids = itertools.count(1)
         self._received = 0
+        self.light = False  # the benchmark's mode: submit_sm answered from its header alone, nothing recorded
 
     async def start(self) -> int:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -156,12 +165,21 @@ class FakeSmsc:
         finally:
             for task in connection.tasks:
                 task.cancel()
+            connection._flush()
             writer.close()
             with contextlib.suppress(ValueError):
                 self.connections.remove(connection)
 
     def _handle(self, connection: _Connection, raw: bytes) -> bool:
         _, command_id, status, sequence = codec.header(raw)
+        if self.light and command_id == codec.SUBMIT_SM and connection.mode in ("transmitter", "transceiver"):
+            self._received += 1
+            answer = codec.encode("submit_sm_resp", sequence, message_id=f"M{next(self._ids):08d}")
+            if self.delay:
+                asyncio.get_running_loop().call_later(self.delay, connection.send, answer)
+            else:
+                connection.send(answer)
+            return True
         pdu = codec.decode(raw)
         if command_id & 0x80000000:
             future = connection.waiting.pop(sequence, None)
@@ -199,6 +217,7 @@ class FakeSmsc:
             if self.drop_after is not None and self._received >= self.drop_after:
                 self.drop_after = None
                 self._record(pdu, None, codec.RSYSERR)  # received, never answered
+                connection.out.clear()  # nor is anything else queued this turn
                 connection.writer.close()
                 return False
             task = asyncio.create_task(self._answer(connection, pdu, sequence))
@@ -245,3 +264,32 @@ async def started(**kwargs: Any) -> FakeSmsc:
     smsc = FakeSmsc(**kwargs)
     await smsc.start()
     return smsc
+
+
+def main() -> None:
+    """Run the fake SMSC as its own process (the benchmark does): `python -m tests.fakes.smsc --port N
+    [--delay S]`; it prints "ready" once listening, and answers submit_sm from their header alone
+    (`light`: the benchmark measures our side, not the fake's parsing)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="a loopback SMPP 3.4 SMSC")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds before each submit_sm_resp")
+    parser.add_argument("--system-id", default="acme")
+    parser.add_argument("--password", default="secret")
+    args = parser.parse_args()
+
+    async def serve() -> None:
+        smsc = FakeSmsc(args.system_id, args.password)
+        smsc.delay = args.delay
+        smsc.light = True
+        server = await asyncio.start_server(smsc._serve, "127.0.0.1", args.port)
+        print("ready", flush=True)
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()

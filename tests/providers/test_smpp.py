@@ -446,3 +446,29 @@ async def test_no_secret_reaches_the_log(smsc: FakeSmsc, make: Callable[..., Smp
     await adapter.send(messages(2))
     assert PASSWORD not in caplog.text and "wrong" not in caplog.text
     assert PASSWORD not in adapter.bind_status.describe()
+
+
+SUBMITS = [
+    pytest.param({"short_message": b"Hello"}, id="gsm"),
+    pytest.param({"short_message": b"\x05\x00\x03\x01\x02\x01" + "hé".encode("utf-16-be"), "data_coding": 8,
+                  "esm_class": 0x40, "source_addr": "447700900000", "source_addr_ton": 1, "source_addr_npi": 1},
+                 id="ucs2-udh"),
+    pytest.param({"short_message": None, "message_payload": b"x" * 400}, id="message-payload"),
+    pytest.param({"short_message": b"", "destination_addr": "1"}, id="empty"),
+]
+
+
+@pytest.mark.parametrize("changes", SUBMITS)
+def test_our_submit_sm_bytes_are_smpplibs(changes: dict[str, object]) -> None:
+    fields: dict[str, object] = {"source_addr_ton": 5, "source_addr_npi": 0, "source_addr": "ACME", "dest_addr_ton": 1,
+                                 "dest_addr_npi": 1, "destination_addr": "14155550123", "registered_delivery": 1,
+                                 "data_coding": 0, "esm_class": 0, **changes}
+    assert codec.encode_submit_sm(77, **fields) == codec.encode("submit_sm", 77, service_type="", **fields)  # type: ignore[arg-type]
+
+
+async def test_an_unanswered_submit_has_an_unknown_outcome(smsc: FakeSmsc, make: Callable[..., SmppProvider]) -> None:
+    smsc.delay = 30  # never answers in time
+    [outcome] = await make(response_timeout="1").send(messages(1))
+    assert outcome.error is not None and outcome.error.kind is ErrorKind.UNKNOWN
+    assert "no submit_sm_resp within 1s" in str(outcome.error)
+    assert len(smsc.received) == 1

@@ -115,6 +115,28 @@ def encode(command_name: str, sequence: int, *, status: int = ROK, **fields: Any
     return pdu.generate()
 
 
+SUBMIT_SM = 0x00000004
+_MESSAGE_PAYLOAD = 0x0424
+
+
+def encode_submit_sm(sequence: int, *, source_addr_ton: int, source_addr_npi: int, source_addr: str,
+                     dest_addr_ton: int, dest_addr_npi: int, destination_addr: str, esm_class: int,
+                     registered_delivery: int, data_coding: int, short_message: bytes | None = None,
+                     message_payload: bytes | None = None, service_type: str = "") -> bytes:
+    """submit_sm as bytes, the same bytes smpplib's `encode("submit_sm", ...)` gives (tests hold them
+    equal) at a tenth of its cost: the one PDU on the hot path, sent once per part."""
+    short_message = short_message or b""
+    body = b"".join((
+        service_type.encode("ascii"), b"\0", bytes((source_addr_ton, source_addr_npi)),
+        source_addr.encode("latin-1"), b"\0", bytes((dest_addr_ton, dest_addr_npi)),
+        destination_addr.encode("ascii"), b"\0",
+        bytes((esm_class, 0, 0)), b"\0\0",  # protocol_id, priority_flag; no schedule, no validity period
+        bytes((registered_delivery, 0, data_coding, 0, len(short_message))), short_message,
+        struct.pack(">HH", _MESSAGE_PAYLOAD, len(message_payload)) + message_payload if message_payload else b"",
+    ))
+    return HEADER.pack(HEADER.size + len(body), SUBMIT_SM, ROK, sequence) + body
+
+
 def decode(raw: bytes) -> Pdu:
     """A whole PDU (header included) as smpplib's command object; unknown TLVs are skipped."""
     if len(raw) < HEADER.size:
