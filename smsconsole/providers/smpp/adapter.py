@@ -112,7 +112,7 @@ class SmppProvider(Provider):
         ConfigField("host", "Host", required=True, validator=_host, placeholder="smpp.example.net",
                     help="The SMSC's host name or IP address"),
         ConfigField("port", "Port", kind="int", default="2775", validator=_range(1, 65535),
-                    help="The SMSC's port (2775 is usual; 3550 or 8775 for TLS at some aggregators)"),
+                    help="The SMSC's port (2775 is the usual one; TLS often has a port of its own: ask the SMSC)"),
         ConfigField("tls", "TLS", kind="bool", default="false",
                     help="Connect with TLS (the SMSC must offer SMPP over TLS on this port)"),
         ConfigField("tls_verify", "Verify TLS certificate", kind="bool", default="true",
