@@ -355,6 +355,8 @@ class SmppSession:
                 raise
             except BindRefused as exc:
                 self._down(str(exc), configuration=exc.rule.kind.value == "configuration")
+                if self.configuration_error:  # bad credentials do not mend by retrying; SMSCs lock accounts
+                    delay = max(delay, self.settings.reconnect_cap)
             except (OSError, TimeoutError, PduError, NotSent, OutcomeLost) as exc:
                 self._down(f"cannot bind to {self.settings.host}:{self.settings.port}: {_reason(exc)}")
             else:
