@@ -43,6 +43,7 @@ from smsconsole.runtime import Runtime  # noqa: E402
 from smsconsole.services import providers  # noqa: E402
 
 GOAL_OF_BOUND = 0.8  # of window / latency
+LIMIT = 1_000.0  # msg/s, the throughput limit the "limited" run sets
 CHUNK = 2_000  # messages handed to one send() at a time (the dispatcher hands a window's worth × its concurrency)
 
 
@@ -68,9 +69,9 @@ class Smsc:
         self.process.wait(10)
 
 
-def settings(port: int, window: int) -> dict[str, str]:
+def settings(port: int, window: int, throughput: float = 0) -> dict[str, str]:
     return {"host": "127.0.0.1", "port": str(port), "system_id": "acme", "password": "secret", "sender": "ACME",
-            "window_size": str(window), "response_timeout": "60"}
+            "window_size": str(window), "response_timeout": "60", "throughput": f"{throughput:g}"}
 
 
 @dataclass
@@ -81,6 +82,7 @@ class Run:
     seconds: float
     messages: int  # accepted by the SMSC
     cpu: float
+    throughput: float = 0.0  # the bind's throughput limit (0: none)
 
     @property
     def rate(self) -> float:
@@ -91,8 +93,9 @@ class Run:
         return self.window / self.latency if self.latency else None
 
 
-async def through_adapter(port: int, window: int, messages: int) -> tuple[float, int, float]:
-    adapter = SmppProvider(settings(port, window))
+async def through_adapter(port: int, window: int, messages: int,
+                          throughput: float = 0) -> tuple[float, int, float]:
+    adapter = SmppProvider(settings(port, window, throughput))
     adapter.start()
     while adapter.bind_status.state is not BindState.BOUND:
         await asyncio.sleep(0.01)
@@ -159,6 +162,10 @@ async def measure(messages: int, latency: float, engine: bool = True, say: Any =
                 runs.append(Run("adapter", window, delay, seconds, accepted, cpu))
                 say(f"window {window}, SMSC latency {delay * 1000:.0f} ms: {runs[-1].rate:,.0f} msg/s "
                     f"({accepted:,} accepted in {seconds:.1f} s; {cpu / max(1, accepted) * 1e6:,.0f} us CPU a message)")
+            if not delay:  # the throughput limit holds the bind to it (a quarter of the messages, at 1,000/s)
+                seconds, accepted, cpu = await through_adapter(smsc.port, 100, messages // 4, LIMIT)
+                runs.append(Run("limited", 100, delay, seconds, accepted, cpu, LIMIT))
+                say(f"window 100, throughput limit {LIMIT:,.0f}/s: {runs[-1].rate:,.0f} msg/s")
             if engine and delay:
                 with tempfile.TemporaryDirectory(prefix="smsconsole-smpp-bench-") as tmp:
                     seconds, sent, cpu = await through_engine(Path(tmp), smsc.port, 100, messages)
@@ -173,6 +180,12 @@ async def measure(messages: int, latency: float, engine: bool = True, say: Any =
 def table_rows(runs: list[Run], messages: int) -> list[dict[str, Any]]:
     rows = []
     for run in runs:
+        if run.name == "limited":
+            rows.append({"measure": f"smpp, window 100, throughput limit {run.throughput:,.0f}/s, {messages // 4:,} messages",
+                         "figure": f"{run.rate:,.0f} msg/s", "goal": f"<= {run.throughput:,.0f} msg/s (within 2%)",
+                         "ratio": round(run.rate / run.throughput, 2),
+                         "holds": run.rate <= run.throughput * 1.02 and run.messages == messages // 4})
+            continue
         where = "through the engine's dispatcher (SQLite)" if run.name == "engine" else "through one bind"
         measure_name = (f"smpp, window {run.window}, SMSC latency {run.latency * 1000:.0f} ms, {where}, "
                         f"{messages:,} messages")
