@@ -31,7 +31,7 @@ from sqlalchemy.exc import OperationalError
 
 from smsconsole import clock
 from smsconsole.engine import lease
-from smsconsole.engine.dispatcher import DispatchSettings, Dispatcher
+from smsconsole.engine.dispatcher import Dispatcher, DispatchSettings
 from smsconsole.engine.runner import Engine, EngineState
 from smsconsole.models import EngineLease, Message, Profile
 from smsconsole.providers.base import InboundReport
@@ -41,9 +41,15 @@ from smsconsole.services import replies
 from smsconsole.services.receipts import stored_id
 from tests.conftest import make_config
 from tests.fakes.server import serve
-from tests.integration.test_dispatch_crash import _start_engine
 from tests.fakes.sink import SmsSink, generic_config
-from tests.integration.dispatch_support import add_profile, add_provider, message_row, queue, set_provider
+from tests.integration.dispatch_support import (
+    add_profile,
+    add_provider,
+    message_row,
+    queue,
+    set_provider,
+)
+from tests.integration.serve_support import start_serve
 
 NUMBER = "+14155550123"
 
@@ -374,7 +380,7 @@ async def test_sigstop_past_the_ttl_then_sigcont_the_stale_engine_sends_nothing(
                    # on PostgreSQL A would otherwise go on as a worker beside B, legitimately sending
                    # new claims (tests/integration/test_workers.py); here A must stay a lone engine
                    "SMSCONSOLE_WORKER_DISPATCH": "false"}
-            engine_a = _start_engine(env, tmp_path / "a.log")
+            engine_a = start_serve(env, tmp_path / "a.log")
             b_client = httpx.AsyncClient(headers={"x-engine": "B"}, timeout=5)
             stop_b = asyncio.Event()
             engine_b = Engine(rt.factory, rt.box, config, client=b_client)
