@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
 from textual import events
 from textual.app import App
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 from smsconsole.app import SmsConsoleApp
 from smsconsole.config import Config
@@ -39,6 +41,33 @@ async def settle(pilot: Pilot[Any], timeout: float = 20.0) -> None:
     await wait_for(pilot, lambda: all(w.is_finished for w in pilot.app.workers), timeout=timeout,
                    what="the workers to finish")
     await pilot.pause()
+    # then until the layout holds still: a table filled by the last read can still grow a panel
+    # (and move a scrollbar) a frame or two later (CI: Settings → Keywords, Stats at 80x24). A
+    # screen that never holds still (a live chart) is taken as it is after LAYOUT_WAIT seconds.
+    deadline = time.monotonic() + LAYOUT_WAIT
+    last = _layout(pilot)
+    while time.monotonic() < deadline:
+        await pilot.pause(0.05)
+        now = _layout(pilot)
+        if now == last and not _tables_pending(pilot):
+            break
+        last = now
+
+
+LAYOUT_WAIT = 3.0
+
+
+def _tables_pending(pilot: Pilot[Any]) -> bool:
+    """A DataTable measures its new rows' columns when it is next idle: until then a snapshot
+    shows the columns as wide as their headers (CI: Inbox at 80x24)."""
+    return any(table._require_update_dimensions or table._updated_cells
+               for table in pilot.app.screen.query(DataTable))
+
+
+def _layout(pilot: Pilot[Any]) -> tuple[Any, ...]:
+    """What a snapshot's layout depends on: every widget's region, and the scrollable ones'
+    content size and offset."""
+    return tuple((w.region, w.virtual_size, w.scroll_offset) for w in pilot.app.screen.query("*"))
 
 
 async def type_text(pilot: Pilot[Any], text: str) -> None:

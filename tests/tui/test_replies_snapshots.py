@@ -92,6 +92,7 @@ def test_keywords_panel(snap_compare: Any, replies_config: Config, size: tuple[i
         await wait_for(pilot, lambda: rows(pilot, "#keywords-table") > 20, what="keywords")
         table = pilot.app.screen.query_one("#keywords-table", DataTable)
         table.focus()
+        await settle(pilot)  # every panel filled first: the scroll below lands where it stays
         pilot.app.screen.query_one("#settings-keywords").scroll_visible(animate=False, top=True)
         await settle(pilot)
 
