@@ -22,6 +22,7 @@ from smsconsole.db import DatabaseError
 from smsconsole.messages import TestMessageQueued
 from smsconsole.runtime import Runtime
 from smsconsole.screens.sections import SECTIONS
+from smsconsole.screens.widgets import tables as _tables  # noqa: F401  (DataTable redraws at new widths)
 from smsconsole.screens.widgets.errors import report_worker_error
 from smsconsole.screens.widgets.top_bar import EngineInfo
 from smsconsole.secrets import SecretError

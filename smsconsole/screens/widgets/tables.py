@@ -10,6 +10,28 @@ from typing import Any
 from textual.widgets import DataTable
 
 
+def _measure_then_redraw() -> None:
+    """Textual 8's DataTable caches each rendered line under its `_update_count`, which new column
+    widths (measured when the table is next idle, after rows were added) do not change: a header
+    drawn between the rows' arrival and their measuring kept its header-wide columns above wider
+    rows until some cell changed. After measuring, the count moves on, so every line is drawn
+    again at the new widths."""
+    measure = DataTable._update_dimensions
+    if getattr(measure, "_smsconsole", False):
+        return
+
+    def update_dimensions(self: DataTable[Any], new_rows: Any) -> None:
+        measure(self, new_rows)
+        self._update_count += 1
+        self.refresh()
+
+    update_dimensions._smsconsole = True  # type: ignore[attr-defined]
+    DataTable._update_dimensions = update_dimensions  # type: ignore[method-assign]
+
+
+_measure_then_redraw()
+
+
 def sync_rows(table: DataTable[Any], rows: Mapping[str, Sequence[Any]]) -> bool:
     """Make `table` show `rows` (key → cells, in display order). True when rows came or went."""
     current_keys = [str(row.key.value) for row in table.ordered_rows]
