@@ -23,7 +23,7 @@ from smsconsole.engine.dispatcher import Dispatcher, DispatchSettings
 from smsconsole.engine.pollers import POLL_TICK_SECONDS, Pollers, PollSettings
 from smsconsole.engine.ratelimit import RateLimiter
 from smsconsole.engine.shared_ratelimit import SharedRateLimiter
-from smsconsole.engine.workers import WorkerRegistry, forget_dead
+from smsconsole.engine.workers import WorkerRegistry, bind_report, forget_dead
 from smsconsole.engine.reconcile import RECONCILE_SECONDS, reconcile_unknown
 from smsconsole.listener.server import Listener, start_listener
 from smsconsole.secrets import SecretBox
@@ -93,6 +93,7 @@ class Engine:
         self.registry = WorkerRegistry(factory, self.holder, config.lease_ttl_seconds, self._totals)
         self._worker_lost = asyncio.Event()  # our engine_workers row lapsed: the worker tenure is over
         self._adapters: Adapters | None = None  # this tenure's adapters (and the SMPP binds they hold)
+        self.registry.binds = lambda: bind_report(self.bind_statuses())  # on its row, for Home and Providers
 
     @property
     def status(self) -> EngineStatus:

@@ -11,8 +11,9 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -36,6 +37,7 @@ class WorkerView:
     sent_per_minute: int
     started_at: datetime
     heartbeat_at: datetime
+    binds: dict[str, Any] = field(default_factory=dict)  # provider id (text) → bind_report's entry
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,7 @@ class WorkerRegistry:
         self._samples: deque[tuple[float, int, int]] = deque()
         self._registered = False
         self.dispatching = 1  # live processes that dispatch (this one included), as of the last heartbeat
+        self.binds: Callable[[], dict[str, Any]] = dict  # this process's binds (bind_report), written each heartbeat
 
     @property
     def registered(self) -> bool:
@@ -99,7 +102,8 @@ class WorkerRegistry:
             await session.execute(delete(EngineWorker).where(EngineWorker.id == self.holder.id))
             session.add(EngineWorker(
                 id=self.holder.id, host=self.holder.host, pid=self.holder.pid, role=self.role, token=self.token,
-                listening=self.listening, claimed_per_minute=claimed, sent_per_minute=sent, started_at=now,
+                listening=self.listening, claimed_per_minute=claimed, sent_per_minute=sent, binds=self.binds(),
+                started_at=now,
                 heartbeat_at=now, expires_at=now + timedelta(seconds=self.ttl)))
         self._registered = True
         return self.token
@@ -115,7 +119,7 @@ class WorkerRegistry:
                 .where(EngineWorker.id == self.holder.id, EngineWorker.token == self.token,
                        EngineWorker.expires_at >= started)
                 .values(role=self.role, listening=self.listening, claimed_per_minute=claimed, sent_per_minute=sent,
-                        heartbeat_at=started, expires_at=started + timedelta(seconds=self.ttl))
+                        binds=self.binds(), heartbeat_at=started, expires_at=started + timedelta(seconds=self.ttl))
             )
             self.dispatching = max(1, await session.scalar(
                 select(func.count()).select_from(EngineWorker)
@@ -140,7 +144,7 @@ async def live_workers(session: AsyncSession) -> list[WorkerView]:
         .order_by(EngineWorker.host, EngineWorker.pid).execution_options(populate_existing=True)
     )).all()
     views = [WorkerView(r.host, r.pid, r.role, r.listening, r.claimed_per_minute, r.sent_per_minute,
-                        r.started_at, r.heartbeat_at) for r in rows]
+                        r.started_at, r.heartbeat_at, dict(r.binds or {})) for r in rows]
     return sorted(views, key=lambda v: (ROLES.index(v.role) if v.role in ROLES else len(ROLES), v.host, v.pid))
 
 
@@ -148,3 +152,28 @@ async def forget_dead(session: AsyncSession) -> int:
     """Delete rows of workers dead for over FORGET_AFTER. Returns how many."""
     result = await session.execute(delete(EngineWorker).where(EngineWorker.expires_at < clock.now() - FORGET_AFTER))
     return result.rowcount or 0
+
+
+def bind_report(statuses: dict[int, Any]) -> dict[str, Any]:
+    """What a process writes of its binds (SMPP `BindStatus` by provider id): JSON-ready."""
+    return {str(provider_id): {
+        "state": str(getattr(status.state, "value", status.state)), "window": status.window_size,
+        "in_flight": status.in_flight, "last_error": status.last_error, "rebinds": status.rebinds,
+        "bound_since": status.bound_since.isoformat() if status.bound_since else None,
+    } for provider_id, status in statuses.items()}
+
+
+def describe_binds(workers: list[WorkerView], provider_id: int) -> list[str]:
+    """One line per live process bound (or binding) to this provider: "bound, window 3/10 on
+    host:pid", with the last error when there is one. Empty when no process holds a bind."""
+    lines = []
+    for worker in workers:
+        bind = worker.binds.get(str(provider_id))
+        if not bind:
+            continue
+        line = f"{bind.get('state', '?')}, window {bind.get('in_flight', 0)}/{bind.get('window', 0)} " \
+               f"on {worker.host}:{worker.pid}"
+        if bind.get("last_error"):
+            line += f"; last error: {bind['last_error']}"
+        lines.append(line)
+    return lines

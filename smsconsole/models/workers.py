@@ -4,8 +4,9 @@ renewed by heartbeat, and the per-provider rate buckets every worker draws from 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Float, Index, Integer, String
+from sqlalchemy import JSON, Float, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from smsconsole.models import Base
@@ -30,6 +31,8 @@ class EngineWorker(Base):
     listening: Mapped[str | None] = mapped_column(String(200))
     claimed_per_minute: Mapped[int] = mapped_column(Integer, default=0)
     sent_per_minute: Mapped[int] = mapped_column(Integer, default=0)
+    # provider id (text) → its bind's state in this process (SMPP; engine/workers.bind_report)
+    binds: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     started_at: Mapped[datetime]
     heartbeat_at: Mapped[datetime]
     expires_at: Mapped[datetime]

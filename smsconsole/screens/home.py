@@ -18,7 +18,12 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
 from smsconsole.engine import lease
-from smsconsole.engine.workers import WorkerView, live_workers, summarize
+from smsconsole.engine.workers import (
+    WorkerView,
+    describe_binds,
+    live_workers,
+    summarize,
+)
 from smsconsole.screens.base import LiveSectionScreen
 from smsconsole.screens.widgets.formatting import (
     format_time,
@@ -156,6 +161,11 @@ class HomeScreen(LiveSectionScreen):
                              health_text(view.health), checked)
         line.append(f"\n{view.health_detail}" if view.health_detail else "\nnot tested yet: press 2, then t",
                     style="dim" if not view.health_detail else "")
+        if view.kind == "smpp":
+            binds = describe_binds(self._workers, view.id)
+            line.append("\n" + ("\n".join(f"bind: {b}" for b in binds) if binds
+                                else "bind: none (no engine is running: the engine binds)"),
+                        style="" if binds else "dim")
         detail.update(line)
 
     def _show_engine(self, holder: lease.LeaseInfo | None) -> None:

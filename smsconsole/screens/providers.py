@@ -12,6 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
+from smsconsole.engine.workers import WorkerView, describe_binds, live_workers
 from smsconsole.messages import ProviderRemoved, ProviderSaved, ProviderTested
 from smsconsole.screens.base import ACTOR, SectionScreen
 from smsconsole.screens.dialogs.kind_picker import KindPickerDialog
@@ -51,6 +52,7 @@ class ProvidersScreen(SectionScreen):
     def __init__(self) -> None:
         super().__init__()
         self._providers: dict[str, ProviderView] = {}
+        self._workers: list[WorkerView] = []
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="providers-body"):
@@ -87,6 +89,7 @@ class ProvidersScreen(SectionScreen):
         runtime = await self.runtime()
         async with runtime.factory() as session:
             views = await list_providers(session)
+            self._workers = await live_workers(session)  # their SMPP binds, shown in the details
         self._show(views, select)
 
     def _show(self, views: list[ProviderView], select: str | None = None) -> None:
@@ -111,13 +114,18 @@ class ProvidersScreen(SectionScreen):
         kind = kind_view(view.kind)
         text = Text.assemble((view.name, "bold"), (f"  {view.display_name}", "dim"))
         text.append_text(Text.assemble(("\nEnabled  ", "dim"), yes_no(view.enabled)))
-        base_url = view.base_url or f"{kind.default_base_url or '-'} (default)"
-        text.append_text(Text.assemble(("\nBase URL ", "dim"), base_url))
+        if view.kind != "smpp":  # SMPP has a host and port instead
+            base_url = view.base_url or f"{kind.default_base_url or '-'} (default)"
+            text.append_text(Text.assemble(("\nBase URL ", "dim"), base_url))
         text.append_text(Text.assemble(("\nHealth   ", "dim"), health_text(view.health),
                                        (f"  checked {format_time(view.health_checked_at)}", "dim")
                                        if view.health_checked_at else ("  not tested yet: press t", "dim")))
         if view.health_detail:
             text.append(f"\n{view.health_detail}")
+        if view.kind == "smpp":
+            binds = describe_binds(self._workers, view.id)
+            for bind in binds or ["none: no engine is running (the engine binds; t tests a bind)"]:
+                text.append_text(Text.assemble(("\nBind     ", "dim"), bind))
         text.append("\n")
         for field in kind.fields:
             value = view.settings.get(field.name, "")

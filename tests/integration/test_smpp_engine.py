@@ -12,15 +12,23 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from smsconsole.engine.dispatcher import DispatchSettings, Dispatcher
+from smsconsole.engine.dispatcher import Dispatcher, DispatchSettings
 from smsconsole.engine.runner import Engine, EngineState
+from smsconsole.engine.workers import live_workers
 from smsconsole.models import InboundMessage, Message
 from smsconsole.providers.smpp import pdu as codec
 from smsconsole.providers.smpp.session import BindState
 from smsconsole.runtime import Runtime
 from smsconsole.services import providers
 from tests.fakes.smsc import FakeSmsc
-from tests.integration.dispatch_support import add_profile, add_provider, message_row, queue, set_provider
+from tests.integration.dispatch_support import (
+    add_profile,
+    add_provider,
+    message_row,
+    queue,
+    set_provider,
+)
+from tests.tui.support import make_app, wait_for
 
 PASSWORD = "pw123"
 
@@ -132,3 +140,45 @@ async def test_a_dropped_bind_leaves_in_flight_messages_unknown_and_never_resend
     assert len(smsc.received) == len(set(smsc.received))  # nothing reached the SMSC twice
     numbers = [message_row(n)["to_number"].lstrip("+") for n in range(10)]
     assert {numbers[n] for n, state in enumerate(final) if state == "queued"}.isdisjoint(smsc.received)
+
+
+async def test_the_bind_shows_on_home_and_in_providers_from_the_database(runtime: Runtime, smsc: FakeSmsc,
+                                                                         engine: Engine) -> None:
+    """The engine writes its binds on its engine_workers row each heartbeat; a console reading the
+    database (here one that does not run the engine) shows them in Providers and on Home."""
+    provider_id = await add_provider(runtime, "smsc", kind="smpp", **values(smsc, window_size="7"))
+
+    async def bound_on_the_row() -> bool:
+        async with runtime.factory() as session:
+            workers = await live_workers(session)
+        return any(w.binds.get(str(provider_id), {}).get("state") == "bound" for w in workers)
+
+    await eventually(bound_on_the_row)
+    app = make_app(runtime.config, runtime)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("2")
+        await wait_for(pilot, lambda: "Bind" in str(app.screen.query_one("#provider-detail").render()),
+                       what="the bind line in Providers")
+        detail = str(app.screen.query_one("#provider-detail").render())
+        assert "bound, window 0/7 on " in detail and "Base URL" not in detail
+        await pilot.press("1")
+        await wait_for(pilot, lambda: "bind: bound" in str(app.screen.query_one("#home-provider-detail").render()),
+                       what="the bind line on Home")
+    stop_at = engine.bind_statuses()[provider_id]
+    assert stop_at.window_size == 7
+
+
+def test_describe_binds_names_each_process_and_the_last_error() -> None:
+    from datetime import UTC, datetime
+
+    from smsconsole.engine.workers import WorkerView, bind_report, describe_binds
+    from smsconsole.providers.smpp.session import BindStatus
+
+    at = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    report = bind_report({3: BindStatus(BindState.DOWN, 10, 0, "connection refused", None, 2)})
+    assert report == {"3": {"state": "down", "window": 10, "in_flight": 0, "last_error": "connection refused",
+                            "rebinds": 2, "bound_since": None}}
+    workers = [WorkerView("box-1", 11, "scheduler", None, 0, 0, at, at, report),
+               WorkerView("box-2", 12, "worker", None, 0, 0, at, at, {})]
+    assert describe_binds(workers, 3) == ["down, window 0/10 on box-1:11; last error: connection refused"]
+    assert describe_binds(workers, 4) == []
