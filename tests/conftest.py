@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from smsconsole import clock
 from smsconsole.config import Config
 from smsconsole.runtime import Runtime
+from tests.fakes.smsc import FakeSmsc, running_smsc
 
 PG_URL = os.environ.get("SMSCONSOLE_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite", "postgresql"] if PG_URL else ["sqlite"]
@@ -176,3 +177,10 @@ async def runtime(config: Config) -> AsyncIterator[Runtime]:
 def _unfrozen_clock() -> object:
     yield
     clock.freeze(None)
+
+
+@pytest.fixture
+async def smsc() -> AsyncIterator[FakeSmsc]:
+    """A loopback SMPP SMSC (tests/fakes/smsc.py), account acme / SMSC_PASSWORD."""
+    async with running_smsc() as fake:
+        yield fake

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -264,6 +265,20 @@ async def started(**kwargs: Any) -> FakeSmsc:
     smsc = FakeSmsc(**kwargs)
     await smsc.start()
     return smsc
+
+
+SMSC_PASSWORD = "s3cr3t!"  # the tests' account password: distinctive, so a leak into a log is found
+
+
+@contextlib.asynccontextmanager
+async def running_smsc(system_id: str = "acme", password: str = SMSC_PASSWORD) -> AsyncIterator[FakeSmsc]:
+    """A FakeSmsc listening on a free loopback port for the block (the `smsc` fixture)."""
+    fake = FakeSmsc(system_id=system_id, password=password)
+    await fake.start()
+    try:
+        yield fake
+    finally:
+        await fake.stop()
 
 
 def main() -> None:

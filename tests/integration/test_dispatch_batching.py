@@ -9,10 +9,11 @@ from collections import Counter
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import event, func, insert, select
 
 from smsconsole import clock
-from smsconsole.engine.dispatcher import DispatchSettings, Dispatcher
+from smsconsole.engine.dispatcher import Dispatcher, DispatchSettings
 from smsconsole.models import Message
 from smsconsole.runtime import Runtime
 from smsconsole.services import providers
@@ -73,7 +74,11 @@ async def test_a_claim_fills_the_providers_concurrency_with_full_requests_in_thr
     assert await _states(runtime) == {"sent": 450}
 
 
-async def test_a_rate_limited_batching_provider_is_claimed_for_its_horizon_only(runtime: Runtime) -> None:
+@pytest.mark.parametrize(("sharing", "claimed"), [(1, 120), (3, 40)], ids=["alone", "three-workers"])
+async def test_a_rate_limited_batching_provider_is_claimed_for_its_horizon_only(runtime: Runtime, sharing: int,
+                                                                              claimed: int) -> None:
+    """60 a second for the claim horizon (2 s): 120, not the 300 that fill the requests; three
+    processes dispatching each claim a third, so together they hold no more than one would."""
     sink = SmsSink()
     with serve(sink) as server:
         async with runtime.factory() as session, session.begin():
@@ -83,25 +88,8 @@ async def test_a_rate_limited_batching_provider_is_claimed_for_its_horizon_only(
         await _queue(runtime, view.id, 300)
         async with httpx.AsyncClient() as client:
             dispatcher = Dispatcher(runtime.factory, runtime.box, client,
-                                    DispatchSettings(batch_size=50, provider_concurrency=3))
+                                    DispatchSettings(batch_size=50, provider_concurrency=3), sharing=lambda: sharing)
             handled = await dispatcher.run_once()
-    assert handled == 120  # 60 a second for the claim horizon (2 s), not the 300 that fill the requests
-    assert (await _states(runtime))["sent"] == 120
+    assert handled == claimed
+    assert (await _states(runtime))["sent"] == claimed
 
-
-async def test_workers_sharing_a_rate_limit_claim_their_share_of_the_horizon(runtime: Runtime) -> None:
-    """Three processes dispatching: each claims a third of what the limit allows in the horizon,
-    so together they hold no more claimed than one process would."""
-    sink = SmsSink()
-    with serve(sink) as server:
-        async with runtime.factory() as session, session.begin():
-            view = await providers.create_provider(session, runtime.box, kind="generic", name="sink",
-                                                   values=generic_config(server.url, PER_REQUEST), actor="test",
-                                                   rate_limit=60)
-        await _queue(runtime, view.id, 300)
-        async with httpx.AsyncClient() as client:
-            dispatcher = Dispatcher(runtime.factory, runtime.box, client,
-                                    DispatchSettings(batch_size=50, provider_concurrency=3), sharing=lambda: 3)
-            handled = await dispatcher.run_once()
-    assert handled == 40  # 60 a second × 2 s ÷ 3 processes
-    assert (await _states(runtime))["sent"] == 40

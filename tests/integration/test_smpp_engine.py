@@ -20,7 +20,7 @@ from smsconsole.providers.smpp import pdu as codec
 from smsconsole.providers.smpp.session import BindState
 from smsconsole.runtime import Runtime
 from smsconsole.services import providers
-from tests.fakes.smsc import FakeSmsc
+from tests.fakes.smsc import SMSC_PASSWORD, FakeSmsc
 from tests.integration.dispatch_support import (
     add_profile,
     add_provider,
@@ -30,15 +30,8 @@ from tests.integration.dispatch_support import (
 )
 from tests.tui.support import make_app, wait_for
 
-PASSWORD = "pw123"
+PASSWORD = SMSC_PASSWORD
 
-
-@pytest.fixture
-async def smsc() -> AsyncIterator[FakeSmsc]:
-    fake = FakeSmsc(system_id="acme", password=PASSWORD)
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 def values(smsc: FakeSmsc, **extra: str) -> dict[str, str]:

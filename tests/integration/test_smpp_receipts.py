@@ -13,24 +13,27 @@ from sqlalchemy import select
 
 from smsconsole import clock
 from smsconsole.models import InboundMessage, Message, Profile, Receipt
-from smsconsole.providers.base import InboundReport, OutboundMessage, SendOutcome, StatusReport
+from smsconsole.providers.base import (
+    InboundReport,
+    OutboundMessage,
+    SendOutcome,
+    StatusReport,
+)
 from smsconsole.providers.smpp import pdu as codec
 from smsconsole.providers.smpp.adapter import SmppProvider
 from smsconsole.runtime import Runtime
 from smsconsole.services.receipts import apply_pending_receipts, part_rows, record_parts
 from smsconsole.services.smpp import receipt_sink, store_deliveries
-from tests.fakes.smsc import FakeSmsc
-from tests.integration.dispatch_support import add_profile, add_provider, message_row, queue
+from tests.fakes.smsc import SMSC_PASSWORD, FakeSmsc
+from tests.integration.dispatch_support import (
+    add_profile,
+    add_provider,
+    message_row,
+    queue,
+)
 
-PASSWORD = "pw123"
+PASSWORD = SMSC_PASSWORD
 
-
-@pytest.fixture
-async def smsc() -> AsyncIterator[FakeSmsc]:
-    fake = FakeSmsc(system_id="acme", password=PASSWORD)
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture

@@ -12,21 +12,19 @@ from datetime import UTC, datetime
 import pytest
 
 from smsconsole.providers import provider_class
-from smsconsole.providers.base import ErrorKind, InboundReport, OutboundMessage, StatusReport
+from smsconsole.providers.base import (
+    ErrorKind,
+    InboundReport,
+    OutboundMessage,
+    StatusReport,
+)
 from smsconsole.providers.smpp import pdu as codec
 from smsconsole.providers.smpp.adapter import SmppProvider
 from smsconsole.providers.smpp.session import BindState
-from tests.fakes.smsc import FakeSmsc
+from tests.fakes.smsc import SMSC_PASSWORD, FakeSmsc
 
-PASSWORD = "s3cr3t!"
+PASSWORD = SMSC_PASSWORD
 
-
-@pytest.fixture
-async def smsc() -> AsyncIterator[FakeSmsc]:
-    fake = FakeSmsc(system_id="acme", password=PASSWORD)
-    await fake.start()
-    yield fake
-    await fake.stop()
 
 
 @pytest.fixture
