@@ -12,6 +12,7 @@ PostgreSQL's rollup triggers are per statement already; there `deferred` does no
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 from collections.abc import AsyncIterator, Collection
@@ -64,7 +65,19 @@ async def deferred(session: AsyncSession | AsyncConnection, message_ids: Collect
     await session.execute(_HOLD)
     for statement in _statements("-"):
         await session.execute(statement, ids)
-    yield
+    try:
+        yield
+    except BaseException:
+        # The rows are as the statements that ran left them (SQLite undoes only a failed statement):
+        # bring the rollups to them and let go of the hold even so, so a caller that commits after
+        # an error (none should) never leaves the triggers standing aside.
+        with contextlib.suppress(Exception):
+            await _finish(session, ids)
+        raise
+    await _finish(session, ids)
+
+
+async def _finish(session: AsyncSession | AsyncConnection, ids: dict[str, str]) -> None:
     for statement in _statements("+"):
         await session.execute(statement, ids)
     await session.execute(_RELEASE)

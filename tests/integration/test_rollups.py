@@ -263,6 +263,30 @@ async def test_a_deferred_batch_writes_its_rollups_once_on_the_way_out(runtime: 
         assert await read_rollups(session) == await recount(session)
 
 
+async def test_an_error_inside_a_deferred_batch_never_leaves_the_triggers_aside(runtime: Runtime) -> None:
+    """A caller that catches an error from inside the block and commits anyway (none should) still
+    leaves rollups equal to the rows and the hold released."""
+    clock.freeze(NOW)
+    campaigns = await _campaigns(runtime)
+    base = {"kind": "campaign", "to_number": "+14155550100", "body": "x", "encoding": "GSM-7", "segments": 1,
+            "campaign_id": campaigns[0], "run_id": 1, "variant": "A", "country": "US", "provider_name": "alpha",
+            "state": "sending", "created_at": NOW, "updated_at": NOW}
+    async with runtime.factory() as session, session.begin():
+        ids = list((await session.scalars(insert(Message).returning(Message.id), [base] * 10)).all())
+    async with runtime.factory() as session, session.begin():
+        with contextlib.suppress(RuntimeError):
+            async with rollup_batch.deferred(session, ids):
+                await session.execute(update(Message).where(Message.id.in_(ids[:5])).values(state="sent", sent_at=NOW))
+                raise RuntimeError("a bug between two statements")
+    async with runtime.factory() as session:
+        assert await session.scalar(select(func.count()).select_from(RollupDefer)) == 0
+        assert await read_rollups(session) == await recount(session)
+    async with runtime.factory() as session, session.begin():  # and the triggers work again
+        await session.execute(update(Message).where(Message.id == ids[9]).values(state="sent", sent_at=NOW))
+    async with runtime.factory() as session:
+        assert await read_rollups(session) == await recount(session)
+
+
 async def test_readers_sum_the_rollups(runtime: Runtime) -> None:
     clock.freeze(NOW)
     campaigns = await _campaigns(runtime)
