@@ -137,7 +137,6 @@ class OutcomeWriter:
                     )
                 )
 
-
     def _guard(self) -> tuple[Any, ...]:
         """Only this tenure's claims, still in flight, and only while it holds its lease."""
         return (or_(MESSAGES.c.state == "claimed", MESSAGES.c.state == "sending"),
