@@ -230,17 +230,22 @@ async def test_rollups_equal_a_recount_after_a_random_run(runtime: Runtime, seed
         assert await session.scalar(select(func.count()).select_from(RollupDefer)) == 0  # never committed held
 
 
+async def _sending(rt: Runtime, count: int) -> list[int]:
+    """`count` campaign messages in flight (`sending`), at a frozen NOW; their ids."""
+    clock.freeze(NOW)
+    campaigns = await _campaigns(rt)
+    base = {"kind": "campaign", "to_number": "+14155550100", "body": "x", "encoding": "GSM-7", "segments": 1,
+            "campaign_id": campaigns[0], "run_id": 1, "variant": "A", "country": "US", "provider_name": "alpha",
+            "state": "sending", "created_at": NOW, "updated_at": NOW}
+    async with rt.factory() as session, session.begin():
+        return list((await session.scalars(insert(Message).returning(Message.id), [base] * count)).all())
+
+
 async def test_a_deferred_batch_writes_its_rollups_once_on_the_way_out(runtime: Runtime) -> None:
     """On SQLite the per-row update triggers stand aside inside `deferred` (the batch's rollups
     move once, on the way out); other rows' updates are never deferred; on PostgreSQL the
     statement triggers run as always."""
-    clock.freeze(NOW)
-    campaigns = await _campaigns(runtime)
-    base = {"kind": "campaign", "to_number": "+14155550100", "body": "x", "encoding": "GSM-7", "segments": 1,
-            "campaign_id": campaigns[0], "run_id": 1, "variant": "A", "country": "US", "provider_name": "alpha",
-            "state": "sending", "created_at": NOW, "updated_at": NOW}
-    async with runtime.factory() as session, session.begin():
-        ids = list((await session.scalars(insert(Message).returning(Message.id), [base] * 12)).all())
+    ids = await _sending(runtime, 12)
     batch, other = ids[:rollup_batch.DEFER_FROM], ids[-1]
 
     async def sent_now(session: Any) -> int:
@@ -266,13 +271,7 @@ async def test_a_deferred_batch_writes_its_rollups_once_on_the_way_out(runtime: 
 async def test_an_error_inside_a_deferred_batch_never_leaves_the_triggers_aside(runtime: Runtime) -> None:
     """A caller that catches an error from inside the block and commits anyway (none should) still
     leaves rollups equal to the rows and the hold released."""
-    clock.freeze(NOW)
-    campaigns = await _campaigns(runtime)
-    base = {"kind": "campaign", "to_number": "+14155550100", "body": "x", "encoding": "GSM-7", "segments": 1,
-            "campaign_id": campaigns[0], "run_id": 1, "variant": "A", "country": "US", "provider_name": "alpha",
-            "state": "sending", "created_at": NOW, "updated_at": NOW}
-    async with runtime.factory() as session, session.begin():
-        ids = list((await session.scalars(insert(Message).returning(Message.id), [base] * 10)).all())
+    ids = await _sending(runtime, 10)
     async with runtime.factory() as session, session.begin():
         with contextlib.suppress(RuntimeError):
             async with rollup_batch.deferred(session, ids):
