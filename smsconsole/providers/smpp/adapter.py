@@ -2,7 +2,7 @@
 says why smpplib's codec under our own asyncio connection).
 
 One adapter owns one long-lived bind (`SmppSession`), started by the first send or by `start()`,
-so the engine's adapter cache (services.providers.Adapters: one adapter per provider) keeps one
+so the engine's adapter cache (services.adapters.Adapters: one adapter per provider) keeps one
 bind per provider and process. `send()` submits every message of its batch at once through the
 bind's window; a long message goes part by part (UDH concatenation, or one message_payload), and
 every part's message id is kept (receipts come per part). Receipts and replies arrive as
