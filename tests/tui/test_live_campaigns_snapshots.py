@@ -25,6 +25,7 @@ from smsconsole.screens.campaigns.wizard import WizardStep
 from tests.conftest import copy_sqlite_template
 from tests.tui.live_campaign_seed import seed_catalog, seed_live
 from tests.tui.support import make_app, settle, wait_for
+from tests.tui.test_campaigns_snapshots import list_loaded
 
 SIZE = (80, 24)
 STEPS = [TypeStep, WhenStep, TriggerStep, WhatStep, SendTestStep, SummaryStep]
@@ -46,17 +47,6 @@ def live_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
 
     asyncio.run(seed())
     return config
-
-
-async def list_loaded(pilot: Pilot[Any], highlight: str) -> None:
-    await pilot.press("0")
-    await wait_for(pilot, lambda: bool(pilot.app.screen.query("#campaigns-table"))
-                   and pilot.app.screen.query_one("#campaigns-table", DataTable).row_count == 2, what="the campaigns")
-    table = pilot.app.screen.query_one("#campaigns-table", DataTable)
-    table.move_cursor(row=table.get_row_index(highlight))
-    detail = pilot.app.screen.query_one("#campaign-detail", Static)
-    await wait_for(pilot, lambda: f"{highlight} ·" in str(detail.render()), what="the highlighted details")
-    await settle(pilot)
 
 
 def at_step(code: str, index: int) -> Any:
