@@ -6,6 +6,7 @@ batch, prepared at the same time, taught the run first (that batch is prepared a
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import multiprocessing
@@ -19,6 +20,7 @@ from smsconsole.models import Consent, Profile, PropertyDef
 from smsconsole.runtime import Runtime
 from smsconsole.services import imports as I
 from smsconsole.services import profiles as P
+from smsconsole.services.imports.parallel import IMPORT_GC_THRESHOLD
 
 GB = P.AudienceDefaults(region="GB", timezone="UTC")
 ZONES = ("Europe/London", "", "America/New_York", "Mars/Olympus", "")
@@ -130,3 +132,14 @@ async def test_a_pool_for_a_tiny_file(runtime: Runtime, tmp_path: Path, rows: in
     summary = await I.run_import(runtime.factory, path, "profiles", actor="tester", defaults=GB, parallel=True)
     assert (summary.rows_read, summary.created) == (rows, rows)
     assert not multiprocessing.active_children()
+
+
+async def test_the_collector_is_paced_during_an_import_and_restored_after(runtime: Runtime, tmp_path: Path) -> None:
+    path = tmp_path / "people.csv"
+    path.write_text("user_id,phone\n" + "".join(f"g{i},+447400{i:06d}\n" for i in range(30)), encoding="utf-8")
+    seen: list[tuple[int, int, int]] = []
+    before = gc.get_threshold()
+    await I.run_import(runtime.factory, path, "profiles", actor="tester", defaults=GB, batch_size=10,
+                       progress=lambda *_: seen.append(gc.get_threshold()))
+    assert gc.get_threshold() == before
+    assert seen[-1][0] == max(before[0], IMPORT_GC_THRESHOLD)

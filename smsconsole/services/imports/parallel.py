@@ -10,6 +10,7 @@ is prepared again here, in order, as a single process would. So the outcome is t
 
 from __future__ import annotations
 
+import gc
 import logging
 import multiprocessing
 import os
@@ -26,6 +27,7 @@ from smsconsole.services.imports.preparing import BatchReader, ReadyRow, phone_w
 from smsconsole.services.imports.reading import Record
 
 PARALLEL_MIN_BYTES = 512 * 1024  # smaller files (a few thousand rows) are prepared in-process: no pool to start
+IMPORT_GC_THRESHOLD = 10_000  # new container objects between young collections, importing (Python: 700; running.py)
 logger = logging.getLogger("smsconsole.services.imports")  # one logger name for the whole package
 
 
@@ -54,6 +56,7 @@ class _Notes(logging.Handler):
 
 
 def _quiet_worker() -> None:
+    gc.set_threshold(IMPORT_GC_THRESHOLD, *gc.get_threshold()[1:])
     package = logging.getLogger("smsconsole")
     package.addHandler(_Notes())
     package.propagate = False  # never the stderr of the console the parent may be drawing

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import time
@@ -20,7 +21,13 @@ from smsconsole.services.errors import ValidationError
 from smsconsole.services.imports.error_file import default_error_file
 from smsconsole.services.imports.mapping import Plan, check_types, stored_event_types
 from smsconsole.services.imports.model import KINDS, ImportAborted, ImportSummary, Progress
-from smsconsole.services.imports.parallel import PARALLEL_MIN_BYTES, ParallelReader, pool_size, start_pool
+from smsconsole.services.imports.parallel import (
+    IMPORT_GC_THRESHOLD,
+    PARALLEL_MIN_BYTES,
+    ParallelReader,
+    pool_size,
+    start_pool,
+)
 from smsconsole.services.imports.preparing import BatchReader
 from smsconsole.services.imports.preview import preview_with_format
 from smsconsole.services.imports.writing import BatchWriter, Refused, retrying
@@ -97,6 +104,7 @@ async def run_import(
     # The next batch is read and prepared in a thread (and the pool's workers) while this one is written.
     reading = loop.run_in_executor(None, source.next_batch, batch_size)
     done_rows = 0
+    _pace_collector()
     try:
         while True:
             prepared, count, read_bytes = await asyncio.shield(reading)
@@ -117,6 +125,7 @@ async def run_import(
         if pool is not None:
             await asyncio.shield(loop.run_in_executor(None, _shut_down, pool))
         run.close()
+        _restore_collector()
     if run.bad_rows == 0:
         run.errors.remove_stale()
     summary = ImportSummary(
@@ -141,6 +150,28 @@ async def run_import(
     except Refused:
         logger.warning("import of %s finished but its audit entry was refused", preview.path.name)
     return summary
+
+
+_paced: list[tuple[int, int, int]] = []  # the thresholds to restore, once per import running in this process
+
+
+def _pace_collector() -> None:
+    """Python's cycle collector paced for an import: a batch in flight is tens of thousands of
+    container objects that outlive two young collections, so at the default pace a full collection
+    of the whole heap ran every few thousand rows (a third of the importing process's CPU). With
+    fewer young collections they are rarely promoted, and full collections are rare; nothing is left
+    uncollected. `_restore_collector` puts the thresholds back when the last import ends."""
+    before = gc.get_threshold()
+    _paced.append(before)
+    if 0 < before[0] < IMPORT_GC_THRESHOLD:
+        gc.set_threshold(IMPORT_GC_THRESHOLD, *before[1:])
+
+
+def _restore_collector() -> None:
+    first = _paced[0]
+    _paced.pop()
+    if not _paced and gc.get_threshold()[0] == max(first[0], IMPORT_GC_THRESHOLD):
+        gc.set_threshold(*first)
 
 
 def _shut_down(pool: ProcessPoolExecutor) -> None:
