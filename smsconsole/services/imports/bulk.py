@@ -33,23 +33,29 @@ def _processors(table: Any, columns: Sequence[str], dialect: Any) -> list[Any]:
 
 
 def _values(rows: Sequence[dict[str, Any]], columns: Sequence[str], processors: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """The rows as the driver takes them. A processed value that repeats (a batch's one `now`, a
-    flag, an opt-in time many rows share) is processed once."""
-    memos: list[dict[Any, Any]] = [{} for _ in columns]
-
-    def processed(value: Any, process: Any, memo: dict[Any, Any]) -> Any:
-        if value is None or process is None:
-            return value
-        if isinstance(value, (dict, list)):
-            return process(value)
-        key = (type(value), value)
-        found = memo.get(key, memo)
-        if found is memo:
-            found = memo[key] = process(value)
-        return found
-
-    plan = list(zip(columns, processors, memos))
-    return [tuple([processed(row[c], process, memo) for c, process, memo in plan]) for row in rows]
+    """The rows as the driver takes them, a column at a time: a column with no bind processor is
+    taken as it is, and a processed value that repeats (a batch's one `now`, a flag, an opt-in time
+    many rows share) is processed once."""
+    by_column: list[list[Any]] = []
+    for column, process in zip(columns, processors):
+        values = [row[column] for row in rows]
+        if process is not None:
+            memo: dict[Any, Any] = {}
+            processed: list[Any] = []
+            for value in values:
+                if value is None:
+                    processed.append(None)
+                elif isinstance(value, (dict, list)):
+                    processed.append(process(value))
+                else:
+                    key = (type(value), value)
+                    found = memo.get(key, memo)
+                    if found is memo:
+                        found = memo[key] = process(value)
+                    processed.append(found)
+            values = processed
+        by_column.append(values)
+    return list(zip(*by_column))
 
 
 async def _driver(session: AsyncSession) -> Any:

@@ -112,19 +112,27 @@ async def _conform(session: AsyncSession, prepared: Sequence[_Prepared],
                    scope: Callable[[_Prepared], str]) -> list[_Prepared]:
     """The rows with their properties in the types decided for their scope ("profile", or
     "event:<name>"); raises PropertyTypeConflict when a value cannot take its type."""
-    decided = await _decide_types(session, [(scope(p), p.property_types) for p in prepared])
+    # The types are decided and compared once per distinct (scope, property types) of the batch, in
+    # the order the rows first show them (a batch of an import has a handful, for thousands of rows).
+    keys = [(scope(p), tuple(p.property_types.items())) for p in prepared]
+    type_sets = list(dict.fromkeys(keys))
+    decided = await _decide_types(session, [(where, dict(types)) for where, types in type_sets])
+    agreeing = {(where, types) for where, types in type_sets
+                if all(decided.get(where, {}).get(name, type_) == type_ for name, type_ in types)}
     problems: list[tuple[int, str, str]] = []
     conformed = []
-    for index, p in enumerate(prepared):
+    for index, (p, key) in enumerate(zip(prepared, keys)):
+        if key in agreeing:
+            conformed.append(p)
+            continue
         properties, used = _retyped(index, p.properties, p.raw_properties, p.property_types,
-                                    decided.get(scope(p), {}), problems)
+                                    decided.get(key[0], {}), problems)
         conformed.append(p if used is p.property_types else replace(p, properties=properties, property_types=used))
     if problems:
         raise PropertyTypeConflict(problems)
     return conformed
 
 
-_PHONE_COLUMNS = ("phone", "phone_raw", "phone_status", "phone_reason", "phone_type", "sms_capable")
 _KEEP_PHONE = object()  # a consent's number: the profile's own, as the batch gave none before it
 
 
@@ -142,12 +150,18 @@ class _Change:
     consents: list[tuple[str, datetime, Any]] = field(default_factory=list)
 
     def fold(self, p: PreparedProfile) -> None:
+        columns = self.columns  # the columns spelled out: this runs for every row of every import
         if p.phone_raw:
-            self.columns.update({column: getattr(p, column) for column in _PHONE_COLUMNS})
-        for column in ("name", "timezone", "country"):
-            if getattr(p, column):
-                self.columns[column] = getattr(p, column)
-        self.properties.update(p.properties)
+            columns.update(phone=p.phone, phone_raw=p.phone_raw, phone_status=p.phone_status,
+                           phone_reason=p.phone_reason, phone_type=p.phone_type, sms_capable=p.sms_capable)
+        if p.name:
+            columns["name"] = p.name
+        if p.timezone:
+            columns["timezone"] = p.timezone
+        if p.country:
+            columns["country"] = p.country
+        if p.properties:
+            self.properties.update(p.properties)
         for moment, target in ((p.optin_at, "subscribed"), (p.optout_at, "unsubscribed")):
             if moment:
                 if self.subscription is None or moment > self.subscription[1]:
