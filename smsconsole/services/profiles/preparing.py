@@ -142,14 +142,16 @@ def parse_phone(text: str, region: str | None) -> tuple[NumberInfo, str | None]:
         return _parse_phone_slowly(text, region)
     # is_valid_number: region_code_for_number, then the type in that region's metadata (which is
     # also number_type's answer, and the first question time_zones_for_number asks)
-    code = phonenumbers.region_code_for_number(number)
+    national = pn_util.national_significant_number(number)
+    code, kind = _region_and_type(number.country_code, national)
     country_code = number.country_code
     metadata = (pn_util.PhoneMetadata.metadata_for_region_or_calling_code(country_code, code.upper())
                 if code is not None else None)
     if (metadata is None or (code != pn_util.REGION_CODE_FOR_NON_GEO_ENTITY
                              and country_code != pn_util.country_code_for_valid_region(code))):
         return _parse_phone_slowly(text, region)
-    kind = pn_util._number_type_helper(pn_util.national_significant_number(number), metadata)
+    if kind is None:
+        kind = pn_util._number_type_helper(national, metadata)
     if kind == PhoneNumberType.UNKNOWN:
         return _parse_phone_slowly(text, region)
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
@@ -165,6 +167,29 @@ def parse_phone(text: str, region: str | None) -> tuple[NumberInfo, str | None]:
         zones = pn_timezone._country_level_time_zones_for_number(number)
     zones = [z for z in zones if z != "Etc/Unknown"]
     return info, zones[0] if len(zones) == 1 else _local_zone(zones, code)
+
+
+def _region_and_type(country_code: int, national: str) -> tuple[str | None, int | None]:
+    """`phonenumbers.region_code_for_number`, and the number's type in that region when finding the
+    region already matched it (a country code shared by several regions, such as +1 or +44, is
+    resolved by matching the number against each region's types: asked again, it is the same answer)."""
+    regions = pn_util.COUNTRY_CODE_TO_REGION_CODE.get(country_code)
+    if regions is None:
+        return None, None
+    if len(regions) == 1:
+        return regions[0], None
+    for code in regions:  # as phonenumbers' _region_code_for_number_from_list
+        metadata = pn_util.PhoneMetadata.metadata_for_region(code.upper(), None)
+        if metadata is None:
+            continue
+        if metadata.leading_digits is not None:
+            if pn_util.re_compile(metadata.leading_digits).match(national):
+                return code, None
+        else:
+            kind = pn_util._number_type_helper(national, metadata)
+            if kind != PhoneNumberType.UNKNOWN:
+                return code, kind
+    return None, None
 
 
 def _parse_phone_slowly(text: str, region: str | None) -> tuple[NumberInfo, str | None]:
