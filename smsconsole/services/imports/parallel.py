@@ -27,7 +27,7 @@ from smsconsole.services.imports.preparing import BatchReader, ReadyRow, phone_w
 from smsconsole.services.imports.reading import Record
 
 PARALLEL_MIN_BYTES = 512 * 1024  # smaller files (a few thousand rows) are prepared in-process: no pool to start
-IMPORT_GC_THRESHOLD = 10_000  # new container objects between young collections, importing (Python: 700; running.py)
+IMPORT_GC_THRESHOLD = 50_000  # new container objects between young collections, importing (Python: 700; running.py)
 logger = logging.getLogger("smsconsole.services.imports")  # one logger name for the whole package
 
 
