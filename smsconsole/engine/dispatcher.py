@@ -40,13 +40,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
 from smsconsole.engine import guards as guard_mod
+from smsconsole.engine.binds import claimable, hand_off
 from smsconsole.engine.circuit import CircuitBreaker
 from smsconsole.engine.gate import SendGate
 from smsconsole.engine.jobs import Attempt, Final, Job
 from smsconsole.engine.lease import Tenure, live_tokens
 from smsconsole.engine.outcomes import OutcomeWriter, write_turn
 from smsconsole.engine.personalize import Personalizer
-from smsconsole.engine.ratelimit import RateLimiter
+from smsconsole.engine.ratelimit import Lanes, RateLimiter
 from smsconsole.engine.routing import NoRoute, ProviderEntry, RoutingTable, load_routing
 from smsconsole.models import Message
 from smsconsole.providers.base import (
@@ -71,7 +72,7 @@ CLAIM_HORIZON = 2.0  # seconds of sending a claim may hold when every provider h
 MAX_CLAIM = 2000  # messages a claim may take when a batching provider raises the batch size
 CLAIM_RETURNING = ("id", "kind", "priority", "provider_id", "provider_name", "group_id", "profile_id", "country",
                    "to_number", "sender", "body", "encoding", "segments", "attempts",
-                   "campaign_id", "run_id", "variant", "render", "options")
+                   "campaign_id", "run_id", "variant", "render", "options", "needs_bind_id")
 
 
 def dedupe_key(run_id: int, profile_id: int) -> str:
@@ -90,24 +91,6 @@ class DispatchSettings:
     pipeline_depth: int = 2  # batches in flight at once (claiming the next while one is sending)
     circuit_threshold: int = 5
     circuit_cooldown: float = 30.0
-
-
-class _Lanes:
-    """Per-provider concurrency with a reserved share for priority traffic."""
-
-    def __init__(self, size: int, reserve: float) -> None:
-        reserved = max(1, round(size * reserve)) if size > 1 else 0
-        self.total = asyncio.Semaphore(size)
-        self.bulk = asyncio.Semaphore(max(1, size - reserved))
-
-    @contextlib.asynccontextmanager
-    async def slot(self, priority: bool):  # type: ignore[no-untyped-def]
-        if priority:
-            async with self.total:
-                yield
-        else:
-            async with self.bulk, self.total:
-                yield
 
 
 class Dispatcher:
@@ -141,7 +124,7 @@ class Dispatcher:
         self.limiter = limiter or RateLimiter()
         self.breaker = CircuitBreaker(self.settings.circuit_threshold, self.settings.circuit_cooldown)
         self.adapters = adapters or Adapters(box, client)
-        self._lanes: dict[int, _Lanes] = {}
+        self._lanes: dict[int, Lanes] = {}
         self._claim_lock = asyncio.Lock()
         self.tenure = Tenure(token or uuid.uuid4().hex, fenced=token is not None, worker=worker)
         self.claimed = self.sent = 0  # messages claimed and sent by this dispatcher (the workers list's figures)
@@ -260,6 +243,7 @@ class Dispatcher:
                 select(Message.id)
                 .where(Message.state == "queued")
                 .where(or_(Message.next_attempt_at.is_(None), Message.next_attempt_at <= now))
+                .where(claimable(self.adapters.blocked))  # left to the processes bound to their provider
                 .order_by(Message.priority.desc(), Message.id)
                 .limit(self._claim_limit(table))
             )
@@ -349,9 +333,12 @@ class Dispatcher:
                                               "error_code": None, "next_attempt_at": None}))
                 continue
             options = prepared.options.get(row.id) or getattr(row, "options", None) or {}
-            jobs.append(Job(row, route.provider_ids, route.via, options=options,
+            # handed back for a bind this process lacked: on from that provider of its route
+            start = route.provider_ids.index(row.needs_bind_id) if row.needs_bind_id in route.provider_ids else 0
+            jobs.append(Job(row, route.provider_ids, route.via, options=options, position=start,
                             priority=row.kind in PRIORITY_KINDS or row.priority > 0))
         attempts: list[Attempt] = []
+        await self._know_binds(table)
         pending = jobs
         while pending:
             by_provider: dict[int, list[Job]] = defaultdict(list)
@@ -360,7 +347,12 @@ class Dispatcher:
                     job.skipped_open = True
                     job.position += 1
                 if job.position < len(job.route):
-                    by_provider[job.route[job.position]].append(job)
+                    provider = table.providers[job.route[job.position]]
+                    if provider.spec is not None and not self.adapters.sendable(provider.spec):
+                        job.handed_to = provider.id  # its bind is held by other processes
+                        job.abandoned = True
+                    else:
+                        by_provider[provider.id].append(job)
                 else:
                     self._give_up(job, table)
             if not by_provider:
@@ -379,8 +371,28 @@ class Dispatcher:
         finals.extend((job, job.row.id, job.final) for job in jobs if job.final is not None and not job.abandoned)
         await self._outcomes.record(finals, attempts)
         self.sent += sum(1 for _, _, change in finals if change.get("state") == "sent")
+        await self._hand_off([job for job in jobs if job.handed_to is not None])
         # Refused by the gate because its write failed: still claimed by us, never sent.
-        await self._release([job.row.id for job in jobs if job.abandoned and not job.admitted])
+        await self._release([job.row.id for job in jobs if job.abandoned and not job.admitted and job.handed_to is None])
+
+    async def _know_binds(self, table: RoutingTable) -> None:
+        """A provider holding a bind that was enabled since the last heartbeat: take a slot of its
+        bind limit now, when one is free, rather than hand its messages off until then."""
+        if self.adapters.slots is not None and any(
+                entry.enabled and entry.spec is not None and entry.id not in self.adapters.blocked
+                and not self.adapters.sendable(entry.spec) for entry in table.providers.values()):
+            async with self.factory() as session:
+                await self.adapters.bind_enabled(session)
+
+    async def _hand_off(self, jobs: list[Job]) -> None:
+        """Messages routed to a provider whose bind limit other processes hold go back to the
+        queue for them (engine/binds.py); this process claims no more of them until it binds."""
+        by_provider: dict[int, list[int]] = defaultdict(list)
+        for job in jobs:
+            by_provider[job.handed_to].append(job.row.id)  # type: ignore[index]
+        for provider_id, ids in by_provider.items():
+            self.adapters.blocked.add(provider_id)
+            await hand_off(self.factory, self.tenure, provider_id, ids)
 
     async def _send_provider(self, entry: ProviderEntry, jobs: list[Job], callback_base: str) -> list[Attempt]:
         """Send `jobs` through one provider: chunked to its batch size, within its concurrency and
@@ -404,7 +416,7 @@ class Dispatcher:
             return attempts
         lanes = self._lanes.get(entry.id)
         if lanes is None:
-            lanes = self._lanes[entry.id] = _Lanes(self.settings.provider_concurrency, self.settings.priority_reserve)
+            lanes = self._lanes[entry.id] = Lanes(self.settings.provider_concurrency, self.settings.priority_reserve)
         max_batch = max(1, adapter.max_batch)
         jobs = sorted(jobs, key=lambda j: not j.priority)
         chunks = [jobs[i:i + max_batch] for i in range(0, len(jobs), max_batch)]
@@ -412,7 +424,7 @@ class Dispatcher:
         results = await asyncio.gather(*(self._send_chunk(adapter, entry, lanes, chunk, callback) for chunk in chunks))
         return [attempt for chunk_attempts in results for attempt in chunk_attempts]
 
-    async def _send_chunk(self, adapter: Provider, entry: ProviderEntry, lanes: _Lanes, chunk: list[Job],
+    async def _send_chunk(self, adapter: Provider, entry: ProviderEntry, lanes: Lanes, chunk: list[Job],
                           callback: str | None) -> list[Attempt]:
         priority = chunk[0].priority
         # Tokens first, then a concurrency slot: a chunk waiting for its sender's bucket must not

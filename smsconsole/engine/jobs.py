@@ -32,6 +32,7 @@ class Job:
     parts: list[dict[str, Any]] = field(default_factory=list)
     admitted: bool = False  # marked `sending` by the gate (its request may leave)
     abandoned: bool = False  # the gate refused it: no longer ours to send or settle
+    handed_to: int | None = None  # the provider whose bind it went back to the queue for (engine/binds.py)
 
     @property
     def attempt(self) -> int:

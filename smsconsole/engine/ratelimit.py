@@ -12,6 +12,7 @@ priority reserve is not something a plain limiter offers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -104,3 +105,21 @@ class RateLimiter:
         until = self.clock() + seconds
         if until > self._paused_until.get(provider_id, 0.0):
             self._paused_until[provider_id] = until
+
+
+class Lanes:
+    """Per-provider concurrency with a reserved share for priority traffic."""
+
+    def __init__(self, size: int, reserve: float) -> None:
+        reserved = max(1, round(size * reserve)) if size > 1 else 0
+        self.total = asyncio.Semaphore(size)
+        self.bulk = asyncio.Semaphore(max(1, size - reserved))
+
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: bool):  # type: ignore[no-untyped-def]
+        if priority:
+            async with self.total:
+                yield
+        else:
+            async with self.bulk, self.total:
+                yield

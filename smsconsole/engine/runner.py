@@ -17,14 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
 from smsconsole.config import Config
-from smsconsole.engine import lease
+from smsconsole.engine import binds, lease
 from smsconsole.engine.campaigns import CampaignScheduler
 from smsconsole.engine.dispatcher import Dispatcher, DispatchSettings
 from smsconsole.engine.pollers import POLL_TICK_SECONDS, Pollers, PollSettings
 from smsconsole.engine.ratelimit import RateLimiter
+from smsconsole.engine.reconcile import RECONCILE_SECONDS, reconcile_unknown
 from smsconsole.engine.shared_ratelimit import SharedRateLimiter
 from smsconsole.engine.workers import WorkerRegistry, bind_report, forget_dead
-from smsconsole.engine.reconcile import RECONCILE_SECONDS, reconcile_unknown
 from smsconsole.listener.server import Listener, start_listener
 from smsconsole.secrets import SecretBox
 from smsconsole.services.escalations import ESCALATION_SECONDS, run_escalations
@@ -116,9 +116,21 @@ class Engine:
         except Exception as exc:  # the database is unreachable for now: the next heartbeat tries again
             log.error("cannot load the providers to bind: %s", exc)
 
-    async def _unbind(self, adapters: Adapters) -> None:
+    def _tenure_adapters(self, client: httpx.AsyncClient, token: str) -> Adapters:
+        """This tenure's adapters, binding only the providers of which `token` holds a slot of the
+        bind limit (engine/binds.py)."""
+        async def slots(limits: dict[int, int]) -> set[int]:
+            return await binds.take_slots(self.factory, token, limits)
+
+        self._adapters = Adapters(self.box, client, self.factory, slots=slots)
+        return self._adapters
+
+    async def _unbind(self, adapters: Adapters, token: str | None) -> None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(adapters.aclose(), timeout=DEREGISTER_WAIT * 2)
+        if token is not None:
+            with contextlib.suppress(Exception):  # else the slots are free once the token lapses
+                await asyncio.wait_for(binds.give_back(self.factory, token), timeout=DEREGISTER_WAIT)
         if self._adapters is adapters:
             self._adapters = None
 
@@ -209,8 +221,9 @@ class Engine:
         self.state = EngineState.WORKER
         self._worker_lost.clear()
         leave = asyncio.Event()
-        adapters = self._adapters = Adapters(self.box, client, self.factory)
-        dispatcher = self._new_dispatcher(client, adapters, self.registry.token, worker=True)
+        token = self.registry.token
+        adapters = self._tenure_adapters(client, token)
+        dispatcher = self._new_dispatcher(client, adapters, token, worker=True)
 
         async def watch() -> None:
             info = None
@@ -242,13 +255,15 @@ class Engine:
                 await listener.stop()
             self.registry.listening = None
             self._dispatcher_ended(dispatcher)
-            await self._unbind(adapters)
+            await self._unbind(adapters, token)
 
     async def _run_holding(self, stop: asyncio.Event, client: httpx.AsyncClient) -> None:
         self.state = EngineState.RUNNING
         self._lost.clear()
-        adapters = self._adapters = Adapters(self.box, client, self.factory)  # one adapter per provider below
-        dispatcher = self._new_dispatcher(client, adapters, self._token, worker=False)
+        token = self._token
+        assert token is not None
+        adapters = self._tenure_adapters(client, token)  # one adapter per provider below
+        dispatcher = self._new_dispatcher(client, adapters, token, worker=False)
         pollers = Pollers(self.factory, self.box, client, PollSettings(self.config.poll_interval_seconds,
                                                                        self.config.reconcile_after_seconds),
                           adapters=adapters)
@@ -299,7 +314,7 @@ class Engine:
             for chore in chores:
                 chore.cancel()
             await asyncio.gather(*chores, return_exceptions=True)
-            await self._unbind(adapters)
+            await self._unbind(adapters, token)
             if self._lapsed:
                 # Its writes in the gap were refused by the fence, and a renewed lease would hand this
                 # process the same token again: give it up, so the next tenure (ours or another's) gets

@@ -165,11 +165,15 @@ def bind_report(statuses: dict[int, Any]) -> dict[str, Any]:
 
 def describe_binds(workers: list[WorkerView], provider_id: int) -> list[str]:
     """One line per live process bound (or binding) to this provider: "bound, window 3/10 on
-    host:pid", with the last error when there is one. Empty when no process holds a bind."""
+    host:pid", with the last error when there is one, or standing by because the provider's bind
+    limit is held by others. Empty when no process holds a bind."""
     lines = []
     for worker in workers:
         bind = worker.binds.get(str(provider_id))
         if not bind:
+            continue
+        if bind.get("state") == "standby":
+            lines.append(f"standby on {worker.host}:{worker.pid}: its bind limit is held by other processes")
             continue
         line = f"{bind.get('state', '?')}, window {bind.get('in_flight', 0)}/{bind.get('window', 0)} " \
                f"on {worker.host}:{worker.pid}"

@@ -145,6 +145,9 @@ class Message(Base):
     # queued → claimed (by one engine tenure, not yet sent) → sending (its request is leaving) → …
     state: Mapped[str] = mapped_column(String(16), index=False)
     claim_token: Mapped[str | None] = mapped_column(String(32))  # the lease tenure that claimed it
+    # The provider whose bind this message waits for (SMPP bind limits): a process without a bind
+    # to it handed the message back, and only processes holding one claim it (engine/binds.py).
+    needs_bind_id: Mapped[int | None] = mapped_column(BigId)
     reason: Mapped[str | None] = mapped_column(Text)
     error_code: Mapped[str | None] = mapped_column(String(32))
     provider_message_id: Mapped[str | None] = mapped_column(String(128))

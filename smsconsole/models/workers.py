@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Float, Index, Integer, String
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from smsconsole.models import Base
+from smsconsole.models import Base, BigId
 
-__all__ = ["EngineWorker", "RateBucket"]
+__all__ = ["EngineWorker", "ProviderBind", "RateBucket"]
 
 
 class EngineWorker(Base):
@@ -49,3 +49,17 @@ class RateBucket(Base):
     rate: Mapped[float] = mapped_column(Float)
     tokens: Mapped[float] = mapped_column(Float)
     updated: Mapped[float] = mapped_column(Float)
+
+
+class ProviderBind(Base):
+    """A slot of a provider's bind limit (SMPP: how many engine processes may bind at once), held
+    by the dispatch token of the process that binds. A slot whose token no live tenure carries
+    (engine/lease.live_tokens) is free; engine/binds.py takes and gives them back."""
+
+    __tablename__ = "provider_binds"
+
+    provider_id: Mapped[int] = mapped_column(BigId, ForeignKey("providers.id", ondelete="CASCADE"),
+                                             primary_key=True)
+    slot: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+    taken_at: Mapped[datetime]

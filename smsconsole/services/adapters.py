@@ -9,7 +9,7 @@ import contextlib
 import dataclasses
 import functools
 import logging
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,10 @@ if TYPE_CHECKING:
     import httpx
 
 log = logging.getLogger("smsconsole.providers")
+
+DEFAULT_BIND_LIMIT = 1  # an SMSC account commonly allows one bind; the operator raises it per provider
+# The engine's bind limits (engine/binds.take_slots): given provider id → limit, the ids this process may bind.
+Slots = Callable[[dict[int, int]], Awaitable[set[int]]]
 
 
 @dataclass(frozen=True)
@@ -187,12 +191,26 @@ class Adapters:
     unbound. `aclose()` unbinds them all (the end of an engine tenure)."""
 
     def __init__(self, box: SecretBox | None, client: httpx.AsyncClient | None,
-                 factory: async_sessionmaker[AsyncSession] | None = None) -> None:
+                 factory: async_sessionmaker[AsyncSession] | None = None, slots: Slots | None = None) -> None:
         self.box = box
         self.client = client
         self.factory = factory
+        self.slots = slots
+        # With `slots` (the engine's bind limits, engine/binds.py): the providers this process may
+        # bind (a slot of their limit is ours) and those it may not (their slots are held by others).
+        self.allowed: set[int] | None = set() if slots is not None else None
+        self.blocked: set[int] = set()
         self._built: dict[int, tuple[datetime, Provider]] = {}
         self._closing: set[asyncio.Task[None]] = set()
+
+    def may_bind(self, provider_id: int) -> bool:
+        return self.allowed is None or provider_id in self.allowed
+
+    def sendable(self, spec: AdapterSpec) -> bool:
+        """Whether this process may send through the provider: any provider that holds no bind,
+        one that does only while this process holds a slot of its bind limit."""
+        cls = REGISTRY.get(spec.kind)
+        return cls is None or not holds_bind(cls) or self.may_bind(spec.id)
 
     def get(self, spec: AdapterSpec) -> Provider:
         """The adapter for `spec`. Raises SecretError when an env reference is unset."""
@@ -203,14 +221,15 @@ class Adapters:
         if cached:
             self._retire(cached[1])
         self._built[spec.id] = (spec.updated_at, adapter)
-        if self.factory is not None and _holds_bind(adapter):
+        if self.factory is not None and holds_bind(adapter):
             from smsconsole.services.smpp import (
                 receipt_sink,  # lazy: only SMPP providers need it
             )
 
             adapter.attach(receipt_sink(self.factory, spec.id, spec.name))  # type: ignore[attr-defined]
-            with contextlib.suppress(RuntimeError):  # no running loop: it binds at its first send
-                adapter.start()  # type: ignore[attr-defined]
+            if self.may_bind(spec.id):
+                with contextlib.suppress(RuntimeError):  # no running loop: it binds at its first send
+                    adapter.start()  # type: ignore[attr-defined]
         return adapter
 
     async def named(self, session: AsyncSession, name: str) -> tuple[int, Provider] | None:
@@ -230,32 +249,57 @@ class Adapters:
     async def bind_enabled(self, session: AsyncSession) -> None:
         """Bind every enabled provider that holds a bind (and re-bind one whose settings changed);
         unbind those no longer enabled. The engine runs this at the start of a tenure and every
-        heartbeat, so a bind receives even before anything is sent through it."""
+        heartbeat, so a bind receives even before anything is sent through it. With `slots`, only
+        the providers of which this process holds a slot of the bind limit are bound; a bind whose
+        slot was lost (its limit lowered) is unbound."""
         if self.box is None:
             return
-        enabled: set[int] = set()
+        found: list[tuple[int, str, AdapterSpec | SecretError]] = []
+        limits: dict[int, int] = {}
         for provider_id, name, spec in await enabled_specs(session, self.box):
             cls = REGISTRY.get(spec.kind) if isinstance(spec, AdapterSpec) else None
-            if cls is None or not _holds_bind(cls):
+            if cls is None or not holds_bind(cls):
                 continue
-            enabled.add(provider_id)
+            found.append((provider_id, name, spec))
+            limits[provider_id] = bind_limit(spec.values) if isinstance(spec, AdapterSpec) else 1
+        if self.slots is not None:
+            self.allowed = await self.slots(limits)
+            self.blocked = set(limits) - self.allowed
+        for provider_id, name, spec in found:
+            if not self.may_bind(provider_id):
+                self._drop(provider_id)
+                continue
             try:
-                self.get(spec)  # type: ignore[arg-type]
+                self.get(spec).start()  # type: ignore[arg-type, attr-defined]
             except SecretError as exc:
                 log.error("provider %s cannot bind: %s", name, exc)
         for provider_id, (_, adapter) in list(self._built.items()):
-            if _holds_bind(adapter) and provider_id not in enabled:
-                del self._built[provider_id]
-                self._retire(adapter)
+            if holds_bind(adapter) and provider_id not in limits:
+                self._drop(provider_id)
+
+    def _drop(self, provider_id: int) -> None:
+        cached = self._built.get(provider_id)
+        if cached is not None and holds_bind(cached[1]):
+            del self._built[provider_id]
+            self._retire(cached[1])
 
     def bind_statuses(self) -> dict[int, Any]:
         """provider id → its bind's state (an SMPP `BindStatus`: state, window use, last error),
         for the providers of this cache that hold a bind."""
-        return {provider_id: adapter.bind_status  # type: ignore[attr-defined]
-                for provider_id, (_, adapter) in self._built.items() if _holds_bind(adapter)}
+        statuses = {provider_id: adapter.bind_status  # type: ignore[attr-defined]
+                    for provider_id, (_, adapter) in self._built.items() if holds_bind(adapter)}
+        if self.blocked:
+            from smsconsole.providers.smpp.session import (  # lazy: SMPP only
+                BindState,
+                BindStatus,
+            )
+        for provider_id in self.blocked:
+            status = statuses.get(provider_id)
+            statuses[provider_id] = BindStatus(BindState.STANDBY, status.window_size if status else 0, 0, None, None, 0)
+        return statuses
 
     def _retire(self, adapter: Provider) -> None:
-        if _holds_bind(adapter):
+        if holds_bind(adapter):
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:  # no running loop: nothing was ever bound
@@ -267,13 +311,22 @@ class Adapters:
     async def aclose(self) -> None:
         """Unbind every bind this cache holds."""
         for provider_id, (_, adapter) in list(self._built.items()):
-            if _holds_bind(adapter):
+            if holds_bind(adapter):
                 del self._built[provider_id]
                 self._retire(adapter)
         if self._closing:
             await asyncio.gather(*self._closing, return_exceptions=True)
 
 
-def _holds_bind(adapter: object) -> bool:
+def bind_limit(values: Mapping[str, str]) -> int:
+    """How many engine processes may bind to the provider at once (its `bind_limit` setting, 1
+    when unset or unreadable)."""
+    try:
+        return max(1, int(str(values.get("bind_limit") or DEFAULT_BIND_LIMIT).strip()))
+    except ValueError:
+        return DEFAULT_BIND_LIMIT
+
+
+def holds_bind(adapter: object) -> bool:
     """An adapter (or adapter class) that keeps a long-lived connection: the SMPP kind."""
     return all(callable(getattr(adapter, name, None)) for name in ("attach", "start", "aclose"))

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
-from smsconsole.models import Message
+from smsconsole.models import EngineWorker, Message
 from smsconsole.models import Provider as ProviderRow
 from smsconsole.providers import REGISTRY
 from smsconsole.providers.base import (
@@ -35,6 +35,7 @@ from smsconsole.services.adapters import Adapters as Adapters
 from smsconsole.services.adapters import AdapterSpec as AdapterSpec
 from smsconsole.services.adapters import LoadedSpec as LoadedSpec
 from smsconsole.services.adapters import adapter_spec as adapter_spec
+from smsconsole.services.adapters import bind_limit, holds_bind
 from smsconsole.services.adapters import build_adapter as build_adapter
 from smsconsole.services.adapters import enabled_specs as enabled_specs
 from smsconsole.services.adapters import specs_for as specs_for
@@ -368,15 +369,44 @@ async def test_provider(
     factory: async_sessionmaker[AsyncSession], box: SecretBox, name: str, client: httpx.AsyncClient,
     actor: str,
 ) -> ConnectionCheck:
-    """Test a provider's connection (nothing is sent) and record its health."""
+    """Test a provider's connection (nothing is sent) and record its health. A provider that
+    holds a bind (SMPP) whose bind limit the engine's processes already use is not bound once
+    more (the SMSC would refuse a bind beyond the account's limit, or worse, drop one in use):
+    the live binds' state is the answer."""
     async with factory() as session:
         spec = await load_spec(session, box, name)
+        in_use = await _binds_in_use(session, spec) if holds_bind(REGISTRY.get(spec.kind)) else None
     try:
-        adapter = build_adapter(spec, client)
-        check = await adapter.check_connection()
+        if in_use and len(in_use) >= bind_limit(spec.values):
+            check = _live_bind_check(in_use, bind_limit(spec.values))
+        else:
+            adapter = build_adapter(spec, client)
+            check = await adapter.check_connection()
     except SecretError as exc:
         check = ConnectionCheck(ok=False, detail=str(exc))
     async with factory() as session, session.begin():
         await record_health(session, spec.id, check.ok, check.detail, check.checked)
         await audit.record(session, actor, "provider.test", name, ok=check.ok)
     return check
+
+
+async def _binds_in_use(session: AsyncSession, spec: AdapterSpec) -> list[tuple[str, dict[str, Any]]]:
+    """("host:pid", its bind's state) of each live engine process bound or binding to the provider
+    (as of its last heartbeat); a process standing by holds no bind."""
+    rows = await session.execute(select(EngineWorker.host, EngineWorker.pid, EngineWorker.binds)
+                                 .where(EngineWorker.expires_at > clock.now()).order_by(EngineWorker.started_at))
+    found = []
+    for host, pid, binds in rows:
+        bind = (binds or {}).get(str(spec.id))
+        if bind and bind.get("state") != "standby":
+            found.append((f"{host}:{pid}", bind))
+    return found
+
+
+def _live_bind_check(in_use: list[tuple[str, dict[str, Any]]], limit: int) -> ConnectionCheck:
+    bound = [(where, bind) for where, bind in in_use if bind.get("state") == "bound"]
+    states = "; ".join(f"{bind.get('state')} on {where}" + (f" ({bind['last_error']})" if bind.get("last_error") else "")
+                       for where, bind in in_use)
+    detail = (f"not bound again: the engine holds {len(in_use)} of this account's {limit} bind(s) "
+              f"({states}); a test bind would be one more than the bind limit allows")
+    return ConnectionCheck(ok=bool(bound), detail=detail)

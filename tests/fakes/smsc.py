@@ -80,6 +80,8 @@ class FakeSmsc:
         self.enquire_links = 0
         self.unbinds = 0
         self.max_outstanding = 0
+        self.max_binds: int | None = None  # the account's limit on simultaneous binds (None: no limit)
+        self.peak_bound = 0  # the most connections bound at once
         self.connections: list[_Connection] = []
         self._server: asyncio.base_events.Server | None = None
         self._ids = itertools.count(1)
@@ -111,6 +113,10 @@ class FakeSmsc:
     @property
     def accepted(self) -> list[Submitted]:
         return [s for s in self.submits if s.message_id]
+
+    def bound(self) -> int:
+        """Connections bound now."""
+        return sum(1 for c in self.connections if c.mode is not None and not c.writer.is_closing())
 
     def receivers(self) -> list[_Connection]:
         return [c for c in self.connections if c.mode in ("receiver", "transceiver") and not c.writer.is_closing()]
@@ -190,10 +196,12 @@ class FakeSmsc:
         if pdu.command in BIND_COMMANDS:
             system_id, password = codec.text(pdu.system_id), codec.text(pdu.password)
             answer = (codec.RINVSYSID if system_id != self.system_id else
-                      codec.RINVPASWD if password != self.password else codec.ROK)
+                      codec.RINVPASWD if password != self.password else
+                      codec.RBINDFAIL if self.max_binds is not None and self.bound() >= self.max_binds else codec.ROK)
             self.binds.append((pdu.command, system_id, answer))
             if answer == codec.ROK:
                 connection.mode = BIND_COMMANDS[pdu.command]
+                self.peak_bound = max(self.peak_bound, self.bound())
             connection.send(codec.encode(pdu.command + "_resp", sequence, status=answer,
                                          system_id="fake-smsc" if answer == codec.ROK else None))
             return answer == codec.ROK

@@ -126,6 +126,10 @@ class SmppProvider(Provider):
                     help="Only when the SMSC asks for one (system_type, up to 12 characters)"),
         ConfigField("bind_mode", "Bind mode", kind="choice", choices=BIND_MODES, default="transceiver",
                     help="One transceiver bind, or a transmitter and a receiver bind (two connections)"),
+        ConfigField("bind_limit", "Bind limit (processes)", kind="int", default="1", validator=_range(1, 64),
+                    help="How many engine processes may bind at once (the account's limit on simultaneous "
+                         "binds; transmitter + receiver makes two connections per process). Processes beyond "
+                         "it leave this provider's messages to the bound ones"),
         ConfigField("sender", "Sender", required=True, validator=_sender, placeholder="ACME",
                     help="The source address: a number, or an alphanumeric sender ID where the route allows one"),
         ConfigField("source_ton", "Source TON", validator=_range(0, 6),

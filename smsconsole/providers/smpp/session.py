@@ -34,6 +34,7 @@ class BindState(StrEnum):
     BINDING = "binding"  # connecting and binding now
     BOUND = "bound"
     CLOSED = "closed"  # closed on purpose (unbound)
+    STANDBY = "standby"  # this process does not bind: the provider's bind limit is held by others
 
 
 @dataclass(frozen=True)
