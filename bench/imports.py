@@ -132,8 +132,13 @@ def rss_mib() -> float:
 
 
 def cpu_seconds() -> float:
+    return sum(cpu_split())
+
+
+def cpu_split() -> tuple[float, float]:
+    """(this process's CPU seconds, its reaped children's: the pool's workers once shut down)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
 async def run(csv_path: Path, db_path: Path, batch_size: int, database_url: str | None = None,
@@ -170,9 +175,13 @@ async def empty_postgres(database_url: str, db_path: Path) -> None:
         await runtime.close()
 
 
-def report(label: str, summary: imports.ImportSummary, cpu: float | None = None, peak: float | None = None) -> None:
+def report(label: str, summary: imports.ImportSummary, cpu: float | None = None, peak: float | None = None,
+           split: tuple[float, float] | None = None) -> None:
     rate = summary.rows_read / summary.elapsed_seconds if summary.elapsed_seconds else 0
     extra = f"; CPU {cpu:,.1f} s" if cpu is not None else ""
+    if split is not None and summary.rows_read:
+        extra += (f" ({split[0] * 1e6 / summary.rows_read:,.0f} us a row in the importing process, "
+                  f"{split[1] * 1e6 / summary.rows_read:,.0f} in the pool)")
     extra += f"; peak RSS with the pool {peak:,.0f} MiB" if peak is not None else ""
     print(f"{label}: {summary.rows_read:,} rows in {summary.elapsed_seconds:,.1f} s ({rate:,.0f} rows/s); "
           f"created {summary.created:,}, updated {summary.updated:,}, unchanged {summary.unchanged:,}, "
@@ -180,12 +189,16 @@ def report(label: str, summary: imports.ImportSummary, cpu: float | None = None,
 
 
 def measured(csv_path: Path, db_path: Path, batch_size: int, database_url: str | None = None,
-             parallel: bool | None = None, quiet: bool = False) -> tuple[imports.ImportSummary, float, float]:
-    """(summary, CPU seconds, peak RSS MiB of this process and its children) of one import."""
-    cpu = cpu_seconds()
+             parallel: bool | None = None, quiet: bool = False,
+             ) -> tuple[imports.ImportSummary, float, float, tuple[float, float]]:
+    """(summary, CPU seconds, peak RSS MiB of this process and its children, (CPU seconds of this
+    process, of the pool)) of one import."""
+    own, pool = cpu_split()
     with RssSampler() as sampler:
         summary = asyncio.run(run(csv_path, db_path, batch_size, database_url, parallel, quiet))
-    return summary, cpu_seconds() - cpu, sampler.peak_mib
+    own_after, pool_after = cpu_split()
+    split = (own_after - own, pool_after - pool)
+    return summary, sum(split), sampler.peak_mib, split
 
 
 def quick(rows: int = 100_000) -> list[dict[str, object]]:
@@ -200,7 +213,7 @@ def quick(rows: int = 100_000) -> list[dict[str, object]]:
                 scratch_database(url, "imports") as database_url:
             csv_path, db_path = Path(folder) / "profiles.csv", Path(folder) / "import.db"
             generate(csv_path, rows)
-            summary, cpu, peak = measured(csv_path, db_path, 2000, database_url or None, quiet=True)
+            summary, cpu, peak, _ = measured(csv_path, db_path, 2000, database_url or None, quiet=True)
         per_million = summary.elapsed_seconds * 1_000_000 / rows
         where = backend(url)
         found += [
@@ -250,17 +263,18 @@ def main() -> None:
         profiler.dump_stats(args.profile)
         report("import", summary)
     else:
-        summary, cpu, peak = measured(csv_path, db_path, args.batch_size, args.database_url, parallel)
-        report("import", summary, cpu, peak)
+        summary, cpu, peak, split = measured(csv_path, db_path, args.batch_size, args.database_url, parallel)
+        report("import", summary, cpu, peak, split)
     assert summary.bad_rows == bad, (summary.bad_rows, bad)
     if args.tracemalloc:
         print(f"peak Python allocations (tracemalloc): {tracemalloc.get_traced_memory()[1] / 2**20:,.0f} MiB")
     if args.rerun:
-        again, cpu, peak = measured(csv_path, db_path, args.batch_size, args.database_url, parallel)
-        report("re-import", again, cpu, peak)
+        again, cpu, peak, split = measured(csv_path, db_path, args.batch_size, args.database_url, parallel)
+        report("re-import", again, cpu, peak, split)
     if not args.database_url:
         print(f"database {db_path.stat().st_size / 2**20:,.0f} MiB", end="; ")
-    print(f"errors in {summary.error_file}; load average {os.getloadavg()[0]:.1f} (2 cores, shared)")
+    print(f"errors in {summary.error_file}; load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
+          f"(1, 5, 15 min; {os.cpu_count()} cores, shared)")
 
 
 if __name__ == "__main__":

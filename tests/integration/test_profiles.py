@@ -177,3 +177,22 @@ async def test_search_by_the_start_of_a_phone_or_user_id(runtime: Runtime) -> No
 )
 def test_phone_prefixes(query: str, region: str | None, prefixes: list[str]) -> None:
     assert P.phone_prefixes(query, region) == prefixes
+
+
+async def test_types_are_decided_per_distinct_set_and_only_disagreeing_rows_are_coerced_again(runtime: Runtime) -> None:
+    """A batch's rows share a few sets of property types; each set is decided and compared once,
+    and a row is coerced again only when its set disagrees with what the database holds."""
+    async with runtime.factory() as session, session.begin():
+        await P.upsert_profiles(session, [P.prepare_profile({"user_id": "first", "level": "high"}, GB, {})],
+                                source="api", defaults=GB)  # level: string, from now on
+    # prepared before `level` was stored: a number is inferred for it
+    rows = [P.prepare_profile({"user_id": f"u{i}", "level": i, "size": 3}, GB, {}) for i in range(6)]
+    rows.append(P.prepare_profile({"user_id": "t", "size": "4"}, GB, {"size": "number"}))
+    async with runtime.factory() as session, session.begin():
+        result = await P.upsert_profiles(session, rows, source="api", defaults=GB)
+    assert result.created == 7
+    async with runtime.factory() as session:
+        assert await P.property_types(session, "profile") == {"level": "string", "size": "number"}
+    assert [(await _show(runtime, f"u{i}")).properties for i in range(6)] == [
+        {"level": str(i), "size": 3} for i in range(6)]
+    assert (await _show(runtime, "t")).properties == {"size": 4}
