@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Static
 
 from smsconsole.engine.workers import WorkerView, describe_binds, live_workers
 from smsconsole.messages import ProviderRemoved, ProviderSaved, ProviderTested
-from smsconsole.screens.base import ACTOR, SectionScreen
+from smsconsole.screens.base import ACTOR, LiveSectionScreen
 from smsconsole.screens.dialogs.kind_picker import KindPickerDialog
 from smsconsole.screens.dialogs.provider_form import ProviderDraft, ProviderFormDialog
 from smsconsole.screens.widgets.formatting import format_time, health_text, yes_no
@@ -34,9 +34,10 @@ from smsconsole.services.providers import (
 )
 
 EMPTY_HINT = "No providers yet. Press a to add one — Sandbox needs no account."
+REFRESH_SECONDS = 2.0  # health and the engine's binds (each process writes them at its heartbeat)
 
 
-class ProvidersScreen(SectionScreen):
+class ProvidersScreen(LiveSectionScreen):
     MODE = "providers"
     MAIN = "#providers-table"
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -47,6 +48,7 @@ class ProvidersScreen(SectionScreen):
                 tooltip="Remove the highlighted provider (asks first)"),
         Binding("t", "test", "Test", id="providers.test",
                 tooltip="Test the highlighted provider's connection (sends nothing)"),
+        Binding("r", "refresh", "Refresh", id="providers.refresh", tooltip="Read the database again now"),
     ]
 
     def __init__(self) -> None:
@@ -70,9 +72,7 @@ class ProvidersScreen(SectionScreen):
         table.add_column("On", key="enabled")
         table.add_column("Health", key="health")
         table.add_column("Checked", key="checked")
-
-    def on_screen_resume(self) -> None:
-        self.load_providers()
+        self.start_live(REFRESH_SECONDS, self.load_providers)  # loads on each resume, then every 2 s
 
     @property
     def table(self) -> DataTable[object]:

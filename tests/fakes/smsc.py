@@ -300,12 +300,14 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.0, help="seconds before each submit_sm_resp")
     parser.add_argument("--system-id", default="acme")
     parser.add_argument("--password", default="secret")
+    parser.add_argument("--max-binds", type=int, default=None, help="refuse binds beyond this many at once")
     args = parser.parse_args()
 
     async def serve() -> None:
         smsc = FakeSmsc(args.system_id, args.password)
         smsc.delay = args.delay
         smsc.light = True
+        smsc.max_binds = args.max_binds
         server = await asyncio.start_server(smsc._serve, "127.0.0.1", args.port)
         print("ready", flush=True)
         async with server:

@@ -36,6 +36,7 @@ from tests.integration.dispatch_support import (
     path,
     queue,
 )
+from tests.tui.support import make_app, wait_for
 
 
 def values(smsc: FakeSmsc, **extra: str) -> dict[str, str]:
@@ -265,3 +266,32 @@ async def test_test_connection_reports_the_live_bind_instead_of_binding_beyond_t
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
+
+
+async def test_providers_shows_each_process_bind_and_refreshes_it_while_shown(runtime: Runtime,
+                                                                               smsc: FakeSmsc) -> None:
+    """Providers reads the processes' rows again every few seconds: a bind that moves from one
+    process to another shows without a key pressed."""
+    pid = await add_provider(runtime, "smsc", kind="smpp", **values(smsc))
+    first, second = await live_token(runtime), await live_token(runtime)
+
+    async def write(token: str, state: str) -> None:
+        async with runtime.factory() as session, session.begin():
+            await session.execute(update(EngineWorker).where(EngineWorker.token == token).values(
+                binds={str(pid): {"state": state, "window": 10, "in_flight": 0, "last_error": None}}))
+
+    await write(first, "bound")
+    await write(second, "standby")
+    app = make_app(runtime.config, runtime)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("2")
+
+        def detail() -> str:
+            return str(app.screen.query_one("#provider-detail").render())
+
+        await wait_for(pilot, lambda: "standby on box:1: its bind limit is held by other processes" in detail()
+                       and "bound, window 0/10 on box:1" in detail(), what="both processes' binds")
+        await lapse(runtime, first)  # the bound process died; the other took the slot and bound
+        await write(second, "bound")
+        await wait_for(pilot, lambda: "standby" not in detail() and detail().count("bound, window 0/10") == 1,
+                       what="the binds as they are now, without a key pressed", timeout=10)
