@@ -281,9 +281,13 @@ async def upsert_profiles(
         return UpsertResult(0, 0, 0, [])
     now = clock.now()
     prepared = await _conform(session, prepared, lambda _: "profile")
+    keys = [p.key for p in prepared]
     changes: dict[tuple[str, str], _Change] = {}
-    for p in prepared:
-        changes.setdefault(p.key, _Change(p.key, p.user_id)).fold(p)
+    for key, p in zip(keys, prepared):
+        change = changes.get(key)
+        if change is None:
+            change = changes[key] = _Change(key, p.user_id)
+        change.fold(p)
 
     found = await _find(session, list(changes))
     ids = {key: row.id for key, row in found.items()}
@@ -327,7 +331,7 @@ async def upsert_profiles(
 
         await due.on_profiles_changed(session, dated, {name for change in changes.values() for name in change.properties},
                                       now=now, moved=moved)
-    return UpsertResult(created, len(updates), len(found) - len(updates), [ids[p.key] for p in prepared])
+    return UpsertResult(created, len(updates), len(found) - len(updates), [ids[key] for key in keys])
 
 
 @dataclass(frozen=True)
