@@ -269,6 +269,12 @@ class FakeSmsc:
             pass
 
 
+def provider_values(smsc: FakeSmsc, **extra: str) -> dict[str, str]:
+    """An `smpp` provider's settings for this SMSC (account acme / SMSC_PASSWORD)."""
+    return {"host": "127.0.0.1", "port": str(smsc.port), "system_id": "acme", "password": SMSC_PASSWORD,
+            "sender": "ACME", "reconnect_backoff": "0.05", **extra}
+
+
 async def started(**kwargs: Any) -> FakeSmsc:
     smsc = FakeSmsc(**kwargs)
     await smsc.start()

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import insert, select, update
 
 from smsconsole import clock
-from smsconsole.models import Message, MessageAttempt, Profile, Provider as ProviderRow, ProviderGroup, ProviderGroupMember
+from smsconsole.models import (
+    Message,
+    MessageAttempt,
+    Profile,
+    ProviderGroup,
+    ProviderGroupMember,
+)
+from smsconsole.models import Provider as ProviderRow
 from smsconsole.runtime import Runtime
 from smsconsole.services import providers
 
@@ -90,3 +100,15 @@ async def provider_row(rt: Runtime, provider_id: int) -> ProviderRow:
         row = await session.get(ProviderRow, provider_id)
         assert row is not None
         return row
+
+
+async def eventually(condition: Callable[[], object], timeout: float = 15.0) -> None:
+    """Wait until `condition()` (or what it returns, awaited) is true; fail after `timeout` s."""
+    for _ in range(int(timeout / 0.02)):
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the condition did not hold in time")

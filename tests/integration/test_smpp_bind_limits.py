@@ -7,7 +7,6 @@ real database and the loopback SMSC (which refuses binds beyond the account's li
 from __future__ import annotations
 
 import asyncio
-import inspect
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -28,31 +27,16 @@ from smsconsole.providers.smpp import pdu as codec
 from smsconsole.providers.smpp.session import BindState
 from smsconsole.runtime import Runtime
 from smsconsole.services import providers
-from tests.fakes.smsc import SMSC_PASSWORD, FakeSmsc
+from tests.fakes.smsc import FakeSmsc, provider_values
 from tests.integration.dispatch_support import (
     add_group,
     add_provider,
+    eventually,
     message_row,
     path,
     queue,
 )
 from tests.tui.support import make_app, wait_for
-
-
-def values(smsc: FakeSmsc, **extra: str) -> dict[str, str]:
-    return {"host": "127.0.0.1", "port": str(smsc.port), "system_id": "acme", "password": SMSC_PASSWORD,
-            "sender": "ACME", "reconnect_backoff": "0.05", **extra}
-
-
-async def eventually(condition: Callable[[], object], timeout: float = 15.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        result = condition()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the condition did not hold in time")
 
 
 async def live_token(rt: Runtime) -> str:
@@ -80,7 +64,7 @@ async def slots(rt: Runtime) -> list[tuple[int, int, str]]:
 
 async def test_no_more_processes_hold_a_slot_than_the_limit_and_a_gone_holders_slot_is_free(
         runtime: Runtime, smsc: FakeSmsc) -> None:
-    pid = await add_provider(runtime, "smsc", kind="smpp", **values(smsc))
+    pid = await add_provider(runtime, "smsc", kind="smpp", **provider_values(smsc))
     a, b, c = [await live_token(runtime) for _ in range(3)]
     f = runtime.factory
     assert await take_slots(f, a, {pid: 1}) == {pid}
@@ -115,7 +99,7 @@ async def _dispatcher(rt: Runtime, client: httpx.AsyncClient, token: str, *, hea
 async def test_a_process_without_the_bind_hands_its_messages_to_the_one_bound(runtime: Runtime,
                                                                               smsc: FakeSmsc) -> None:
     smsc.max_binds = 1  # the account allows one bind: a second would be refused
-    pid = await add_provider(runtime, "smsc", kind="smpp", **values(smsc, bind_limit="1"))
+    pid = await add_provider(runtime, "smsc", kind="smpp", **provider_values(smsc, bind_limit="1"))
     sandbox = await add_provider(runtime, "spare")  # the group's second provider: never used for a handoff
     group = await add_group(runtime, "smpp-first", [pid, sandbox])
     ids = await queue(runtime, *(message_row(n, group_id=group) for n in range(20)))
@@ -148,7 +132,7 @@ async def test_a_provider_enabled_since_the_last_heartbeat_is_bound_at_its_first
         runtime: Runtime, smsc: FakeSmsc) -> None:
     async with httpx.AsyncClient() as client:
         dispatcher = await _dispatcher(runtime, client, await live_token(runtime))  # before the provider exists
-        pid = await add_provider(runtime, "smsc", kind="smpp", **values(smsc))
+        pid = await add_provider(runtime, "smsc", kind="smpp", **provider_values(smsc))
         ids = await queue(runtime, *(message_row(n, provider_id=pid, provider_name="smsc") for n in range(3)))
         try:
             assert await dispatcher.run_once() == 3
@@ -161,7 +145,7 @@ async def test_a_provider_enabled_since_the_last_heartbeat_is_bound_at_its_first
 async def test_a_handed_back_message_goes_on_from_the_provider_it_waited_for(runtime: Runtime,
                                                                               smsc: FakeSmsc) -> None:
     sandbox = await add_provider(runtime, "first")
-    pid = await add_provider(runtime, "smsc", kind="smpp", **values(smsc))
+    pid = await add_provider(runtime, "smsc", kind="smpp", **provider_values(smsc))
     group = await add_group(runtime, "sandbox-first", [sandbox, pid])
     [waiting] = await queue(runtime, message_row(0, group_id=group, needs_bind_id=pid))
     [fresh] = await queue(runtime, message_row(1, group_id=group))
@@ -184,7 +168,7 @@ async def test_two_engines_one_bind_and_the_other_takes_it_when_the_holder_stops
     if runtime.db.dialect.name != "postgresql":
         pytest.skip("several engine processes share one database on PostgreSQL only")
     smsc.max_binds = 1
-    pid = await add_provider(runtime, "smsc", kind="smpp", **values(smsc))
+    pid = await add_provider(runtime, "smsc", kind="smpp", **provider_values(smsc))
     first = Engine(runtime.factory, runtime.box, runtime.config, holder=lease.Holder.for_this_process(),
                    workers=True)
     second = Engine(runtime.factory, runtime.box, runtime.config, holder=lease.Holder.for_this_process(),
@@ -240,7 +224,7 @@ async def _both_shown(shown: Callable[[], Awaitable[list[str]]]) -> bool:
 async def test_test_connection_reports_the_live_bind_instead_of_binding_beyond_the_limit(
         runtime: Runtime, smsc: FakeSmsc) -> None:
     smsc.max_binds = 1
-    pid = await add_provider(runtime, "smsc", kind="smpp", **values(smsc))
+    pid = await add_provider(runtime, "smsc", kind="smpp", **provider_values(smsc))
     engine = Engine(runtime.factory, runtime.box, runtime.config)
     stop = asyncio.Event()
     task = asyncio.create_task(engine.run(stop))
@@ -272,7 +256,7 @@ async def test_providers_shows_each_process_bind_and_refreshes_it_while_shown(ru
                                                                                smsc: FakeSmsc) -> None:
     """Providers reads the processes' rows again every few seconds: a bind that moves from one
     process to another shows without a key pressed."""
-    pid = await add_provider(runtime, "smsc", kind="smpp", **values(smsc))
+    pid = await add_provider(runtime, "smsc", kind="smpp", **provider_values(smsc))
     first, second = await live_token(runtime), await live_token(runtime)
 
     async def write(token: str, state: str) -> None:

@@ -6,7 +6,7 @@ flight leaves them `unknown`, never resent. Against a real database and the loop
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -20,31 +20,16 @@ from smsconsole.providers.smpp import pdu as codec
 from smsconsole.providers.smpp.session import BindState
 from smsconsole.runtime import Runtime
 from smsconsole.services import providers
-from tests.fakes.smsc import SMSC_PASSWORD, FakeSmsc
+from tests.fakes.smsc import FakeSmsc, provider_values
 from tests.integration.dispatch_support import (
     add_profile,
     add_provider,
+    eventually,
     message_row,
     queue,
     set_provider,
 )
 from tests.tui.support import make_app, wait_for
-
-PASSWORD = SMSC_PASSWORD
-
-
-
-def values(smsc: FakeSmsc, **extra: str) -> dict[str, str]:
-    return {"host": "127.0.0.1", "port": str(smsc.port), "system_id": "acme", "password": PASSWORD,
-            "sender": "ACME", "reconnect_backoff": "0.05", **extra}
-
-
-async def eventually(condition: Callable[[], object], timeout: float = 10.0) -> None:
-    for _ in range(int(timeout / 0.02)):
-        if await condition() if asyncio.iscoroutinefunction(condition) else condition():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("the condition did not hold in time")
 
 
 async def states(rt: Runtime, ids: list[int]) -> list[str]:
@@ -67,7 +52,7 @@ async def engine(runtime: Runtime) -> AsyncIterator[Engine]:
 
 async def test_the_engine_binds_sends_and_settles_over_one_bind(runtime: Runtime, smsc: FakeSmsc,
                                                                 engine: Engine) -> None:
-    provider_id = await add_provider(runtime, "smsc", kind="smpp", **values(smsc, window_size="5"))
+    provider_id = await add_provider(runtime, "smsc", kind="smpp", **provider_values(smsc, window_size="5"))
     profile_id = await add_profile(runtime, "+14155550123", "subscribed")
     # bound at the next heartbeat, before anything is sent: a reply arrives and is stored
     await eventually(lambda: engine.bind_statuses().get(provider_id) is not None
@@ -93,7 +78,7 @@ async def test_the_engine_binds_sends_and_settles_over_one_bind(runtime: Runtime
 
 async def test_the_engine_unbinds_when_it_stops_and_when_the_provider_is_disabled(
         runtime: Runtime, smsc: FakeSmsc) -> None:
-    provider_id = await add_provider(runtime, "smsc", kind="smpp", **values(smsc))
+    provider_id = await add_provider(runtime, "smsc", kind="smpp", **provider_values(smsc))
     engine = Engine(runtime.factory, runtime.box, runtime.config)
     stop = asyncio.Event()
     task = asyncio.create_task(engine.run(stop))
@@ -110,7 +95,7 @@ async def test_the_engine_unbinds_when_it_stops_and_when_the_provider_is_disable
 
 async def test_a_dropped_bind_leaves_in_flight_messages_unknown_and_never_resends(runtime: Runtime,
                                                                                  smsc: FakeSmsc) -> None:
-    provider_id = await add_provider(runtime, "smsc", kind="smpp", **values(smsc, window_size="5"))
+    provider_id = await add_provider(runtime, "smsc", kind="smpp", **provider_values(smsc, window_size="5"))
     ids = await queue(runtime, *(message_row(n, provider_id=provider_id, provider_name="smsc") for n in range(10)))
     smsc.delay = 0.05
     smsc.drop_after = 7  # five answered, then the 7th submit drops the bind with the 6th in flight
@@ -139,7 +124,7 @@ async def test_the_bind_shows_on_home_and_in_providers_from_the_database(runtime
                                                                          engine: Engine) -> None:
     """The engine writes its binds on its engine_workers row each heartbeat; a console reading the
     database (here one that does not run the engine) shows them in Providers and on Home."""
-    provider_id = await add_provider(runtime, "smsc", kind="smpp", **values(smsc, window_size="7"))
+    provider_id = await add_provider(runtime, "smsc", kind="smpp", **provider_values(smsc, window_size="7"))
 
     async def bound_on_the_row() -> bool:
         async with runtime.factory() as session:
