@@ -36,13 +36,14 @@ async def take_slots(factory: async_sessionmaker[AsyncSession], token: str, limi
     now = clock.now()
     async with factory() as session, session.begin():
         live = set(await session.scalars(live_tokens()))
-        rows = (await session.execute(select(ProviderBind.provider_id, ProviderBind.slot, ProviderBind.token))).all()
+        rows = (await session.execute(select(ProviderBind.provider_id, ProviderBind.slot, ProviderBind.token)
+                                      .order_by(ProviderBind.provider_id, ProviderBind.slot))).all()
         held: set[int] = set()
         taken: dict[int, set[int]] = {}
         for provider_id, slot, holder in rows:
             limit = limits.get(provider_id, 0)
             mine = holder == token
-            if mine and slot < limit:
+            if mine and slot < limit and provider_id not in held:  # one slot a process (a second: given back)
                 held.add(provider_id)
             elif not mine and holder in live:
                 taken.setdefault(provider_id, set()).add(slot)

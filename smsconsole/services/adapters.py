@@ -202,6 +202,7 @@ class Adapters:
         self.blocked: set[int] = set()
         self._built: dict[int, tuple[datetime, Provider]] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        self._binding = asyncio.Lock()  # the heartbeat's and the dispatcher's bind_enabled, one at a time
 
     def may_bind(self, provider_id: int) -> bool:
         return self.allowed is None or provider_id in self.allowed
@@ -254,6 +255,11 @@ class Adapters:
         slot was lost (its limit lowered) is unbound."""
         if self.box is None:
             return
+        async with self._binding:
+            await self._bind_enabled(session)
+
+    async def _bind_enabled(self, session: AsyncSession) -> None:
+        assert self.box is not None
         found: list[tuple[int, str, AdapterSpec | SecretError]] = []
         limits: dict[int, int] = {}
         for provider_id, name, spec in await enabled_specs(session, self.box):
@@ -261,7 +267,7 @@ class Adapters:
             if cls is None or not holds_bind(cls):
                 continue
             found.append((provider_id, name, spec))
-            limits[provider_id] = bind_limit(spec.values) if isinstance(spec, AdapterSpec) else 1
+            limits[provider_id] = bind_limit(spec.values)  # type: ignore[union-attr]
         if self.slots is not None:
             self.allowed = await self.slots(limits)
             self.blocked = set(limits) - self.allowed

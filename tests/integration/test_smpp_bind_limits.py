@@ -49,10 +49,11 @@ async def live_token(rt: Runtime) -> str:
     return token
 
 
-async def lapse(rt: Runtime, token: str) -> None:
+async def lapse(rt: Runtime, token: str, *, alive: bool = False) -> None:
+    """The process's row expires (it died), or with `alive` is renewed again."""
+    expires = clock.now() + (timedelta(hours=1) if alive else -timedelta(seconds=1))
     async with rt.factory() as session, session.begin():
-        await session.execute(update(EngineWorker).where(EngineWorker.token == token)
-                              .values(expires_at=clock.now() - timedelta(seconds=1)))
+        await session.execute(update(EngineWorker).where(EngineWorker.token == token).values(expires_at=expires))
 
 
 async def slots(rt: Runtime) -> list[tuple[int, int, str]]:
@@ -83,6 +84,11 @@ async def test_no_more_processes_hold_a_slot_than_the_limit_and_a_gone_holders_s
     assert await take_slots(f, b, {pid: 1}) == {pid}
     await give_back(f, b)  # a tenure that ends frees its slots at once
     assert await slots(runtime) == []
+    async with runtime.factory() as session, session.begin():  # two at once took a slot each for one process
+        session.add_all([ProviderBind(provider_id=pid, slot=slot, token=a, taken_at=clock.now()) for slot in (0, 1)])
+    await lapse(runtime, a, alive=True)
+    assert await take_slots(f, a, {pid: 2}) == {pid}
+    assert await slots(runtime) == [(pid, 0, a)]  # the second given back for another process
 
 
 async def _dispatcher(rt: Runtime, client: httpx.AsyncClient, token: str, *, heartbeat: bool = True) -> Dispatcher:
