@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, insert, select, text
 
-from bench.live import backend, fresh_database, load, make_config
+from bench.live_common import backend, fresh_database, load, make_config
 
 DEFAULT_URL = "sqlite:////tmp/smsconsole-conversions-bench/conversions.db"
 SENT = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -80,7 +80,14 @@ async def generate(rt: Any, people: int, background: int, rng: random.Random) ->
                                                                                           dict[int, datetime]]:
     """Profiles, three campaigns with a row per person, background events. Returns the goal
     campaign's id, the profile ids and each person's anchor in it."""
-    from smsconsole.models import Campaign, CampaignRun, Event, Message, Profile, PropertyDef
+    from smsconsole.models import (
+        Campaign,
+        CampaignRun,
+        Event,
+        Message,
+        Profile,
+        PropertyDef,
+    )
 
     started = time.perf_counter()
     async with rt.factory() as session, session.begin():
@@ -162,7 +169,11 @@ async def main_async(args: argparse.Namespace, workdir: Path = Path("/tmp/smscon
     from smsconsole.models import Event
     from smsconsole.runtime import Runtime
     from smsconsole.services.campaigns import conversions
-    from smsconsole.services.profiles import AudienceDefaults, prepare_event, record_events
+    from smsconsole.services.profiles import (
+        AudienceDefaults,
+        prepare_event,
+        record_events,
+    )
 
     rt = await Runtime.open(make_config(args.database_url, workdir))
     rng = random.Random(15)
