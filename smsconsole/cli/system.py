@@ -41,15 +41,22 @@ def register(commands: Commands) -> None:
 
 
 async def cmd_workers(config: Config, args: argparse.Namespace) -> int:
-    from smsconsole.engine.workers import live_workers, summarize  # lazy: start-up
+    from smsconsole.engine.workers import (  # lazy: start-up
+        describe_binds,
+        live_workers,
+        summarize,
+    )
+    from smsconsole.services.providers import list_providers
 
     async def work(runtime: Any) -> int:
         async with runtime.factory() as session:
             workers = await live_workers(session)
+            names = {view.id: view.name for view in await list_providers(session)}
         if args.json:
             print_json([{"host": w.host, "pid": w.pid, "role": w.role, "listening": w.listening,
                          "claimed_per_minute": w.claimed_per_minute, "sent_per_minute": w.sent_per_minute,
-                         "started_at": w.started_at.isoformat(), "heartbeat_at": w.heartbeat_at.isoformat()}
+                         "started_at": w.started_at.isoformat(), "heartbeat_at": w.heartbeat_at.isoformat(),
+                         "binds": {names.get(int(pid), pid): bind for pid, bind in (w.binds or {}).items()}}
                         for w in workers])
             return 0
         if not workers:
@@ -61,6 +68,8 @@ async def cmd_workers(config: Config, args: argparse.Namespace) -> int:
                   f"{w.started_at:%Y-%m-%d %H:%M:%S}  {w.listening or '-'}")
         total = summarize(workers)
         print(f"{total.line}; {total.claimed_per_minute:,} claimed/min")
+        for provider_id in sorted({int(pid) for w in workers for pid in (w.binds or {})}):  # SMPP binds
+            print(f"bind {names.get(provider_id, provider_id)}: " + "; ".join(describe_binds(workers, provider_id)))
         return 0
 
     return await with_runtime(config, work)

@@ -7,15 +7,18 @@ real database and the loopback SMSC (which refuses binds beyond the account's li
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import select, update
 
 from smsconsole import clock
+from smsconsole.config import Config
 from smsconsole.engine import lease
 from smsconsole.engine.binds import give_back, take_slots
 from smsconsole.engine.dispatcher import Dispatcher, DispatchSettings
@@ -285,3 +288,26 @@ async def test_providers_shows_each_process_bind_and_refreshes_it_while_shown(ru
         await write(second, "bound")
         await wait_for(pilot, lambda: "standby" not in detail() and detail().count("bound, window 0/10") == 1,
                        what="the binds as they are now, without a key pressed", timeout=10)
+
+
+def test_the_workers_command_names_who_holds_each_bind(config: Config, cli: Any) -> None:
+    async def seed() -> None:
+        rt = await Runtime.open(config)
+        try:
+            pid = await add_provider(rt, "smsc", kind="smpp", host="127.0.0.1", port="2775", system_id="acme",
+                                     password="secret", sender="ACME")
+            for state in ("bound", "standby"):
+                token = await live_token(rt)
+                async with rt.factory() as session, session.begin():
+                    await session.execute(update(EngineWorker).where(EngineWorker.token == token).values(
+                        binds={str(pid): {"state": state, "window": 10, "in_flight": 2, "last_error": None}}))
+        finally:
+            await rt.close()
+
+    asyncio.run(seed())
+    code, out, err = cli("workers")
+    assert (code, err) == (0, "")
+    assert out.splitlines()[-1] == ("bind smsc: bound, window 2/10 on box:1; "
+                                    "standby on box:1: its bind limit is held by other processes")
+    code, out, _ = cli("workers", "--json")
+    assert sorted(w["binds"]["smsc"]["state"] for w in json.loads(out)) == ["bound", "standby"]
