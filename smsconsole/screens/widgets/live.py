@@ -21,7 +21,9 @@ class LiveRefresh:
 
     @property
     def busy(self) -> bool:
-        return self._worker is not None and not self._worker.is_finished
+        # A worker cancelled before it started (an exclusive worker of the same group began in the
+        # same frame: the screen's own reload after a save) stays PENDING for ever: not busy.
+        return self._worker is not None and not self._worker.is_finished and not self._worker.is_cancelled
 
     def tick(self) -> None:
         if not self.busy:
