@@ -478,3 +478,4 @@ from smsconsole.models.compliance import TenDlcCampaign as TenDlcCampaign  # noq
 from smsconsole.models.api import *  # noqa: E402,F403  (the transactional API's tables; names in its __all__)
 from smsconsole.models.links import *  # noqa: E402,F403  (tracked short links; names in its __all__)
 from smsconsole.models.workers import *  # noqa: E402,F403  (engine processes, shared rate buckets)
+from smsconsole.models.inbound_parts import *  # noqa: E402,F403  (a long reply's parts until it is whole)
