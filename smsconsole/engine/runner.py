@@ -28,6 +28,7 @@ from smsconsole.engine.workers import WorkerRegistry, bind_report, forget_dead
 from smsconsole.listener.server import Listener, start_listener
 from smsconsole.secrets import SecretBox
 from smsconsole.services.escalations import ESCALATION_SECONDS, run_escalations
+from smsconsole.services.inbound_parts import FLUSH_SECONDS, flush_held_parts
 from smsconsole.services.providers import Adapters
 
 log = logging.getLogger("smsconsole.engine")
@@ -281,6 +282,10 @@ class Engine:
             if await run_escalations(self.factory, client):
                 self.poke()  # resends were queued
 
+        async def flush_parts() -> None:
+            if await flush_held_parts(self.factory):
+                self.poke()  # an auto-response may be queued
+
         # The engine's chores: each waits its interval after the previous turn finished, so a slow
         # turn (a provider that is slow to answer) delays the next one instead of overlapping it,
         # and each is cancelled and awaited on the way out.
@@ -290,6 +295,7 @@ class Engine:
             ("receipt-pollers", POLL_TICK_SECONDS, pollers.tick),
             ("reconcile-unknown", RECONCILE_SECONDS, reconcile),
             ("escalations", ESCALATION_SECONDS, escalate),
+            ("held-reply-parts", FLUSH_SECONDS, flush_parts),
             ("binds", self.config.heartbeat_seconds, lambda: self._bind(adapters)),
         )]
         listener: Listener | None = None

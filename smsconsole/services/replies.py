@@ -1,6 +1,8 @@
 """Replies (MO): what a person sent us, and what it does. Both doors (pollers, webhook listener) and
 the Sandbox hand every inbound message to `record_inbound`, which in the caller's transaction:
 
+- takes a long message whole: its parts are held until every one is there, then the whole text
+  goes through once (services/inbound_parts.py);
 - keeps it once (a repeat of the same provider message id returns the first row, doing nothing; a
   message without an id is a replay when the same sender, recipient, text and provider time — or,
   without a time, the same within REPLAY_WINDOW — arrived before);
@@ -32,6 +34,7 @@ from smsconsole import clock
 from smsconsole.models import Event, InboundMessage, Message, Profile, PropertyDef, Provider as ProviderRow
 from smsconsole.phone import parse_number
 from smsconsole.providers.base import InboundReport
+from smsconsole.services import inbound_parts
 from smsconsole.services import keywords as keyword_service
 from smsconsole.services import profiles as profile_service
 from smsconsole.services.campaigns import reply_options
@@ -101,8 +104,31 @@ def _insert_ignore(session: AsyncSession, model: type, index_elements: list[str]
 
 
 async def record_inbound(session: AsyncSession, *, provider_id: int | None, provider_name: str | None,
-                         report: InboundReport, via: str) -> InboundView:
-    """Keep one inbound message and act on it (see the module docstring). The caller commits."""
+                         report: InboundReport, via: str) -> InboundView | None:
+    """Keep one inbound message and act on it (see the module docstring). A part of a long message
+    is held until its set is whole (services/inbound_parts.py): None while it waits (or when it is
+    a repeat of a part still held); the part that completes the set returns the whole message, a
+    repeat of a part already recorded returns that message as a duplicate. The caller commits."""
+    if inbound_parts.is_part(report):
+        held = await inbound_parts.hold_part(session, provider_id=provider_id, provider_name=provider_name,
+                                             report=report, via=via)
+        if isinstance(held, inbound_parts.Whole):
+            return await record_whole(session, held)
+        recorded = await session.get(InboundMessage, held) if held is not None else None
+        return await _inbound_view(session, recorded, duplicate=True) if recorded is not None else None
+    return await _record(session, provider_id=provider_id, provider_name=provider_name, report=report, via=via)
+
+
+async def record_whole(session: AsyncSession, whole: inbound_parts.Whole) -> InboundView:
+    """A long message made whole from its parts, through the same pipeline, dated at its first part."""
+    view = await _record(session, provider_id=whole.provider_id, provider_name=whole.provider_name,
+                         report=whole.report, via=whole.via, received_at=whole.received_at)
+    await inbound_parts.mark_recorded(session, whole, view.id)
+    return view
+
+
+async def _record(session: AsyncSession, *, provider_id: int | None, provider_name: str | None,
+                  report: InboundReport, via: str, received_at: datetime | None = None) -> InboundView:
     now = clock.now()
     settings = await get_settings(session)
     region = settings["default_region"] or None
@@ -127,7 +153,7 @@ async def record_inbound(session: AsyncSession, *, provider_id: int | None, prov
         "provider_id": provider_id, "provider_name": provider_name,
         "provider_message_id": provider_message_id, "dedupe_key": dedupe_keys[0] if dedupe_keys else None,
         "sender": sender, "recipient": recipient, "text": text,
-        "via": via[:8], "occurred_at": report.at, "received_at": now,
+        "via": via[:8], "occurred_at": report.at, "received_at": received_at or now,
     }
     unique = ["provider_id", "provider_message_id"] if provider_message_id else ["provider_id", "dedupe_key"]
     inserted = await session.execute(
@@ -241,8 +267,7 @@ async def simulate_reply(session: AsyncSession, provider_name: str, sender: str,
     recipient = str((provider.config or {}).get("sender") or "SANDBOX")
     report = InboundReport(provider_message_id=f"SBXMO{uuid.uuid4().hex[:20].upper()}", sender=number.e164,
                            recipient=recipient, text=text, at=clock.now())
-    return await record_inbound(session, provider_id=provider.id, provider_name=provider.name,
-                                report=report, via="sandbox")
+    return await _record(session, provider_id=provider.id, provider_name=provider.name, report=report, via="sandbox")
 
 
 def _replay_keys(provider_id: int | None, sender: str, recipient: str | None, text: str, at: datetime | None,
