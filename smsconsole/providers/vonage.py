@@ -339,7 +339,9 @@ class VonageProvider(Provider):
         concatenated = _text(params.get("concat")).lower() == "true"
         return [InboundReport(
             provider_message_id=message_id, sender=e164(sender) or sender, recipient=e164(_text(params.get("to"))),
-            text=_text(params.get("text")), at=_message_timestamp(params),
+            # a part's text as sent: a long reply split at a space keeps the space at the join
+            text=str(params.get("text") or "") if concatenated else _text(params.get("text")),
+            at=_message_timestamp(params),
             part=_int(params.get("concat-part")) if concatenated else None,
             parts=_int(params.get("concat-total")) if concatenated else None,
             concat_ref=_text(params.get("concat-ref")) or None if concatenated else None,
