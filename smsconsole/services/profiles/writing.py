@@ -227,14 +227,20 @@ def _update_statement(dialect: str, shape: tuple[Any, ...]) -> Any:
     return update(table).where(table.c.id == bindparam("row_id")).values(values)
 
 
+_FOUND_COLUMNS = ("id", "user_id", "phone", "phone_raw", "phone_status", "phone_reason", "phone_type", "sms_capable",
+                  "name", "timezone", "country", "properties", "subscription_at")  # not the other timestamps
+
+
 async def _find(session: AsyncSession, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], Row[Any]]:
-    """The stored profile of each identity: by user id, or for a phone the oldest profile with it."""
+    """The stored profile of each identity: by user id, or for a phone the oldest profile with it;
+    the columns a change is compared with (`_Change.changes`), its id and its keys."""
     table = Profile.__table__
+    read = [table.c[name] for name in _FOUND_COLUMNS]
     found: dict[tuple[str, str], Row[Any]] = {}
     for kind, column in (("user_id", table.c.user_id), ("phone", table.c.phone)):
         values = sorted(value for k, value in keys if k == kind)
         for start in range(0, len(values), 1000):
-            rows = await session.execute(select(table).where(column.in_(values[start:start + 1000]))
+            rows = await session.execute(select(*read).where(column.in_(values[start:start + 1000]))
                                          .order_by(table.c.id))
             for row in rows:
                 found.setdefault((kind, getattr(row, kind)), row)
