@@ -49,6 +49,7 @@ async def highlight(pilot: Pilot[Any], app: SmsConsoleApp, name: str) -> None:
 
 
 async def builder_settled(pilot: Pilot[Any], builder: SegmentBuilderScreen) -> None:
+    await pilot.pause()  # pending messages handled (a JSON edit's Changed: its estimate scheduled), under load too
     await pilot.pause(0.1)
     await wait_for(pilot, lambda: not builder.estimating, what="the reach estimate")
 
