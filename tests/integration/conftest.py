@@ -1,12 +1,19 @@
-"""Integration fixtures: `cli` runs the command line in-process against the test database."""
+"""Integration fixtures: `cli` runs the command line in-process against the test database; `bound`
+is an SMPP provider bound to the loopback SMSC, storing what its bind receives."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from smsconsole.cli import main
+from smsconsole.providers.smpp.adapter import SmppProvider
+from smsconsole.runtime import Runtime
+from smsconsole.services.smpp import receipt_sink
+from tests.fakes.smsc import FakeSmsc, provider_values
+from tests.integration.dispatch_support import add_provider
 
 
 @pytest.fixture
@@ -22,3 +29,15 @@ def cli(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch, caps
         return code, out, err
 
     return run
+
+
+@pytest.fixture
+async def bound(runtime: Runtime, smsc: FakeSmsc) -> AsyncIterator[tuple[int, SmppProvider]]:
+    """An smpp provider row and its adapter, bound, storing into the runtime's database."""
+    values = provider_values(smsc)
+    provider_id = await add_provider(runtime, "smsc", kind="smpp", **values)
+    adapter = SmppProvider(values)
+    adapter.attach(receipt_sink(runtime.factory, provider_id, "smsc"))
+    adapter.start()
+    yield provider_id, adapter
+    await adapter.aclose()

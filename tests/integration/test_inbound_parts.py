@@ -25,9 +25,8 @@ from smsconsole.providers.smpp.adapter import SmppProvider
 from smsconsole.runtime import Runtime
 from smsconsole.services import inbound_parts, providers, replies
 from smsconsole.services import settings as settings_service
-from smsconsole.services.smpp import receipt_sink
-from tests.fakes.smsc import SMSC_PASSWORD, FakeSmsc
-from tests.integration.dispatch_support import add_profile, add_provider
+from tests.fakes.smsc import FakeSmsc
+from tests.integration.dispatch_support import add_profile
 from tests.providers import test_vonage_receipts as V
 
 NUMBER = "+447400123456"
@@ -176,18 +175,6 @@ async def test_a_single_part_message_takes_the_usual_path(runtime: Runtime) -> N
 
 
 # --- the real doors ------------------------------------------------------------------------------
-
-
-@pytest.fixture
-async def bound(runtime: Runtime, smsc: FakeSmsc) -> AsyncIterator[tuple[int, SmppProvider]]:
-    values = {"host": "127.0.0.1", "port": str(smsc.port), "system_id": "acme", "password": SMSC_PASSWORD,
-              "sender": "ACME", "reconnect_backoff": "0.05"}
-    provider_id = await add_provider(runtime, "smsc", kind="smpp", **values)
-    adapter = SmppProvider(values)
-    adapter.attach(receipt_sink(runtime.factory, provider_id, "smsc"))
-    adapter.start()
-    yield provider_id, adapter
-    await adapter.aclose()
 
 
 async def _udh_part(smsc: FakeSmsc, text: str, ref: int, total: int, part: int) -> int:

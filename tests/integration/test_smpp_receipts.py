@@ -6,9 +6,6 @@ is answered with a temporary error, stores nothing, and is stored once when the 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
 from sqlalchemy import select
 
 from smsconsole import clock
@@ -23,30 +20,13 @@ from smsconsole.providers.smpp import pdu as codec
 from smsconsole.providers.smpp.adapter import SmppProvider
 from smsconsole.runtime import Runtime
 from smsconsole.services.receipts import apply_pending_receipts, part_rows, record_parts
-from smsconsole.services.smpp import receipt_sink, store_deliveries
-from tests.fakes.smsc import SMSC_PASSWORD, FakeSmsc
+from smsconsole.services.smpp import store_deliveries
+from tests.fakes.smsc import FakeSmsc
 from tests.integration.dispatch_support import (
     add_profile,
-    add_provider,
     message_row,
     queue,
 )
-
-PASSWORD = SMSC_PASSWORD
-
-
-
-@pytest.fixture
-async def bound(runtime: Runtime, smsc: FakeSmsc) -> AsyncIterator[tuple[int, SmppProvider]]:
-    """An smpp provider row and its adapter, bound, storing into the runtime's database."""
-    values = {"host": "127.0.0.1", "port": str(smsc.port), "system_id": "acme", "password": PASSWORD,
-              "sender": "ACME", "reconnect_backoff": "0.05"}
-    provider_id = await add_provider(runtime, "smsc", kind="smpp", **values)
-    adapter = SmppProvider(values)
-    adapter.attach(receipt_sink(runtime.factory, provider_id, "smsc"))
-    adapter.start()
-    yield provider_id, adapter
-    await adapter.aclose()
 
 
 async def record_sent(rt: Runtime, provider_id: int, outcome: SendOutcome, to: str = "+447700900123") -> int:
