@@ -41,12 +41,8 @@ def register(commands: Commands) -> None:
 
 
 async def cmd_workers(config: Config, args: argparse.Namespace) -> int:
-    from smsconsole.engine.workers import (  # lazy: start-up
-        describe_binds,
-        live_workers,
-        summarize,
-    )
-    from smsconsole.services.providers import list_providers
+    from smsconsole.services.providers import list_providers  # lazy: start-up
+    from smsconsole.services.workers import describe_binds, live_workers, summarize
 
     async def work(runtime: Any) -> int:
         async with runtime.factory() as session:

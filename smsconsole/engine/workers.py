@@ -11,8 +11,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -21,45 +20,15 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from smsconsole import clock
 from smsconsole.engine.lease import Holder
 from smsconsole.models import EngineWorker
+from smsconsole.services.workers import ROLES as ROLES
+from smsconsole.services.workers import WorkersSummary as WorkersSummary
+from smsconsole.services.workers import WorkerView as WorkerView
+from smsconsole.services.workers import describe_binds as describe_binds
+from smsconsole.services.workers import live_workers as live_workers
+from smsconsole.services.workers import summarize as summarize
 
-ROLES = ("scheduler", "worker", "standby")
 MINUTE = 60.0
 FORGET_AFTER = timedelta(hours=1)  # a dead worker's row is deleted after this (its claims long recovered)
-
-
-@dataclass(frozen=True)
-class WorkerView:
-    host: str
-    pid: int
-    role: str
-    listening: str | None
-    claimed_per_minute: int
-    sent_per_minute: int
-    started_at: datetime
-    heartbeat_at: datetime
-    binds: dict[str, Any] = field(default_factory=dict)  # provider id (text) → bind_report's entry
-
-
-@dataclass(frozen=True)
-class WorkersSummary:
-    dispatching: int  # the scheduler and the workers
-    standby: int
-    claimed_per_minute: int
-    sent_per_minute: int
-
-    @property
-    def line(self) -> str:
-        """"3 workers, 1,200 sent/min; 1 standby"."""
-        return (f"{self.dispatching} workers, {self.sent_per_minute:,} sent/min"
-                + (f"; {self.standby} standby" if self.standby else ""))
-
-
-def summarize(workers: list[WorkerView]) -> WorkersSummary:
-    """The live processes together: how many dispatch, and what they claimed and sent in the
-    last minute."""
-    dispatching = [w for w in workers if w.role != "standby"]
-    return WorkersSummary(len(dispatching), len(workers) - len(dispatching),
-                          sum(w.claimed_per_minute for w in dispatching), sum(w.sent_per_minute for w in dispatching))
 
 
 class WorkerRegistry:
@@ -137,17 +106,6 @@ class WorkerRegistry:
         self._registered = False
 
 
-async def live_workers(session: AsyncSession) -> list[WorkerView]:
-    """Every process whose row is unexpired: the scheduler first, then by host and pid."""
-    rows = (await session.scalars(
-        select(EngineWorker).where(EngineWorker.expires_at > clock.now())
-        .order_by(EngineWorker.host, EngineWorker.pid).execution_options(populate_existing=True)
-    )).all()
-    views = [WorkerView(r.host, r.pid, r.role, r.listening, r.claimed_per_minute, r.sent_per_minute,
-                        r.started_at, r.heartbeat_at, dict(r.binds or {})) for r in rows]
-    return sorted(views, key=lambda v: (ROLES.index(v.role) if v.role in ROLES else len(ROLES), v.host, v.pid))
-
-
 async def forget_dead(session: AsyncSession) -> int:
     """Delete rows of workers dead for over FORGET_AFTER. Returns how many."""
     result = await session.execute(delete(EngineWorker).where(EngineWorker.expires_at < clock.now() - FORGET_AFTER))
@@ -161,23 +119,3 @@ def bind_report(statuses: dict[int, Any]) -> dict[str, Any]:
         "in_flight": status.in_flight, "last_error": status.last_error, "rebinds": status.rebinds,
         "bound_since": status.bound_since.isoformat() if status.bound_since else None,
     } for provider_id, status in statuses.items()}
-
-
-def describe_binds(workers: list[WorkerView], provider_id: int) -> list[str]:
-    """One line per live process bound (or binding) to this provider: "bound, window 3/10 on
-    host:pid", with the last error when there is one, or standing by because the provider's bind
-    limit is held by others. Empty when no process holds a bind."""
-    lines = []
-    for worker in workers:
-        bind = worker.binds.get(str(provider_id))
-        if not bind:
-            continue
-        if bind.get("state") == "standby":
-            lines.append(f"standby on {worker.host}:{worker.pid}: its bind limit is held by other processes")
-            continue
-        line = f"{bind.get('state', '?')}, window {bind.get('in_flight', 0)}/{bind.get('window', 0)} " \
-               f"on {worker.host}:{worker.pid}"
-        if bind.get("last_error"):
-            line += f"; last error: {bind['last_error']}"
-        lines.append(line)
-    return lines

@@ -18,12 +18,6 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Sparkline, Static
 
 from smsconsole.engine import lease
-from smsconsole.engine.workers import (
-    WorkerView,
-    describe_binds,
-    live_workers,
-    summarize,
-)
 from smsconsole.screens.base import LiveSectionScreen
 from smsconsole.screens.widgets.formatting import (
     format_time,
@@ -42,6 +36,12 @@ from smsconsole.services.stats import (
     counts_by_provider,
     delivery_stats,
     window_start,
+)
+from smsconsole.services.workers import (
+    WorkerView,
+    describe_binds,
+    live_workers,
+    summarize,
 )
 
 REFRESH_SECONDS = 1.0

@@ -12,7 +12,6 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Static
 
-from smsconsole.engine.workers import WorkerView, describe_binds, live_workers
 from smsconsole.messages import ProviderRemoved, ProviderSaved, ProviderTested
 from smsconsole.screens.base import ACTOR, LiveSectionScreen
 from smsconsole.screens.dialogs.kind_picker import KindPickerDialog
@@ -32,6 +31,7 @@ from smsconsole.services.providers import (
     test_provider,
     update_provider,
 )
+from smsconsole.services.workers import WorkerView, describe_binds, live_workers
 
 EMPTY_HINT = "No providers yet. Press a to add one — Sandbox needs no account."
 REFRESH_SECONDS = 2.0  # health and the engine's binds (each process writes them at its heartbeat)

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
-from smsconsole.models import EngineWorker, Message
+from smsconsole.models import Message
 from smsconsole.models import Provider as ProviderRow
 from smsconsole.providers import REGISTRY
 from smsconsole.providers.base import (
@@ -41,6 +41,7 @@ from smsconsole.services.adapters import enabled_specs as enabled_specs
 from smsconsole.services.adapters import specs_for as specs_for
 from smsconsole.services.errors import Conflict, NotFound, ValidationError
 from smsconsole.services.groups import groups_using_provider
+from smsconsole.services.workers import live_workers
 
 if TYPE_CHECKING:
     import httpx
@@ -393,13 +394,11 @@ async def test_provider(
 async def _binds_in_use(session: AsyncSession, spec: AdapterSpec) -> list[tuple[str, dict[str, Any]]]:
     """("host:pid", its bind's state) of each live engine process bound or binding to the provider
     (as of its last heartbeat); a process standing by holds no bind."""
-    rows = await session.execute(select(EngineWorker.host, EngineWorker.pid, EngineWorker.binds)
-                                 .where(EngineWorker.expires_at > clock.now()).order_by(EngineWorker.started_at))
     found = []
-    for host, pid, binds in rows:
-        bind = (binds or {}).get(str(spec.id))
+    for worker in await live_workers(session):
+        bind = worker.binds.get(str(spec.id))
         if bind and bind.get("state") != "standby":
-            found.append((f"{host}:{pid}", bind))
+            found.append((f"{worker.host}:{worker.pid}", bind))
     return found
 
 
