@@ -338,7 +338,7 @@ class Dispatcher:
             jobs.append(Job(row, route.provider_ids, route.via, options=options, position=start,
                             priority=row.kind in PRIORITY_KINDS or row.priority > 0))
         attempts: list[Attempt] = []
-        await self._know_binds(table)
+        unbound = await self._unbound(table)
         pending = jobs
         while pending:
             by_provider: dict[int, list[Job]] = defaultdict(list)
@@ -347,12 +347,12 @@ class Dispatcher:
                     job.skipped_open = True
                     job.position += 1
                 if job.position < len(job.route):
-                    provider = table.providers[job.route[job.position]]
-                    if provider.spec is not None and not self.adapters.sendable(provider.spec):
-                        job.handed_to = provider.id  # its bind is held by other processes
+                    provider_id = job.route[job.position]
+                    if provider_id in unbound:
+                        job.handed_to = provider_id  # its bind is held by other processes
                         job.abandoned = True
                     else:
-                        by_provider[provider.id].append(job)
+                        by_provider[provider_id].append(job)
                 else:
                     self._give_up(job, table)
             if not by_provider:
@@ -375,18 +375,25 @@ class Dispatcher:
         # Refused by the gate because its write failed: still claimed by us, never sent.
         await self._release([job.row.id for job in jobs if job.abandoned and not job.admitted and job.handed_to is None])
 
-    async def _know_binds(self, table: RoutingTable) -> None:
-        """A provider holding a bind that was enabled since the last heartbeat: take a slot of its
-        bind limit now, when one is free, rather than hand its messages off until then."""
-        if self.adapters.slots is not None and any(
-                entry.enabled and entry.spec is not None and entry.id not in self.adapters.blocked
-                and not self.adapters.sendable(entry.spec) for entry in table.providers.values()):
+    async def _unbound(self, table: RoutingTable) -> set[int]:
+        """The enabled providers this process holds no bind to (others hold their bind limit), once
+        a batch; one enabled since the last heartbeat takes a free slot now, not a heartbeat later."""
+        if self.adapters.slots is None:
+            return set()
+
+        def unbound() -> set[int]:
+            return {entry.id for entry in table.providers.values()
+                    if entry.enabled and entry.spec is not None and not self.adapters.sendable(entry.spec)}
+
+        found = unbound()
+        if found - self.adapters.blocked:
             async with self.factory() as session:
                 await self.adapters.bind_enabled(session)
+            found = unbound()
+        return found
 
     async def _hand_off(self, jobs: list[Job]) -> None:
-        """Messages routed to a provider whose bind limit other processes hold go back to the
-        queue for them (engine/binds.py); this process claims no more of them until it binds."""
+        """Back to the queue for the processes holding their provider's bind (engine/binds.py)."""
         by_provider: dict[int, list[int]] = defaultdict(list)
         for job in jobs:
             by_provider[job.handed_to].append(job.row.id)  # type: ignore[index]
