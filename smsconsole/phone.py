@@ -16,6 +16,7 @@ from typing import Any
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType, ValidationResult
+from phonenumbers import phonenumberutil as _pn
 
 NON_GEOGRAPHIC = "001"  # phonenumbers' region for +800, +808, +870, +881, ... numbers
 
@@ -249,3 +250,48 @@ def _invalid_reason(number: phonenumbers.PhoneNumber, typed: str) -> str:
             return f"The number is too short for {where}."
         case _:
             return f"This is not a valid number for {where}."
+
+
+_PLAIN_E164 = re.compile(r"\+[1-9][0-9]{2,19}")  # ASCII digits only: phonenumbers' \d also takes other scripts'
+
+
+def parse_e164(text: str, region: str | None) -> phonenumbers.PhoneNumber:
+    """`phonenumbers.parse(text, region)`, the same PhoneNumber or the same NumberParseException,
+    with its general steps skipped for text that is a plus and 3 to 20 ASCII digits, the first not
+    0 (a number as an export writes it). For such text those steps change nothing: no RFC 3966
+    context, nothing to trim before or after the number, no extension (every extension form needs a
+    mark other than a digit), the digits normalize to themselves, and the plus means the region
+    plays no part in finding the country code. The remaining steps are phonenumbers' own, in its
+    order: the country code (1 to 3 digits), the national prefix stripped where the length allows,
+    the leading zeros. Any other text, and any outcome but a number (an unknown country code, too
+    short, too long), is parse's own answer."""
+    if not _PLAIN_E164.fullmatch(text):
+        return phonenumbers.parse(text, region)
+    digits = text[1:]
+    for size in (1, 2, 3):  # _extract_country_code: len(digits) >= 3
+        country_code = int(digits[:size])
+        if country_code in _pn.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return phonenumbers.parse(text, region)  # parse tries again without the plus, or refuses
+    national = digits[size:]
+    if len(national) < _pn._MIN_LENGTH_FOR_NSN:
+        return phonenumbers.parse(text, region)
+    number_region = _pn.region_code_for_country_code(country_code)
+    if number_region != region:
+        metadata = _pn.PhoneMetadata.metadata_for_region_or_calling_code(country_code, number_region)
+    else:
+        metadata = _pn.PhoneMetadata.metadata_for_region(region.upper(), None)
+    if metadata is None:  # parse asserts it is not
+        return phonenumbers.parse(text, region)
+    _, potential, _ = _pn._maybe_strip_national_prefix_carrier_code(national, metadata)
+    if _pn._test_number_length(potential, metadata) not in (
+            ValidationResult.TOO_SHORT, ValidationResult.IS_POSSIBLE_LOCAL_ONLY, ValidationResult.INVALID_LENGTH):
+        national = potential
+    if not _pn._MIN_LENGTH_FOR_NSN <= len(national) <= _pn._MAX_LENGTH_FOR_NSN:
+        return phonenumbers.parse(text, region)
+    number = phonenumbers.PhoneNumber()
+    number.country_code = country_code
+    _pn._set_italian_leading_zeros_for_phone_number(national, number)
+    number.national_number = int(national)
+    return number
