@@ -12,7 +12,8 @@ CPU time and memory. The figures go in bench/README.md.
 
 Peak RSS is the largest sum, sampled every 0.2 s from /proc, of the resident memory of this
 process and all its descendants (the preparing pool's workers); CPU time is this process's plus
-its reaped children's (resource.getrusage), not the database server's.
+its reaped children's (resource.getrusage); with --database-url the local PostgreSQL server's CPU time
+is given apart (its processes read from /proc; a shared server's other clients included).
 """
 
 from __future__ import annotations
@@ -131,6 +132,30 @@ def rss_mib() -> float:
     return _rss_kib(os.getpid()) / 1024
 
 
+def server_cpu_seconds() -> float | None:
+    """CPU seconds of the local PostgreSQL server so far: its processes' own, plus what the
+    postmaster has reaped of its exited backends; None when no local server runs. On a shared
+    server this includes other clients' work."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, found = 0, False
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                name, rest = stat.read().rsplit(")", 1)
+        except OSError:
+            continue
+        if not name.endswith("(postgres"):
+            continue
+        fields = rest.split()
+        found = True
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+        if fields[1] == "1" or not fields[1].isdigit():
+            total += int(fields[13]) + int(fields[14])  # the postmaster's reaped children
+    return total / ticks if found else None
+
+
 def cpu_seconds() -> float:
     return sum(cpu_split())
 
@@ -176,12 +201,14 @@ async def empty_postgres(database_url: str, db_path: Path) -> None:
 
 
 def report(label: str, summary: imports.ImportSummary, cpu: float | None = None, peak: float | None = None,
-           split: tuple[float, float] | None = None) -> None:
+           split: tuple[float, float] | None = None, server: float | None = None) -> None:
     rate = summary.rows_read / summary.elapsed_seconds if summary.elapsed_seconds else 0
     extra = f"; CPU {cpu:,.1f} s" if cpu is not None else ""
     if split is not None and summary.rows_read:
         extra += (f" ({split[0] * 1e6 / summary.rows_read:,.0f} us a row in the importing process, "
                   f"{split[1] * 1e6 / summary.rows_read:,.0f} in the pool)")
+    if server is not None and summary.rows_read:
+        extra += f"; local PostgreSQL server CPU {server:,.1f} s ({server * 1e6 / summary.rows_read:,.0f} us a row)"
     extra += f"; peak RSS with the pool {peak:,.0f} MiB" if peak is not None else ""
     print(f"{label}: {summary.rows_read:,} rows in {summary.elapsed_seconds:,.1f} s ({rate:,.0f} rows/s); "
           f"created {summary.created:,}, updated {summary.updated:,}, unchanged {summary.unchanged:,}, "
@@ -193,12 +220,24 @@ def measured(csv_path: Path, db_path: Path, batch_size: int, database_url: str |
              ) -> tuple[imports.ImportSummary, float, float, tuple[float, float]]:
     """(summary, CPU seconds, peak RSS MiB of this process and its children, (CPU seconds of this
     process, of the pool)) of one import."""
+    summary, cpu, peak, split, _ = measured_with_server(csv_path, db_path, batch_size, database_url, parallel, quiet)
+    return summary, cpu, peak, split
+
+
+def measured_with_server(csv_path: Path, db_path: Path, batch_size: int, database_url: str | None = None,
+                         parallel: bool | None = None, quiet: bool = False,
+                         ) -> tuple[imports.ImportSummary, float, float, tuple[float, float], float | None]:
+    """`measured`, and the local PostgreSQL server's CPU seconds meanwhile (None on SQLite or
+    without a local server)."""
     own, pool = cpu_split()
+    server = server_cpu_seconds() if database_url else None
     with RssSampler() as sampler:
         summary = asyncio.run(run(csv_path, db_path, batch_size, database_url, parallel, quiet))
     own_after, pool_after = cpu_split()
+    server_after = server_cpu_seconds() if server is not None else None
     split = (own_after - own, pool_after - pool)
-    return summary, sum(split), sampler.peak_mib, split
+    return (summary, sum(split), sampler.peak_mib, split,
+            server_after - server if server is not None and server_after is not None else None)
 
 
 def quick(rows: int = 100_000) -> list[dict[str, object]]:
@@ -263,14 +302,16 @@ def main() -> None:
         profiler.dump_stats(args.profile)
         report("import", summary)
     else:
-        summary, cpu, peak, split = measured(csv_path, db_path, args.batch_size, args.database_url, parallel)
-        report("import", summary, cpu, peak, split)
+        summary, cpu, peak, split, server = measured_with_server(csv_path, db_path, args.batch_size,
+                                                                 args.database_url, parallel)
+        report("import", summary, cpu, peak, split, server)
     assert summary.bad_rows == bad, (summary.bad_rows, bad)
     if args.tracemalloc:
         print(f"peak Python allocations (tracemalloc): {tracemalloc.get_traced_memory()[1] / 2**20:,.0f} MiB")
     if args.rerun:
-        again, cpu, peak, split = measured(csv_path, db_path, args.batch_size, args.database_url, parallel)
-        report("re-import", again, cpu, peak, split)
+        again, cpu, peak, split, server = measured_with_server(csv_path, db_path, args.batch_size,
+                                                               args.database_url, parallel)
+        report("re-import", again, cpu, peak, split, server)
     if not args.database_url:
         print(f"database {db_path.stat().st_size / 2**20:,.0f} MiB", end="; ")
     print(f"errors in {summary.error_file}; load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
