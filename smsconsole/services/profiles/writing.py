@@ -7,6 +7,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import lru_cache
+from itertools import repeat
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, case, func, or_, select, text, update
@@ -178,13 +181,24 @@ class _Change:
         }
 
     def changes(self, row: Row[Any]) -> bool:
-        """Whether applying this to the row as read changes anything (else nothing is written)."""
-        stored = row.properties or {}
-        return (any(not _same(getattr(row, column), value) for column, value in self.columns.items())
-                or ("timezone" not in self.columns and row.timezone is None)
-                or any(name not in stored or not _same(stored[name], value) for name, value in self.properties.items())
-                or (self.subscription is not None
-                    and (row.subscription_at is None or self.subscription[1] > row.subscription_at)))
+        """Whether applying this to the row as read (the `_FOUND_COLUMNS`) changes anything (else
+        nothing is written): a column or property whose stored value is not `_same` as the given
+        one, no time zone where the default would be set, or a later subscription move. Each side
+        is compared as one tuple (`_all_same`), not value by value: this runs for every row of a
+        re-import."""
+        columns = self.columns
+        if columns and not _all_same(_stored_columns(tuple(columns))(row), tuple(columns.values())):
+            return True
+        if "timezone" not in columns and row.timezone is None:
+            return True
+        properties = self.properties
+        if properties:
+            stored = row.properties or {}
+            if not _all_same(tuple(map(stored.get, properties, repeat(_ABSENT, len(properties)))),
+                             tuple(properties.values())):
+                return True
+        return (self.subscription is not None
+                and (row.subscription_at is None or self.subscription[1] > row.subscription_at))
 
     def shape(self) -> tuple[Any, ...]:
         return (tuple(sorted(self.columns)), bool(self.properties), self.subscription is not None)
@@ -202,6 +216,26 @@ class _Change:
 
 def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
+
+
+_ABSENT = object()  # a property the stored row does not have: never `_same` as a given value
+
+
+def _all_same(stored: tuple[Any, ...], given: tuple[Any, ...]) -> bool:
+    """`_same` for each pair of two tuples of equal length: the same types, then equal (a tuple's
+    == compares its items with ==, after an identity check that only differs for a value unequal
+    to itself, which no stored or given value is: NaN is refused as a number)."""
+    return tuple(map(type, stored)) == tuple(map(type, given)) and stored == given
+
+
+@lru_cache(maxsize=256)
+def _stored_columns(columns: tuple[str, ...]) -> Callable[[Row[Any]], tuple[Any, ...]]:
+    """The stored values of these columns of a `_find` row, as a tuple in this order."""
+    indexes = [_FOUND_COLUMNS.index(column) for column in columns]
+    if len(indexes) == 1:
+        index = indexes[0]
+        return lambda row: (row[index],)
+    return itemgetter(*indexes)  # type: ignore[return-value]
 
 
 def _update_statement(dialect: str, shape: tuple[Any, ...]) -> Any:
