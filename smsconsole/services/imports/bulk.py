@@ -1,15 +1,17 @@
 """The profile upsert of an import on the databases' bulk paths: `upsert_profiles`' rules, step for
 step (types decided, rows merged per person, stored rows found, changes written only where they
 change something, consents, on-a-date campaigns told), with the new people and the consents written
-by the driver itself — on SQLite one multi-row INSERT … RETURNING per thousand rows, on PostgreSQL a
-COPY into a staging table and one INSERT … SELECT — instead of SQLAlchemy building each row's
-parameters. The values stored are the ones SQLAlchemy would store: each passes through its
-column's own bind processor."""
+by the driver itself — on SQLite one multi-row INSERT … RETURNING per thousand rows, on PostgreSQL one
+INSERT … SELECT from the columns passed as arrays (unnest, in the batch's order) — instead of
+SQLAlchemy building each row's parameters. The values stored are the ones SQLAlchemy would store:
+each passes through its column's own bind processor, and on PostgreSQL reaches its column by the
+same assignment as a row of a COPY would (text into a varchar is refused when too long, never cut)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -32,10 +34,10 @@ def _processors(table: Any, columns: Sequence[str], dialect: Any) -> list[Any]:
     return [table.c[column].type._cached_bind_processor(dialect) for column in columns]
 
 
-def _values(rows: Sequence[dict[str, Any]], columns: Sequence[str], processors: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """The rows as the driver takes them, a column at a time: a column with no bind processor is
-    taken as it is, and a processed value that repeats (a batch's one `now`, a flag, an opt-in time
-    many rows share) is processed once."""
+def _columns(rows: Sequence[dict[str, Any]], columns: Sequence[str], processors: Sequence[Any]) -> list[list[Any]]:
+    """The rows' values as the driver takes them, a list per column: a column with no bind
+    processor is taken as it is, and a processed value that repeats (a batch's one `now`, a flag,
+    an opt-in time many rows share) is processed once."""
     by_column: list[list[Any]] = []
     for column, process in zip(columns, processors):
         values = [row[column] for row in rows]
@@ -55,7 +57,7 @@ def _values(rows: Sequence[dict[str, Any]], columns: Sequence[str], processors: 
                     processed.append(found)
             values = processed
         by_column.append(values)
-    return list(zip(*by_column))
+    return by_column
 
 
 async def _driver(session: AsyncSession) -> Any:
@@ -80,25 +82,36 @@ async def _insert_returning(session: AsyncSession, table: Any, columns: Sequence
         raise DBAPIError.instance(f"INSERT INTO {table.name}", None, exc, type(exc)) from exc
 
 
+# PostgreSQL array types the processed values are passed in; any other column goes as text[] and
+# reaches its column by assignment (varchar(n): refused when too long) or, for JSON, a cast.
+_PG_ARRAYS = {"BOOLEAN": "boolean[]", "BIGINT": "bigint[]", "INTEGER": "integer[]",
+              "TIMESTAMP WITH TIME ZONE": "timestamptz[]"}
+
+
+@lru_cache(maxsize=16)
+def _pg_insert(table: Any, columns: tuple[str, ...], dialect: Any, conflict: str, returning: str) -> str:
+    names = ", ".join(columns)
+    arrays, picked = [], []
+    for number, column in enumerate(columns, start=1):
+        declared = table.c[column].type.compile(dialect=dialect)
+        arrays.append(f"${number}::{_PG_ARRAYS.get(declared, 'text[]')}")
+        picked.append(f"s.{column}::{declared.lower()}" if declared in ("JSON", "JSONB") else f"s.{column}")
+    return (f"INSERT INTO {table.name} ({names}) SELECT {', '.join(picked)} FROM unnest({', '.join(arrays)}) "
+            f"WITH ORDINALITY AS s({names}, import_order) ORDER BY s.import_order "
+            f"ON CONFLICT {conflict} DO NOTHING RETURNING {returning}")
+
+
 async def _insert_by_driver(session: AsyncSession, table: Any, columns: Sequence[str], rows: Sequence[dict[str, Any]],
                             conflict: str, returning: str) -> list[tuple[Any, ...]]:
     dialect = session.bind.dialect
-    values = _values(rows, columns, _processors(table, columns, dialect))
+    by_column = _columns(rows, columns, _processors(table, columns, dialect))
     driver = await _driver(session)
     names = ", ".join(columns)
     found: list[tuple[Any, ...]] = []
     if dialect.name == "postgresql":
-        stage = f"import_stage_{table.name}"
-        await driver.execute(
-            f"CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
-            f"SELECT {names}, 0::bigint AS import_order FROM {table.name} WITH NO DATA")
-        await driver.execute(f"TRUNCATE {stage}")
-        await driver.copy_records_to_table(stage, records=[(*v, i) for i, v in enumerate(values)],
-                                           columns=[*columns, "import_order"])
-        rows_back = await driver.fetch(
-            f"INSERT INTO {table.name} ({names}) SELECT {names} FROM {stage} ORDER BY import_order "
-            f"ON CONFLICT {conflict} DO NOTHING RETURNING {returning}")
+        rows_back = await driver.fetch(_pg_insert(table, tuple(columns), dialect, conflict, returning), *by_column)
         return [tuple(r) for r in rows_back]
+    values = list(zip(*by_column))
     marks = "(" + ", ".join("?" * len(columns)) + ")"
     for start in range(0, len(values), _SQLITE_ROWS):
         chunk = values[start:start + _SQLITE_ROWS]
