@@ -20,10 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
 from smsconsole.engine import guards as guard_mod
+from smsconsole.engine import many
 from smsconsole.engine.jobs import Job
 from smsconsole.engine.lease import Tenure
 from smsconsole.engine.outcomes import write_turn
 from smsconsole.models import Message
+from smsconsole.services import rollup_batch
 
 MESSAGES = Message.__table__
 
@@ -77,26 +79,29 @@ class SendGate:
         again = [job.row.id for job in jobs if job.admitted]
         admitted: set[int] = set()
         async with write_turn(self.factory), self.factory() as session, session.begin():
-            if first:
-                result = await session.execute(
-                    update(Message)
-                    .where(Message.id.in_(first), Message.state == "claimed",
-                           Message.claim_token == token, self.tenure.fence())
-                    .values(state="sending", sending_at=now, updated_at=now, attempts=Message.attempts + 1)
-                    .returning(Message.id)
-                    .execution_options(synchronize_session=False)
-                )
-                admitted.update(result.scalars())
-            if again:
-                result = await session.execute(
-                    update(Message)
-                    .where(Message.id.in_(again), Message.state == "sending",
-                           Message.claim_token == token, self.tenure.fence())
-                    .values(sending_at=now, updated_at=now)
-                    .returning(Message.id)
-                    .execution_options(synchronize_session=False)
-                )
-                admitted.update(result.scalars())
+            dialect = session.get_bind().dialect
+            # by id, not by ix_messages_state_due's rows (see engine/claims.py)
+            state = MESSAGES.c.state.concat("") if dialect.name == "sqlite" else MESSAGES.c.state
+            # claimed → sending changes no rollup: the per-row triggers stand aside (rollup_batch)
+            async with rollup_batch.unchanged(session, len(jobs)):
+                if first:
+                    result = await session.execute(
+                        update(MESSAGES)
+                        .where(many.in_ids(MESSAGES.c.id, first, dialect), state == "claimed",
+                               MESSAGES.c.claim_token == token, self.tenure.fence())
+                        .values(state="sending", sending_at=now, updated_at=now, attempts=MESSAGES.c.attempts + 1)
+                        .returning(MESSAGES.c.id)
+                    )
+                    admitted.update(result.scalars())
+                if again:
+                    result = await session.execute(
+                        update(MESSAGES)
+                        .where(many.in_ids(MESSAGES.c.id, again, dialect), state == "sending",
+                               MESSAGES.c.claim_token == token, self.tenure.fence())
+                        .values(sending_at=now, updated_at=now)
+                        .returning(MESSAGES.c.id)
+                    )
+                    admitted.update(result.scalars())
             if not admitted:
                 return {}
             rows = [job.row for job in jobs if job.row.id in admitted]

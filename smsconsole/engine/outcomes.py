@@ -11,13 +11,15 @@ import logging
 import weakref
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, cast, column, insert, or_, select, update, values
+from sqlalchemy import Dialect, bindparam, cast, column, insert, or_, select, update, values
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
+from smsconsole.engine import many
 from smsconsole.engine.circuit import CircuitBreaker, CircuitSnapshot
 from smsconsole.engine.jobs import Attempt, Final
 from smsconsole.engine.lease import Tenure
@@ -98,14 +100,11 @@ class OutcomeWriter:
     async def _write(self, finals: list[Final], attempts: Sequence[Attempt],
                      circuits: dict[int, CircuitSnapshot]) -> None:
         now = clock.now()
-        updates: dict[tuple[str, ...], list[dict[str, Any]]] = defaultdict(list)
+        updates: dict[tuple[str, ...], list[tuple[Any, ...]]] = defaultdict(list)
         parts: list[dict[str, Any]] = []
-        names = _PARAM_NAMES
         for job, message_id, change in finals:
-            row = {"b_id": message_id}
-            for key, value in change.items():
-                row[names.get(key) or _param_name(key)] = value
-            updates[tuple(change)].append(row)  # one statement per set of columns (as the dispatcher orders them)
+            # one statement per set of columns (as the dispatcher orders them): (id, *values)
+            updates[tuple(change)].append((message_id, *change.values()))
             if job is not None and job.parts:
                 parts.extend(job.parts)
         attempt_rows = [_attempt_row(a) for a in attempts]
@@ -114,19 +113,15 @@ class OutcomeWriter:
                 log.warning("this engine's lease is gone: %d outcome(s) not written (the new holder "
                             "treats messages left sending as unknown)", len(finals))
                 return
+            dialect = session.get_bind().dialect
             if attempt_rows:
-                await session.execute(insert(ATTEMPTS), attempt_rows)
+                await _insert_attempts(session, dialect, attempt_rows)
             async with rollup_batch.deferred(session, [message_id for _, message_id, _ in finals]):
-                for keys, params in updates.items():
-                    if session.get_bind().dialect.name == "postgresql":
-                        await self._update_set_based(session, keys, params, now)
-                        continue
-                    statement = (
-                        update(MESSAGES)
-                        .where(MESSAGES.c.id == bindparam("b_id"), *self._guard())
-                        .values({**{MESSAGES.c[k]: bindparam(f"b_{k}") for k in keys}, MESSAGES.c.updated_at: now})
-                    )
-                    await session.execute(statement, params)
+                for keys, rows in updates.items():
+                    if dialect.name == "postgresql":
+                        await self._update_set_based(session, keys, rows, now)
+                    else:
+                        await self._update_sqlite(session, dialect, keys, rows, now)
             if parts:
                 await record_parts(session, parts)
             for provider_id, snap in circuits.items():
@@ -137,20 +132,41 @@ class OutcomeWriter:
                     )
                 )
 
+    async def _update_sqlite(self, session: AsyncSession, dialect: Dialect, keys: tuple[str, ...],
+                             rows: list[tuple[Any, ...]], now: datetime) -> None:
+        """SQLite: one UPDATE … FROM json_each per set of columns (engine/many.py), or an
+        executemany where that cannot be (SQLite before 3.33, a value JSON cannot carry)."""
+        if many.SET_BASED:
+            with contextlib.suppress(TypeError, ValueError):
+                payload = many.json_rows(dialect, [MESSAGES.c.id, *(MESSAGES.c[k] for k in keys)], rows)
+                # `state || ''`: the batch is the outer loop, each message found by its id (with
+                # `state` SQLite would walk ix_messages_state_due's in-flight rows for every one)
+                guard = (MESSAGES.c.state.concat("").in_(("claimed", "sending")),
+                         MESSAGES.c.claim_token == self.tenure.token, self.tenure.fence())
+                statement = many.update_from_json(MESSAGES, keys, guard, {"updated_at": now})
+                await session.execute(statement, {many.ROWS: payload})
+                return
+        statement = (
+            update(MESSAGES)
+            .where(MESSAGES.c.id == bindparam("b_id"), *self._guard())
+            .values({**{MESSAGES.c[k]: bindparam(f"b_{k}") for k in keys}, MESSAGES.c.updated_at: now})
+        )
+        names = ("b_id", *(f"b_{k}" for k in keys))
+        await session.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
+
     def _guard(self) -> tuple[Any, ...]:
         """Only this tenure's claims, still in flight, and only while it holds its lease."""
         return (or_(MESSAGES.c.state == "claimed", MESSAGES.c.state == "sending"),
                 MESSAGES.c.claim_token == self.tenure.token, self.tenure.fence())
 
-    async def _update_set_based(self, session: AsyncSession, keys: tuple[str, ...], params: list[dict[str, Any]],
+    async def _update_set_based(self, session: AsyncSession, keys: tuple[str, ...], params: list[tuple[Any, ...]],
                                 now: Any) -> None:
         """PostgreSQL: one UPDATE … FROM (VALUES …) per chunk, not one statement per message, so
         the rollup trigger (per statement) runs once per batch."""
         for start in range(0, len(params), SET_BASED_CHUNK):
             chunk = params[start:start + SET_BASED_CHUNK]
             names = ("id", *keys)
-            rows = values(*(column(f"b_{k}", MESSAGES.c[k].type) for k in names), name="outcome").data(
-                [tuple(row[f"b_{k}"] for k in names) for row in chunk])
+            rows = values(*(column(f"b_{k}", MESSAGES.c[k].type) for k in names), name="outcome").data(chunk)
             await session.execute(
                 update(MESSAGES)
                 .where(MESSAGES.c.id == rows.c.b_id, *self._guard())
@@ -159,12 +175,18 @@ class OutcomeWriter:
 
 
 SET_BASED_CHUNK = 1000  # messages per UPDATE … FROM (VALUES …): well under the 32,767 bind parameters
-_PARAM_NAMES: dict[str, str] = {}  # column → its bind parameter in the outcome UPDATE
+ATTEMPT_COLUMNS = ("message_id", "provider_id", "provider_name", "started_at", "finished_at", "http_status",
+                   "outcome", "error_code", "error_message", "retry_after")
 
 
-def _param_name(column: str) -> str:
-    name = _PARAM_NAMES[column] = f"b_{column}"
-    return name
+async def _insert_attempts(session: AsyncSession, dialect: Dialect, rows: list[tuple[Any, ...]]) -> None:
+    """The batch's attempts (`_attempt_row`s): on SQLite one INSERT … SELECT from json_each."""
+    if dialect.name == "sqlite" and many.SET_BASED:
+        with contextlib.suppress(TypeError, ValueError):
+            payload = many.json_rows(dialect, [ATTEMPTS.c[name] for name in ATTEMPT_COLUMNS], rows)
+            await session.execute(many.insert_from_json(ATTEMPTS, ATTEMPT_COLUMNS), {many.ROWS: payload})
+            return
+    await session.execute(insert(ATTEMPTS), [dict(zip(ATTEMPT_COLUMNS, row, strict=True)) for row in rows])
 
 
 def _first_line(exc: BaseException) -> str:
@@ -172,14 +194,12 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _attempt_row(a: Attempt) -> dict[str, Any]:
+def _attempt_row(a: Attempt) -> tuple[Any, ...]:
+    """An attempt's values in ATTEMPT_COLUMNS' order."""
     error = a.error
     http_status = (a.outcome.http_status if a.outcome else None) or (error.http_status if error else None)
-    return {
-        "message_id": a.message_id, "provider_id": a.provider.id, "provider_name": a.provider.name,
-        "started_at": a.started_at, "finished_at": a.finished_at, "http_status": http_status,
-        "outcome": "sent" if error is None else error.kind.value,
-        "error_code": error.code if error else None,
-        "error_message": str(error.message) if error else None,
-        "retry_after": error.retry_after if error else None,
-    }
+    if error is None:
+        return (a.message_id, a.provider.id, a.provider.name, a.started_at, a.finished_at, http_status,
+                "sent", None, None, None)
+    return (a.message_id, a.provider.id, a.provider.name, a.started_at, a.finished_at, http_status,
+            error.kind.value, error.code, str(error.message), error.retry_after)

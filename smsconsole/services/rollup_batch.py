@@ -77,6 +77,29 @@ async def deferred(session: AsyncSession | AsyncConnection, message_ids: Collect
     await _finish(session, ids)
 
 
+@asynccontextmanager
+async def unchanged(session: AsyncSession | AsyncConnection, rows: int) -> AsyncIterator[None]:
+    """Inside the block, UPDATEs leave the rollups alone, for UPDATEs that change no rollup image:
+    a claim (queued → claimed) and the send gate's mark (claimed → sending) — `claimed` and
+    `sending` count as `queued` in every rollup, and no rollup reads the columns they also set
+    (claim_token, sending_at, attempts, updated_at). The per-row update triggers would only
+    evaluate their conditions and find nothing to do (some 3 µs a message a statement). `rows`:
+    how many rows the block updates (below DEFER_FROM it is not worth the two statements).
+    Any other change inside the block would be lost from the rollups: keep it to such UPDATEs."""
+    dialect = session.dialect if isinstance(session, AsyncConnection) else session.get_bind().dialect
+    if dialect.name != "sqlite" or rows < DEFER_FROM:
+        yield
+        return
+    await session.execute(_HOLD)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):  # the transaction rolls back; let go even so
+            await session.execute(_RELEASE)
+        raise
+    await session.execute(_RELEASE)
+
+
 async def _finish(session: AsyncSession | AsyncConnection, ids: dict[str, str]) -> None:
     for statement in _statements("+"):
         await session.execute(statement, ids)
