@@ -157,7 +157,7 @@ def parse_phone(text: str, region: str | None) -> tuple[NumberInfo, str | None]:
                              and country_code != pn_util.country_code_for_valid_region(code))):
         return _parse_phone_slowly(text, region)
     if kind is None:
-        kind = pn_util._number_type_helper(national, metadata)
+        kind = _number_type(national, metadata)
     if kind == PhoneNumberType.UNKNOWN:
         return _parse_phone_slowly(text, region)
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
@@ -173,6 +173,48 @@ def parse_phone(text: str, region: str | None) -> tuple[NumberInfo, str | None]:
         zones = pn_timezone._country_level_time_zones_for_number(number)
     zones = [z for z in zones if z != "Etc/Unknown"]
     return info, zones[0] if len(zones) == 1 else _local_zone(zones, code)
+
+
+_TYPE_DESCS = (("premium_rate", PhoneNumberType.PREMIUM_RATE), ("toll_free", PhoneNumberType.TOLL_FREE),
+               ("shared_cost", PhoneNumberType.SHARED_COST), ("voip", PhoneNumberType.VOIP),
+               ("personal_number", PhoneNumberType.PERSONAL_NUMBER), ("pager", PhoneNumberType.PAGER),
+               ("uan", PhoneNumberType.UAN), ("voicemail", PhoneNumberType.VOICEMAIL))
+_PATTERNS: dict[str, re.Pattern[str]] = {}
+
+
+def _matches(national: str, desc: Any) -> bool:
+    """phonenumbers' `_is_number_matching_desc`: a possible length, then the whole number matching
+    the pattern (its `_match` asks `match` and then `fullmatch`; `fullmatch` alone is the same
+    answer, as no text matches whole without matching at its start)."""
+    if desc is None:
+        return False
+    lengths = desc.possible_length
+    if lengths and len(national) not in lengths:
+        return False
+    pattern = desc.national_number_pattern
+    if not pattern:
+        return False
+    compiled = _PATTERNS.get(pattern)
+    if compiled is None:
+        compiled = _PATTERNS[pattern] = re.compile(pattern)
+    return compiled.fullmatch(national) is not None
+
+
+def _number_type(national: str, metadata: Any) -> int:
+    """phonenumbers' `_number_type_helper(national, metadata)`, step for step, with its patterns
+    kept compiled here (see `_matches`)."""
+    if not _matches(national, metadata.general_desc):
+        return PhoneNumberType.UNKNOWN
+    for name, kind in _TYPE_DESCS:
+        if _matches(national, getattr(metadata, name)):
+            return kind
+    if _matches(national, metadata.fixed_line):
+        if metadata.same_mobile_and_fixed_line_pattern or _matches(national, metadata.mobile):
+            return PhoneNumberType.FIXED_LINE_OR_MOBILE
+        return PhoneNumberType.FIXED_LINE
+    if not metadata.same_mobile_and_fixed_line_pattern and _matches(national, metadata.mobile):
+        return PhoneNumberType.MOBILE
+    return PhoneNumberType.UNKNOWN
 
 
 def _region_and_type(country_code: int, national: str) -> tuple[str | None, int | None]:
@@ -192,7 +234,7 @@ def _region_and_type(country_code: int, national: str) -> tuple[str | None, int 
             if pn_util.re_compile(metadata.leading_digits).match(national):
                 return code, None
         else:
-            kind = pn_util._number_type_helper(national, metadata)
+            kind = _number_type(national, metadata)
             if kind != PhoneNumberType.UNKNOWN:
                 return code, kind
     return None, None
