@@ -49,7 +49,7 @@ def _texts() -> list[str]:
                           f"+{country_code}00{national}", f"+{country_code}{national[:2]}"]
                 texts.append(f"+{country_code}" + "".join(d if rng.random() < 0.7 else rng.choice("0123456789")
                                                           for d in national))
-        for length in range(0, 19):
+        for length in range(19):
             texts.append(f"+{country_code}" + "".join(rng.choice("0123456789") for _ in range(length)))
         texts.append(f"+{country_code}" + "0" * rng.randint(1, 12) + "".join(rng.choice("0123456789")
                                                                              for _ in range(rng.randint(1, 8))))
