@@ -16,11 +16,12 @@ out of a queue of millions:
 
 from __future__ import annotations
 
+from collections import namedtuple
 from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, TextClause, bindparam, literal_column, or_, select, text, update
+from sqlalchemy import ColumnElement, TextClause, bindparam, literal_column, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smsconsole.engine import many
@@ -34,6 +35,9 @@ QUEUE_INDEX = "ix_messages_queue"
 RETURNING = ("id", "kind", "priority", "provider_id", "provider_name", "group_id", "profile_id", "country",
              "to_number", "sender", "body", "encoding", "segments", "attempts",
              "campaign_id", "run_id", "variant", "render", "options", "needs_bind_id")
+# A claimed message's columns. A named tuple, not SQLAlchemy's Row: the guards, routing, the gate
+# and the request read its fields some fifty times a message, at 40 ns each instead of 300.
+Claimed = namedtuple("Claimed", RETURNING)  # type: ignore[misc]
 
 
 async def due_ids(session: AsyncSession, now: datetime, limit: int, blocked: Collection[int]) -> list[int]:
@@ -74,7 +78,7 @@ _SQLITE_DUE = {blocked: _sqlite_due(blocked) for blocked in (False, True)}
 
 
 async def take(session: AsyncSession, ids: Sequence[int], token: str, fence: ColumnElement[bool],
-               now: datetime) -> list[Row[Any]]:
+               now: datetime) -> list[Claimed]:
     """Mark `ids` claimed by `token` (those still queued, while `fence` holds) and return their
     rows (RETURNING's columns), highest priority first, then oldest."""
     sqlite = session.get_bind().dialect.name == "sqlite"
@@ -84,12 +88,12 @@ async def take(session: AsyncSession, ids: Sequence[int], token: str, fence: Col
     state = MESSAGES.c.state.concat("") if sqlite else MESSAGES.c.state
     statement = (
         update(MESSAGES)
-        .where(many.in_ids(MESSAGES.c.id, ids, session.get_bind().dialect), state == "queued", fence)
+        .where(many.in_values(MESSAGES.c.id, ids, session.get_bind().dialect), state == "queued", fence)
         .values(state="claimed", claim_token=token, updated_at=now)
         .returning(*(MESSAGES.c[name] for name in RETURNING))
     )
     async with rollup_batch.unchanged(session, len(ids)):
         result = await session.execute(statement)
-        rows = result.all()
+        rows = [Claimed._make(row) for row in result]
     rows.sort(key=lambda r: (-r.priority, r.id))
     return rows

@@ -87,7 +87,7 @@ class SendGate:
                 if first:
                     result = await session.execute(
                         update(MESSAGES)
-                        .where(many.in_ids(MESSAGES.c.id, first, dialect), state == "claimed",
+                        .where(many.in_values(MESSAGES.c.id, first, dialect), state == "claimed",
                                MESSAGES.c.claim_token == token, self.tenure.fence())
                         .values(state="sending", sending_at=now, updated_at=now, attempts=MESSAGES.c.attempts + 1)
                         .returning(MESSAGES.c.id)
@@ -96,7 +96,7 @@ class SendGate:
                 if again:
                     result = await session.execute(
                         update(MESSAGES)
-                        .where(many.in_ids(MESSAGES.c.id, again, dialect), state == "sending",
+                        .where(many.in_values(MESSAGES.c.id, again, dialect), state == "sending",
                                MESSAGES.c.claim_token == token, self.tenure.fence())
                         .values(sending_at=now, updated_at=now)
                         .returning(MESSAGES.c.id)

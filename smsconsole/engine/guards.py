@@ -28,6 +28,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from smsconsole import clock
+from smsconsole.engine.many import in_values
 from smsconsole.models import Campaign, CampaignRun, CampaignWait, Event, Message, Profile
 from smsconsole.services.campaigns.definition import Dnd, Trigger, parse_document
 from smsconsole.services.campaigns.schedule import dnd_shift, recipient_zone
@@ -236,9 +237,10 @@ async def load_context(session: AsyncSession, messages: Iterable[ClaimedMessage]
     profile_ids = {m.profile_id for m in checked if m.profile_id is not None}
     phones = {m.to_number for m in checked}
     if profile_ids or phones:
+        dialect = session.get_bind().dialect
         for profile_id, phone, subscription, at, zone in await session.execute(
             select(Profile.id, Profile.phone, Profile.subscription, Profile.subscription_at, Profile.timezone)
-            .where(or_(Profile.id.in_(profile_ids), Profile.phone.in_(phones)))
+            .where(or_(in_values(Profile.id, profile_ids, dialect), in_values(Profile.phone, phones, dialect)))
         ):
             recipient = Recipient(profile_id, subscription, at, zone)
             if profile_id in profile_ids:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Column, ColumnElement, Dialect, Table, bindparam, func, insert, literal_column, select, update
@@ -82,11 +82,11 @@ def _memoized(processor: Callable[[Any], Any] | None) -> Callable[[Any], Any] | 
     return process
 
 
-def in_ids(column: ColumnElement[Any], ids: Sequence[int], dialect: Dialect) -> ColumnElement[bool]:
-    """`column IN ids`; on SQLite (3.33 on) the ids travel as one JSON array (`IN (SELECT value FROM
-    json_each(?))`) rather than one bound parameter each: the same SQL text whatever the batch's
-    size (SQLite prepares it once) and no per-id parameter handling."""
+def in_values(column: ColumnElement[Any], values: Collection[int | str], dialect: Dialect) -> ColumnElement[bool]:
+    """`column IN values` (ids, phone numbers); on SQLite (3.33 on) they travel as one JSON array
+    (`IN (SELECT value FROM json_each(?))`) rather than one bound parameter each: the same SQL text
+    whatever the batch's size (SQLite prepares it once) and no per-value parameter handling."""
     if dialect.name != "sqlite" or not SET_BASED:
-        return column.in_(list(ids))
-    values = func.json_each(bindparam(None, json.dumps(list(ids)), unique=True)).table_valued("value")
-    return column.in_(select(values.c.value))
+        return column.in_(list(values))
+    array = func.json_each(bindparam(None, json.dumps(list(values), ensure_ascii=False), unique=True))
+    return column.in_(select(array.table_valued("value").c.value))
