@@ -44,8 +44,11 @@ def _columns(rows: Sequence[dict[str, Any]], columns: Sequence[str], processors:
         if process is not None:
             memo: dict[Any, Any] = {}
             processed: list[Any] = []
+            last: Any = memo  # the value before, and what it became: the same object is looked up once
             for value in values:
-                if value is None:
+                if value is last:
+                    processed.append(found)
+                elif value is None:
                     processed.append(None)
                 elif isinstance(value, (dict, list)):
                     processed.append(process(value))
@@ -55,6 +58,7 @@ def _columns(rows: Sequence[dict[str, Any]], columns: Sequence[str], processors:
                     if found is memo:
                         found = memo[key] = process(value)
                     processed.append(found)
+                    last = value
             values = processed
         by_column.append(values)
     return by_column
