@@ -222,9 +222,11 @@ _ABSENT = object()  # a property the stored row does not have: never `_same` as 
 
 
 def _all_same(stored: tuple[Any, ...], given: tuple[Any, ...]) -> bool:
-    """`_same` for each pair of two tuples of equal length: the same types, then equal (a tuple's
-    == compares its items with ==, after an identity check that only differs for a value unequal
-    to itself, which no stored or given value is: NaN is refused as a number)."""
+    """`_same` for each pair of two tuples of equal length: the same types, then equal. A tuple's
+    == compares its items with == after an identity check, which answers otherwise only for an
+    object unequal to itself (NaN); a value read from the database is the same object as a given
+    one only when it is a shared constant (None, a bool, a small int, interned text), and those
+    are equal to themselves."""
     return tuple(map(type, stored)) == tuple(map(type, given)) and stored == given
 
 
