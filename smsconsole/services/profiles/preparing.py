@@ -129,6 +129,8 @@ def _local_zone(zones: list[str], region: str | None) -> str | None:
 
 
 _PLAIN_NUMBER = re.compile(r"\+?[0-9][0-9 ().\-]*")  # no letters, no extension marker: nothing for parse_number to refuse
+_TYPED_E164 = re.compile(r"\+[0-9]+")  # its digits are all it has: "+" and its digits is itself
+_NOT_DIGITS = re.compile(r"\D")
 
 
 def parse_phone(text: str, region: str | None) -> tuple[NumberInfo, str | None]:
@@ -164,7 +166,8 @@ def parse_phone(text: str, region: str | None) -> tuple[NumberInfo, str | None]:
     geographic, country = (None, "International (non-geographic)") if code == NON_GEOGRAPHIC else (code, region_name(code))
     info = NumberInfo(input=text, valid=True, e164=e164, region=geographic, country=country,
                       number_type=NUMBER_TYPE_NAMES.get(kind, "unknown"), sms_capable=kind in SMS_CAPABLE_TYPES)
-    if not stripped.startswith("+") or "+" + re.sub(r"\D", "", stripped) != e164:
+    typed = stripped if _TYPED_E164.fullmatch(stripped) else "+" + _NOT_DIGITS.sub("", stripped)
+    if not stripped.startswith("+") or typed != e164:
         # not typed as its E.164 digits: the zone is the one of the E.164 number parsed again
         return info, phone_timezone(e164)
     if pn_util.is_number_type_geographical(kind, country_code):
