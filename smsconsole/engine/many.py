@@ -15,13 +15,17 @@ UPDATE … FROM; `SET_BASED` is False before it and callers keep their executema
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from collections.abc import Callable, Collection, Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Dialect, Table, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import Column, ColumnElement, Dialect, Float, Table, bindparam, func, insert, literal_column, select, update
 from sqlalchemy.sql.dml import Insert, Update
+
+from smsconsole.models import UTCDateTime
 
 SET_BASED = sqlite3.sqlite_version_info >= (3, 33, 0)
 ROWS = "b_rows"  # the bind parameter carrying the JSON array
@@ -30,10 +34,29 @@ ROWS = "b_rows"  # the bind parameter carrying the JSON array
 def json_rows(dialect: Dialect, columns: Sequence[Column[Any]], rows: Iterable[Sequence[Any]]) -> str:
     """The JSON array of `rows` (one list per row, a value per column of `columns`), each value
     processed for its column as SQLAlchemy would bind it."""
-    process = [_memoized(column.type._cached_bind_processor(dialect)) for column in columns]
+    rows = rows if isinstance(rows, list) else list(rows)
+    processors = [column.type._cached_bind_processor(dialect) for column in columns]
+    typed = {type(column.type) for column, processor in zip(columns, processors, strict=True) if processor}
+    if typed <= _DEFAULT_TYPES:
+        # Only timestamps need processing (a float's processor gives the float back): json calls
+        # `default` for those alone, every other value is written by json's C encoder.
+        stamp = _memoized(UTCDateTime()._cached_bind_processor(dialect))
+        assert stamp is not None
+
+        def default(value: Any) -> Any:
+            if isinstance(value, datetime):
+                return stamp(value)
+            raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+        with contextlib.suppress(TypeError):  # another type (a Decimal): value by value below
+            return json.dumps(rows, default=default, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    process = [_memoized(processor) for processor in processors]
     pairs = list(enumerate(process))
     return json.dumps([[p(row[i]) if p else row[i] for i, p in pairs] for row in rows],
                       ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+_DEFAULT_TYPES = frozenset({UTCDateTime, Float})
 
 
 def _item(batch: Any, index: int) -> ColumnElement[Any]:

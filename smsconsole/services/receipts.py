@@ -47,6 +47,8 @@ _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # NUL (PostgreSQL refuses it) a
 def safe_text(value: str) -> str:
     """Text as it can be stored on either database: NULs dropped, lone surrogates replaced by U+FFFD.
     A genuine message with such bytes is kept (a STOP followed by a NUL is still a STOP)."""
+    if value.isascii() and "\x00" not in value:  # the common case, without the regex (no surrogate is ASCII)
+        return value
     return _UNSTORABLE.sub(lambda found: "" if found.group() == "\x00" else "\ufffd", value)
 
 
