@@ -183,39 +183,56 @@ _TYPE_DESCS = (("premium_rate", PhoneNumberType.PREMIUM_RATE), ("toll_free", Pho
                ("personal_number", PhoneNumberType.PERSONAL_NUMBER), ("pager", PhoneNumberType.PAGER),
                ("uan", PhoneNumberType.UAN), ("voicemail", PhoneNumberType.VOICEMAIL))
 _PATTERNS: dict[str, re.Pattern[str]] = {}
+_MATCHERS: dict[int, tuple[Any, ...]] = {}  # id(metadata) → (metadata, its matchers): metadata live as long as phonenumbers
 
 
-def _matches(national: str, desc: Any) -> bool:
-    """phonenumbers' `_is_number_matching_desc`: a possible length, then the whole number matching
-    the pattern (its `_match` asks `match` and then `fullmatch`; `fullmatch` alone is the same
-    answer, as no text matches whole without matching at its start)."""
-    if desc is None:
-        return False
-    lengths = desc.possible_length
-    if lengths and len(national) not in lengths:
-        return False
+def _matcher(desc: Any) -> tuple[Any, re.Pattern[str]] | None:
+    """What phonenumbers' `_is_number_matching_desc` asks of a number for this description: a
+    possible length (none listed: any), then the whole number matching the pattern (its `_match`
+    asks `match` and then `fullmatch`; `fullmatch` alone is the same answer, as no text matches
+    whole without matching at its start). None: nothing matches (no description, no pattern)."""
+    if desc is None or not desc.national_number_pattern:
+        return None
     pattern = desc.national_number_pattern
-    if not pattern:
-        return False
     compiled = _PATTERNS.get(pattern)
     if compiled is None:
         compiled = _PATTERNS[pattern] = re.compile(pattern)
-    return compiled.fullmatch(national) is not None
+    return desc.possible_length, compiled
+
+
+def _matchers(metadata: Any) -> tuple[Any, ...]:
+    entry = _MATCHERS.get(id(metadata))
+    if entry is None or entry[0] is not metadata:
+        kinds = tuple((kind, found) for name, kind in _TYPE_DESCS
+                      if (found := _matcher(getattr(metadata, name))) is not None)
+        entry = _MATCHERS[id(metadata)] = (metadata, _matcher(metadata.general_desc), kinds,
+                                           _matcher(metadata.fixed_line), _matcher(metadata.mobile),
+                                           metadata.same_mobile_and_fixed_line_pattern)
+    return entry
+
+
+def _hit(national: str, matcher: tuple[Any, re.Pattern[str]] | None) -> bool:
+    if matcher is None:
+        return False
+    lengths, compiled = matcher
+    return (not lengths or len(national) in lengths) and compiled.fullmatch(national) is not None
 
 
 def _number_type(national: str, metadata: Any) -> int:
-    """phonenumbers' `_number_type_helper(national, metadata)`, step for step, with its patterns
-    kept compiled here (see `_matches`)."""
-    if not _matches(national, metadata.general_desc):
+    """phonenumbers' `_number_type_helper(national, metadata)`, step for step, with each
+    description's lengths and compiled pattern kept per metadata (see `_matcher`)."""
+    _, general, kinds, fixed_line, mobile, same_patterns = _matchers(metadata)
+    if not _hit(national, general):
         return PhoneNumberType.UNKNOWN
-    for name, kind in _TYPE_DESCS:
-        if _matches(national, getattr(metadata, name)):
+    length = len(national)
+    for kind, (lengths, compiled) in kinds:
+        if (not lengths or length in lengths) and compiled.fullmatch(national) is not None:
             return kind
-    if _matches(national, metadata.fixed_line):
-        if metadata.same_mobile_and_fixed_line_pattern or _matches(national, metadata.mobile):
+    if _hit(national, fixed_line):
+        if same_patterns or _hit(national, mobile):
             return PhoneNumberType.FIXED_LINE_OR_MOBILE
         return PhoneNumberType.FIXED_LINE
-    if not metadata.same_mobile_and_fixed_line_pattern and _matches(national, metadata.mobile):
+    if not same_patterns and _hit(national, mobile):
         return PhoneNumberType.MOBILE
     return PhoneNumberType.UNKNOWN
 
