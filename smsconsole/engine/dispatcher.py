@@ -35,11 +35,12 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import ColumnElement, Row, and_, or_, update
+from sqlalchemy import ColumnElement, and_, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from smsconsole import clock
 from smsconsole.engine import claims
+from smsconsole.engine.claims import Claimed
 from smsconsole.engine import guards as guard_mod
 from smsconsole.engine.binds import hand_off
 from smsconsole.engine.circuit import CircuitBreaker
@@ -71,7 +72,6 @@ PRIORITY_KINDS = frozenset({"test", "auto", "transactional"})
 SHORT_RETRY_AFTER = 2.0  # a 429 asking to wait at most this long is waited out on the same provider
 CLAIM_HORIZON = 2.0  # seconds of sending a claim may hold when every provider has a rate limit
 MAX_CLAIM = 2000  # messages a claim may take when a batching provider raises the batch size
-CLAIM_RETURNING = claims.RETURNING
 
 
 def dedupe_key(run_id: int, profile_id: int) -> str:
@@ -218,7 +218,7 @@ class Dispatcher:
             if in_flight:
                 await asyncio.gather(*in_flight, return_exceptions=True)
 
-    async def _process_logged(self, rows: list[Row[Any]], table: RoutingTable,
+    async def _process_logged(self, rows: list[Claimed], table: RoutingTable,
                               context: guard_mod.GuardContext, callback_base: str) -> None:
         try:
             await self._process(rows, table, context, callback_base)
@@ -230,7 +230,7 @@ class Dispatcher:
 
     # --- claim -------------------------------------------------------------------------------
 
-    async def _claim(self) -> tuple[list[Row[Any]], RoutingTable, guard_mod.GuardContext, str] | None:
+    async def _claim(self) -> tuple[list[Claimed], RoutingTable, guard_mod.GuardContext, str] | None:
         """Claim a batch: select the due ids first (a claim can never exceed its limit, whatever
         plan the database picks), then mark exactly those `claimed` by this tenure in one fenced
         UPDATE … RETURNING; load everything the batch needs: providers, groups, recipients'
@@ -288,12 +288,12 @@ class Dispatcher:
 
     # --- decide and send ---------------------------------------------------------------------
 
-    async def _process(self, rows: list[Row[Any]], table: RoutingTable, context: guard_mod.GuardContext,
+    async def _process(self, rows: list[Claimed], table: RoutingTable, context: guard_mod.GuardContext,
                        callback_base: str) -> None:
         now = clock.now()
         jobs: list[Job] = []
         finals: list[Final] = []
-        passed: list[Row[Any]] = []
+        passed: list[Claimed] = []
         for row in rows:
             reason = guard_mod.check(row, context, self.guards)
             if reason:

@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row
-
 from smsconsole.engine.routing import ProviderEntry
 from smsconsole.providers.base import ProviderError, SendOutcome
 
@@ -19,7 +17,7 @@ from smsconsole.providers.base import ProviderError, SendOutcome
 class Job:
     """One claimed message on its way through its route."""
 
-    row: Row[Any]
+    row: Any  # engine/claims.Claimed, or as personalize.py rendered it (the same fields)
     route: tuple[int, ...]
     via: str
     options: Mapping[str, str] = field(default_factory=dict)  # provider options (campaign DLT, Generic values)

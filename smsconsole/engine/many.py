@@ -22,7 +22,19 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, ColumnElement, Dialect, Float, Table, bindparam, func, insert, literal_column, select, update
+from sqlalchemy import (
+    Column,
+    ColumnElement,
+    Dialect,
+    Float,
+    Table,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.sql.dml import Insert, Update
 
 from smsconsole.models import UTCDateTime
