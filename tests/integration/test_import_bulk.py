@@ -9,13 +9,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 from sqlalchemy.exc import DBAPIError
 
 from smsconsole.models import Consent, Profile
 from smsconsole.runtime import Runtime
 from smsconsole.services import profiles as P
 from smsconsole.services.imports.bulk import upsert_import_batch
+from tests.integration.test_import_fast_path import _stored as stored_audience
 
 GB = P.AudienceDefaults(region="GB", timezone="UTC")
 MOMENT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -41,14 +42,9 @@ def _people(prefix: str) -> list[P.PreparedProfile]:
 
 
 async def _stored(runtime: Runtime) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
-    async with runtime.factory() as session:
-        profiles = (await session.execute(select(
-            Profile.user_id, Profile.phone, Profile.phone_raw, Profile.phone_status, Profile.phone_reason,
-            Profile.phone_type, Profile.sms_capable, Profile.name, Profile.timezone, Profile.country,
-            Profile.properties, Profile.subscription, Profile.subscription_at))).all()
-        consents = (await session.execute(select(Profile.user_id, Profile.phone, Consent.state, Consent.source,
-                                                 Consent.at, Consent.phone).join(Profile))).all()
-    return sorted(map(tuple, profiles), key=repr), sorted(map(tuple, consents), key=repr)
+    """Every profile's and consent's stored columns, sorted (the fast-path test's reading of them)."""
+    profiles, consents, _types = await stored_audience(runtime)
+    return profiles, consents
 
 
 async def _wipe(runtime: Runtime) -> None:
