@@ -45,6 +45,7 @@ def _columns(rows: Sequence[dict[str, Any]], columns: Sequence[str], processors:
             memo: dict[Any, Any] = {}
             processed: list[Any] = []
             last: Any = memo  # the value before, and what it became: the same object is looked up once
+            found: Any = None
             for value in values:
                 if value is last:
                     processed.append(found)
