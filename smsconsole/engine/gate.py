@@ -80,8 +80,7 @@ class SendGate:
         admitted: set[int] = set()
         async with write_turn(self.factory), self.factory() as session, session.begin():
             dialect = session.get_bind().dialect
-            # by id, not by ix_messages_state_due's rows (see engine/claims.py)
-            state = MESSAGES.c.state.concat("") if dialect.name == "sqlite" else MESSAGES.c.state
+            state = many.by_id_state(MESSAGES.c.state, dialect)
             # claimed → sending changes no rollup: the per-row triggers stand aside (rollup_batch)
             async with rollup_batch.unchanged(session, len(jobs)):
                 if first:

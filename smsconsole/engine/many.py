@@ -83,8 +83,8 @@ def update_from_json(table: Table, columns: Sequence[str], where: Sequence[Colum
                      fixed: dict[str, Any]) -> Update:
     """UPDATE `table` from the JSON rows [id, value of each of `columns`…] (`json_rows` with
     (table.c.id, *columns)); `fixed` sets the same value on every row. `where` must not let SQLite
-    reach the rows by an index of their own (write `state || ''`, not `state`): the batch must be
-    the outer loop, each row found by its id."""
+    reach the rows by an index of their own (`by_id_state`): the batch must be the outer loop, each
+    row found by its id."""
     batch = _batch()
     values: dict[Any, Any] = {table.c[name]: _item(batch, i + 1) for i, name in enumerate(columns)}
     values.update({table.c[name]: value for name, value in fixed.items()})
@@ -115,6 +115,15 @@ def _memoized(processor: Callable[[Any], Any] | None) -> Callable[[Any], Any] | 
             return processor(value)
 
     return process
+
+
+def by_id_state(state: ColumnElement[str], dialect: Dialect) -> ColumnElement[str]:
+    """The state column for a statement that reaches its rows by id: on SQLite `state || ''`, which
+    no index serves. Without statistics SQLite would otherwise walk `ix_messages_state_due`'s rows
+    of that state (every queued or in-flight message) as the outer loop, looking each one up in
+    the batch, instead of finding the batch's rows by their ids (16 ms against 1.8 ms for a claim
+    of 1,600 among 84,000 queued)."""
+    return state.concat("") if dialect.name == "sqlite" else state
 
 
 def in_values(column: ColumnElement[Any], values: Collection[int | str], dialect: Dialect) -> ColumnElement[bool]:

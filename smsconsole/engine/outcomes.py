@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Dialect, bindparam, cast, column, insert, or_, select, update, values
+from sqlalchemy import Dialect, bindparam, cast, column, insert, select, update, values
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -139,24 +139,21 @@ class OutcomeWriter:
         if many.SET_BASED:
             with contextlib.suppress(TypeError, ValueError):
                 payload = many.json_rows(dialect, [MESSAGES.c.id, *(MESSAGES.c[k] for k in keys)], rows)
-                # `state || ''`: the batch is the outer loop, each message found by its id (with
-                # `state` SQLite would walk ix_messages_state_due's in-flight rows for every one)
-                guard = (MESSAGES.c.state.concat("").in_(("claimed", "sending")),
-                         MESSAGES.c.claim_token == self.tenure.token, self.tenure.fence())
-                statement = many.update_from_json(MESSAGES, keys, guard, {"updated_at": now})
+                statement = many.update_from_json(MESSAGES, keys, self._guard(dialect), {"updated_at": now})
                 await session.execute(statement, {many.ROWS: payload})
                 return
         statement = (
             update(MESSAGES)
-            .where(MESSAGES.c.id == bindparam("b_id"), *self._guard())
+            .where(MESSAGES.c.id == bindparam("b_id"), *self._guard(dialect))
             .values({**{MESSAGES.c[k]: bindparam(f"b_{k}") for k in keys}, MESSAGES.c.updated_at: now})
         )
         names = ("b_id", *(f"b_{k}" for k in keys))
         await session.execute(statement, [dict(zip(names, row, strict=True)) for row in rows])
 
-    def _guard(self) -> tuple[Any, ...]:
-        """Only this tenure's claims, still in flight, and only while it holds its lease."""
-        return (or_(MESSAGES.c.state == "claimed", MESSAGES.c.state == "sending"),
+    def _guard(self, dialect: Dialect) -> tuple[Any, ...]:
+        """Only this tenure's claims, still in flight, and only while it holds its lease (the
+        state as `many.by_id_state`: the messages are reached by their ids)."""
+        return (many.by_id_state(MESSAGES.c.state, dialect).in_(("claimed", "sending")),
                 MESSAGES.c.claim_token == self.tenure.token, self.tenure.fence())
 
     async def _update_set_based(self, session: AsyncSession, keys: tuple[str, ...], params: list[tuple[Any, ...]],
@@ -169,7 +166,7 @@ class OutcomeWriter:
             rows = values(*(column(f"b_{k}", MESSAGES.c[k].type) for k in names), name="outcome").data(chunk)
             await session.execute(
                 update(MESSAGES)
-                .where(MESSAGES.c.id == rows.c.b_id, *self._guard())
+                .where(MESSAGES.c.id == rows.c.b_id, *self._guard(session.get_bind().dialect))
                 .values({**{MESSAGES.c[k]: cast(rows.c[f"b_{k}"], MESSAGES.c[k].type) for k in keys},
                          MESSAGES.c.updated_at: now}))  # cast: a column of NULLs in VALUES is text
 
